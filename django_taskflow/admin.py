@@ -1,0 +1,75 @@
+"""The admin: task history with every attempt, read-only for now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from django_taskflow import models
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AttemptInline(ReadOnlyMixin, admin.TabularInline):
+    model = models.Attempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "outcome", "worker_id", "started_at", "finished_at", "duration_seconds", "error_class", "error_message", "formatted_traceback"]
+    readonly_fields = fields
+
+    @admin.display(description=_("duration (s)"))
+    def duration_seconds(self, attempt: models.Attempt) -> str:
+        return "" if attempt.duration is None else f"{attempt.duration:.3f}"
+
+    @admin.display(description=_("traceback"))
+    def formatted_traceback(self, attempt: models.Attempt) -> str:
+        if not attempt.traceback:
+            return ""
+        return format_html(
+            '<details><summary>{}</summary><pre style="white-space: pre-wrap">{}</pre></details>',
+            _("show"),
+            attempt.traceback,
+        )
+
+
+@admin.register(models.Task)
+class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["id", "task_path", "status", "queue_name", "priority", "attempts_display", "enqueued_at", "started_at", "finished_at", "duration_seconds"]
+    list_filter = ["status", "queue_name", "task_path"]
+    search_fields = ["=id", "=key", "task_path"]
+    date_hierarchy = "enqueued_at"
+    inlines = [AttemptInline]
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["id", "task_path", "status", "queue_name", "priority", "key", "tags", "backend"]}),
+        (_("Call"), {"fields": ["args", "kwargs", "result"]}),
+        (_("Attempts"), {"fields": ["attempts", "max_attempts", "retry_delay", "worker_id", "lease_expires_at"]}),
+        (_("Times"), {"fields": ["enqueued_at", "run_after", "started_at", "last_attempted_at", "finished_at", "duration_seconds"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+
+    @admin.display(description=_("attempts"))
+    def attempts_display(self, task: models.Task) -> str:
+        return f"{task.attempts}/{task.max_attempts}"
+
+    @admin.display(description=_("duration (s)"))
+    def duration_seconds(self, task: models.Task) -> str:
+        return "" if task.duration is None else f"{task.duration:.3f}"
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj)  # type: ignore[misc]

@@ -1,0 +1,91 @@
+"""``TaskflowBackend``: django_taskflow as a ``django.tasks`` backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core import checks
+from django.db import connections
+from django.tasks import Task
+from django.tasks.backends.base import BaseTaskBackend
+
+from django_taskflow import conf, enqueue, registry, results
+from django_taskflow.definition import TaskflowTask
+
+SUPPORTED_VENDORS = ("postgresql", "sqlite")
+
+
+class TaskflowBackend(BaseTaskBackend):
+    """Stores tasks in the project's database; ``manage.py taskworker`` runs them.
+
+    Configure it in ``TASKS``; its ``OPTIONS`` are listed in
+    docs/reference/settings.md.
+    """
+
+    task_class = TaskflowTask
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.raw_options: dict[str, Any] = dict(params.get("OPTIONS", {}))
+
+    @cached_property
+    def config(self) -> conf.Options:
+        """The parsed OPTIONS; raises ``ConfigurationError`` naming a bad one."""
+        return conf.parse_options(self.alias, self.raw_options)
+
+    def validate_task(self, task: Task) -> None:
+        super().validate_task(task)
+        registry.register(task)
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> results.TaskflowResult:
+        self.validate_task(task)
+        return enqueue.enqueue(self, task, args, kwargs)
+
+    def enqueue_many(self, task: Task, calls: Iterable[Any]) -> list[results.TaskflowResult]:
+        """Enqueue one task per call in one round trip; see ``TaskflowTask.enqueue_many``."""
+        self.validate_task(task)
+        return enqueue.enqueue_many(self, task, calls)
+
+    async def aenqueue_many(
+        self, task: Task, calls: Iterable[Any]
+    ) -> list[results.TaskflowResult]:
+        return await sync_to_async(self.enqueue_many, thread_sensitive=True)(task, list(calls))
+
+    def get_result(self, result_id: str) -> results.TaskflowResult:
+        return results.load(self.config.database, result_id)
+
+    async def aget_result(self, result_id: str) -> results.TaskflowResult:
+        return await results.aload(self.config.database, result_id)
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        messages: list[checks.CheckMessage] = []
+        for problem in conf.find_problems(self.alias, self.raw_options):
+            messages.append(
+                checks.Error(
+                    problem.message,
+                    hint="See the settings reference in django_taskflow's docs.",
+                    obj=problem.setting,
+                    id="taskflow.E001" if problem.unknown else "taskflow.E002",
+                )
+            )
+        if messages:
+            return messages
+        database = self.config.database
+        vendor = connections[database].vendor
+        if vendor not in SUPPORTED_VENDORS:
+            messages.append(
+                checks.Error(
+                    f"DATABASES[{database!r}] is {vendor}; django_taskflow supports "
+                    "PostgreSQL and SQLite.",
+                    obj=f"TASKS[{self.alias!r}]['OPTIONS']['DATABASE']",
+                    id="taskflow.E003",
+                )
+            )
+        return messages

@@ -1,0 +1,113 @@
+"""The hot path's first half: take ready tasks for this worker, in one round trip.
+
+Ordering: priority (highest first), then ``run_after``, then enqueue order
+(ids are time-ordered). Claimed rows are ``running`` with this worker's id
+and a lease; the attempt counter goes up at claim.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connections
+from django.utils.dateparse import parse_datetime
+
+from django_taskflow import models
+from django_taskflow.db import dialect_for
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedTask:
+    """What a worker needs to run one claimed task."""
+
+    id: uuid.UUID
+    task_path: str
+    backend: str
+    queue_name: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    retry_delay: float
+    run_after: datetime
+    enqueued_at: datetime
+    started_at: datetime | None
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # SQLite keeps UTC without an offset
+    return parsed
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _read(row: Sequence[Any]) -> ClaimedTask:
+    return ClaimedTask(
+        id=_uuid(row[0]),
+        task_path=row[1],
+        backend=row[2],
+        queue_name=row[3],
+        priority=row[4],
+        args=_json(row[5]),
+        kwargs=_json(row[6]),
+        attempt=row[7],
+        max_attempts=row[8],
+        retry_delay=row[9],
+        run_after=_datetime(row[10]),  # type: ignore[arg-type]
+        enqueued_at=_datetime(row[11]),  # type: ignore[arg-type]
+        started_at=_datetime(row[12]),
+    )
+
+
+def claim_batch(
+    *,
+    database: str,
+    worker_id: str,
+    queues: Sequence[str],
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+) -> list[ClaimedTask]:
+    """Mark up to ``limit`` ready tasks running for ``worker_id`` and return them."""
+    connection = connections[database]
+    ops = connection.ops
+    with connection.cursor() as cursor:
+        rows = dialect_for(database).claim(
+            cursor,
+            table=models.Task._meta.db_table,
+            worker_id=worker_id,
+            queues=queues,
+            limit=limit,
+            lease_until=ops.adapt_datetimefield_value(now + timedelta(seconds=lease_seconds)),
+            now=ops.adapt_datetimefield_value(now),
+        )
+    claimed = sorted(
+        (_read(row) for row in rows),
+        key=lambda task: (-task.priority, task.run_after, task.id),
+    )
+    if claimed:
+        logger.debug(
+            "claimed %d tasks",
+            len(claimed),
+            extra={"action": "tasks_claimed", "worker_id": worker_id},
+        )
+    return claimed

@@ -1,0 +1,115 @@
+"""The backend's options: ``TASKS[alias]["OPTIONS"]``, parsed and checked.
+
+Each option has a default and a validator. ``parse_options`` raises
+:class:`ConfigurationError` naming the setting; the system checks report the
+same problems with stable ids. Django rebuilds backends when ``TASKS``
+changes, so ``override_settings`` reaches every reader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django_taskflow.exceptions import ConfigurationError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """Typed view of one backend's ``OPTIONS``; see docs/reference/settings.md."""
+
+    database: str = "default"
+    lease_seconds: float = 30.0
+    poll_interval: float | None = None
+    max_attempts: int = 1
+    retry_delay: float = 5.0
+    batch_size: int = 50
+    max_payload_bytes: int = 1_000_000
+    shutdown_grace_seconds: float = 30.0
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a worker renews its leases: a third of the lease."""
+        return self.lease_seconds / 3
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return "a number greater than 0"
+    return None
+
+
+def _non_negative_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return "a number of at least 0"
+    return None
+
+
+def _positive_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return "a whole number of at least 1"
+    return None
+
+
+def _optional_positive_number(value: Any) -> str | None:
+    return None if value is None else _positive_number(value)
+
+
+def _database_alias(value: Any) -> str | None:
+    from django.db import connections
+
+    if not isinstance(value, str) or value not in connections.settings:
+        return "the alias of a database in DATABASES"
+    return None
+
+
+# OPTIONS key → (Options field, validator returning what was expected or None)
+_SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
+    "DATABASE": ("database", _database_alias),
+    "LEASE_SECONDS": ("lease_seconds", _positive_number),
+    "POLL_INTERVAL": ("poll_interval", _optional_positive_number),
+    "MAX_ATTEMPTS": ("max_attempts", _positive_int),
+    "RETRY_DELAY": ("retry_delay", _non_negative_number),
+    "BATCH_SIZE": ("batch_size", _positive_int),
+    "MAX_PAYLOAD_BYTES": ("max_payload_bytes", _positive_int),
+    "SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", _non_negative_number),
+}
+
+KNOWN_OPTIONS = frozenset(_SPEC)
+
+
+@dataclass(frozen=True, slots=True)
+class OptionProblem:
+    """One invalid or unknown entry in OPTIONS."""
+
+    setting: str
+    message: str
+    unknown: bool = False
+
+
+def find_problems(alias: str, raw: Mapping[str, Any]) -> list[OptionProblem]:
+    """Return every problem in ``raw`` (the backend's OPTIONS), without raising."""
+    problems = []
+    for name, value in raw.items():
+        setting = f"TASKS[{alias!r}]['OPTIONS'][{name!r}]"
+        if name not in _SPEC:
+            known = ", ".join(sorted(_SPEC))
+            problems.append(
+                OptionProblem(setting, f"{setting} is not an option (known: {known}).", True)
+            )
+            continue
+        expected = _SPEC[name][1](value)
+        if expected is not None:
+            problems.append(
+                OptionProblem(setting, f"{setting} must be {expected}, got {value!r}.")
+            )
+    return problems
+
+
+def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
+    """Build :class:`Options` from OPTIONS, or raise ``ConfigurationError``."""
+    problems = find_problems(alias, raw)
+    if problems:
+        raise ConfigurationError(" ".join(p.message for p in problems))
+    return Options(**{_SPEC[name][0]: value for name, value in raw.items()})

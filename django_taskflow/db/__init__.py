@@ -1,0 +1,56 @@
+"""Vendor SQL: the claim and completion statements and the wake-up waiter.
+
+Everything else in the package uses the ORM. ``dialect_for`` picks the
+module for a database alias.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from django.db import connections
+
+# Columns the claim statement returns, in order; claim.py reads them by index.
+CLAIM_COLUMNS = (
+    "id",
+    "task_path",
+    "backend",
+    "queue_name",
+    "priority",
+    "args",
+    "kwargs",
+    "attempts",
+    "max_attempts",
+    "retry_delay",
+    "run_after",
+    "enqueued_at",
+    "started_at",
+)
+
+# Columns of one completion, in the order the completion statements bind them.
+COMPLETION_COLUMNS = (
+    "id",
+    "status",
+    "result",
+    "run_after",
+    "started_at",
+    "finished_at",
+    "final_at",
+    "number",
+    "outcome",
+    "error_class",
+    "error_message",
+    "traceback",
+)
+
+
+def dialect_for(database: str) -> ModuleType:
+    """Return ``db.postgres`` or ``db.sqlite`` for the database alias."""
+    vendor = connections[database].vendor
+    if vendor == "postgresql":
+        from django_taskflow.db import postgres
+
+        return postgres
+    from django_taskflow.db import sqlite
+
+    return sqlite

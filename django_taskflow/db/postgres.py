@@ -1,0 +1,190 @@
+"""PostgreSQL: claim with ``FOR UPDATE SKIP LOCKED``, complete in one statement,
+wake workers with ``LISTEN/NOTIFY``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connections
+
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "taskflow"
+
+_COMPLETION_CASTS = (
+    "uuid",
+    "varchar",
+    "jsonb",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "integer",
+    "varchar",
+    "varchar",
+    "text",
+    "text",
+)
+
+
+def install_notify_trigger(task_table: str) -> list[str]:
+    """SQL that makes every INSERT into the task table NOTIFY the workers."""
+    return [
+        f"""CREATE OR REPLACE FUNCTION taskflow_notify() RETURNS trigger AS $$
+        BEGIN PERFORM pg_notify('{CHANNEL}', ''); RETURN NULL; END;
+        $$ LANGUAGE plpgsql""",
+        f"""CREATE TRIGGER taskflow_task_notify AFTER INSERT ON {task_table}
+        FOR EACH STATEMENT EXECUTE FUNCTION taskflow_notify()""",
+    ]
+
+
+def remove_notify_trigger(task_table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS taskflow_task_notify ON {task_table}",
+        "DROP FUNCTION IF EXISTS taskflow_notify()",
+    ]
+
+
+def claim(
+    cursor: Any,
+    *,
+    table: str,
+    worker_id: str,
+    queues: Sequence[str],
+    limit: int,
+    lease_until: Any,
+    now: Any,
+) -> list[tuple[Any, ...]]:
+    """Lock up to ``limit`` ready rows that no one else holds and mark them running."""
+    returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
+    cursor.execute(
+        f"""
+        UPDATE {table} AS t
+        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+            attempts = t.attempts + 1
+        FROM (
+            SELECT id FROM {table}
+            WHERE status = 'queued' AND queue_name = ANY(%s) AND run_after <= %s
+            ORDER BY priority DESC, run_after, id
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+        ) AS ready
+        WHERE t.id = ready.id AND t.status = 'queued'
+        RETURNING {returning}
+        """,
+        [worker_id, lease_until, list(queues), now, limit],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+def complete(
+    cursor: Any,
+    *,
+    task_table: str,
+    attempt_table: str,
+    worker_id: str,
+    completions: Sequence[Sequence[Any]],
+) -> set[Any]:
+    """Write outcomes and their Attempt rows in one statement.
+
+    Each row is guarded by status, worker and attempt number, so a task that
+    was recovered by another worker meanwhile is left alone. Returns the ids
+    that were written.
+    """
+    row = "(" + ", ".join(f"%s::{cast}" for cast in _COMPLETION_CASTS) + ")"
+    values = ", ".join([row] * len(completions))
+    params: list[Any] = [value for completion in completions for value in completion]
+    cursor.execute(
+        f"""
+        WITH v ({", ".join(COMPLETION_COLUMNS)}) AS (VALUES {values}),
+        won AS (
+            UPDATE {task_table} AS t
+            SET status = v.status, result = v.result,
+                run_after = COALESCE(v.run_after, t.run_after),
+                worker_id = NULL, lease_expires_at = NULL,
+                started_at = COALESCE(t.started_at, v.started_at),
+                last_attempted_at = v.started_at, finished_at = v.final_at
+            FROM v
+            WHERE t.id = v.id AND t.status = 'running' AND t.worker_id = %s
+              AND t.attempts = v.number
+            RETURNING t.id
+        )
+        INSERT INTO {attempt_table}
+            (task_id, number, worker_id, started_at, finished_at, outcome,
+             error_class, error_message, traceback)
+        SELECT v.id, v.number, %s, v.started_at, v.finished_at, v.outcome,
+               v.error_class, v.error_message, v.traceback
+        FROM v JOIN won ON won.id = v.id
+        RETURNING task_id
+        """,
+        [*params, worker_id, worker_id],
+    )
+    return {row[0] for row in cursor.fetchall()}
+
+
+def notify(cursor: Any) -> None:
+    """Wake waiting workers (sent when the transaction commits)."""
+    cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
+class Waiter:
+    """Sleeps until a NOTIFY arrives, the timeout passes or ``stop`` is set.
+
+    Uses its own connection. If that connection breaks, it falls back to
+    polling and reconnects on the next wait, logging both.
+    """
+
+    def __init__(self, database: str, stop: threading.Event) -> None:
+        self.database = database
+        self.stop = stop
+        self.connection: Any = None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        params = connections[self.database].get_connection_params()
+        for private in ("cursor_factory", "context", "server_side_binding"):
+            params.pop(private, None)
+        connection = psycopg.connect(**params, autocommit=True)
+        connection.execute(f"LISTEN {CHANNEL}")
+        return connection
+
+    def wait(self, timeout: float) -> bool:
+        """Return True when woken by a notification."""
+        import psycopg
+
+        try:
+            if self.connection is None:
+                self.connection = self._connect()
+                logger.debug("listening for %s notifications", CHANNEL)
+            # Short slices so that a stop request is seen promptly.
+            remaining = timeout
+            while remaining > 0 and not self.stop.is_set():
+                step = min(remaining, 0.25)
+                for _notification in self.connection.notifies(timeout=step, stop_after=1):
+                    for _more in self.connection.notifies(timeout=0):
+                        pass
+                    return True
+                remaining -= step
+            return False
+        except psycopg.Error as exc:
+            logger.warning(
+                "LISTEN connection failed (%s); polling until it reconnects",
+                exc,
+                extra={"action": "listener_failed"},
+            )
+            self.close()
+            self.stop.wait(timeout)
+            return False
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            finally:
+                self.connection = None

@@ -1,0 +1,101 @@
+"""SQLite: one writer at a time, so a single UPDATE … RETURNING claims safely;
+workers poll."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS
+
+
+def claim(
+    cursor: Any,
+    *,
+    table: str,
+    worker_id: str,
+    queues: Sequence[str],
+    limit: int,
+    lease_until: Any,
+    now: Any,
+) -> list[tuple[Any, ...]]:
+    """Mark up to ``limit`` ready rows running in one statement (one write lock)."""
+    placeholders = ", ".join(["%s"] * len(queues))
+    cursor.execute(
+        f"""
+        UPDATE {table}
+        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+            attempts = attempts + 1
+        WHERE status = 'queued' AND id IN (
+            SELECT id FROM {table}
+            WHERE status = 'queued' AND queue_name IN ({placeholders}) AND run_after <= %s
+            ORDER BY priority DESC, run_after, id
+            LIMIT %s
+        )
+        RETURNING {", ".join(CLAIM_COLUMNS)}
+        """,
+        [worker_id, lease_until, *queues, now, limit],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+def complete(
+    cursor: Any,
+    *,
+    task_table: str,
+    attempt_table: str,
+    worker_id: str,
+    completions: Sequence[Sequence[Any]],
+) -> set[Any]:
+    """Write outcomes and their Attempt rows; the caller holds a transaction."""
+    row = "(" + ", ".join(["%s"] * len(COMPLETION_COLUMNS)) + ")"
+    values = ", ".join([row] * len(completions))
+    cursor.execute(
+        f"""
+        WITH v ({", ".join(COMPLETION_COLUMNS)}) AS (VALUES {values})
+        UPDATE {task_table}
+        SET status = v.status, result = v.result,
+            run_after = COALESCE(v.run_after, {task_table}.run_after),
+            worker_id = NULL, lease_expires_at = NULL,
+            started_at = COALESCE({task_table}.started_at, v.started_at),
+            last_attempted_at = v.started_at, finished_at = v.final_at
+        FROM v
+        WHERE {task_table}.id = v.id AND {task_table}.status = 'running'
+          AND {task_table}.worker_id = %s AND {task_table}.attempts = v.number
+        RETURNING {task_table}.id
+        """,
+        [*(value for completion in completions for value in completion), worker_id],
+    )
+    won = {row[0] for row in cursor.fetchall()}
+    attempts = [
+        (c[0], c[7], worker_id, c[4], c[5], c[8], c[9], c[10], c[11])
+        for c in completions
+        if c[0] in won
+    ]
+    cursor.executemany(
+        f"""INSERT INTO {attempt_table}
+            (task_id, number, worker_id, started_at, finished_at, outcome,
+             error_class, error_message, traceback)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        attempts,
+    )
+    return won
+
+
+def notify(cursor: Any) -> None:
+    """SQLite has no notifications: workers poll."""
+
+
+class Waiter:
+    """Sleeps until the timeout passes or ``stop`` is set."""
+
+    def __init__(self, database: str, stop: threading.Event) -> None:
+        self.stop = stop
+
+    def wait(self, timeout: float) -> bool:
+        self.stop.wait(timeout)
+        return False
+
+    def close(self) -> None:
+        """Nothing to release."""

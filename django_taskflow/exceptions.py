@@ -1,0 +1,54 @@
+"""The exceptions django_taskflow raises.
+
+Every class derives from :class:`TaskflowError`, and also from the Python,
+Django or ``django.tasks`` exception it refines, so existing ``except``
+clauses keep working. The class docstring is the default message.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+
+
+class TaskflowError(Exception):
+    """A django_taskflow error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (type(self).__doc__ or "").strip())
+
+
+class InvalidTaskOptions(TaskflowError, InvalidTask, ValueError):
+    """A task option has a value that cannot be used."""
+
+
+class UnserializablePayload(TaskflowError, TypeError):
+    """Task arguments and results must be JSON-serialisable."""
+
+
+class PayloadTooLarge(TaskflowError, ValueError):
+    """The encoded arguments are larger than OPTIONS["MAX_PAYLOAD_BYTES"]."""
+
+
+class UnknownTask(TaskflowError, ImportError):
+    """The task path does not name a task that this code base defines."""
+
+
+class ResultNotFound(TaskflowError, TaskResultDoesNotExist):
+    """No task with this id exists."""
+
+
+class ResultTimeout(TaskflowError, TimeoutError):
+    """The task did not finish within the time given to wait()."""
+
+
+class ConfigurationError(TaskflowError, ImproperlyConfigured):
+    """The TASKS setting for a django_taskflow backend is invalid."""
+
+
+class WorkerLost(TaskflowError):
+    """The worker running this attempt stopped renewing its lease (it died or hung)."""
+
+
+class WorkerInterrupted(TaskflowError):
+    """The worker was forced to stop while this attempt ran; the task was handed back."""

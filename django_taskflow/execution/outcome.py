@@ -1,0 +1,65 @@
+"""Decide what follows an attempt: pure, no database.
+
+Takes the attempt's facts and returns an :class:`Outcome` that
+``transitions.py`` writes.
+"""
+
+from __future__ import annotations
+
+import traceback as traceback_module
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django_taskflow.states import Outcome as AttemptOutcome
+from django_taskflow.states import Status
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """The decision after one attempt."""
+
+    status: Status
+    attempt_outcome: AttemptOutcome
+    result_json: str | None = None
+    retry_at: datetime | None = None
+    error_class: str = ""
+    error_message: str = ""
+    traceback: str = ""
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != Status.QUEUED
+
+
+def class_path(exc: BaseException) -> str:
+    kind = type(exc)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def succeeded(result_json: str) -> Outcome:
+    return Outcome(
+        status=Status.SUCCEEDED,
+        attempt_outcome=AttemptOutcome.SUCCEEDED,
+        result_json=result_json,
+    )
+
+
+def failed(
+    exc: BaseException,
+    *,
+    attempt: int,
+    max_attempts: int,
+    retry_delay: float,
+    now: datetime,
+    retryable: bool = True,
+) -> Outcome:
+    """Retry after ``retry_delay`` while attempts remain, else fail for good."""
+    retry = retryable and attempt < max_attempts
+    return Outcome(
+        status=Status.QUEUED if retry else Status.FAILED,
+        attempt_outcome=AttemptOutcome.FAILED,
+        retry_at=now + timedelta(seconds=retry_delay) if retry else None,
+        error_class=class_path(exc),
+        error_message=str(exc)[:10_000],
+        traceback="".join(traceback_module.format_exception(exc)),
+    )

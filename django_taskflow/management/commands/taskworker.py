@@ -1,0 +1,76 @@
+"""``manage.py taskworker``: run tasks from the queue."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from django.tasks import task_backends
+
+from django_taskflow import registry
+from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.worker import Worker, WorkerOptions
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def queue_list(value: str) -> tuple[str, ...]:
+    queues = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not queues:
+        raise argparse.ArgumentTypeError("give at least one queue name, e.g. --queues default,emails")
+    return queues
+
+
+class Command(BaseCommand):
+    help = "Run queued tasks: claim, execute, record; Ctrl-C or SIGTERM stops gracefully."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
+        parser.add_argument("--queues", type=queue_list, default=(), help="comma-separated queues (default: all the backend's QUEUES)")
+        parser.add_argument("--concurrency", type=positive_int, default=1, help="execution slots (default: 1)")
+        parser.add_argument("--pool", choices=["process", "thread"], default="process", help="run slots as processes (default) or threads")
+        parser.add_argument("--burst", action="store_true", help="run what is ready, then exit")
+        parser.add_argument("--name", default="", help="worker name shown in worker ids (default: host name)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["backend"] not in task_backends.settings:
+            raise CommandError(f"--backend {options['backend']!r} is not in TASKS.")
+        try:
+            worker_options = WorkerOptions(
+                backend=options["backend"],
+                queues=options["queues"],
+                concurrency=options["concurrency"],
+                pool=options["pool"],
+                burst=options["burst"],
+                name=options["name"],
+            )
+            backend_options = worker_options.backend_options
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from exc
+        unknown = set(worker_options.queue_names) - task_backends[worker_options.backend].queues
+        if task_backends[worker_options.backend].queues and unknown:
+            raise CommandError(f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}")
+        connection = connections[backend_options.database]
+        self.stdout.write(
+            "django_taskflow worker\n"
+            f"  queues:      {', '.join(worker_options.queue_names)}\n"
+            f"  concurrency: {worker_options.concurrency} ({worker_options.pool} pool)"
+            f"{', burst' if worker_options.burst else ''}\n"
+            f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
+            f"  lease:       {backend_options.lease_seconds:g} s\n"
+            f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}"
+        )
+        self.stdout.flush()
+        code = Worker(worker_options).run()
+        if code:
+            raise SystemExit(code)

@@ -1,0 +1,137 @@
+"""The Task row: one enqueued unit of work."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import datetime
+
+from django.db import models
+from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from django_taskflow.states import Status
+
+
+def new_task_id() -> uuid.UUID:
+    """Return a time-ordered UUID (version 7), so new rows append to the index."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= int.from_bytes(os.urandom(10)) & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+class TaskQuerySet(models.QuerySet["Task"]):
+    """Querysets named after the states the worker, admin and API look for."""
+
+    def queued(self) -> TaskQuerySet:
+        return self.filter(status=Status.QUEUED)
+
+    def ready(self, now: datetime) -> TaskQuerySet:
+        """Queued tasks whose ``run_after`` has come, in claim order."""
+        return self.filter(status=Status.QUEUED, run_after__lte=now).order_by(
+            "-priority", "run_after", "id"
+        )
+
+    def running(self) -> TaskQuerySet:
+        return self.filter(status=Status.RUNNING)
+
+    def lease_expired(self, now: datetime) -> TaskQuerySet:
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+
+    def finished(self) -> TaskQuerySet:
+        return self.filter(
+            status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
+        )
+
+
+class Task(models.Model):
+    """One enqueued unit of work, from enqueue to its final state."""
+
+    id = models.UUIDField(primary_key=True, default=new_task_id, editable=False)
+    task_path = models.CharField(_("task"), max_length=255)
+    backend = models.CharField(max_length=100, default="default")
+    queue_name = models.CharField(_("queue"), max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    key = models.CharField(
+        max_length=255,
+        null=True,
+        blank=True,
+        help_text=_("The caller's own identifier for this task."),
+    )
+    tags = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=1)
+    retry_delay = models.FloatField(default=0)
+    run_after = models.DateTimeField(
+        _("run after"), default=timezone.now, help_text=_("The earliest time it may run.")
+    )
+    worker_id = models.CharField(max_length=100, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
+        ordering = ["-enqueued_at"]
+        indexes = [
+            # The claim query reads only this index: queued rows, in claim
+            # order. Finished history never enters it, so history size does
+            # not slow claiming.
+            models.Index(
+                "queue_name",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="taskflow_task_claim_idx",
+                condition=models.Q(status="queued"),
+            ),
+            # Lease recovery scans running rows only.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="taskflow_task_lease_idx",
+                condition=models.Q(status="running"),
+            ),
+            models.Index(fields=["key"], name="taskflow_task_key_idx"),
+            models.Index(
+                fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"
+            ),
+            models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    priority__gte=TASK_MIN_PRIORITY, priority__lte=TASK_MAX_PRIORITY
+                ),
+                name="taskflow_task_priority_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_attempts__gte=1),
+                name="taskflow_task_max_attempts_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} [{self.id}]"
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from first start to finish, when both are known."""
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

@@ -1,0 +1,81 @@
+"""JSON-only arguments and results: checks, encoding and clear errors.
+
+Pure: no database access. Nothing is ever pickled: a value either is plain
+JSON (dict with str keys, list, tuple, str, int, float, bool, None) or it is
+refused where it was given, with the path to the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from django_taskflow.exceptions import PayloadTooLarge, UnserializablePayload
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def find_unserializable(value: Any, path: str) -> str | None:
+    """Return a description of the first value JSON cannot carry, or None."""
+    if isinstance(value, str):
+        # PostgreSQL's jsonb cannot store NUL; refuse it on every database.
+        return f"{path} contains a NUL character" if "\x00" in value else None
+    if isinstance(value, _SCALARS):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is {value!r}, not a finite number"
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = find_unserializable(item, f"{path}[{index}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} has a key {key!r} of type {type(key).__name__}; keys must be str"
+            problem = find_unserializable(item, f"{path}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    return f"{path} is {type(value).__module__}.{type(value).__qualname__}, which is not JSON"
+
+
+def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> int:
+    """Refuse arguments that are not plain JSON or are too large.
+
+    Returns the encoded size in bytes. Raises :class:`UnserializablePayload`
+    (a ``TypeError``) or :class:`PayloadTooLarge` (a ``ValueError``).
+    """
+    problem = find_unserializable(list(args), "args") or find_unserializable(
+        dict(kwargs), "kwargs"
+    )
+    if problem:
+        raise UnserializablePayload(
+            f"Arguments of {task_path} must be JSON-serialisable: {problem}."
+        )
+    size = len(json.dumps([args, kwargs], separators=(",", ":")).encode())
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"Arguments of {task_path} take {size} bytes as JSON, more than "
+            f"OPTIONS['MAX_PAYLOAD_BYTES'] = {max_bytes}."
+        )
+    return size
+
+
+def encode_result(value: Any) -> str:
+    """Encode a task's return value, or raise :class:`UnserializablePayload`."""
+    problem = find_unserializable(value, "the return value")
+    if problem:
+        raise UnserializablePayload(f"The task's result must be JSON-serialisable: {problem}.")
+    return json.dumps(value, separators=(",", ":"))
+
+
+def normalize(value: Any) -> Any:
+    """Return ``value`` as it comes back from storage (tuples become lists)."""
+    if isinstance(value, list | tuple):
+        return [normalize(item) for item in value]
+    if isinstance(value, dict):
+        return {key: normalize(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,43 @@
+"""Task path ⇄ definition.
+
+Every definition registers itself when the backend validates it, so the
+worker can list what it knows; a path read from a row is resolved by import
+and must lead back to a task definition.
+"""
+
+from __future__ import annotations
+
+from django.tasks import Task
+from django.utils.module_loading import import_string
+
+from django_taskflow.exceptions import UnknownTask
+
+_known: dict[str, Task] = {}
+
+
+def register(definition: Task) -> None:
+    """Remember ``definition`` under its module path (the first one wins)."""
+    _known.setdefault(definition.module_path, definition)
+
+
+def known_paths() -> list[str]:
+    """Return the paths of every task definition imported so far, sorted."""
+    return sorted(_known)
+
+
+def resolve(task_path: str) -> Task:
+    """Return the definition named by ``task_path``, or raise :class:`UnknownTask`."""
+    definition = _known.get(task_path)
+    if definition is not None:
+        return definition
+    try:
+        found = import_string(task_path)
+    except ImportError as exc:
+        raise UnknownTask(
+            f"No task named {task_path!r}: it cannot be imported ({exc}). Was it "
+            "renamed or removed while tasks for it were queued?"
+        ) from exc
+    if not isinstance(found, Task) or found.module_path != task_path:
+        raise UnknownTask(f"{task_path!r} is not a task definition (found {found!r}).")
+    register(found)
+    return found

@@ -1,0 +1,150 @@
+"""Row → ``django.tasks.TaskResult`` (and nothing else).
+
+:class:`TaskflowResult` is the snapshot ``enqueue()`` and ``get_result()``
+return: Django's ``TaskResult`` plus ``wait()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.tasks import Task, TaskResult
+from django.tasks.base import TaskError
+
+from django_taskflow import models, registry, states
+from django_taskflow.exceptions import ResultNotFound, ResultTimeout
+
+_FIRST_POLL = 0.005
+_MAX_POLL = 0.2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskflowResult(TaskResult):
+    """A snapshot of one task; ``refresh()`` reloads it, ``wait()`` waits for the end."""
+
+    def wait(self, timeout: float | None = None) -> Self:
+        """Block until the task is finished, refreshing this snapshot; return it.
+
+        Raises :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout``
+        seconds. Meant for scripts and tests: a view should not block.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _FIRST_POLL
+        self.refresh()
+        while not self.is_finished:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(
+                    f"Task {self.id} ({self.task.module_path}) is still "
+                    f"{self.status.label} after {timeout} s."
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_POLL)
+            self.refresh()
+        return self
+
+    async def await_(self, timeout: float | None = None) -> Self:
+        """Async twin of :meth:`wait` (``await`` is a keyword, hence the ``_``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _FIRST_POLL
+        await self.arefresh()
+        while not self.is_finished:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(
+                    f"Task {self.id} ({self.task.module_path}) is still "
+                    f"{self.status.label} after {timeout} s."
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _MAX_POLL)
+            await self.arefresh()
+        return self
+
+
+def build(
+    definition: Task,
+    *,
+    task_id: Any,
+    status: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    enqueued_at: datetime | None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+    last_attempted_at: datetime | None = None,
+    errors: list[TaskError] | None = None,
+    worker_ids: list[str] | None = None,
+    return_value: Any = None,
+) -> TaskflowResult:
+    """Assemble a result snapshot from stored values."""
+    result = TaskflowResult(
+        task=definition,
+        id=str(task_id),
+        status=states.to_django(status),
+        enqueued_at=enqueued_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        last_attempted_at=last_attempted_at,
+        args=args,
+        kwargs=kwargs,
+        backend=definition.backend,
+        errors=errors or [],
+        worker_ids=worker_ids or [],
+    )
+    # _return_value is init=False in Django's dataclass; this is the only way in.
+    object.__setattr__(result, "_return_value", return_value)
+    return result
+
+
+def from_row(task: models.Task, definition: Task | None = None) -> TaskflowResult:
+    """Build the snapshot of ``task``, with every attempt's worker and error."""
+    attempts = list(task.attempt_set.all())
+    return build(
+        definition or definition_for(task),
+        task_id=task.id,
+        status=task.status,
+        args=task.args,
+        kwargs=task.kwargs,
+        enqueued_at=task.enqueued_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        last_attempted_at=task.last_attempted_at,
+        errors=[
+            TaskError(exception_class_path=a.error_class, traceback=a.traceback)
+            for a in attempts
+            if a.error_class
+        ],
+        worker_ids=[a.worker_id for a in attempts],
+        return_value=task.result,
+    )
+
+
+def definition_for(task: models.Task) -> Task:
+    """Return the definition of ``task``'s row with the options it was enqueued with."""
+    definition = registry.resolve(task.task_path)
+    changes: dict[str, Any] = {
+        "priority": task.priority,
+        "queue_name": task.queue_name,
+        "backend": task.backend,
+    }
+    if task.run_after and task.run_after > task.enqueued_at:
+        changes["run_after"] = task.run_after
+    return definition.using(**changes)
+
+
+def load(database: str, result_id: str) -> TaskflowResult:
+    """Return the snapshot of the task ``result_id``, or raise :class:`ResultNotFound`."""
+    try:
+        task = models.Task.objects.using(database).get(pk=result_id)
+    except (models.Task.DoesNotExist, ValidationError, ValueError) as exc:
+        raise ResultNotFound(f"No task with id {result_id!r}.") from exc
+    return from_row(task)
+
+
+async def aload(database: str, result_id: str) -> TaskflowResult:
+    """Async twin of :func:`load`."""
+    return await sync_to_async(load, thread_sensitive=True)(database, result_id)

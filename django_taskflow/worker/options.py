@@ -1,0 +1,54 @@
+"""What a worker was asked to do, validated once."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Literal
+
+from django.tasks import task_backends
+
+from django_taskflow.conf import Options
+from django_taskflow.exceptions import ConfigurationError
+
+type Pool = Literal["process", "thread"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    """How one ``taskworker`` runs: which backend and queues, how many slots."""
+
+    backend: str = "default"
+    queues: tuple[str, ...] = ()
+    concurrency: int = 1
+    pool: Pool = "process"
+    burst: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}.")
+        if self.pool not in ("process", "thread"):
+            raise ConfigurationError(f"pool must be 'process' or 'thread', got {self.pool!r}.")
+
+    @property
+    def backend_options(self) -> Options:
+        from django_taskflow.backend import TaskflowBackend
+
+        backend = task_backends[self.backend]
+        if not isinstance(backend, TaskflowBackend):
+            raise ConfigurationError(
+                f"TASKS[{self.backend!r}] uses {type(backend).__name__}; taskworker needs "
+                "'django_taskflow.backend.TaskflowBackend'."
+            )
+        return backend.config
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """The queues to take work from: those given, else all the backend's."""
+        return self.queues or tuple(sorted(task_backends[self.backend].queues))
+
+    def slot_id(self, pid: int, index: int | None = None) -> str:
+        """The worker id written on claimed rows: host, process, and thread slot."""
+        host = (self.name or socket.gethostname())[:60]
+        return f"{host}:{pid}" if index is None else f"{host}:{pid}:{index}"
