@@ -21,7 +21,7 @@ class Options:
 
     database: str = "default"
     lease_seconds: float = 30.0
-    poll_interval: float | None = None
+    poll_interval: float = 1.0
     max_attempts: int = 1
     retry_delay: float = 5.0
     batch_size: int = 50
@@ -52,10 +52,6 @@ def _positive_int(value: Any) -> str | None:
     return None
 
 
-def _optional_positive_number(value: Any) -> str | None:
-    return None if value is None else _positive_number(value)
-
-
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -68,7 +64,7 @@ def _database_alias(value: Any) -> str | None:
 _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "DATABASE": ("database", _database_alias),
     "LEASE_SECONDS": ("lease_seconds", _positive_number),
-    "POLL_INTERVAL": ("poll_interval", _optional_positive_number),
+    "POLL_INTERVAL": ("poll_interval", _positive_number),
     "MAX_ATTEMPTS": ("max_attempts", _positive_int),
     "RETRY_DELAY": ("retry_delay", _non_negative_number),
     "BATCH_SIZE": ("batch_size", _positive_int),

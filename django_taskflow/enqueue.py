@@ -3,23 +3,29 @@
 Inside ``transaction.atomic()`` the rows become visible to workers at
 commit, and vanish with a rollback; ``task_enqueued`` is sent after commit.
 On PostgreSQL a statement trigger NOTIFYs waiting workers (see
-``db/postgres.py``).
+``db/postgres.py``). Rows are written by the dialect's ``insert_tasks``
+rather than ``bulk_create``: building ORM instances and compiling the
+INSERT cost more than the database write itself (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from django_taskflow import models, payloads, results
+from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.states import Status
 
 if TYPE_CHECKING:
     from django_taskflow.backend import TaskflowBackend
@@ -27,67 +33,33 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def build_row(
-    backend: TaskflowBackend,
-    definition: Task,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any],
-    now: datetime,
-) -> models.Task:
-    """Return an unsaved row for one call, after checking its arguments."""
-    options = backend.config
-    payloads.check_arguments(definition.module_path, args, kwargs, options.max_payload_bytes)
-    max_attempts = getattr(definition, "max_attempts", None) or options.max_attempts
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What every row of one enqueue call shares."""
+
+    task_path: str
+    backend: str
+    queue_name: str
+    priority: int
+    key: str | None
+    tags_json: str
+    max_attempts: int
+    retry_delay: float
+
+
+def _settings(backend: TaskflowBackend, definition: Task) -> _Settings:
+    config = backend.config
     retry_delay = getattr(definition, "retry_delay", None)
-    return models.Task(
-        id=models.new_task_id(),
+    return _Settings(
         task_path=definition.module_path,
         backend=backend.alias,
         queue_name=definition.queue_name,
         priority=definition.priority,
-        args=payloads.normalize(args),
-        kwargs=payloads.normalize(kwargs),
         key=getattr(definition, "key", None),
-        tags=list(getattr(definition, "tags", ())),
-        max_attempts=max_attempts,
-        retry_delay=options.retry_delay if retry_delay is None else retry_delay,
-        run_after=definition.run_after or now,
-        enqueued_at=now,
+        tags_json=json.dumps(list(getattr(definition, "tags", ()))),
+        max_attempts=getattr(definition, "max_attempts", None) or config.max_attempts,
+        retry_delay=config.retry_delay if retry_delay is None else retry_delay,
     )
-
-
-def _snapshot(definition: Task, row: models.Task) -> results.TaskflowResult:
-    return results.build(
-        definition,
-        task_id=row.id,
-        status=row.status,
-        args=row.args,
-        kwargs=row.kwargs,
-        enqueued_at=row.enqueued_at,
-    )
-
-
-def _announce(backend: TaskflowBackend, snapshots: list[results.TaskflowResult]) -> None:
-    def send() -> None:
-        for snapshot in snapshots:
-            task_enqueued.send(type(backend), task_result=snapshot)
-
-    transaction.on_commit(send, using=backend.config.database)
-
-
-def enqueue(
-    backend: TaskflowBackend,
-    definition: Task,
-    args: Sequence[Any],
-    kwargs: Mapping[str, Any],
-    now: datetime | None = None,
-) -> results.TaskflowResult:
-    """Insert one task row and return its result snapshot."""
-    row = build_row(backend, definition, args, kwargs, now or timezone.now())
-    models.Task.objects.using(backend.config.database).bulk_create([row])
-    snapshot = _snapshot(definition, row)
-    _announce(backend, [snapshot])
-    return snapshot
 
 
 def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
@@ -102,6 +74,77 @@ def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
     )
 
 
+def _insert(
+    backend: TaskflowBackend,
+    definition: Task,
+    calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
+    now: datetime,
+) -> list[results.TaskflowResult]:
+    database = backend.config.database
+    connection = connections[database]
+    shared = _settings(backend, definition)
+    max_bytes = backend.config.max_payload_bytes
+    pk = models.Task._meta.pk
+    run_after = connection.ops.adapt_datetimefield_value(definition.run_after or now)
+    enqueued_at = connection.ops.adapt_datetimefield_value(now)
+    rows = []
+    snapshots = []
+    for args, kwargs in calls:
+        payloads.check_arguments(shared.task_path, args, kwargs, max_bytes)
+        task_id = models.new_task_id()
+        args_list = payloads.normalize(args)
+        kwargs_dict = payloads.normalize(kwargs)
+        rows.append((
+            pk.get_db_prep_value(task_id, connection),  # type: ignore[union-attr]
+            shared.task_path,
+            shared.backend,
+            shared.queue_name,
+            shared.priority,
+            Status.QUEUED.value,
+            json.dumps(args_list),
+            json.dumps(kwargs_dict),
+            shared.key,
+            shared.tags_json,
+            0,
+            shared.max_attempts,
+            shared.retry_delay,
+            run_after,
+            enqueued_at,
+        ))
+        snapshots.append(
+            results.build(
+                definition,
+                task_id=task_id,
+                status=Status.QUEUED,
+                args=args_list,
+                kwargs=kwargs_dict,
+                enqueued_at=now,
+            )
+        )
+    if not rows:
+        return []
+    with transaction.atomic(using=database), connection.cursor() as cursor:
+        dialect_for(database).insert_tasks(cursor, table=models.Task._meta.db_table, rows=rows)
+
+    def announce() -> None:
+        for snapshot in snapshots:
+            task_enqueued.send(type(backend), task_result=snapshot)
+
+    transaction.on_commit(announce, using=database)
+    return snapshots
+
+
+def enqueue(
+    backend: TaskflowBackend,
+    definition: Task,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    now: datetime | None = None,
+) -> results.TaskflowResult:
+    """Insert one task row and return its result snapshot."""
+    return _insert(backend, definition, [(args, kwargs)], now or timezone.now())[0]
+
+
 def enqueue_many(
     backend: TaskflowBackend,
     definition: Task,
@@ -109,11 +152,4 @@ def enqueue_many(
     now: datetime | None = None,
 ) -> list[results.TaskflowResult]:
     """Insert one row per call in one statement; all of them or none."""
-    now = now or timezone.now()
-    rows = [build_row(backend, definition, *split_call(call), now) for call in calls]
-    database = backend.config.database
-    with transaction.atomic(using=database):
-        models.Task.objects.using(database).bulk_create(rows, batch_size=2000)
-    snapshots = [_snapshot(definition, row) for row in rows]
-    _announce(backend, snapshots)
-    return snapshots
+    return _insert(backend, definition, [split_call(call) for call in calls], now or timezone.now())

@@ -44,6 +44,26 @@ COMPLETION_COLUMNS = (
 )
 
 
+# Columns enqueue writes, in order; every other column takes its default.
+INSERT_COLUMNS = (
+    "id",
+    "task_path",
+    "backend",
+    "queue_name",
+    "priority",
+    "status",
+    "args",
+    "kwargs",
+    "key",
+    "tags",
+    "attempts",
+    "max_attempts",
+    "retry_delay",
+    "run_after",
+    "enqueued_at",
+)
+
+
 def dialect_for(database: str) -> ModuleType:
     """Return ``db.postgres`` or ``db.sqlite`` for the database alias."""
     vendor = connections[database].vendor

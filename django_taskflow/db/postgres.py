@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, INSERT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,27 @@ def remove_notify_trigger(task_table: str) -> list[str]:
     ]
 
 
+_INSERT_CASTS = (
+    "uuid", "varchar", "varchar", "varchar", "smallint", "varchar", "jsonb", "jsonb",
+    "varchar", "jsonb", "integer", "integer", "double precision", "timestamptz", "timestamptz",
+)
+
+
+def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert task rows: one INSERT for a few, COPY for many (several times faster)."""
+    columns = ", ".join(INSERT_COLUMNS)
+    if len(rows) < 50:
+        row = "(" + ", ".join(f"%s::{cast}" for cast in _INSERT_CASTS) + ")"
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(rows))}",
+            [value for values in rows for value in values],
+        )
+        return
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for values in rows:
+            copy.write_row(values)
+
+
 def claim(
     cursor: Any,
     *,
@@ -64,20 +85,21 @@ def claim(
     returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
     cursor.execute(
         f"""
-        UPDATE {table} AS t
-        SET status = 'running', worker_id = %s, lease_expires_at = %s,
-            attempts = t.attempts + 1
-        FROM (
+        WITH ready AS MATERIALIZED (
             SELECT id FROM {table}
             WHERE status = 'queued' AND queue_name = ANY(%s) AND run_after <= %s
             ORDER BY priority DESC, run_after, id
             LIMIT %s
             FOR UPDATE SKIP LOCKED
-        ) AS ready
+        )
+        UPDATE {table} AS t
+        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+            attempts = t.attempts + 1
+        FROM ready
         WHERE t.id = ready.id AND t.status = 'queued'
         RETURNING {returning}
         """,
-        [worker_id, lease_until, list(queues), now, limit],
+        [list(queues), now, limit, worker_id, lease_until],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 
@@ -167,8 +189,6 @@ class Waiter:
             while remaining > 0 and not self.stop.is_set():
                 step = min(remaining, 0.25)
                 for _notification in self.connection.notifies(timeout=step, stop_after=1):
-                    for _more in self.connection.notifies(timeout=0):
-                        pass
                     return True
                 remaining -= step
             return False

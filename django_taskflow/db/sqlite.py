@@ -1,13 +1,25 @@
 """SQLite: one writer at a time, so a single UPDATE … RETURNING claims safely;
-workers poll."""
+workers watch the database files for commits."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS
+from django.db import connections
+
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, INSERT_COLUMNS
+
+
+def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert task rows with one prepared statement."""
+    placeholders = ", ".join(["%s"] * len(INSERT_COLUMNS))
+    cursor.executemany(
+        f"INSERT INTO {table} ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})", rows
+    )
 
 
 def claim(
@@ -88,13 +100,46 @@ def notify(cursor: Any) -> None:
 
 
 class Waiter:
-    """Sleeps until the timeout passes or ``stop`` is set."""
+    """Sleeps until the database files change, the timeout passes or ``stop`` is set.
+
+    SQLite has no notifications, but every commit writes to the database
+    file or its write-ahead log; a ``stat`` every few milliseconds sees an
+    enqueue without querying the database.
+    """
+
+    CHECK_SECONDS = 0.005
 
     def __init__(self, database: str, stop: threading.Event) -> None:
         self.stop = stop
+        name = str(connections[database].settings_dict["NAME"])
+        in_memory = name == ":memory:" or name.startswith("file:") or not name
+        self.paths = [] if in_memory else [name, f"{name}-wal"]
+        self.seen = self._signature()
+
+    def _signature(self) -> tuple[tuple[int, int], ...]:
+        signature = []
+        for path in self.paths:
+            try:
+                status = os.stat(path)
+            except FileNotFoundError:
+                signature.append((0, 0))
+            else:
+                signature.append((status.st_mtime_ns, status.st_size))
+        return tuple(signature)
 
     def wait(self, timeout: float) -> bool:
-        self.stop.wait(timeout)
+        """Return True when the database changed (a commit happened)."""
+        if not self.paths:
+            self.stop.wait(timeout)
+            return False
+        deadline = time.monotonic() + timeout
+        while not self.stop.wait(self.CHECK_SECONDS):
+            signature = self._signature()
+            if signature != self.seen:
+                self.seen = signature
+                return True
+            if time.monotonic() >= deadline:
+                return False
         return False
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import InterfaceError, OperationalError, connections
 from django.tasks.signals import task_finished
 from django.utils import timezone
 
@@ -101,7 +101,7 @@ class Slot:
             if self.inline:
                 self._side_duties()
             if not self.burst:
-                self.waiter.wait(self._idle_timeout())
+                self.waiter.wait(self.options.poll_interval)
             return False
         task = self.prefetched.popleft()
         self.current = task
@@ -142,8 +142,18 @@ class Slot:
         wanted = int(PREFETCH_SECONDS / max(self.average_seconds, 1e-6))
         return max(1, min(self.options.batch_size, wanted))
 
+    def _drop_broken_connection(self) -> None:
+        # Not close_old_connections(): with CONN_MAX_AGE = 0 it would reconnect
+        # before every claim. A worker keeps its connection while it works.
+        connection = connections[self.database]
+        if connection.connection is not None and connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
+
     def _claim(self) -> bool:
-        close_old_connections()
+        self._drop_broken_connection()
         try:
             claimed = claim.claim_batch(
                 database=self.database,
@@ -158,12 +168,6 @@ class Slot:
             return False
         self.prefetched.extend(claimed)
         return bool(claimed)
-
-    def _idle_timeout(self) -> float:
-        if self.options.poll_interval is not None:
-            return self.options.poll_interval
-        vendor = connections[self.database].vendor
-        return 1.0 if vendor == "postgresql" else 0.05
 
     def _connection_lost(self, during: str, exc: Exception) -> None:
         logger.warning(

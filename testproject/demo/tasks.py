@@ -41,3 +41,8 @@ def always_fails() -> None:
 def plain_django_task(name: str) -> str:
     """Defined with Django's own decorator: runs unchanged on our backend."""
     return f"hello {name}"
+
+
+@task
+def noop() -> None:
+    """Does nothing: the benchmarks measure the queue, not the work."""
