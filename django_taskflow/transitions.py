@@ -199,7 +199,6 @@ def end_attempt_abruptly(
             status=Status.FAILED if final else Status.QUEUED,
             worker_id=None,
             lease_expires_at=None,
-            run_after=now,
             finished_at=now if final else None,
         )
         if not won:

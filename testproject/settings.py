@@ -83,6 +83,7 @@ TASKS = {
         "QUEUES": ["default", "emails", "reports"],
         "OPTIONS": {
             "LEASE_SECONDS": float(os.environ.get("TASKFLOW_LEASE_SECONDS", "30")),
+            "SHUTDOWN_GRACE_SECONDS": float(os.environ.get("TASKFLOW_GRACE_SECONDS", "30")),
         },
     }
 }

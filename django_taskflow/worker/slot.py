@@ -198,7 +198,8 @@ class Slot:
             transitions.hand_back(self.database, self.worker_id, [t.id for t in self.prefetched])
             self.prefetched.clear()
         self.waiter.close()
-        connections.close_all()
+        if not self.inline:
+            connections.close_all()
 
     # -- recorder (side duty) ------------------------------------------------
 

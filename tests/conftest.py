@@ -1,0 +1,88 @@
+"""Shared fixtures: a deadline poller and real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(interval)
+
+
+def database_url() -> str:
+    """A DATABASE_URL that points a child process at the test database."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or "postgres"
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+class WorkerProcesses:
+    """Starts ``manage.py taskworker`` processes against the test database."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def start(self, *args: str, lease_seconds: float = 30, grace_seconds: float | None = None) -> subprocess.Popen[str]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "TASKFLOW_LEASE_SECONDS": str(lease_seconds),
+            "TASKFLOW_LOG_LEVEL": "INFO",
+            "PYTHONPATH": str(ROOT),
+        }
+        if grace_seconds is not None:
+            env["TASKFLOW_GRACE_SECONDS"] = str(grace_seconds)
+        log = (self.tmp_path / f"worker-{len(self.processes)}.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "taskworker", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def log(self, process: subprocess.Popen[str]) -> str:
+        return (self.tmp_path / f"worker-{self.processes.index(process)}.log").read_text()
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(transactional_db: None, tmp_path: Path) -> Iterator[WorkerProcesses]:
+    """Real worker processes on the (committed) test database; killed afterwards."""
+    processes = WorkerProcesses(tmp_path)
+    yield processes
+    processes.stop_all()
