@@ -57,16 +57,16 @@ class WorkerProcesses:
         }
         if grace_seconds is not None:
             env["TASKFLOW_GRACE_SECONDS"] = str(grace_seconds)
-        log = (self.tmp_path / f"worker-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "taskworker", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        with (self.tmp_path / f"worker-{len(self.processes)}.log").open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "taskworker", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
         self.processes.append(process)
         return process
 
