@@ -1,0 +1,130 @@
+"""System checks for a TaskflowBackend's OPTIONS: taskflow.E001, E002 and E003."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core import checks
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from django_taskflow import backend as backend_module
+from django_taskflow.backend import TaskflowBackend
+from django_taskflow.exceptions import ConfigurationError
+
+BACKEND_PATH = "django_taskflow.backend.TaskflowBackend"
+
+
+def make_backend(options: dict[str, Any] | None = None, alias: str = "default") -> TaskflowBackend:
+    params: dict[str, Any] = {"BACKEND": BACKEND_PATH, "QUEUES": ["default", "emails"]}
+    if options is not None:
+        params["OPTIONS"] = options
+    return TaskflowBackend(alias, params)
+
+
+def taskflow_messages(messages: list[checks.CheckMessage]) -> list[checks.CheckMessage]:
+    return [message for message in messages if (message.id or "").startswith("taskflow.")]
+
+
+def test_good_options_pass_the_checks() -> None:
+    backend = make_backend({"LEASE_SECONDS": 60, "MAX_ATTEMPTS": 3, "DATABASE": "default"})
+
+    assert backend.check() == []
+
+
+def test_missing_options_pass_the_checks() -> None:
+    assert make_backend().check() == []
+
+
+def test_unknown_option_is_error_e001() -> None:
+    [message] = make_backend({"LEASE_SECOND": 60}).check()
+
+    assert message.id == "taskflow.E001"
+    assert message.level == checks.ERROR
+    assert message.obj == "TASKS['default']['OPTIONS']['LEASE_SECOND']"
+    assert "is not an option" in message.msg
+
+
+def test_bad_value_is_error_e002() -> None:
+    [message] = make_backend({"LEASE_SECONDS": 0}).check()
+
+    assert message.id == "taskflow.E002"
+    assert message.level == checks.ERROR
+    assert message.obj == "TASKS['default']['OPTIONS']['LEASE_SECONDS']"
+    assert message.msg == (
+        "TASKS['default']['OPTIONS']['LEASE_SECONDS'] must be a number greater than 0, got 0."
+    )
+
+
+def test_unknown_database_alias_is_error_e002() -> None:
+    [message] = make_backend({"DATABASE": "replica"}).check()
+
+    assert message.id == "taskflow.E002"
+    assert "'replica'" in message.msg
+
+
+def test_each_bad_option_gets_its_own_error() -> None:
+    messages = make_backend({"COLOUR": "red", "BATCH_SIZE": 0, "RETRY_DELAY": -1}).check()
+
+    assert sorted((message.id, message.obj) for message in messages) == [
+        ("taskflow.E001", "TASKS['default']['OPTIONS']['COLOUR']"),
+        ("taskflow.E002", "TASKS['default']['OPTIONS']['BATCH_SIZE']"),
+        ("taskflow.E002", "TASKS['default']['OPTIONS']['RETRY_DELAY']"),
+    ]
+
+
+def test_errors_name_the_backend_alias() -> None:
+    [message] = make_backend({"BATCH_SIZE": 0}, alias="bulk").check()
+
+    assert message.obj == "TASKS['bulk']['OPTIONS']['BATCH_SIZE']"
+
+
+def test_unsupported_database_vendor_is_error_e003(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backend_module, "connections", {"default": SimpleNamespace(vendor="mysql")})
+
+    [message] = make_backend({}).check()
+
+    assert message.id == "taskflow.E003"
+    assert message.obj == "TASKS['default']['OPTIONS']['DATABASE']"
+    assert "DATABASES['default'] is mysql" in message.msg
+
+
+def test_config_of_a_misconfigured_backend_raises_configuration_error() -> None:
+    backend = make_backend({"MAX_ATTEMPTS": 0})
+
+    with pytest.raises(ConfigurationError, match=r"\['MAX_ATTEMPTS'\] must be"):
+        _ = backend.config
+
+
+def test_run_checks_reports_a_bad_option_with_its_id() -> None:
+    tasks = {
+        "default": settings.TASKS["default"],
+        "broken": {"BACKEND": BACKEND_PATH, "OPTIONS": {"LEASE_SECONDS": -1}},
+    }
+
+    with override_settings(TASKS=tasks):
+        messages = taskflow_messages(run_checks())
+
+    assert [(message.id, message.obj) for message in messages] == [
+        ("taskflow.E002", "TASKS['broken']['OPTIONS']['LEASE_SECONDS']"),
+    ]
+
+
+def test_run_checks_reports_an_unknown_option_with_its_id() -> None:
+    tasks = {
+        "default": {**settings.TASKS["default"], "OPTIONS": {"LEASE": 30}},
+    }
+
+    with override_settings(TASKS=tasks):
+        messages = taskflow_messages(run_checks())
+
+    assert [(message.id, message.obj) for message in messages] == [
+        ("taskflow.E001", "TASKS['default']['OPTIONS']['LEASE']"),
+    ]
+
+
+def test_the_test_project_settings_pass_the_checks() -> None:
+    assert taskflow_messages(run_checks()) == []
