@@ -47,16 +47,20 @@ def recreate_postgres() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks per drain (default 10000)")
-    parser.add_argument("--history", type=int, default=1_000_000, help="finished rows for the history run")
+    parser.add_argument(
+        "--history", type=int, default=1_000_000, help="finished rows for the history run"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         measure(args)
         return
-    for db in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
         with tempfile.TemporaryDirectory() as workdir:
             if db == "postgres":
                 recreate_postgres()
@@ -66,9 +70,20 @@ def main() -> None:
             )
             print(f"\n== {db} ==", flush=True)
             subprocess.run(
-                [sys.executable, __file__, "--child", "--db", db, "--tasks", str(args.tasks),
-                 "--history", str(args.history)],
-                cwd=ROOT, env=env, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--db",
+                    db,
+                    "--tasks",
+                    str(args.tasks),
+                    "--history",
+                    str(args.history),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
             )
 
 
@@ -110,7 +125,7 @@ def measure(args: argparse.Namespace) -> None:
         empty = drain(args.tasks)
         add_history(args.history)
         full = drain(args.tasks)
-        report(f"drain again, empty history (rerun)", empty, "tasks/s")
+        report("drain again, empty history (rerun)", empty, "tasks/s")
         report(f"drain with {args.history:,} history rows", full, "tasks/s")
         report("  ratio to empty history", 100 * full / empty, "%")
 
@@ -118,7 +133,8 @@ def measure(args: argparse.Namespace) -> None:
 def start_worker(*extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "taskworker", "--concurrency", "4", *extra],
-        cwd=ROOT, stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
 
 
@@ -133,7 +149,9 @@ def drain(tasks: int, already_queued: bool = False) -> float:
         noop.enqueue_many([()] * tasks)
     worker = start_worker("--burst")
     worker.wait()
-    pending = models.Task.objects.exclude(status="succeeded").filter(task_path=noop.module_path).count()
+    pending = (
+        models.Task.objects.exclude(status="succeeded").filter(task_path=noop.module_path).count()
+    )
     if pending:
         print(f"  warning: {pending} tasks did not succeed", flush=True)
     span = models.Task.objects.filter(task_path=noop.module_path).aggregate(

@@ -27,7 +27,17 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = models.Attempt
     extra = 0
     can_delete = False
-    fields = ["number", "outcome", "worker_id", "started_at", "finished_at", "duration_seconds", "error_class", "error_message", "formatted_traceback"]
+    fields = [
+        "number",
+        "outcome",
+        "worker_id",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "error_class",
+        "error_message",
+        "formatted_traceback",
+    ]
     readonly_fields = fields
 
     @admin.display(description=_("duration (s)"))
@@ -47,17 +57,65 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(models.Task)
 class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "task_path", "status", "queue_name", "priority", "attempts_display", "enqueued_at", "started_at", "finished_at", "duration_seconds"]
+    list_display = [
+        "id",
+        "task_path",
+        "status",
+        "queue_name",
+        "priority",
+        "attempts_display",
+        "enqueued_at",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+    ]
     list_filter = ["status", "queue_name", "task_path"]
     search_fields = ["=id", "=key", "task_path"]
     date_hierarchy = "enqueued_at"
     inlines = [AttemptInline]
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["id", "task_path", "status", "queue_name", "priority", "key", "tags", "backend"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "task_path",
+                    "status",
+                    "queue_name",
+                    "priority",
+                    "key",
+                    "tags",
+                    "backend",
+                ]
+            },
+        ),
         (_("Call"), {"fields": ["args", "kwargs", "result"]}),
-        (_("Attempts"), {"fields": ["attempts", "max_attempts", "retry_delay", "worker_id", "lease_expires_at"]}),
-        (_("Times"), {"fields": ["enqueued_at", "run_after", "started_at", "last_attempted_at", "finished_at", "duration_seconds"]}),
+        (
+            _("Attempts"),
+            {
+                "fields": [
+                    "attempts",
+                    "max_attempts",
+                    "retry_delay",
+                    "worker_id",
+                    "lease_expires_at",
+                ]
+            },
+        ),
+        (
+            _("Times"),
+            {
+                "fields": [
+                    "enqueued_at",
+                    "run_after",
+                    "started_at",
+                    "last_attempted_at",
+                    "finished_at",
+                    "duration_seconds",
+                ]
+            },
+        ),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

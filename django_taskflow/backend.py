@@ -53,9 +53,7 @@ class TaskflowBackend(BaseTaskBackend):
         self.validate_task(task)
         return enqueue.enqueue_many(self, task, calls)
 
-    async def aenqueue_many(
-        self, task: Task, calls: Iterable[Any]
-    ) -> list[results.TaskflowResult]:
+    async def aenqueue_many(self, task: Task, calls: Iterable[Any]) -> list[results.TaskflowResult]:
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(task, list(calls))
 
     def get_result(self, result_id: str) -> results.TaskflowResult:

@@ -97,9 +97,7 @@ def find_problems(alias: str, raw: Mapping[str, Any]) -> list[OptionProblem]:
             continue
         expected = _SPEC[name][1](value)
         if expected is not None:
-            problems.append(
-                OptionProblem(setting, f"{setting} must be {expected}, got {value!r}.")
-            )
+            problems.append(OptionProblem(setting, f"{setting} must be {expected}, got {value!r}."))
     return problems
 
 

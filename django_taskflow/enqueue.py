@@ -94,23 +94,25 @@ def _insert(
         task_id = models.new_task_id()
         args_list = payloads.normalize(args)
         kwargs_dict = payloads.normalize(kwargs)
-        rows.append((
-            pk.get_db_prep_value(task_id, connection),  # type: ignore[union-attr]
-            shared.task_path,
-            shared.backend,
-            shared.queue_name,
-            shared.priority,
-            Status.QUEUED.value,
-            json.dumps(args_list),
-            json.dumps(kwargs_dict),
-            shared.key,
-            shared.tags_json,
-            0,
-            shared.max_attempts,
-            shared.retry_delay,
-            run_after,
-            enqueued_at,
-        ))
+        rows.append(
+            (
+                pk.get_db_prep_value(task_id, connection),  # type: ignore[union-attr]
+                shared.task_path,
+                shared.backend,
+                shared.queue_name,
+                shared.priority,
+                Status.QUEUED.value,
+                json.dumps(args_list),
+                json.dumps(kwargs_dict),
+                shared.key,
+                shared.tags_json,
+                0,
+                shared.max_attempts,
+                shared.retry_delay,
+                run_after,
+                enqueued_at,
+            )
+        )
         snapshots.append(
             results.build(
                 definition,

@@ -48,9 +48,7 @@ def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> i
     Returns the encoded size in bytes. Raises :class:`UnserializablePayload`
     (a ``TypeError``) or :class:`PayloadTooLarge` (a ``ValueError``).
     """
-    problem = find_unserializable(list(args), "args") or find_unserializable(
-        dict(kwargs), "kwargs"
-    )
+    problem = find_unserializable(list(args), "args") or find_unserializable(dict(kwargs), "kwargs")
     if problem:
         raise UnserializablePayload(
             f"Arguments of {task_path} must be JSON-serialisable: {problem}."

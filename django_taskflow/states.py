@@ -34,9 +34,7 @@ FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED}),
-    Status.RUNNING: frozenset(
-        {Status.SUCCEEDED, Status.QUEUED, Status.FAILED, Status.CANCELLED}
-    ),
+    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.QUEUED, Status.FAILED, Status.CANCELLED}),
     Status.SUCCEEDED: frozenset(),
     Status.FAILED: frozenset(),
     Status.CANCELLED: frozenset(),

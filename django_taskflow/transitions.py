@@ -60,7 +60,9 @@ def _row(database: str, completion: Completion) -> tuple[object, ...]:
 
 def _write(database: str, worker_id: str, completions: Sequence[Completion]) -> set[uuid.UUID]:
     rows = [_row(database, completion) for completion in completions]
-    by_db_id = {row[0]: completion.task.id for row, completion in zip(rows, completions, strict=True)}
+    by_db_id = {
+        row[0]: completion.task.id for row, completion in zip(rows, completions, strict=True)
+    }
     with transaction.atomic(using=database), connections[database].cursor() as cursor:
         won = dialect_for(database).complete(
             cursor,
@@ -118,11 +120,13 @@ def complete_batch(
             logger.info(
                 "task %s %s (attempt %d)",
                 task.task_path,
-                completion.outcome.status.value
-                if completion.outcome.is_final
-                else "will retry",
+                completion.outcome.status.value if completion.outcome.is_final else "will retry",
                 task.attempt,
-                extra={"action": f"task_{completion.outcome.status.value}", "task_id": str(task.id), "worker_id": worker_id},
+                extra={
+                    "action": f"task_{completion.outcome.status.value}",
+                    "task_id": str(task.id),
+                    "worker_id": worker_id,
+                },
             )
         else:
             logger.debug(
@@ -140,9 +144,11 @@ def _is_connection_error(exc: Exception, database: str) -> bool:
 
 def extend_leases(database: str, worker_id: str, until: datetime) -> int:
     """Renew the lease of every task ``worker_id`` holds; return how many."""
-    return models.Task.objects.using(database).filter(
-        status=Status.RUNNING, worker_id=worker_id
-    ).update(lease_expires_at=until)
+    return (
+        models.Task.objects.using(database)
+        .filter(status=Status.RUNNING, worker_id=worker_id)
+        .update(lease_expires_at=until)
+    )
 
 
 def hand_back(database: str, worker_id: str, task_ids: Iterable[uuid.UUID]) -> int:
@@ -151,13 +157,15 @@ def hand_back(database: str, worker_id: str, task_ids: Iterable[uuid.UUID]) -> i
     if not ids:
         return 0
     with transaction.atomic(using=database):
-        count = models.Task.objects.using(database).filter(
-            pk__in=ids, status=Status.RUNNING, worker_id=worker_id
-        ).update(
-            status=Status.QUEUED,
-            worker_id=None,
-            lease_expires_at=None,
-            attempts=F("attempts") - 1,
+        count = (
+            models.Task.objects.using(database)
+            .filter(pk__in=ids, status=Status.RUNNING, worker_id=worker_id)
+            .update(
+                status=Status.QUEUED,
+                worker_id=None,
+                lease_expires_at=None,
+                attempts=F("attempts") - 1,
+            )
         )
         _notify(database)
     logger.info(
@@ -190,16 +198,20 @@ def end_attempt_abruptly(
     final = lost and task.attempts >= task.max_attempts
     error = WorkerLost() if lost else WorkerInterrupted()
     with transaction.atomic(using=database):
-        won = models.Task.objects.using(database).filter(
-            pk=task.pk,
-            status=Status.RUNNING,
-            worker_id=task.worker_id,
-            attempts=task.attempts,
-        ).update(
-            status=Status.FAILED if final else Status.QUEUED,
-            worker_id=None,
-            lease_expires_at=None,
-            finished_at=now if final else None,
+        won = (
+            models.Task.objects.using(database)
+            .filter(
+                pk=task.pk,
+                status=Status.RUNNING,
+                worker_id=task.worker_id,
+                attempts=task.attempts,
+            )
+            .update(
+                status=Status.FAILED if final else Status.QUEUED,
+                worker_id=None,
+                lease_expires_at=None,
+                finished_at=now if final else None,
+            )
         )
         if not won:
             logger.debug("task %s changed before it could be recovered", task.pk)
@@ -222,23 +234,27 @@ def end_attempt_abruptly(
         outcome.value,
         task.worker_id,
         "failed for good" if final else "queued again",
-        extra={"action": f"attempt_{outcome.value}", "task_id": str(task.pk), "worker_id": task.worker_id},
+        extra={
+            "action": f"attempt_{outcome.value}",
+            "task_id": str(task.pk),
+            "worker_id": task.worker_id,
+        },
     )
     return True
 
 
 def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
     """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt."""
-    expired = list(models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit])
+    expired = list(
+        models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit]
+    )
     return sum(
         end_attempt_abruptly(database, task, outcome=AttemptOutcome.LOST, now=now)
         for task in expired
     )
 
 
-def release_worker(
-    database: str, worker_id: str, *, outcome: AttemptOutcome, now: datetime
-) -> int:
+def release_worker(database: str, worker_id: str, *, outcome: AttemptOutcome, now: datetime) -> int:
     """End every attempt ``worker_id`` still holds (it died or was stopped)."""
     held = list(models.Task.objects.using(database).running().filter(worker_id=worker_id))
     return sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in held)

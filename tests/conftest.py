@@ -47,7 +47,9 @@ class WorkerProcesses:
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen[str]] = []
 
-    def start(self, *args: str, lease_seconds: float = 30, grace_seconds: float | None = None) -> subprocess.Popen[str]:
+    def start(
+        self, *args: str, lease_seconds: float = 30, grace_seconds: float | None = None
+    ) -> subprocess.Popen[str]:
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),

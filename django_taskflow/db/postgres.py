@@ -51,8 +51,21 @@ def remove_notify_trigger(task_table: str) -> list[str]:
 
 
 _INSERT_CASTS = (
-    "uuid", "varchar", "varchar", "varchar", "smallint", "varchar", "jsonb", "jsonb",
-    "varchar", "jsonb", "integer", "integer", "double precision", "timestamptz", "timestamptz",
+    "uuid",
+    "varchar",
+    "varchar",
+    "varchar",
+    "smallint",
+    "varchar",
+    "jsonb",
+    "jsonb",
+    "varchar",
+    "jsonb",
+    "integer",
+    "integer",
+    "double precision",
+    "timestamptz",
+    "timestamptz",
 )
 
 

@@ -58,8 +58,12 @@ def run(
             extra={"action": "task_unknown", "task_id": str(claimed.id)},
         )
         return outcomes.failed(
-            exc, attempt=claimed.attempt, max_attempts=claimed.max_attempts,
-            retry_delay=0, now=started_at, retryable=False,
+            exc,
+            attempt=claimed.attempt,
+            max_attempts=claimed.max_attempts,
+            retry_delay=0,
+            now=started_at,
+            retryable=False,
         ), None
     snapshot = running_snapshot(definition, claimed, worker_id, started_at)
     task_started.send(sender=type(definition.get_backend()), task_result=snapshot)

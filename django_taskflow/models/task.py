@@ -44,9 +44,7 @@ class TaskQuerySet(models.QuerySet["Task"]):
         return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
     def finished(self) -> TaskQuerySet:
-        return self.filter(
-            status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED]
-        )
+        return self.filter(status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED])
 
 
 class Task(models.Model):
@@ -57,13 +55,12 @@ class Task(models.Model):
     backend = models.CharField(max_length=100, default="default")
     queue_name = models.CharField(_("queue"), max_length=100, default="default")
     priority = models.SmallIntegerField(default=0)
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED
-    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     args = models.JSONField(default=list, blank=True)
     kwargs = models.JSONField(default=dict, blank=True)
     result = models.JSONField(null=True, blank=True)
-    key = models.CharField(
+    # NULL, not "", means "no key", so future unique-key constraints skip it.
+    key = models.CharField(  # noqa: DJ001
         max_length=255,
         null=True,
         blank=True,
@@ -76,7 +73,7 @@ class Task(models.Model):
     run_after = models.DateTimeField(
         _("run after"), default=timezone.now, help_text=_("The earliest time it may run.")
     )
-    worker_id = models.CharField(max_length=100, null=True, blank=True)
+    worker_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -108,9 +105,7 @@ class Task(models.Model):
                 condition=models.Q(status="running"),
             ),
             models.Index(fields=["key"], name="taskflow_task_key_idx"),
-            models.Index(
-                fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"
-            ),
+            models.Index(fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"),
             models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
         ]
         constraints = [

@@ -177,7 +177,7 @@ class Slot:
             extra={"action": "connection_lost", "worker_id": self.worker_id},
         )
         connections[self.database].close()
-        self.stop.wait(random.uniform(0.5, 1.5))
+        self.stop.wait(random.uniform(0.5, 1.5))  # noqa: S311 (jitter, not secrecy)
 
     def _interrupt(self, task: claim.ClaimedTask) -> None:
         row = models.Task.objects.using(self.database).filter(pk=task.id).first()
@@ -277,7 +277,7 @@ class Slot:
             if clock >= self.next_recovery:
                 # Every worker recovers expired leases, so recovery never
                 # depends on one process staying alive. Jitter spreads them.
-                self.next_recovery = clock + self.options.lease_seconds / 2 * random.uniform(0.5, 1)
+                self.next_recovery = clock + self.options.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
                 transitions.recover_expired(self.database, self.now())
         except CONNECTION_ERRORS as exc:
             self._connection_lost("lease renewal", exc)

@@ -12,6 +12,7 @@ the grace period, forces the stop, and what was running is handed back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -113,10 +114,8 @@ class Worker:
     def _relay(self, signum: int) -> None:
         for child in self.children:
             if not child.done and child.process.pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it just exited
                     os.kill(child.process.pid, signum)
-                except ProcessLookupError:
-                    pass
 
     def _force(self) -> None:
         self.state.forced = True
@@ -192,7 +191,9 @@ class Worker:
         waited = time.monotonic() - self.state.requested_at
         grace = self.backend_options.shutdown_grace_seconds
         if not self.state.forced and waited >= grace:
-            logger.warning("grace period over: stopping now", extra={"action": "worker_forced_stop"})
+            logger.warning(
+                "grace period over: stopping now", extra={"action": "worker_forced_stop"}
+            )
             self._force()
         if self.state.forced and waited >= grace + KILL_AFTER_SECONDS:
             self._relay(signal.SIGKILL)

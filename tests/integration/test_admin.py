@@ -31,14 +31,21 @@ def test_changelist_lists_tasks_with_status_and_attempts(staff_client: Client) -
     assert "1/1" in content
 
 
-@pytest.mark.parametrize("query", ["status__exact=failed", "queue_name__exact=default", "task_path__exact=tests.tasks.fail_once"])
+@pytest.mark.parametrize(
+    "query",
+    ["status__exact=failed", "queue_name__exact=default", "task_path__exact=tests.tasks.fail_once"],
+)
 def test_changelist_filters(staff_client: Client, query: str) -> None:
     tasks.add.enqueue(1, 2)
     tasks.fail_once.enqueue()
     run_tasks()
     response = staff_client.get(reverse("admin:django_taskflow_task_changelist") + "?" + query)
     shown = {task.task_path for task in response.context["cl"].result_list}
-    expected = {"tests.tasks.add", "tests.tasks.fail_once"} if "queue" in query else {"tests.tasks.fail_once"}
+    expected = (
+        {"tests.tasks.add", "tests.tasks.fail_once"}
+        if "queue" in query
+        else {"tests.tasks.fail_once"}
+    )
     assert shown == expected
 
 
@@ -66,7 +73,9 @@ def test_detail_shows_attempts_with_error_and_traceback(staff_client: Client) ->
 def test_admin_is_read_only(staff_client: Client) -> None:
     result = tasks.add.enqueue(1, 2)
     assert staff_client.get(reverse("admin:django_taskflow_task_add")).status_code == 403
-    delete = staff_client.post(reverse("admin:django_taskflow_task_delete", args=[result.id]), {"post": "yes"})
+    delete = staff_client.post(
+        reverse("admin:django_taskflow_task_delete", args=[result.id]), {"post": "yes"}
+    )
     assert delete.status_code == 403
     assert models.Task.objects.filter(pk=result.id).exists()
 

@@ -124,9 +124,17 @@ def test_enqueue_many_is_all_or_nothing() -> None:
 
 
 def test_using_overrides_options_per_enqueue() -> None:
-    result = tasks.add.using(queue_name="emails", priority=10, key="order-7", tags=["x"], max_attempts=4).enqueue(1, 2)
+    result = tasks.add.using(
+        queue_name="emails", priority=10, key="order-7", tags=["x"], max_attempts=4
+    ).enqueue(1, 2)
     row = models.Task.objects.get(pk=result.id)
-    assert (row.queue_name, row.priority, row.key, row.tags, row.max_attempts) == ("emails", 10, "order-7", ["x"], 4)
+    assert (row.queue_name, row.priority, row.key, row.tags, row.max_attempts) == (
+        "emails",
+        10,
+        "order-7",
+        ["x"],
+        4,
+    )
 
 
 def test_run_after_defers_the_task() -> None:
@@ -146,9 +154,13 @@ def test_higher_priority_runs_first() -> None:
 
 
 def test_enqueue_in_rolled_back_transaction_leaves_nothing() -> None:
-    with pytest.raises(RuntimeError), transaction.atomic():
-        tasks.add.enqueue(1, 2)
-        raise RuntimeError("roll back")
+    def enqueue_then_fail() -> None:
+        with transaction.atomic():
+            tasks.add.enqueue(1, 2)
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        enqueue_then_fail()
     assert not models.Task.objects.exists()
     assert run_tasks() == 0
 

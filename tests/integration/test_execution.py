@@ -36,7 +36,9 @@ def test_failing_task_is_retried_up_to_max_attempts() -> None:
     result.refresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.attempts == 3
-    numbers = list(models.Attempt.objects.filter(task_id=result.id).values_list("number", "outcome"))
+    numbers = list(
+        models.Attempt.objects.filter(task_id=result.id).values_list("number", "outcome")
+    )
     assert numbers == [(1, "failed"), (2, "failed"), (3, "failed")]
     assert len(result.errors) == 3
 
@@ -48,7 +50,10 @@ def test_task_succeeds_on_a_later_attempt() -> None:
     result.refresh()
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value == 2
-    assert [a.outcome for a in models.Attempt.objects.filter(task_id=result.id)] == ["failed", "succeeded"]
+    assert [a.outcome for a in models.Attempt.objects.filter(task_id=result.id)] == [
+        "failed",
+        "succeeded",
+    ]
 
 
 def test_retry_waits_for_the_retry_delay() -> None:
@@ -92,15 +97,36 @@ def test_unknown_task_path_fails_cleanly_and_the_worker_goes_on() -> None:
 
 
 def claim_one(worker_id: str, lease_seconds: float = 30) -> models.Task:
-    claimed = claim_batch(database="default", worker_id=worker_id, queues=["default"], limit=1, lease_seconds=lease_seconds, now=timezone.now())
+    claimed = claim_batch(
+        database="default",
+        worker_id=worker_id,
+        queues=["default"],
+        limit=1,
+        lease_seconds=lease_seconds,
+        now=timezone.now(),
+    )
     assert len(claimed) == 1
     return models.Task.objects.get(pk=claimed[0].id)
 
 
 def test_claim_takes_each_task_once() -> None:
     tasks.noop.enqueue_many([()] * 3)
-    first = claim_batch(database="default", worker_id="a", queues=["default"], limit=2, lease_seconds=30, now=timezone.now())
-    second = claim_batch(database="default", worker_id="b", queues=["default"], limit=5, lease_seconds=30, now=timezone.now())
+    first = claim_batch(
+        database="default",
+        worker_id="a",
+        queues=["default"],
+        limit=2,
+        lease_seconds=30,
+        now=timezone.now(),
+    )
+    second = claim_batch(
+        database="default",
+        worker_id="b",
+        queues=["default"],
+        limit=5,
+        lease_seconds=30,
+        now=timezone.now(),
+    )
     assert len(first) == 2 and len(second) == 1
     assert not {t.id for t in first} & {t.id for t in second}
     assert {t.attempt for t in first + second} == {1}
@@ -145,10 +171,25 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
     from django_taskflow.execution import outcome
 
     tasks.add.using(max_attempts=3).enqueue(1, 2)
-    claimed: ClaimedTask = claim_batch(database="default", worker_id="slow", queues=["default"], limit=1, lease_seconds=1, now=timezone.now())[0]
+    claimed: ClaimedTask = claim_batch(
+        database="default",
+        worker_id="slow",
+        queues=["default"],
+        limit=1,
+        lease_seconds=1,
+        now=timezone.now(),
+    )[0]
     transitions.recover_expired("default", timezone.now() + timedelta(seconds=5))
     now = timezone.now()
-    won = transitions.complete_batch("default", "slow", [transitions.Completion(task=claimed, outcome=outcome.succeeded("3"), started_at=now, finished_at=now)])
+    won = transitions.complete_batch(
+        "default",
+        "slow",
+        [
+            transitions.Completion(
+                task=claimed, outcome=outcome.succeeded("3"), started_at=now, finished_at=now
+            )
+        ],
+    )
     assert won == set()
     row = models.Task.objects.get(pk=claimed.id)
     assert row.status == Status.QUEUED and row.result is None

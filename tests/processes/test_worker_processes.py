@@ -23,7 +23,9 @@ def statuses(*ids: str) -> list[str]:
 
 
 def all_finished(ids: list[str]) -> bool:
-    return models.Task.objects.filter(pk__in=ids, status__in=[Status.SUCCEEDED, Status.FAILED]).count() == len(ids)
+    return models.Task.objects.filter(
+        pk__in=ids, status__in=[Status.SUCCEEDED, Status.FAILED]
+    ).count() == len(ids)
 
 
 def started_marks(mark: Path) -> list[str]:
@@ -48,7 +50,9 @@ def test_burst_drains_ready_work_and_exits(workers: WorkerProcesses) -> None:
     assert statuses(*(r.id for r in results)) == [Status.SUCCEEDED] * 50
 
 
-def test_two_workers_share_a_queue_without_running_a_task_twice(workers: WorkerProcesses, tmp_path: Path) -> None:
+def test_two_workers_share_a_queue_without_running_a_task_twice(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
     log = tmp_path / "runs.log"
     results = tasks.record_run.enqueue_many([(str(log),)] * 300)
     workers.start("--concurrency", "2")
@@ -63,7 +67,9 @@ def test_two_workers_share_a_queue_without_running_a_task_twice(workers: WorkerP
     assert len(workers_used) >= 2
 
 
-def test_killed_worker_task_is_recovered_by_another_after_its_lease(workers: WorkerProcesses, tmp_path: Path) -> None:
+def test_killed_worker_task_is_recovered_by_another_after_its_lease(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
     mark = tmp_path / "started"
     result = tasks.mark_then_sleep.enqueue(str(mark), 1.0)
     doomed = workers.start(lease_seconds=2)
@@ -74,11 +80,15 @@ def test_killed_worker_task_is_recovered_by_another_after_its_lease(workers: Wor
     workers.start(lease_seconds=2)
     result.wait(timeout=30)
     assert result.return_value == 2
-    outcomes = list(models.Attempt.objects.filter(task_id=result.id).values_list("number", "outcome"))
+    outcomes = list(
+        models.Attempt.objects.filter(task_id=result.id).values_list("number", "outcome")
+    )
     assert outcomes == [(1, Outcome.LOST), (2, Outcome.SUCCEEDED)]
 
 
-def test_killed_slot_process_is_replaced_and_its_task_recovered_at_once(workers: WorkerProcesses, tmp_path: Path) -> None:
+def test_killed_slot_process_is_replaced_and_its_task_recovered_at_once(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
     mark = tmp_path / "started"
     result = tasks.mark_then_sleep.enqueue(str(mark), 0.5)
     # A long lease: recovery must come from the supervisor, not from expiry.
@@ -88,7 +98,10 @@ def test_killed_slot_process_is_replaced_and_its_task_recovered_at_once(workers:
     os.kill(child_pid, signal.SIGKILL)
     result.wait(timeout=30)
     assert result.return_value == 2
-    assert [a.outcome for a in models.Attempt.objects.filter(task_id=result.id)] == [Outcome.LOST, Outcome.SUCCEEDED]
+    assert [a.outcome for a in models.Attempt.objects.filter(task_id=result.id)] == [
+        Outcome.LOST,
+        Outcome.SUCCEEDED,
+    ]
     assert process.poll() is None  # the worker itself carries on
     assert tasks.add.enqueue(1, 1).wait(timeout=30).return_value == 2
 
@@ -105,7 +118,9 @@ def test_sigterm_lets_the_running_task_finish(workers: WorkerProcesses, tmp_path
     assert models.Attempt.objects.get(task_id=result.id).outcome == Outcome.SUCCEEDED
 
 
-def test_sigterm_hands_back_a_task_that_outlives_the_grace_period(workers: WorkerProcesses, tmp_path: Path) -> None:
+def test_sigterm_hands_back_a_task_that_outlives_the_grace_period(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
     mark = tmp_path / "started"
     result = tasks.mark_then_sleep.enqueue(str(mark), 60)
     process = workers.start(grace_seconds=1)
@@ -118,7 +133,9 @@ def test_sigterm_hands_back_a_task_that_outlives_the_grace_period(workers: Worke
     assert [a.outcome for a in row.attempt_set.all()] == [Outcome.INTERRUPTED]
 
 
-def test_second_signal_stops_at_once_and_hands_the_task_back(workers: WorkerProcesses, tmp_path: Path) -> None:
+def test_second_signal_stops_at_once_and_hands_the_task_back(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
     mark = tmp_path / "started"
     result = tasks.mark_then_sleep.enqueue(str(mark), 60)
     process = workers.start()

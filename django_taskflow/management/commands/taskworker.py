@@ -27,7 +27,9 @@ def positive_int(value: str) -> int:
 def queue_list(value: str) -> tuple[str, ...]:
     queues = tuple(name.strip() for name in value.split(",") if name.strip())
     if not queues:
-        raise argparse.ArgumentTypeError("give at least one queue name, e.g. --queues default,emails")
+        raise argparse.ArgumentTypeError(
+            "give at least one queue name, e.g. --queues default,emails"
+        )
     return queues
 
 
@@ -36,11 +38,25 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
-        parser.add_argument("--queues", type=queue_list, default=(), help="comma-separated queues (default: all the backend's QUEUES)")
-        parser.add_argument("--concurrency", type=positive_int, default=1, help="execution slots (default: 1)")
-        parser.add_argument("--pool", choices=["process", "thread"], default="process", help="run slots as processes (default) or threads")
+        parser.add_argument(
+            "--queues",
+            type=queue_list,
+            default=(),
+            help="comma-separated queues (default: all the backend's QUEUES)",
+        )
+        parser.add_argument(
+            "--concurrency", type=positive_int, default=1, help="execution slots (default: 1)"
+        )
+        parser.add_argument(
+            "--pool",
+            choices=["process", "thread"],
+            default="process",
+            help="run slots as processes (default) or threads",
+        )
         parser.add_argument("--burst", action="store_true", help="run what is ready, then exit")
-        parser.add_argument("--name", default="", help="worker name shown in worker ids (default: host name)")
+        parser.add_argument(
+            "--name", default="", help="worker name shown in worker ids (default: host name)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["backend"] not in task_backends.settings:
@@ -59,7 +75,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         unknown = set(worker_options.queue_names) - task_backends[worker_options.backend].queues
         if task_backends[worker_options.backend].queues and unknown:
-            raise CommandError(f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}")
+            raise CommandError(
+                f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}"
+            )
         connection = connections[backend_options.database]
         self.stdout.write(
             "django_taskflow worker\n"
