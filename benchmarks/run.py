@@ -146,6 +146,7 @@ def drain(tasks: int, already_queued: bool = False) -> float:
     from testproject.demo.tasks import noop
 
     if not already_queued:
+        models.Task.objects.filter(task_path=noop.module_path).delete()
         noop.enqueue_many([()] * tasks)
     worker = start_worker("--burst")
     worker.wait()

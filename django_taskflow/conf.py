@@ -8,6 +8,7 @@ changes, so ``override_settings`` reaches every reader.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,15 +35,20 @@ class Options:
         return self.lease_seconds / 3
 
 
+def is_finite_number(value: Any) -> bool:
+    """True for an int or float that is not a bool, NaN or infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive_number(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return "a number greater than 0"
+    if not is_finite_number(value) or value <= 0:
+        return "a finite number greater than 0"
     return None
 
 
 def _non_negative_number(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return "a number of at least 0"
+    if not is_finite_number(value) or value < 0:
+        return "a finite number of at least 0"
     return None
 
 

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task
 from django.tasks.base import DEFAULT_TASK_PRIORITY
 
+from django_taskflow.conf import is_finite_number
 from django_taskflow.exceptions import InvalidTaskOptions
 
 if TYPE_CHECKING:
@@ -104,9 +105,7 @@ def validate_options(definition: TaskflowTask) -> None:
             f"max_attempts of task {name} must be a whole number of at least 1, got {max_attempts!r}."
         )
     delay = definition.retry_delay
-    if delay is not None and (
-        isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0
-    ):
+    if delay is not None and (not is_finite_number(delay) or delay < 0):
         raise InvalidTaskOptions(
             f"retry_delay of task {name} must be a number of seconds >= 0, got {delay!r}."
         )

@@ -35,6 +35,8 @@ def find_unserializable(value: Any, path: str) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path} has a key {key!r} of type {type(key).__name__}; keys must be str"
+            if "\x00" in key:
+                return f"{path} has a key {key!r} that contains a NUL character"
             problem = find_unserializable(item, f"{path}[{key!r}]")
             if problem:
                 return problem

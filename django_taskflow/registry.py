@@ -37,6 +37,10 @@ def resolve(task_path: str) -> Task:
             f"No task named {task_path!r}: it cannot be imported ({exc}). Was it "
             "renamed or removed while tasks for it were queued?"
         ) from exc
+    except Exception as exc:  # the module itself fails while importing
+        raise UnknownTask(
+            f"Importing task {task_path!r} failed: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(found, Task) or found.module_path != task_path:
         raise UnknownTask(f"{task_path!r} is not a task definition (found {found!r}).")
     register(found)

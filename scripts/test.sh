@@ -25,6 +25,7 @@ fi
 
 echo "== ruff check =="
 ruff check . || failed+=("ruff check")
+ruff format --check . || failed+=("ruff format --check")
 
 echo "== migrations check =="
 mkdir "$TMP/migrations"

@@ -31,6 +31,21 @@ class Outcome:
         return self.status != Status.QUEUED
 
 
+def describe(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in when the exception cannot be printed."""
+    try:
+        return str(exc)[:10_000]
+    except Exception as str_exc:  # an attempt must end in a transition regardless
+        return f"<{type(exc).__name__}: str() failed with {type(str_exc).__name__}>"
+
+
+def format_traceback(exc: BaseException) -> str:
+    try:
+        return "".join(traceback_module.format_exception(exc))
+    except Exception:  # same reason as describe()
+        return "".join(traceback_module.format_tb(exc.__traceback__))
+
+
 def class_path(exc: BaseException) -> str:
     kind = type(exc)
     return f"{kind.__module__}.{kind.__qualname__}"
@@ -60,6 +75,6 @@ def failed(
         attempt_outcome=AttemptOutcome.FAILED,
         retry_at=now + timedelta(seconds=retry_delay) if retry else None,
         error_class=class_path(exc),
-        error_message=str(exc)[:10_000],
-        traceback="".join(traceback_module.format_exception(exc)),
+        error_message=describe(exc),
+        traceback=format_traceback(exc),
     )

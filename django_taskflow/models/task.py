@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -14,14 +15,33 @@ from django.utils.translation import gettext_lazy as _
 
 from django_taskflow.states import Status
 
+_id_lock = threading.Lock()
+_last_id = (0, 0)  # (milliseconds, 12-bit sequence) of the previous id
+
 
 def new_task_id() -> uuid.UUID:
-    """Return a time-ordered UUID (version 7), so new rows append to the index."""
-    millis = time.time_ns() // 1_000_000
+    """Return a time-ordered UUID (version 7), so new rows append to the index.
+
+    Within one process ids are strictly increasing: inside one millisecond a
+    12-bit sequence counts up (RFC 9562, method 1), so the tasks of one
+    ``enqueue_many`` call are claimed in the order they were given.
+    """
+    global _last_id
+    with _id_lock:
+        millis = time.time_ns() // 1_000_000
+        last_millis, last_sequence = _last_id
+        if millis <= last_millis:
+            millis, sequence = last_millis, last_sequence + 1
+            if sequence > 0xFFF:  # sequence exhausted: borrow the next millisecond
+                millis, sequence = millis + 1, 0
+        else:
+            sequence = int.from_bytes(os.urandom(2)) & 0x3FF  # leave room to count up
+        _last_id = (millis, sequence)
     value = (millis & ((1 << 48) - 1)) << 80
-    value |= int.from_bytes(os.urandom(10)) & ((1 << 80) - 1)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    value |= 0x7 << 76  # version 7
+    value |= sequence << 64
+    value |= 0x2 << 62  # RFC 9562 variant
+    value |= int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
     return uuid.UUID(int=value)
 
 

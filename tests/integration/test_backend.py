@@ -181,3 +181,34 @@ def test_task_enqueued_signal_is_sent_after_commit(django_capture_on_commit_call
     finally:
         task_enqueued.disconnect(receiver)
     assert seen == [result.id]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_raises_result_timeout_while_nothing_runs_it() -> None:
+    from django_taskflow import ResultTimeout
+
+    result = tasks.add.enqueue(1, 2)
+    with pytest.raises(ResultTimeout, match="still Ready"):
+        result.wait(timeout=0.05)
+
+    async def scenario() -> None:
+        try:
+            await result.await_(timeout=0.05)
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_await_returns_the_finished_result() -> None:
+    result = tasks.add.enqueue(20, 22)
+    run_tasks()
+
+    async def scenario() -> object:
+        finished = await result.await_(timeout=5)
+        await sync_to_async(connections.close_all)()
+        return finished.return_value
+
+    assert asyncio.run(scenario()) == 42

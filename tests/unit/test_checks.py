@@ -64,7 +64,7 @@ def test_bad_value_is_error_e002() -> None:
     assert message.level == checks.ERROR
     assert message.obj == "TASKS['default']['OPTIONS']['LEASE_SECONDS']"
     assert message.msg == (
-        "TASKS['default']['OPTIONS']['LEASE_SECONDS'] must be a number greater than 0, got 0."
+        "TASKS['default']['OPTIONS']['LEASE_SECONDS'] must be a finite number greater than 0, got 0."
     )
 
 

@@ -145,11 +145,6 @@ def test_traceback_is_captured() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="failed() calls str(exc) unguarded: an exception whose __str__ raises "
-    "makes runner.run() raise instead of returning an Outcome",
-)
 def test_exception_whose_str_fails_still_gives_an_outcome() -> None:
     result = fail(UnprintableError(), attempt=1, max_attempts=1)
 

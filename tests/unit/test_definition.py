@@ -1,0 +1,183 @@
+"""Task definitions: options checked when the task is defined, copies made by using()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.tasks import task as django_task
+from django.tasks.exceptions import InvalidTask
+
+from django_taskflow import TaskflowTask, task
+from django_taskflow.exceptions import InvalidTaskOptions, TaskflowError
+from tests import tasks
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": -1}, "max_attempts"),
+        ({"max_attempts": "3"}, "max_attempts"),
+        ({"max_attempts": True}, "max_attempts"),
+        ({"max_attempts": 2.5}, "max_attempts"),
+        ({"retry_delay": -1}, "retry_delay"),
+        ({"retry_delay": "5"}, "retry_delay"),
+        ({"retry_delay": True}, "retry_delay"),
+        ({"tags": "urgent"}, "tags"),
+        ({"tags": ["ok", ""]}, "tags"),
+        ({"tags": ["ok", 7]}, "tags"),
+        ({"key": ""}, "key"),
+        ({"key": "k" * 256}, "key"),
+        ({"key": 42}, "key"),
+    ],
+)
+def test_bad_option_is_refused_when_the_task_is_defined(
+    options: dict[str, Any], option: str
+) -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        task(**options)(tasks.add.func)
+
+    message = str(info.value)
+    assert message.startswith(f"{option} of task add must be")
+    assert message.endswith(f"got {options[option]!r}.")
+
+
+def test_invalid_task_options_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="max_attempts of task add"):
+        task(max_attempts=0)(tasks.add.func)
+
+
+def test_invalid_task_options_is_django_invalid_task() -> None:
+    with pytest.raises(InvalidTask, match="max_attempts of task add"):
+        task(max_attempts=0)(tasks.add.func)
+
+
+def test_invalid_task_options_is_a_taskflow_error() -> None:
+    with pytest.raises(TaskflowError):
+        task(retry_delay=-1)(tasks.add.func)
+
+
+def test_nan_retry_delay_is_refused() -> None:
+    with pytest.raises(InvalidTaskOptions, match="retry_delay"):
+        task(retry_delay=float("nan"))(tasks.add.func)
+
+
+def test_good_options_are_kept_on_the_definition() -> None:
+    definition = task(max_attempts=3, retry_delay=0, tags=["billing", "nightly"], key="k" * 255)(
+        tasks.add.func
+    )
+
+    assert definition.max_attempts == 3
+    assert definition.retry_delay == 0
+    assert list(definition.tags) == ["billing", "nightly"]
+    assert definition.key == "k" * 255
+
+
+def test_bare_decorator_leaves_options_to_the_backend() -> None:
+    assert isinstance(tasks.add, TaskflowTask)
+    assert tasks.add.max_attempts is None
+    assert tasks.add.retry_delay is None
+    assert tuple(tasks.add.tags) == ()
+    assert tasks.add.key is None
+
+
+def test_using_returns_a_copy_with_the_options_changed() -> None:
+    copy = tasks.echo.using(
+        max_attempts=4, retry_delay=1.5, tags=["a"], key="order-1", queue_name="emails", priority=10
+    )
+
+    assert isinstance(copy, TaskflowTask)
+    assert copy.func is tasks.echo.func
+    assert copy.max_attempts == 4
+    assert copy.retry_delay == 1.5
+    assert list(copy.tags) == ["a"]
+    assert copy.key == "order-1"
+    assert copy.queue_name == "emails"
+    assert copy.priority == 10
+
+
+def test_using_leaves_the_original_alone() -> None:
+    tasks.fail_always.using(max_attempts=9, key="once", queue_name="reports")
+
+    assert tasks.fail_always.max_attempts == 3
+    assert tasks.fail_always.key is None
+    assert tasks.fail_always.queue_name == "default"
+
+
+def test_using_keeps_the_options_it_is_not_given() -> None:
+    copy = tasks.fail_always.using(key="k")
+
+    assert copy.max_attempts == 3
+    assert copy.retry_delay == 0
+    assert copy.queue_name == tasks.fail_always.queue_name
+    assert copy.priority == tasks.fail_always.priority
+
+
+def test_using_accepts_zero_priority() -> None:
+    assert tasks.add.using(priority=5).using(priority=0).priority == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"retry_delay": -2}, "retry_delay"),
+        ({"tags": "urgent"}, "tags"),
+        ({"key": ""}, "key"),
+    ],
+)
+def test_using_refuses_bad_options(options: dict[str, Any], option: str) -> None:
+    with pytest.raises(InvalidTaskOptions, match=f"^{option} of task echo"):
+        tasks.echo.using(**options)
+
+
+def test_using_refuses_an_unknown_queue() -> None:
+    with pytest.raises(InvalidTask, match="Queue 'nope' is not valid"):
+        tasks.echo.using(queue_name="nope")
+
+
+def test_django_task_decorator_builds_a_taskflow_task_with_our_options() -> None:
+    assert isinstance(tasks.plain_with_options, TaskflowTask)
+    assert tasks.plain_with_options.max_attempts == 2
+    assert tasks.plain_with_options.retry_delay == 0
+
+
+def test_django_task_decorator_without_options_builds_a_taskflow_task() -> None:
+    assert isinstance(tasks.plain_multiply, TaskflowTask)
+    assert tasks.plain_multiply.max_attempts is None
+
+
+def test_django_task_decorator_validates_our_options() -> None:
+    with pytest.raises(InvalidTaskOptions, match="max_attempts of task plain_multiply"):
+        django_task(max_attempts=0)(tasks.plain_multiply.func)
+
+
+def test_async_function_is_accepted() -> None:
+    definition = task(max_attempts=2)(tasks.async_add.func)
+
+    assert isinstance(definition, TaskflowTask)
+    assert definition.call(2, 3) == 5
+
+
+def test_function_not_defined_at_module_level_is_refused() -> None:
+    def local_job() -> None:
+        return None
+
+    with pytest.raises(InvalidTask, match="module level"):
+        task(local_job)
+
+
+def test_unknown_queue_is_refused_when_the_task_is_defined() -> None:
+    with pytest.raises(InvalidTask, match="Queue 'nope' is not valid"):
+        task(queue_name="nope")(tasks.add.func)
+
+
+def test_configured_queue_is_accepted() -> None:
+    assert task(queue_name="reports")(tasks.add.func).queue_name == "reports"
+
+
+@pytest.mark.parametrize("priority", [-101, 101])
+def test_priority_outside_django_range_is_refused(priority: int) -> None:
+    with pytest.raises(InvalidTask, match="priority must be"):
+        task(priority=priority)(tasks.add.func)
