@@ -47,7 +47,11 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-python manage.py taskworker --concurrency 2 &
+# In its own session, so that Ctrl-C reaches it once, through cleanup(),
+# rather than twice (a second signal means "stop at once").
+own_session=()
+command -v setsid >/dev/null 2>&1 && own_session=(setsid)
+"${own_session[@]}" python manage.py taskworker --concurrency 2 &
 WORKER_PID=$!
 echo "demo: worker started (pid $WORKER_PID)"
 

@@ -94,7 +94,13 @@ def claim(
     lease_until: Any,
     now: Any,
 ) -> list[tuple[Any, ...]]:
-    """Lock up to ``limit`` ready rows that no one else holds and mark them running."""
+    """Lock up to ``limit`` ready rows that no one else holds and mark them running.
+
+    The row lock re-checks ``status = 'queued'`` on the newest row version,
+    so the outer UPDATE needs no status filter; without one the planner
+    joins on the primary key instead of rescanning the claim index, which
+    it did when statistics said few rows were queued.
+    """
     returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
     cursor.execute(
         f"""
@@ -109,7 +115,7 @@ def claim(
         SET status = 'running', worker_id = %s, lease_expires_at = %s,
             attempts = t.attempts + 1
         FROM ready
-        WHERE t.id = ready.id AND t.status = 'queued'
+        WHERE t.id = ready.id
         RETURNING {returning}
         """,
         [list(queues), now, limit, worker_id, lease_until],

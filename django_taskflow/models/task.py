@@ -107,21 +107,26 @@ class Task(models.Model):
         verbose_name_plural = _("tasks")
         ordering = ["-enqueued_at"]
         indexes = [
-            # The claim query reads only this index: queued rows, in claim
-            # order. Finished history never enters it, so history size does
-            # not slow claiming.
+            # The claim reads this index in its own order and stops after
+            # LIMIT rows: queued rows only, so finished history never enters
+            # it, and queue_name is checked in the index, before the heap.
             models.Index(
-                "queue_name",
                 models.F("priority").desc(),
                 "run_after",
                 "id",
+                "queue_name",
                 name="taskflow_task_claim_idx",
                 condition=models.Q(status="queued"),
             ),
-            # Lease recovery scans running rows only.
+            # Lease recovery and renewal look at running rows only.
             models.Index(
                 fields=["lease_expires_at"],
                 name="taskflow_task_lease_idx",
+                condition=models.Q(status="running"),
+            ),
+            models.Index(
+                fields=["worker_id"],
+                name="taskflow_task_worker_idx",
                 condition=models.Q(status="running"),
             ),
             models.Index(fields=["key"], name="taskflow_task_key_idx"),
