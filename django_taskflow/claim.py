@@ -82,12 +82,17 @@ def claim_batch(
     *,
     database: str,
     worker_id: str,
+    backend: str = "default",
     queues: Sequence[str],
     limit: int,
     lease_seconds: float,
     now: datetime,
 ) -> list[ClaimedTask]:
-    """Mark up to ``limit`` ready tasks running for ``worker_id`` and return them."""
+    """Mark up to ``limit`` ready tasks running for ``worker_id`` and return them.
+
+    Only tasks of the ``backend`` alias are taken; an empty ``queues`` means
+    every queue.
+    """
     connection = connections[database]
     ops = connection.ops
     with connection.cursor() as cursor:
@@ -95,6 +100,7 @@ def claim_batch(
             cursor,
             table=models.Task._meta.db_table,
             worker_id=worker_id,
+            backend=backend,
             queues=queues,
             limit=limit,
             lease_until=ops.adapt_datetimefield_value(now + timedelta(seconds=lease_seconds)),

@@ -64,12 +64,22 @@ def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> i
     return size
 
 
-def encode_result(value: Any) -> str:
-    """Encode a task's return value, or raise :class:`UnserializablePayload`."""
+def encode_result(value: Any, max_bytes: int | None = None) -> str:
+    """Encode a task's return value.
+
+    Raises :class:`UnserializablePayload` for a value that is not plain JSON,
+    and :class:`PayloadTooLarge` for one larger than ``max_bytes``.
+    """
     problem = find_unserializable(value, "the return value")
     if problem:
         raise UnserializablePayload(f"The task's result must be JSON-serialisable: {problem}.")
-    return json.dumps(value, separators=(",", ":"))
+    encoded = json.dumps(value, separators=(",", ":"))
+    if max_bytes is not None and len(encoded.encode()) > max_bytes:
+        raise PayloadTooLarge(
+            f"The task's result takes {len(encoded.encode())} bytes as JSON, more than "
+            f"OPTIONS['MAX_PAYLOAD_BYTES'] = {max_bytes}."
+        )
+    return encoded
 
 
 def normalize(value: Any) -> Any:

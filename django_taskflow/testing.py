@@ -19,6 +19,7 @@ def run_tasks(backend: str = "default", queues: Sequence[str] = ()) -> int:
     options = WorkerOptions(backend=backend, queues=tuple(queues))
     slot = Slot(
         options=options.backend_options,
+        backend=backend,
         queues=options.queue_names,
         worker_id=f"test:{threading.get_ident()}",
         stop=threading.Event(),

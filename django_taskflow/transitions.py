@@ -16,10 +16,10 @@ from datetime import datetime
 from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F
 
-from django_taskflow import models
+from django_taskflow import models, results, signals
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import WorkerInterrupted, WorkerLost
+from django_taskflow.exceptions import UnknownTask, WorkerInterrupted, WorkerLost
 from django_taskflow.execution.outcome import Outcome, class_path
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
@@ -225,7 +225,9 @@ def end_attempt_abruptly(
             error_class=class_path(error),
             error_message=str(error),
         )
-        if not final:
+        if final:
+            transaction.on_commit(lambda: _announce_finished(database, task.pk), using=database)
+        else:
             _notify(database)
     logger.warning(
         "task %s attempt %d %s on worker %s; %s",
@@ -241,6 +243,16 @@ def end_attempt_abruptly(
         },
     )
     return True
+
+
+def _announce_finished(database: str, task_id: uuid.UUID) -> None:
+    try:
+        snapshot = results.load(database, str(task_id))
+    except UnknownTask:
+        return  # no definition to describe it with; the row and attempt say it all
+    signals.send_from_worker(
+        signals.task_finished, type(snapshot.task.get_backend()), task_result=snapshot
+    )
 
 
 def recover_expired(database: str, now: datetime, limit: int = 100) -> int:

@@ -89,6 +89,7 @@ def claim(
     *,
     table: str,
     worker_id: str,
+    backend: str,
     queues: Sequence[str],
     limit: int,
     lease_until: Any,
@@ -102,11 +103,12 @@ def claim(
     it did when statistics said few rows were queued.
     """
     returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
+    queue_filter = "AND queue_name = ANY(%s)" if queues else ""
     cursor.execute(
         f"""
         WITH ready AS MATERIALIZED (
             SELECT id FROM {table}
-            WHERE status = 'queued' AND queue_name = ANY(%s) AND run_after <= %s
+            WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
             ORDER BY priority DESC, run_after, id
             LIMIT %s
             FOR UPDATE SKIP LOCKED
@@ -118,7 +120,7 @@ def claim(
         WHERE t.id = ready.id
         RETURNING {returning}
         """,
-        [list(queues), now, limit, worker_id, lease_until],
+        [now, backend, *([list(queues)] if queues else []), limit, worker_id, lease_until],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 

@@ -27,13 +27,14 @@ def claim(
     *,
     table: str,
     worker_id: str,
+    backend: str,
     queues: Sequence[str],
     limit: int,
     lease_until: Any,
     now: Any,
 ) -> list[tuple[Any, ...]]:
     """Mark up to ``limit`` ready rows running in one statement (one write lock)."""
-    placeholders = ", ".join(["%s"] * len(queues))
+    queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})" if queues else ""
     cursor.execute(
         f"""
         UPDATE {table}
@@ -41,13 +42,13 @@ def claim(
             attempts = attempts + 1
         WHERE status = 'queued' AND id IN (
             SELECT id FROM {table}
-            WHERE status = 'queued' AND queue_name IN ({placeholders}) AND run_after <= %s
+            WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
             ORDER BY priority DESC, run_after, id
             LIMIT %s
         )
         RETURNING {", ".join(CLAIM_COLUMNS)}
         """,
-        [worker_id, lease_until, *queues, now, limit],
+        [worker_id, lease_until, now, backend, *queues, limit],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.tasks import Task
-from django.tasks.signals import task_started
 
-from django_taskflow import payloads, registry, results
+from django_taskflow import payloads, registry, results, signals
 from django_taskflow.claim import ClaimedTask
-from django_taskflow.exceptions import UnknownTask
+from django_taskflow.exceptions import PayloadTooLarge, UnknownTask, UnserializablePayload
 from django_taskflow.execution import outcome as outcomes
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.states import Status
@@ -44,6 +43,7 @@ def run(
     claimed: ClaimedTask,
     *,
     worker_id: str,
+    max_bytes: int,
     now: Callable[[], datetime],
 ) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
     """Run ``claimed`` once; return its outcome and the running snapshot."""
@@ -66,7 +66,9 @@ def run(
             retryable=False,
         ), None
     snapshot = running_snapshot(definition, claimed, worker_id, started_at)
-    task_started.send(sender=type(definition.get_backend()), task_result=snapshot)
+    signals.send_from_worker(
+        signals.task_started, type(definition.get_backend()), task_result=snapshot
+    )
     try:
         if definition.takes_context:
             context = TaskContext(
@@ -78,7 +80,6 @@ def run(
             value = definition.call(context, *claimed.args, **claimed.kwargs)
         else:
             value = definition.call(*claimed.args, **claimed.kwargs)
-        return outcomes.succeeded(payloads.encode_result(value)), snapshot
     # The worker handles SIGINT and SIGTERM itself, so a KeyboardInterrupt or
     # SystemExit seen here was raised by the task's own code: it is that
     # attempt's error like any Exception. Anything else (a forced stop)
@@ -91,3 +92,16 @@ def run(
             retry_delay=claimed.retry_delay,
             now=now(),
         ), snapshot
+    try:
+        encoded = payloads.encode_result(value, max_bytes)
+    except (UnserializablePayload, PayloadTooLarge) as exc:
+        # Running it again would return the same kind of value: no retry.
+        return outcomes.failed(
+            exc,
+            attempt=claimed.attempt,
+            max_attempts=claimed.max_attempts,
+            retry_delay=0,
+            now=now(),
+            retryable=False,
+        ), snapshot
+    return outcomes.succeeded(encoded), snapshot

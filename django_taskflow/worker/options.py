@@ -45,7 +45,11 @@ class WorkerOptions:
 
     @property
     def queue_names(self) -> tuple[str, ...]:
-        """The queues to take work from: those given, else all the backend's."""
+        """The queues to take work from: those given, else the backend's QUEUES.
+
+        Empty when neither names any: the backend accepts every queue name,
+        so the worker takes from every queue.
+        """
         return self.queues or tuple(sorted(task_backends[self.backend].queues))
 
     def slot_id(self, pid: int, index: int | None = None) -> str:

@@ -9,6 +9,7 @@ the slot stops.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -17,10 +18,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import InterfaceError, OperationalError, connections
-from django.tasks.signals import task_finished
 from django.utils import timezone
 
-from django_taskflow import claim, models, results, transitions
+from django_taskflow import claim, models, results, signals, transitions
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.execution import runner
@@ -34,6 +34,9 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 FLUSH_SECONDS = 0.02
 # Claim enough tasks to keep the slot busy this long (see _batch_size).
 PREFETCH_SECONDS = 0.05
+# Pause after a lost connection: doubles up to the maximum, reset on success.
+RECONNECT_MIN_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 30.0
 
 
 class ForcedStop(BaseException):
@@ -47,15 +50,18 @@ class Slot:
         self,
         *,
         options: Options,
+        backend: str,
         queues: tuple[str, ...],
         worker_id: str,
         stop: threading.Event,
         burst: bool = False,
         inline: bool = False,
+        parent_pid: int | None = None,
         now: Callable[[], datetime] = timezone.now,
     ) -> None:
         self.options = options
         self.database = options.database
+        self.backend = backend
         self.queues = queues
         self.worker_id = worker_id
         self.stop = stop
@@ -74,6 +80,9 @@ class Slot:
         self.next_recovery = 0.0
         self.waiter = dialect_for(self.database).Waiter(self.database, stop)
         self.processed = 0
+        self.parent_pid = parent_pid
+        self.recording = 0  # completions the recorder has taken but not yet written
+        self.reconnect_delay = RECONNECT_MIN_SECONDS
 
     # -- main thread -------------------------------------------------------
 
@@ -102,11 +111,16 @@ class Slot:
                 self._side_duties()
             if not self.burst:
                 self.waiter.wait(self.options.poll_interval)
-            return False
+                return False
+            # A retry may sit in the recorder's batch: once it is written,
+            # look again before calling the queue drained.
+            return self._wait_until_recorded() and self._claim()
         task = self.prefetched.popleft()
         self.current = task
         started = time.monotonic()
-        outcome, snapshot = runner.run(task, worker_id=self.worker_id, now=self.now)
+        outcome, snapshot = runner.run(
+            task, worker_id=self.worker_id, max_bytes=self.options.max_payload_bytes, now=self.now
+        )
         finished_at = self.now()
         self.current = None
         elapsed = time.monotonic() - started
@@ -130,6 +144,15 @@ class Slot:
                 while len(self.pending) >= 4 * self.options.batch_size and not self.recorder_failed:
                     self.pending_changed.wait(0.1)
         return True
+
+    def _wait_until_recorded(self) -> bool:
+        """Wait for the recorder to write everything; say if there was anything."""
+        with self.pending_changed:
+            had_work = bool(self.pending or self.recording)
+            self.pending_changed.notify_all()
+            while (self.pending or self.recording) and not self.recorder_failed:
+                self.pending_changed.wait(0.05)
+        return had_work
 
     def _batch_size(self) -> int:
         """Claim many short tasks at once, but one long task at a time.
@@ -158,6 +181,7 @@ class Slot:
             claimed = claim.claim_batch(
                 database=self.database,
                 worker_id=self.worker_id,
+                backend=self.backend,
                 queues=self.queues,
                 limit=self._batch_size(),
                 lease_seconds=self.options.lease_seconds,
@@ -166,6 +190,7 @@ class Slot:
         except CONNECTION_ERRORS as exc:
             self._connection_lost("claim", exc)
             return False
+        self.reconnect_delay = RECONNECT_MIN_SECONDS
         self.prefetched.extend(claimed)
         return bool(claimed)
 
@@ -177,7 +202,24 @@ class Slot:
             extra={"action": "connection_lost", "worker_id": self.worker_id},
         )
         connections[self.database].close()
-        self.stop.wait(random.uniform(0.5, 1.5))  # noqa: S311 (jitter, not secrecy)
+        self.stop.wait(self.reconnect_delay * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
+        self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX_SECONDS)
+
+    def abandon(self) -> None:
+        """Give up a slot whose thread cannot be stopped (thread pool, forced stop).
+
+        Writes what it finished, hands back what it had not started and
+        records the running attempt as interrupted. Guarded writes make this
+        safe even if the slot's thread finishes the task at the same moment.
+        """
+        self.stop.set()
+        self._flush_pending()
+        unstarted = list(self.prefetched)
+        self.prefetched.clear()
+        transitions.hand_back(self.database, self.worker_id, [t.id for t in unstarted])
+        current = self.current
+        if current is not None:
+            self._interrupt(current)
 
     def _interrupt(self, task: claim.ClaimedTask) -> None:
         row = models.Task.objects.using(self.database).filter(pk=task.id).first()
@@ -229,15 +271,20 @@ class Slot:
     def _flush_pending(self) -> None:
         with self.pending_changed:
             batch, self.pending = self.pending, []
+            self.recording += len(batch)
             self.pending_changed.notify_all()
-        while batch:
-            try:
-                self._flush(batch)
-                return
-            except CONNECTION_ERRORS as exc:
-                self._connection_lost("recording", exc)
-                if self.recorder_stop.is_set() and self.stop.is_set() and self.recorder_failed:
+        try:
+            while batch:
+                try:
+                    self._flush(batch)
+                    self.reconnect_delay = RECONNECT_MIN_SECONDS
                     return
+                except CONNECTION_ERRORS as exc:
+                    self._connection_lost("recording", exc)
+        finally:
+            with self.pending_changed:
+                self.recording -= len(batch)
+                self.pending_changed.notify_all()
 
     def _flush(
         self, batch: list[tuple[transitions.Completion, results.TaskflowResult | None]]
@@ -260,9 +307,18 @@ class Slot:
                 last_attempted_at=completion.started_at,
                 worker_ids=snapshot.worker_ids,
             )
-            task_finished.send(type(snapshot.task.get_backend()), task_result=finished)
+            signals.send_from_worker(
+                signals.task_finished, type(snapshot.task.get_backend()), task_result=finished
+            )
 
     def _side_duties(self) -> None:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            if not self.stop.is_set():
+                logger.warning(
+                    "the supervisor process is gone; this slot stops",
+                    extra={"action": "supervisor_lost", "worker_id": self.worker_id},
+                )
+            self.stop.set()
         clock = time.monotonic()
         if clock < self.next_heartbeat and clock < self.next_recovery:
             return

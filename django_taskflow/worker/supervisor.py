@@ -8,6 +8,9 @@ slots run as threads of this process.
 Signals: the first SIGTERM/SIGINT stops claiming and lets running tasks
 finish within ``SHUTDOWN_GRACE_SECONDS``; a second signal, or the end of
 the grace period, forces the stop, and what was running is handed back.
+Slot processes ignore SIGTERM and SIGINT and obey only the supervisor's
+relayed signals (SIGUSR1: drain, SIGUSR2: stop now), so a signal sent to
+the whole process group (Ctrl-C, systemd, dumb-init) counts once, not twice.
 """
 
 from __future__ import annotations
@@ -53,30 +56,36 @@ class _StopState:
     wake: threading.Event = field(default_factory=threading.Event)
 
 
+DRAIN_SIGNAL = signal.SIGUSR1
+STOP_NOW_SIGNAL = signal.SIGUSR2
+
+
 def _run_child(options: WorkerOptions, index: int) -> None:
     """Entry point of a forked slot process."""
     stop = threading.Event()
     worker_id = options.slot_id(os.getpid())
     slot: Slot | None = None
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        if not stop.is_set():
-            stop.set()
-            return
-        # Second request: interrupt the running task, if any.
-        if slot is not None and slot.current is not None:
-            raise ForcedStop
+    def on_drain(signum: int, frame: FrameType | None) -> None:
+        stop.set()
 
-    # The supervisor relays terminal Ctrl-C as SIGTERM; ignoring SIGINT here
-    # keeps one Ctrl-C from counting twice.
+    def on_stop_now(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        if slot is not None and slot.current is not None:
+            raise ForcedStop  # interrupts the running task
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(DRAIN_SIGNAL, on_drain)
+    signal.signal(STOP_NOW_SIGNAL, on_stop_now)
     slot = Slot(
         options=options.backend_options,
+        backend=options.backend,
         queues=options.queue_names,
         worker_id=worker_id,
         stop=stop,
         burst=options.burst,
+        parent_pid=os.getppid(),
     )
     slot.run()
 
@@ -91,6 +100,7 @@ class Worker:
         self.children: list[_Child] = []
         self.threads: list[tuple[threading.Thread, Slot]] = []
         self.thread_stop = threading.Event()
+        self.threads_started = 0
 
     # -- signals -------------------------------------------------------------
 
@@ -104,7 +114,7 @@ class Worker:
                 extra={"action": "worker_stopping"},
             )
             self.state.requested_at = time.monotonic()
-            self._relay(signal.SIGTERM)
+            self._relay(DRAIN_SIGNAL)
             self.thread_stop.set()
         elif not self.state.forced:
             logger.warning("second signal: stopping now", extra={"action": "worker_forced_stop"})
@@ -120,7 +130,7 @@ class Worker:
     def _force(self) -> None:
         self.state.forced = True
         self.state.requested_at = self.state.requested_at or time.monotonic()
-        self._relay(signal.SIGTERM)
+        self._relay(STOP_NOW_SIGNAL)
 
     # -- running -------------------------------------------------------------
 
@@ -178,11 +188,12 @@ class Worker:
                     self._recover(child.worker_id, AttemptOutcome.LOST)
                     self.children[position] = self._start_child(child.index)
                 elif code != 0:
-                    exit_code = 1 if not self.state.forced else exit_code
+                    exit_code = 1
                     self._recover(child.worker_id, AttemptOutcome.INTERRUPTED)
             self._escalate()
         connections.close_all()
-        return exit_code
+        # A forced stop is not a clean one: tell process managers so.
+        return 1 if self.state.forced else exit_code
 
     def _escalate(self) -> None:
         """Force the stop after the grace period; kill what ignores it."""
@@ -204,34 +215,48 @@ class Worker:
                 self.backend_options.database, worker_id, outcome=outcome, now=timezone.now()
             )
         finally:
-            connections.close_all()
+            if self.options.pool == "process":
+                connections.close_all()  # nothing open across the next fork
+
+    def _start_thread(self, index: int) -> tuple[threading.Thread, Slot]:
+        self.threads_started += 1
+        slot = Slot(
+            options=self.backend_options,
+            backend=self.options.backend,
+            queues=self.options.queue_names,
+            worker_id=self.options.slot_id(os.getpid(), self.threads_started),
+            stop=self.thread_stop,
+            burst=self.options.burst,
+        )
+        thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)
+        thread.start()
+        return thread, slot
 
     def _run_threads(self) -> int:
-        pid = os.getpid()
-        for index in range(self.options.concurrency):
-            slot = Slot(
-                options=self.backend_options,
-                queues=self.options.queue_names,
-                worker_id=self.options.slot_id(pid, index),
-                stop=self.thread_stop,
-                burst=self.options.burst,
-            )
-            thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)
-            thread.start()
-            self.threads.append((thread, slot))
+        self.threads = [self._start_thread(i) for i in range(self.options.concurrency)]
         while any(thread.is_alive() for thread, _ in self.threads):
             self.state.wake.wait(0.2)
             self.state.wake.clear()
-            self._escalate_threads()
+            for index, (thread, slot) in enumerate(self.threads):
+                if thread.is_alive() or self.state.requested_at is not None or self.options.burst:
+                    continue
+                logger.error(
+                    "slot %s stopped unexpectedly; replacing it",
+                    slot.worker_id,
+                    extra={"action": "slot_died", "worker_id": slot.worker_id},
+                )
+                self._recover(slot.worker_id, AttemptOutcome.LOST)
+                self.threads[index] = self._start_thread(index)
+            if self._must_abandon_threads():
+                # A thread cannot be interrupted: record what each slot finished,
+                # hand back the rest, and leave; daemon threads end with us.
+                for _thread, slot in self.threads:
+                    slot.abandon()
+                return 1
         return 0
 
-    def _escalate_threads(self) -> None:
-        # A thread cannot be interrupted: on a forced stop, hand back what each
-        # slot holds and leave; the daemon threads end with the process.
+    def _must_abandon_threads(self) -> bool:
         if self.state.requested_at is None:
-            return
+            return False
         waited = time.monotonic() - self.state.requested_at
-        if self.state.forced or waited >= self.backend_options.shutdown_grace_seconds:
-            for _thread, slot in self.threads:
-                self._recover(slot.worker_id, AttemptOutcome.INTERRUPTED)
-            os._exit(0)
+        return self.state.forced or waited >= self.backend_options.shutdown_grace_seconds

@@ -118,19 +118,22 @@ def test_sigterm_lets_the_running_task_finish(workers: WorkerProcesses, tmp_path
     assert models.Attempt.objects.get(task_id=result.id).outcome == Outcome.SUCCEEDED
 
 
+@pytest.mark.parametrize("pool", ["process", "thread"])
 def test_sigterm_hands_back_a_task_that_outlives_the_grace_period(
-    workers: WorkerProcesses, tmp_path: Path
+    workers: WorkerProcesses, tmp_path: Path, pool: str
 ) -> None:
     mark = tmp_path / "started"
     result = tasks.mark_then_sleep.enqueue(str(mark), 60)
-    process = workers.start(grace_seconds=1)
+    process = workers.start("--pool", pool, grace_seconds=1)
     wait_for(lambda: started_marks(mark))
+    waiting = tasks.add.enqueue(1, 2)
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    assert process.wait(timeout=30) == 1  # a forced stop is not a clean exit
     row = models.Task.objects.get(pk=result.id)
     assert row.status == Status.QUEUED
     assert row.worker_id is None
     assert [a.outcome for a in row.attempt_set.all()] == [Outcome.INTERRUPTED]
+    assert statuses(waiting.id) == [Status.QUEUED]  # never claimed once stopping
 
 
 def test_second_signal_stops_at_once_and_hands_the_task_back(
@@ -163,3 +166,50 @@ def test_worker_reconnects_after_its_connections_are_killed(workers: WorkerProce
     for i, result in enumerate(results):
         assert result.wait(timeout=30).return_value == i + 1
     assert process.poll() is None
+
+
+def test_burst_runs_immediate_retries_before_exiting(workers: WorkerProcesses) -> None:
+    result = tasks.fail_until_attempt.enqueue(3)
+    process = workers.start("--burst")
+    assert process.wait(timeout=60) == 0
+    result.refresh()
+    assert result.return_value == 3
+    assert result.attempts == 3
+
+
+def test_sigterm_to_the_whole_process_group_still_drains_gracefully(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    mark = tmp_path / "started"
+    result = tasks.mark_then_sleep.enqueue(str(mark), 1.5)
+    process = workers.start("--concurrency", "2")
+    wait_for(lambda: started_marks(mark))
+    os.killpg(process.pid, signal.SIGTERM)  # as systemd and Ctrl-C do
+    assert process.wait(timeout=30) == 0
+    result.refresh()
+    assert result.return_value == 1
+    assert "stopping now" not in workers.log(process)
+
+
+def test_slots_finish_their_task_and_stop_when_the_supervisor_dies(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    mark = tmp_path / "started"
+    result = tasks.mark_then_sleep.enqueue(str(mark), 1.0)
+    process = workers.start()
+    marks = wait_for(lambda: started_marks(mark))
+    child_pid = int(marks[0].split()[1])
+    os.kill(process.pid, signal.SIGKILL)  # the supervisor only
+    process.wait(timeout=10)
+    result.wait(timeout=30)
+    assert result.return_value == 1
+
+    def child_gone() -> bool:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie is gone too: it has exited and waits to be reaped by init.
+        return Path(f"/proc/{child_pid}/stat").read_text().split()[2] == "Z"
+
+    wait_for(child_gone, timeout=30)

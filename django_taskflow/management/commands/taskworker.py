@@ -81,7 +81,7 @@ class Command(BaseCommand):
         connection = connections[backend_options.database]
         self.stdout.write(
             "django_taskflow worker\n"
-            f"  queues:      {', '.join(worker_options.queue_names)}\n"
+            f"  queues:      {', '.join(worker_options.queue_names) or '(all)'}\n"
             f"  concurrency: {worker_options.concurrency} ({worker_options.pool} pool)"
             f"{', burst' if worker_options.burst else ''}\n"
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
