@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from django_taskflow import transitions
@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 # After a forced stop, how long a child may take before it is killed.
 KILL_AFTER_SECONDS = 10.0
+# A slot that dies sooner than this after starting is failing at start-up
+# (a broken import, a missing table): replace it after a growing pause
+# instead of in a tight loop.
+QUICK_DEATH_SECONDS = 10.0
+MAX_RESPAWN_PAUSE_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -45,6 +50,7 @@ class _Child:
     index: int
     process: Any
     worker_id: str
+    started_at: float = field(default_factory=time.monotonic)
     done: bool = False
 
 
@@ -101,6 +107,7 @@ class Worker:
         self.threads: list[tuple[threading.Thread, Slot]] = []
         self.thread_stop = threading.Event()
         self.threads_started = 0
+        self.quick_deaths: dict[int, int] = {}
 
     # -- signals -------------------------------------------------------------
 
@@ -186,7 +193,8 @@ class Worker:
                         extra={"action": "slot_died", "worker_id": child.worker_id},
                     )
                     self._recover(child.worker_id, AttemptOutcome.LOST)
-                    self.children[position] = self._start_child(child.index)
+                    if self._pause_before_respawn(child):
+                        self.children[position] = self._start_child(child.index)
                 elif code != 0:
                     exit_code = 1
                     self._recover(child.worker_id, AttemptOutcome.INTERRUPTED)
@@ -194,6 +202,28 @@ class Worker:
         connections.close_all()
         # A forced stop is not a clean one: tell process managers so.
         return 1 if self.state.forced else exit_code
+
+    def _pause_before_respawn(self, child: _Child) -> bool:
+        """Wait longer each time a slot dies young; say whether to start it again."""
+        if time.monotonic() - child.started_at < QUICK_DEATH_SECONDS:
+            self.quick_deaths[child.index] = self.quick_deaths.get(child.index, 0) + 1
+        else:
+            self.quick_deaths[child.index] = 0
+        deaths = self.quick_deaths[child.index]
+        if deaths:
+            pause = min(2.0 ** (deaths - 1), MAX_RESPAWN_PAUSE_SECONDS)
+            logger.warning(
+                "slot %d died %d times soon after starting; restarting it in %.0f s",
+                child.index,
+                deaths,
+                pause,
+                extra={"action": "slot_restart_delayed"},
+            )
+            deadline = time.monotonic() + pause
+            while self.state.requested_at is None and time.monotonic() < deadline:
+                self.state.wake.wait(deadline - time.monotonic())
+                self.state.wake.clear()
+        return self.state.requested_at is None
 
     def _escalate(self) -> None:
         """Force the stop after the grace period; kill what ignores it."""
@@ -213,6 +243,14 @@ class Worker:
         try:
             transitions.release_worker(
                 self.backend_options.database, worker_id, outcome=outcome, now=timezone.now()
+            )
+        except DatabaseError as exc:
+            # Its leases will expire, and any worker then recovers the tasks.
+            logger.warning(
+                "could not recover the tasks of %s now (%s); their leases will expire",
+                worker_id,
+                exc,
+                extra={"action": "recovery_deferred", "worker_id": worker_id},
             )
         finally:
             if self.options.pool == "process":

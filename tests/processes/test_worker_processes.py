@@ -213,3 +213,26 @@ def test_slots_finish_their_task_and_stop_when_the_supervisor_dies(
         return Path(f"/proc/{child_pid}/stat").read_text().split()[2] == "Z"
 
     wait_for(child_gone, timeout=30)
+
+
+def test_worker_refuses_to_start_without_migrations(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "TASKFLOW_VAR_DIR": str(tmp_path),
+    }
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "taskworker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 1
+    assert "manage.py migrate" in finished.stderr

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.tasks import task_backends
 
-from django_taskflow import registry
+from django_taskflow import models, registry
 from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.worker import Worker, WorkerOptions
 
@@ -79,6 +79,15 @@ class Command(BaseCommand):
                 f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}"
             )
         connection = connections[backend_options.database]
+        try:
+            models.Task.objects.using(backend_options.database).exists()
+        except DatabaseError as exc:
+            raise CommandError(
+                f"Cannot read the task table in database {backend_options.database!r} ({exc}). "
+                "Has `manage.py migrate` been run?"
+            ) from exc
+        finally:
+            connections.close_all()
         self.stdout.write(
             "django_taskflow worker\n"
             f"  queues:      {', '.join(worker_options.queue_names) or '(all)'}\n"
