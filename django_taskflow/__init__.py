@@ -5,10 +5,14 @@ from __future__ import annotations
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
     ConfigurationError,
+    HardTimeLimitExceeded,
     InvalidTaskOptions,
     PayloadTooLarge,
     ResultNotFound,
+    ResultRejected,
     ResultTimeout,
+    ResultTypeMismatch,
+    RetryRequested,
     TaskflowError,
     UnknownTask,
     UnserializablePayload,
@@ -16,19 +20,33 @@ from django_taskflow.exceptions import (
     WorkerLost,
 )
 from django_taskflow.execution.context import TaskContext
+from django_taskflow.execution.middleware import use
+from django_taskflow.hooks import on_task_complete, on_task_failed, on_task_start, remove_hook
+from django_taskflow.policies import RetryPolicy, Timeout
 
 __all__ = [
     "ConfigurationError",
+    "HardTimeLimitExceeded",
     "InvalidTaskOptions",
     "PayloadTooLarge",
     "ResultNotFound",
+    "ResultRejected",
     "ResultTimeout",
+    "ResultTypeMismatch",
+    "RetryPolicy",
+    "RetryRequested",
     "TaskContext",
     "TaskflowError",
     "TaskflowTask",
+    "Timeout",
     "UnknownTask",
     "UnserializablePayload",
     "WorkerInterrupted",
     "WorkerLost",
+    "on_task_complete",
+    "on_task_failed",
+    "on_task_start",
+    "remove_hook",
     "task",
+    "use",
 ]

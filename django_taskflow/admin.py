@@ -36,6 +36,7 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
         "duration_seconds",
         "error_class",
         "error_message",
+        "error_value",
         "formatted_traceback",
     ]
     readonly_fields = fields
@@ -55,6 +56,17 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
         )
 
 
+class EventInline(ReadOnlyMixin, admin.TabularInline):
+    """The task's timeline: started, progress, retries, the end."""
+
+    model = models.Event
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "attempt", "data"]
+    readonly_fields = fields
+    verbose_name_plural = _("timeline")
+
+
 @admin.register(models.Task)
 class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
@@ -64,6 +76,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "queue_name",
         "priority",
         "attempts_display",
+        "progress_display",
         "enqueued_at",
         "started_at",
         "finished_at",
@@ -72,7 +85,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ["status", "queue_name", "task_path"]
     search_fields = ["=id", "=key", "task_path"]
     date_hierarchy = "enqueued_at"
-    inlines = [AttemptInline]
+    inlines = [AttemptInline, EventInline]
     show_full_result_count = False
     fieldsets = [
         (
@@ -97,7 +110,11 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 "fields": [
                     "attempts",
                     "max_attempts",
-                    "retry_delay",
+                    "retry_policy",
+                    "timeout_soft",
+                    "timeout_hard",
+                    "progress",
+                    "progress_detail",
                     "worker_id",
                     "lease_expires_at",
                 ]
@@ -129,5 +146,6 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def duration_seconds(self, task: models.Task) -> str:
         return "" if task.duration is None else f"{task.duration:.3f}"
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj)  # type: ignore[misc]
+    @admin.display(description=_("progress"))
+    def progress_display(self, task: models.Task) -> str:
+        return "" if task.progress is None else f"{task.progress:.0%}"

@@ -37,7 +37,11 @@ class ClaimedTask:
     kwargs: dict[str, Any]
     attempt: int
     max_attempts: int
-    retry_delay: float
+    retry_policy: dict[str, Any]
+    timeout_soft: float | None
+    timeout_hard: float | None
+    key: str | None
+    tags: list[str]
     run_after: datetime
     enqueued_at: datetime
     started_at: datetime | None
@@ -71,10 +75,14 @@ def _read(row: Sequence[Any]) -> ClaimedTask:
         kwargs=_json(row[6]),
         attempt=row[7],
         max_attempts=row[8],
-        retry_delay=row[9],
-        run_after=_datetime(row[10]),  # type: ignore[arg-type]
-        enqueued_at=_datetime(row[11]),  # type: ignore[arg-type]
-        started_at=_datetime(row[12]),
+        retry_policy=_json(row[9]),
+        timeout_soft=row[10],
+        timeout_hard=row[11],
+        key=row[12],
+        tags=_json(row[13]),
+        run_after=_datetime(row[14]),  # type: ignore[arg-type]
+        enqueued_at=_datetime(row[15]),  # type: ignore[arg-type]
+        started_at=_datetime(row[16]),
     )
 
 

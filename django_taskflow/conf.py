@@ -24,7 +24,9 @@ class Options:
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
     max_attempts: int = 1
-    retry_delay: float = 5.0
+    retry_policy: Any = None  # a RetryPolicy; None: capped exponential backoff, full jitter
+    default_timeout: Any = None  # a Timeout; None: no time limit
+    middleware: tuple[str, ...] = ()
     batch_size: int = 50
     max_payload_bytes: int = 1_000_000
     shutdown_grace_seconds: float = 30.0
@@ -58,6 +60,39 @@ def _positive_int(value: Any) -> str | None:
     return None
 
 
+def _retry_policy(value: Any) -> str | None:
+    from django_taskflow.exceptions import InvalidTaskOptions
+    from django_taskflow.policies import coerce_policy
+
+    try:
+        coerce_policy(value, setting="the value")
+    except InvalidTaskOptions as exc:
+        reason = str(exc).removeprefix("the value ").rstrip(".")
+        return f"a RetryPolicy or its to_json() dict ({reason})"
+    return None
+
+
+def _timeout(value: Any) -> str | None:
+    from django_taskflow.exceptions import InvalidTaskOptions
+    from django_taskflow.policies import Timeout
+
+    if value is None or isinstance(value, Timeout):
+        return None
+    if isinstance(value, Mapping):
+        try:
+            Timeout.from_json(value)
+        except InvalidTaskOptions as exc:
+            return f"None, a Timeout or a dict with soft and hard seconds ({exc})"
+        return None
+    return "None, a Timeout or a dict with soft and hard seconds"
+
+
+def _dotted_paths(value: Any) -> str | None:
+    if isinstance(value, list | tuple) and all(isinstance(p, str) and "." in p for p in value):
+        return None
+    return "a list of dotted paths to middleware"
+
+
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -72,7 +107,9 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "LEASE_SECONDS": ("lease_seconds", _positive_number),
     "POLL_INTERVAL": ("poll_interval", _positive_number),
     "MAX_ATTEMPTS": ("max_attempts", _positive_int),
-    "RETRY_DELAY": ("retry_delay", _non_negative_number),
+    "RETRY_POLICY": ("retry_policy", _retry_policy),
+    "DEFAULT_TIMEOUT": ("default_timeout", _timeout),
+    "MIDDLEWARE": ("middleware", _dotted_paths),
     "BATCH_SIZE": ("batch_size", _positive_int),
     "MAX_PAYLOAD_BYTES": ("max_payload_bytes", _positive_int),
     "SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", _non_negative_number),
@@ -112,4 +149,15 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
     problems = find_problems(alias, raw)
     if problems:
         raise ConfigurationError(" ".join(p.message for p in problems))
-    return Options(**{_SPEC[name][0]: value for name, value in raw.items()})
+    from django_taskflow.policies import Timeout, coerce_policy
+
+    values = {_SPEC[name][0]: value for name, value in raw.items()}
+    if "retry_policy" in values:
+        values["retry_policy"] = coerce_policy(
+            values["retry_policy"], setting=f"TASKS[{alias!r}]['OPTIONS']['RETRY_POLICY']"
+        )
+    if isinstance(values.get("default_timeout"), Mapping):
+        values["default_timeout"] = Timeout.from_json(values["default_timeout"])
+    if "middleware" in values:
+        values["middleware"] = tuple(values["middleware"])
+    return Options(**values)

@@ -11,32 +11,45 @@ from asgiref.sync import sync_to_async
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task
 from django.tasks.base import DEFAULT_TASK_PRIORITY
 
-from django_taskflow.conf import is_finite_number
 from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.policies import RetryPolicy, Timeout
 
 if TYPE_CHECKING:
     from django_taskflow.results import TaskflowResult
 
 type Call = Sequence[Any] | dict[str, Any]
+type ErrorClasses = Sequence[type[BaseException]]
+
+# Options the worker reads from the definition itself (they are code, not
+# data), so they cannot change for one enqueue with using().
+DEFINITION_ONLY = ("retry_if", "retry_on", "dont_retry_on", "validator")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskflowTask(Task):
     """A task definition: the function and how to run it.
 
-    Adds to :class:`django.tasks.Task`:
+    Adds to :class:`django.tasks.Task` (see docs/reference/task-options.md):
 
-    - ``max_attempts``: how many times it may run before it is failed
-      (``None``: the backend's ``OPTIONS["MAX_ATTEMPTS"]``, default 1);
-    - ``retry_delay``: seconds between a failed attempt and the next
-      (``None``: ``OPTIONS["RETRY_DELAY"]``);
-    - ``tags``: labels for filtering in the admin and API;
-    - ``key``: the caller's own identifier, usually set per enqueue with
-      ``using(key=...)``.
+    - ``max_attempts``: runs allowed before the task fails for good
+      (``None``: the retry policy's, else ``OPTIONS["MAX_ATTEMPTS"]``, 1);
+    - ``retry``: a :class:`RetryPolicy` for the delay before each retry
+      (``None``: ``OPTIONS["RETRY_POLICY"]``, else capped exponential backoff
+      with full jitter);
+    - ``retry_if(error) -> bool``, ``retry_on``, ``dont_retry_on``: which
+      errors are worth another attempt;
+    - ``validator(result) -> None | error``: rejects a returned value;
+    - ``timeout``: a :class:`Timeout` (soft and hard limits);
+    - ``tags`` and ``key``: labels and the caller's own identifier.
     """
 
     max_attempts: int | None = None
-    retry_delay: float | None = None
+    retry: RetryPolicy | None = None
+    retry_if: Callable[[Any], bool] | None = None
+    retry_on: ErrorClasses = ()
+    dont_retry_on: ErrorClasses = ()
+    validator: Callable[[Any], Any] | None = None
+    timeout: Timeout | None = None
     tags: Sequence[str] = ()
     key: str | None = None
 
@@ -52,11 +65,20 @@ class TaskflowTask(Task):
         run_after: datetime | None = None,
         backend: str | None = None,
         max_attempts: int | None = None,
-        retry_delay: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: Timeout | None = None,
         tags: Sequence[str] | None = None,
         key: str | None = None,
+        **others: Any,
     ) -> TaskflowTask:
         """Return a copy with the given options changed (for one enqueue, say)."""
+        for name in others:
+            if name in DEFINITION_ONLY:
+                raise InvalidTaskOptions(
+                    f"{name} can only be given to @task: the worker takes it from the "
+                    "task's definition, so it cannot change for one enqueue."
+                )
+            raise TypeError(f"using() got an unexpected keyword argument {name!r}")
         changes = {
             name: value
             for name, value in {
@@ -65,7 +87,8 @@ class TaskflowTask(Task):
                 "run_after": run_after,
                 "backend": backend,
                 "max_attempts": max_attempts,
-                "retry_delay": retry_delay,
+                "retry": retry,
+                "timeout": timeout,
                 "tags": tags,
                 "key": key,
             }.items()
@@ -94,32 +117,45 @@ class TaskflowTask(Task):
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(list(calls))
 
 
+def _refuse(definition: TaskflowTask, option: str, expected: str, value: Any) -> None:
+    name = getattr(definition.func, "__qualname__", repr(definition.func))
+    raise InvalidTaskOptions(f"{option} of task {name} must be {expected}, got {value!r}.")
+
+
+def _is_error_classes(value: Any) -> bool:
+    return isinstance(value, tuple | list) and all(
+        isinstance(kind, type) and issubclass(kind, BaseException) for kind in value
+    )
+
+
 def validate_options(definition: TaskflowTask) -> None:
     """Raise :class:`InvalidTaskOptions` naming the first bad option."""
-    name = getattr(definition.func, "__qualname__", repr(definition.func))
     max_attempts = definition.max_attempts
     if max_attempts is not None and (
         isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1
     ):
-        raise InvalidTaskOptions(
-            f"max_attempts of task {name} must be a whole number of at least 1, got {max_attempts!r}."
+        _refuse(definition, "max_attempts", "a whole number of at least 1", max_attempts)
+    if definition.retry is not None and not isinstance(definition.retry, RetryPolicy):
+        _refuse(
+            definition, "retry", "a RetryPolicy (e.g. RetryPolicy.exponential())", definition.retry
         )
-    delay = definition.retry_delay
-    if delay is not None and (not is_finite_number(delay) or delay < 0):
-        raise InvalidTaskOptions(
-            f"retry_delay of task {name} must be a number of seconds >= 0, got {delay!r}."
-        )
+    for option in ("retry_if", "validator"):
+        value = getattr(definition, option)
+        if value is not None and not callable(value):
+            _refuse(definition, option, "a callable", value)
+    for option in ("retry_on", "dont_retry_on"):
+        value = getattr(definition, option)
+        if not _is_error_classes(value):
+            _refuse(definition, option, "a tuple of exception classes", value)
+    if definition.timeout is not None and not isinstance(definition.timeout, Timeout):
+        _refuse(definition, "timeout", "a Timeout (e.g. Timeout.QUICK)", definition.timeout)
     if isinstance(definition.tags, str) or not all(
         isinstance(tag, str) and tag for tag in definition.tags
     ):
-        raise InvalidTaskOptions(
-            f"tags of task {name} must be a list of non-empty strings, got {definition.tags!r}."
-        )
+        _refuse(definition, "tags", "a list of non-empty strings", definition.tags)
     key = definition.key
     if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-        raise InvalidTaskOptions(
-            f"key of task {name} must be a string of 1 to 255 characters, got {key!r}."
-        )
+        _refuse(definition, "key", "a string of 1 to 255 characters", key)
 
 
 @overload
@@ -132,7 +168,12 @@ def task(
     backend: str = ...,
     takes_context: bool = ...,
     max_attempts: int | None = ...,
-    retry_delay: float | None = ...,
+    retry: RetryPolicy | None = ...,
+    retry_if: Callable[[Any], bool] | None = ...,
+    retry_on: ErrorClasses = ...,
+    dont_retry_on: ErrorClasses = ...,
+    validator: Callable[[Any], Any] | None = ...,
+    timeout: Timeout | None = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
@@ -146,7 +187,12 @@ def task(
     backend: str = DEFAULT_TASK_BACKEND_ALIAS,
     takes_context: bool = False,
     max_attempts: int | None = None,
-    retry_delay: float | None = None,
+    retry: RetryPolicy | None = None,
+    retry_if: Callable[[Any], bool] | None = None,
+    retry_on: ErrorClasses = (),
+    dont_retry_on: ErrorClasses = (),
+    validator: Callable[[Any], Any] | None = None,
+    timeout: Timeout | None = None,
     tags: Sequence[str] = (),
     key: str | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
@@ -165,7 +211,14 @@ def task(
             backend=backend,
             takes_context=takes_context,
             max_attempts=max_attempts,
-            retry_delay=retry_delay,
+            retry=retry,
+            retry_if=retry_if,
+            retry_on=tuple(retry_on) if isinstance(retry_on, list) else retry_on,
+            dont_retry_on=tuple(dont_retry_on)
+            if isinstance(dont_retry_on, list)
+            else dont_retry_on,
+            validator=validator,
+            timeout=timeout,
             tags=tags,
             key=key,
         )

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django_taskflow import models, payloads, results
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.policies import DEFAULT_RETRY_POLICY
 from django_taskflow.states import Status
 
 if TYPE_CHECKING:
@@ -44,12 +45,16 @@ class _Settings:
     key: str | None
     tags_json: str
     max_attempts: int
-    retry_delay: float
+    retry_policy_json: str
+    timeout_soft: float | None
+    timeout_hard: float | None
 
 
 def _settings(backend: TaskflowBackend, definition: Task) -> _Settings:
+    """Resolve the definition's options against the backend's defaults, once per call."""
     config = backend.config
-    retry_delay = getattr(definition, "retry_delay", None)
+    policy = getattr(definition, "retry", None) or config.retry_policy or DEFAULT_RETRY_POLICY
+    timeout = getattr(definition, "timeout", None) or config.default_timeout
     return _Settings(
         task_path=definition.module_path,
         backend=backend.alias,
@@ -57,8 +62,12 @@ def _settings(backend: TaskflowBackend, definition: Task) -> _Settings:
         priority=definition.priority,
         key=getattr(definition, "key", None),
         tags_json=json.dumps(list(getattr(definition, "tags", ()))),
-        max_attempts=getattr(definition, "max_attempts", None) or config.max_attempts,
-        retry_delay=config.retry_delay if retry_delay is None else retry_delay,
+        max_attempts=(
+            getattr(definition, "max_attempts", None) or policy.max_attempts or config.max_attempts
+        ),
+        retry_policy_json=json.dumps(policy.to_json()),
+        timeout_soft=timeout.soft if timeout else None,
+        timeout_hard=timeout.hard if timeout else None,
     )
 
 
@@ -108,7 +117,10 @@ def _insert(
                 shared.tags_json,
                 0,
                 shared.max_attempts,
-                shared.retry_delay,
+                shared.retry_policy_json,
+                shared.timeout_soft,
+                shared.timeout_hard,
+                "{}",
                 run_after,
                 enqueued_at,
             )

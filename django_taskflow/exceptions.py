@@ -52,3 +52,34 @@ class WorkerLost(TaskflowError):
 
 class WorkerInterrupted(TaskflowError):
     """The worker was forced to stop while this attempt ran; the task was handed back."""
+
+
+class HardTimeLimitExceeded(BaseException):
+    """The attempt ran past its hard time limit and was stopped.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that a task's own
+    ``except Exception`` cannot swallow it and keep running.
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (type(self).__doc__ or "").strip().splitlines()[0])
+
+
+class RetryRequested(BaseException):
+    """The task asked for another attempt with ``context.retry()``.
+
+    A ``BaseException`` for the same reason as :class:`HardTimeLimitExceeded`.
+    """
+
+    def __init__(self, countdown: float | None = None, policy: object = None) -> None:
+        super().__init__("retry requested" + ("" if countdown is None else f" in {countdown:g} s"))
+        self.countdown = countdown
+        self.policy = policy
+
+
+class ResultRejected(TaskflowError, ValueError):
+    """The task's validator rejected the value it returned."""
+
+
+class ResultTypeMismatch(TaskflowError, TypeError):
+    """The value the task returned does not match its return annotation."""

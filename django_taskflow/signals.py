@@ -1,7 +1,17 @@
-"""Signals: Django's ``task_enqueued``, ``task_started`` and ``task_finished``.
+"""Signals, one per transition, and the robust sender the worker uses.
 
-The worker sends them robustly: a receiver that raises is logged and never
-breaks the task or the worker.
+Django's own ``task_enqueued``, ``task_started`` and ``task_finished`` are
+sent with ``task_result`` (a ``TaskResult``), as ``django.tasks`` documents.
+Ours are sent with ``event`` (a :class:`django_taskflow.events.TaskEvent`)
+after the change is committed:
+
+- ``task_running``: an attempt started;
+- ``task_progress``: the task reported progress;
+- ``task_soft_timeout``: an attempt passed its soft time limit;
+- ``task_retrying``: an attempt failed and another is scheduled;
+- ``task_succeeded``, ``task_failed``, ``task_cancelled``: the task ended.
+
+A receiver that raises is logged and never breaks the task or the worker.
 """
 
 from __future__ import annotations
@@ -14,7 +24,27 @@ from django.tasks.signals import task_enqueued, task_finished, task_started
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["send_from_worker", "task_enqueued", "task_finished", "task_started"]
+task_running = Signal()
+task_progress = Signal()
+task_soft_timeout = Signal()
+task_retrying = Signal()
+task_succeeded = Signal()
+task_failed = Signal()
+task_cancelled = Signal()
+
+__all__ = [
+    "send_from_worker",
+    "task_cancelled",
+    "task_enqueued",
+    "task_failed",
+    "task_finished",
+    "task_progress",
+    "task_retrying",
+    "task_running",
+    "task_soft_timeout",
+    "task_started",
+    "task_succeeded",
+]
 
 
 def send_from_worker(signal: Signal, sender: Any, **kwargs: Any) -> None:

@@ -28,6 +28,8 @@ class Outcome(TextChoices):
     FAILED = "failed", _("Failed")
     LOST = "lost", _("Lost (worker stopped heartbeating)")
     INTERRUPTED = "interrupted", _("Interrupted (worker forced to stop)")
+    TIMED_OUT = "timed_out", _("Timed out (hard limit)")
+    RETRY_REQUESTED = "retry_requested", _("Retry requested by the task")
 
 
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})

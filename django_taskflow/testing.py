@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.slot import Slot
 
 
-def run_tasks(backend: str = "default", queues: Sequence[str] = ()) -> int:
-    """Run every ready task in this thread, on this thread's connection; return how many.
+def run_tasks(
+    backend: str = "default",
+    queues: Sequence[str] = (),
+    now: Callable[[], datetime] | None = None,
+) -> int:
+    """Run every ready task in this thread, on this thread's connection.
 
-    Works inside a test transaction (the worker sees the test's uncommitted
-    rows). Tasks retried with a delay are not waited for. Raises
-    ``ConfigurationError`` if ``backend`` is not a django_taskflow backend.
+    Returns how many attempts ran. Works inside a test transaction (the
+    worker sees the test's uncommitted rows). Tasks retried with a delay are
+    not waited for, and time limits are not enforced. ``now`` replaces the
+    clock (to check retry times, say). Raises ``ConfigurationError`` if
+    ``backend`` is not a django_taskflow backend.
     """
     options = WorkerOptions(backend=backend, queues=tuple(queues))
     slot = Slot(
@@ -25,6 +32,7 @@ def run_tasks(backend: str = "default", queues: Sequence[str] = ()) -> int:
         stop=threading.Event(),
         burst=True,
         inline=True,
+        **({"now": now} if now is not None else {}),
     )
     slot.run()
     return slot.processed

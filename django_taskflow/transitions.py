@@ -7,20 +7,30 @@ normal (another worker recovered the task) and is logged at DEBUG.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
-from django_taskflow import models, results, signals
+from django_taskflow import db, events, models, results, signals
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import UnknownTask, WorkerInterrupted, WorkerLost
+from django_taskflow.exceptions import (
+    HardTimeLimitExceeded,
+    UnknownTask,
+    WorkerInterrupted,
+    WorkerLost,
+)
 from django_taskflow.execution.outcome import Outcome, class_path
+from django_taskflow.models import EventKind
+from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
 
@@ -37,13 +47,23 @@ class Completion:
     finished_at: datetime
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Note:
+    """Something that happened during an attempt (started, progress, soft
+    timeout): an event, written with the slot's next batch."""
+
+    task: ClaimedTask
+    kind: EventKind
+    at: datetime
+    data: dict[str, Any]
+
+
 def _row(database: str, completion: Completion) -> tuple[object, ...]:
     ops = connections[database].ops
-    pk = models.Task._meta.pk
     outcome = completion.outcome
     finished = ops.adapt_datetimefield_value(completion.finished_at)
     return (
-        pk.get_db_prep_value(completion.task.id, connections[database]),  # type: ignore[union-attr]
+        _db_id(database, completion.task.id),
         outcome.status.value,
         outcome.result_json,
         ops.adapt_datetimefield_value(outcome.retry_at),
@@ -55,23 +75,121 @@ def _row(database: str, completion: Completion) -> tuple[object, ...]:
         outcome.error_class,
         outcome.error_message,
         outcome.traceback,
+        outcome.error_value_json,
     )
 
 
-def _write(database: str, worker_id: str, completions: Sequence[Completion]) -> set[uuid.UUID]:
+def _db_id(database: str, task_id: uuid.UUID) -> Any:
+    return models.Task._meta.pk.get_db_prep_value(task_id, connections[database])  # type: ignore[union-attr]
+
+
+def outcome_event(completion: Completion, database: str) -> events.TaskEvent:
+    """The event that announces ``completion``'s outcome."""
+    outcome = completion.outcome
+    data: dict[str, Any] = {}
+    if outcome.error_class:
+        data = {"error_class": outcome.error_class, "error_message": outcome.error_message}
+        if outcome.error_value_json is not None:
+            data["error_value"] = json.loads(outcome.error_value_json)
+        if outcome.attempt_outcome != AttemptOutcome.FAILED:
+            data["outcome"] = outcome.attempt_outcome.value
+    if outcome.retry_at is not None:
+        data["retry_at"] = outcome.retry_at.isoformat()
+    return _event(
+        completion.task,
+        EventKind(outcome.event_kind),
+        completion.finished_at,
+        data,
+        database,
+        result=json.loads(outcome.result_json) if outcome.result_json is not None else None,
+    )
+
+
+def note_event(note: Note, database: str) -> events.TaskEvent:
+    return _event(note.task, note.kind, note.at, note.data, database)
+
+
+def _event(
+    task: ClaimedTask,
+    kind: EventKind,
+    at: datetime,
+    data: dict[str, Any],
+    database: str,
+    result: Any = None,
+) -> events.TaskEvent:
+    return events.TaskEvent(
+        id=None,
+        task_id=str(task.id),
+        task_name=task.task_path,
+        key=task.key,
+        tags=task.tags,
+        kind=kind,
+        attempt=task.attempt,
+        created_at=at,
+        data=data,
+        result=result,
+        database=database,
+    )
+
+
+def _event_row(database: str, event: events.TaskEvent) -> tuple[Any, ...]:
+    return (
+        _db_id(database, uuid.UUID(event.task_id)),
+        event.kind.value,
+        event.attempt,
+        connections[database].ops.adapt_datetimefield_value(event.created_at),
+        json.dumps(event.data),
+    )
+
+
+def _write_notes(
+    cursor: Any, database: str, worker_id: str, notes: Sequence[Note]
+) -> list[events.TaskEvent]:
+    written = [note_event(note, database) for note in notes]
+    db.insert_events(
+        cursor,
+        table=models.Event._meta.db_table,
+        rows=[_event_row(database, event) for event in written],
+    )
+    latest_progress = {note.task.id: note for note in notes if note.kind == EventKind.PROGRESS}
+    for note in latest_progress.values():
+        models.Task.objects.using(database).filter(
+            pk=note.task.id, status=Status.RUNNING, worker_id=worker_id
+        ).update(progress=note.data["progress"], progress_detail=note.data.get("detail", {}))
+    return written
+
+
+def _write(
+    database: str,
+    worker_id: str,
+    completions: Sequence[Completion],
+    notes: Sequence[Note] = (),
+) -> tuple[set[uuid.UUID], list[events.TaskEvent]]:
     rows = [_row(database, completion) for completion in completions]
     by_db_id = {
         row[0]: completion.task.id for row, completion in zip(rows, completions, strict=True)
     }
     with transaction.atomic(using=database), connections[database].cursor() as cursor:
-        won = dialect_for(database).complete(
+        written = _write_notes(cursor, database, worker_id, notes)
+        won: set[uuid.UUID] = set()
+        if rows:
+            won = {
+                by_db_id.get(db_id, db_id)
+                for db_id in dialect_for(database).complete(
+                    cursor,
+                    task_table=models.Task._meta.db_table,
+                    attempt_table=models.Attempt._meta.db_table,
+                    worker_id=worker_id,
+                    completions=rows,
+                )
+            }
+        outcomes = [outcome_event(c, database) for c in completions if c.task.id in won]
+        db.insert_events(
             cursor,
-            task_table=models.Task._meta.db_table,
-            attempt_table=models.Attempt._meta.db_table,
-            worker_id=worker_id,
-            completions=rows,
+            table=models.Event._meta.db_table,
+            rows=[_event_row(database, event) for event in outcomes],
         )
-    return {by_db_id.get(db_id, db_id) for db_id in won}
+    return won, written + outcomes
 
 
 def _unstorable(completion: Completion, exc: Exception) -> Completion:
@@ -89,31 +207,39 @@ def _unstorable(completion: Completion, exc: Exception) -> Completion:
     )
 
 
-def complete_batch(
-    database: str, worker_id: str, completions: Sequence[Completion]
-) -> set[uuid.UUID]:
-    """Write finished attempts; return the ids whose write won.
+def record_batch(
+    database: str,
+    worker_id: str,
+    completions: Sequence[Completion],
+    notes: Sequence[Note] = (),
+) -> tuple[set[uuid.UUID], list[events.TaskEvent]]:
+    """Write finished attempts and notes with their events, in one transaction.
 
-    Connection errors propagate (the caller keeps the batch and retries). If
-    the database refuses the batch for its content, each completion is
-    written alone, and one that is still refused is recorded as failed with
-    the database's error, so no task stays ``running``.
+    Returns the ids whose completion won and the events written (to publish
+    once committed). Connection errors propagate (the caller keeps the batch
+    and retries). If the database refuses the batch for its content, each
+    completion is written alone, and one that is still refused is recorded
+    as failed with the database's error, so no task stays ``running``.
     """
-    if not completions:
-        return set()
+    if not completions and not notes:
+        return set(), []
     try:
-        won = _write(database, worker_id, completions)
+        won, written = _write(database, worker_id, completions, notes)
     except (IntegrityError, DatabaseError) as exc:
         if _is_connection_error(exc, database):
             raise
-        won = set()
+        won, written = _write(database, worker_id, [], notes) if notes else (set(), [])
         for completion in completions:
             try:
-                won |= _write(database, worker_id, [completion])
+                single_won, single_events = _write(database, worker_id, [completion])
             except (IntegrityError, DatabaseError) as single_exc:
                 if _is_connection_error(single_exc, database):
                     raise
-                won |= _write(database, worker_id, [_unstorable(completion, single_exc)])
+                single_won, single_events = _write(
+                    database, worker_id, [_unstorable(completion, single_exc)]
+                )
+            won |= single_won
+            written += single_events
     for completion in completions:
         task = completion.task
         if task.id in won:
@@ -134,7 +260,7 @@ def complete_batch(
                 task.id,
                 extra={"action": "transition_lost", "task_id": str(task.id)},
             )
-    return won
+    return won, written
 
 
 def _is_connection_error(exc: Exception, database: str) -> bool:
@@ -143,11 +269,23 @@ def _is_connection_error(exc: Exception, database: str) -> bool:
 
 
 def extend_leases(database: str, worker_id: str, until: datetime) -> int:
-    """Renew the lease of every task ``worker_id`` holds; return how many."""
+    """Renew the lease of every task ``worker_id`` holds; return how many.
+
+    Never shortens a lease a task extended itself (``context.extend_lease``).
+    """
     return (
         models.Task.objects.using(database)
         .filter(status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=until)
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+    )
+
+
+def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, until: datetime) -> bool:
+    """Make one task's lease last at least until ``until``; False if no longer held."""
+    return bool(
+        models.Task.objects.using(database)
+        .filter(pk=task_id, status=Status.RUNNING, worker_id=worker_id)
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
     )
 
 
@@ -181,22 +319,38 @@ def _notify(database: str) -> None:
         dialect_for(database).notify(cursor)
 
 
+_ABRUPT_ERRORS: dict[AttemptOutcome, type[BaseException]] = {
+    AttemptOutcome.LOST: WorkerLost,
+    AttemptOutcome.INTERRUPTED: WorkerInterrupted,
+    AttemptOutcome.TIMED_OUT: HardTimeLimitExceeded,
+}
+
+
 def end_attempt_abruptly(
     database: str,
     task: models.Task,
     *,
     outcome: AttemptOutcome,
     now: datetime,
+    message: str | None = None,
 ) -> bool:
     """Record that ``task``'s running attempt ended without a result.
 
-    ``LOST`` (the worker stopped heartbeating) counts against
-    ``max_attempts``; ``INTERRUPTED`` (a forced shutdown) always hands the
-    task back. Returns False when someone else changed the task first.
+    ``LOST`` (the worker stopped heartbeating) and ``TIMED_OUT`` (the hard
+    limit passed and the task would not stop) count against
+    ``max_attempts`` and wait for the retry policy's delay; ``INTERRUPTED``
+    (a forced shutdown) always hands the task back at once. Returns False
+    when someone else changed the task first.
     """
-    lost = outcome == AttemptOutcome.LOST
-    final = lost and task.attempts >= task.max_attempts
-    error = WorkerLost() if lost else WorkerInterrupted()
+    interrupted = outcome == AttemptOutcome.INTERRUPTED
+    final = not interrupted and task.attempts >= task.max_attempts
+    run_after = task.run_after
+    if not final and not interrupted:
+        policy = (
+            RetryPolicy.from_json(task.retry_policy) if task.retry_policy else DEFAULT_RETRY_POLICY
+        )
+        run_after = now + timedelta(seconds=policy.delay_for(task.attempts))
+    error = _ABRUPT_ERRORS[outcome](message) if message else _ABRUPT_ERRORS[outcome]()
     with transaction.atomic(using=database):
         won = (
             models.Task.objects.using(database)
@@ -210,6 +364,7 @@ def end_attempt_abruptly(
                 status=Status.FAILED if final else Status.QUEUED,
                 worker_id=None,
                 lease_expires_at=None,
+                run_after=max(run_after, task.run_after),
                 finished_at=now if final else None,
             )
         )
@@ -224,6 +379,18 @@ def end_attempt_abruptly(
             outcome=outcome,
             error_class=class_path(error),
             error_message=str(error),
+        )
+        events.record_event(
+            task,
+            EventKind.FAILED if final else EventKind.RETRYING,
+            attempt=task.attempts,
+            data={
+                "error_class": class_path(error),
+                "error_message": str(error),
+                "outcome": outcome.value,
+            },
+            database=database,
+            now=now,
         )
         if final:
             transaction.on_commit(lambda: _announce_finished(database, task.pk), using=database)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.tasks import task as django_task
 
-from django_taskflow import TaskContext, task
+from django_taskflow import RetryPolicy, TaskContext, Timeout, task
 
 
 @task
@@ -26,7 +27,7 @@ def echo(value: object) -> object:
     return value
 
 
-@task(max_attempts=3, retry_delay=0)
+@task(max_attempts=3, retry=RetryPolicy.fixed(0))
 def fail_always(message: str = "boom") -> None:
     raise RuntimeError(message)
 
@@ -36,7 +37,7 @@ def fail_once() -> None:
     raise ValueError("no retries asked for")
 
 
-@task(takes_context=True, max_attempts=3, retry_delay=0)
+@task(takes_context=True, max_attempts=3, retry=RetryPolicy.fixed(0))
 def fail_until_attempt(context: TaskContext, succeed_on: int) -> int:
     if context.attempt < succeed_on:
         raise ConnectionError(f"attempt {context.attempt} failed")
@@ -63,7 +64,7 @@ def returns_nul() -> str:
     return "a\x00b"
 
 
-@task(takes_context=True, max_attempts=3, retry_delay=0)
+@task(takes_context=True, max_attempts=3, retry=RetryPolicy.fixed(0))
 def record_run(context: TaskContext, log_path: str, seconds: float = 0.0) -> str:
     """Append this task's id to a file, so tests can count real executions."""
     if seconds:
@@ -73,7 +74,7 @@ def record_run(context: TaskContext, log_path: str, seconds: float = 0.0) -> str
     return context.task_id
 
 
-@task(takes_context=True, max_attempts=3, retry_delay=0)
+@task(takes_context=True, max_attempts=3, retry=RetryPolicy.fixed(0))
 def mark_then_sleep(context: TaskContext, mark_path: str, seconds: float) -> int:
     """Write a mark when it starts (so a test knows it is running), then sleep."""
     with Path(mark_path).open("a") as mark:
@@ -88,7 +89,118 @@ def plain_multiply(a: int, b: int) -> int:
     return a * b
 
 
-@django_task(max_attempts=2, retry_delay=0)
+@django_task(max_attempts=2, retry=RetryPolicy.fixed(0))
 def plain_with_options() -> None:
     """Django's decorator passing django_taskflow options through."""
     raise RuntimeError("always")
+
+
+# -- retries, validation, typed results -----------------------------------------
+
+
+@task(
+    max_attempts=5,
+    retry=RetryPolicy.fixed(0),
+    validator=lambda code: None if code == 200 else code,
+    retry_if=lambda error: error != 415,
+)
+def upload_file(codes: list[int], marker: str) -> int:
+    """Secretary's upload example: returns the next status code from ``codes``.
+
+    ``marker`` names a file counting calls, so each attempt takes the next code.
+    """
+    path = Path(marker)
+    calls = int(path.read_text()) if path.exists() else 0
+    path.write_text(str(calls + 1))
+    code = codes[min(calls, len(codes) - 1)]
+    if code < 0:
+        raise ConnectionError("network down")
+    return code
+
+
+@task(max_attempts=4, retry=RetryPolicy.exponential(initial_delay=10, max_delay=25, jitter=False))
+def fail_with_backoff() -> None:
+    raise RuntimeError("try again later")
+
+
+@task(max_attempts=3, retry=RetryPolicy.fixed(0), dont_retry_on=(PermissionError,))
+def refuse_permission() -> None:
+    raise PermissionError("not allowed")
+
+
+@task(max_attempts=3, retry=RetryPolicy.fixed(0), retry_on=(ConnectionError,))
+def only_connection_errors_retried(kind: str) -> None:
+    raise ConnectionError("flaky") if kind == "connection" else ValueError("bad input")
+
+
+@task(takes_context=True, max_attempts=3, retry=RetryPolicy.fixed(60))
+def asks_to_retry(context: TaskContext) -> int:
+    if context.attempt == 1:
+        context.retry(countdown=0)
+    return context.attempt
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@task
+def make_point(x: int, y: int) -> Point:
+    return Point(x=x, y=y)
+
+
+@task
+def wrong_type() -> int:
+    return "not an int"  # type: ignore[return-value]
+
+
+# -- progress and time limits ----------------------------------------------------
+
+
+@task(takes_context=True)
+def progress_steps(context: TaskContext, steps: int, pause: float) -> str:
+    for step in range(1, steps + 1):
+        time.sleep(pause)
+        context.report_progress(step / steps, step=step)
+    return "done"
+
+
+def write_soft_mark(context: TaskContext) -> None:
+    with Path(context.task_result.args[0]).open("a") as mark:
+        mark.write(f"soft {context.attempt}\n")
+
+
+@task(timeout=Timeout(soft=0.3, hard=None, on_soft_timeout=write_soft_mark))
+def outlives_soft_limit(mark_path: str, seconds: float) -> str:
+    time.sleep(seconds)
+    return "finished anyway"
+
+
+@task(timeout=Timeout(soft=None, hard=1), max_attempts=2, retry=RetryPolicy.fixed(0))
+def never_ends(mark_path: str) -> None:
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{os.getpid()}\n")
+    while True:
+        time.sleep(0.05)
+
+
+@task(timeout=Timeout(soft=None, hard=1))
+def ignores_hard_limit(mark_path: str) -> None:
+    """Swallows the hard-timeout exception: only giving up the slot stops it."""
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{os.getpid()}\n")
+    while True:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: S112 - the point of this task
+            continue
+
+
+@task(timeout=Timeout(soft=None, hard=1))
+def blocks_in_sleep(mark_path: str) -> None:
+    """One long C-level sleep: a thread cannot be interrupted inside it."""
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{os.getpid()}\n")
+    time.sleep(3600)

@@ -6,7 +6,9 @@ module for a database alias.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from django.db import connections
 
@@ -21,7 +23,11 @@ CLAIM_COLUMNS = (
     "kwargs",
     "attempts",
     "max_attempts",
-    "retry_delay",
+    "retry_policy",
+    "timeout_soft",
+    "timeout_hard",
+    "key",
+    "tags",
     "run_after",
     "enqueued_at",
     "started_at",
@@ -41,7 +47,19 @@ COMPLETION_COLUMNS = (
     "error_class",
     "error_message",
     "traceback",
+    "error_value",
 )
+
+EVENT_COLUMNS = ("task_id", "kind", "attempt", "created_at", "data")
+
+
+def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert Event rows (the same SQL on every database)."""
+    if rows:
+        placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})", rows
+        )
 
 
 # Columns enqueue writes, in order; every other column takes its default.
@@ -58,7 +76,10 @@ INSERT_COLUMNS = (
     "tags",
     "attempts",
     "max_attempts",
-    "retry_delay",
+    "retry_policy",
+    "timeout_soft",
+    "timeout_hard",
+    "progress_detail",
     "run_after",
     "enqueued_at",
 )

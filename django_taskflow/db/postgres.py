@@ -29,6 +29,7 @@ _COMPLETION_CASTS = (
     "varchar",
     "text",
     "text",
+    "jsonb",
 )
 
 
@@ -51,22 +52,10 @@ def remove_notify_trigger(task_table: str) -> list[str]:
 
 
 _INSERT_CASTS = (
-    "uuid",
-    "varchar",
-    "varchar",
-    "varchar",
-    "smallint",
-    "varchar",
-    "jsonb",
-    "jsonb",
-    "varchar",
-    "jsonb",
-    "integer",
-    "integer",
-    "double precision",
-    "timestamptz",
-    "timestamptz",
-)
+    "uuid", "varchar", "varchar", "varchar", "smallint", "varchar", "jsonb", "jsonb",
+    "varchar", "jsonb", "integer", "integer", "jsonb", "double precision",
+    "double precision", "jsonb", "timestamptz", "timestamptz",
+)  # fmt: skip
 
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -159,9 +148,9 @@ def complete(
         )
         INSERT INTO {attempt_table}
             (task_id, number, worker_id, started_at, finished_at, outcome,
-             error_class, error_message, traceback)
+             error_class, error_message, traceback, error_value)
         SELECT v.id, v.number, %s, v.started_at, v.finished_at, v.outcome,
-               v.error_class, v.error_message, v.traceback
+               v.error_class, v.error_message, v.traceback, v.error_value
         FROM v JOIN won ON won.id = v.id
         RETURNING task_id
         """,

@@ -82,15 +82,15 @@ def complete(
     )
     won = {row[0] for row in cursor.fetchall()}
     attempts = [
-        (c[0], c[7], worker_id, c[4], c[5], c[8], c[9], c[10], c[11])
+        (c[0], c[7], worker_id, c[4], c[5], c[8], c[9], c[10], c[11], c[12])
         for c in completions
         if c[0] in won
     ]
     cursor.executemany(
         f"""INSERT INTO {attempt_table}
             (task_id, number, worker_id, started_at, finished_at, outcome,
-             error_class, error_message, traceback)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+             error_class, error_message, traceback, error_value)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
         attempts,
     )
     return won

@@ -1,23 +1,45 @@
-"""The context a ``takes_context=True`` task receives."""
+"""The context a ``takes_context=True`` task (and every middleware) receives."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
 
 from django.tasks import TaskContext as DjangoTaskContext
+
+from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested
+from django_taskflow.payloads import find_unserializable
+from django_taskflow.policies import RetryPolicy
+
+# A week: longer than any sane lease, short enough for datetime arithmetic.
+MAX_LEASE_EXTENSION_SECONDS = 7 * 24 * 3600
+
+
+class Reporter(Protocol):
+    """Where a context sends what the task reports: the worker's slot."""
+
+    def begin_attempt(self, task: Any, context: Any) -> None: ...
+
+    def report_progress(self, fraction: float, detail: dict[str, Any]) -> None: ...
+
+    def extend_lease(self, seconds: float | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskContext(DjangoTaskContext):
     """Django's ``TaskContext`` plus what the worker knows about this run.
 
-    ``attempt`` is the number of this attempt (1 for the first run),
-    counted in the database, so it survives worker restarts.
+    ``attempt`` is the number of this attempt (1 for the first run), counted
+    in the database, so it survives worker restarts. ``extra`` is a dict
+    middleware may use to pass values to the task.
     """
 
     attempt_number: int
     max_attempts: int
     worker_id: str
+    reporter: Reporter | None = field(default=None, repr=False, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def attempt(self) -> int:  # type: ignore[override]
@@ -30,3 +52,68 @@ class TaskContext(DjangoTaskContext):
     @property
     def is_last_attempt(self) -> bool:
         return self.attempt_number >= self.max_attempts
+
+    def report_progress(self, fraction: float, **detail: Any) -> None:
+        """Record how far the task has got (0 to 1) with optional JSON details.
+
+        Seen by ``monitor()``, the event stream and the ``task_progress``
+        signal. Raises ``InvalidTaskOptions`` (a ``ValueError``) for a
+        fraction outside 0..1 and ``UnserializablePayload`` for details that
+        are not JSON.
+        """
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, int | float)
+            or not math.isfinite(fraction)
+            or not 0 <= fraction <= 1
+        ):
+            raise InvalidTaskOptions(f"progress must be a number from 0 to 1, got {fraction!r}.")
+        problem = find_unserializable(detail, "the progress details")
+        if problem:
+            from django_taskflow.exceptions import UnserializablePayload
+
+            raise UnserializablePayload(f"Progress details must be JSON: {problem}.")
+        if self.reporter is not None:
+            self.reporter.report_progress(float(fraction), detail)
+
+    def heartbeat(self) -> None:
+        """Renew this task's lease now (the worker also renews it on its own)."""
+        if self.reporter is not None:
+            self.reporter.extend_lease(None)
+
+    def extend_lease(self, seconds: float) -> None:
+        """Make this task's lease last at least ``seconds`` more.
+
+        Use it before a long stretch in code that holds the GIL (a C
+        extension, say), during which the worker's own renewal could stall.
+        """
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0 < seconds <= MAX_LEASE_EXTENSION_SECONDS
+        ):
+            raise InvalidTaskOptions(
+                f"extend_lease needs seconds from 0 to {MAX_LEASE_EXTENSION_SECONDS}, "
+                f"got {seconds!r}."
+            )
+        if self.reporter is not None:
+            self.reporter.extend_lease(float(seconds))
+
+    def retry(self, countdown: float | None = None, policy: RetryPolicy | None = None) -> NoReturn:
+        """End this attempt now and schedule another.
+
+        ``countdown`` seconds from now, else after the delay ``policy`` (or
+        the task's retry policy) gives. Counts against ``max_attempts``: on
+        the last attempt the task fails with ``RetryRequested``.
+        """
+        if countdown is not None and (
+            isinstance(countdown, bool)
+            or not isinstance(countdown, int | float)
+            or not math.isfinite(countdown)
+            or countdown < 0
+        ):
+            raise InvalidTaskOptions(f"countdown must be seconds >= 0, got {countdown!r}.")
+        if policy is not None and not isinstance(policy, RetryPolicy):
+            raise InvalidTaskOptions(f"policy must be a RetryPolicy, got {policy!r}.")
+        raise RetryRequested(countdown, policy)

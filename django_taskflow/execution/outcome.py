@@ -25,10 +25,16 @@ class Outcome:
     error_class: str = ""
     error_message: str = ""
     traceback: str = ""
+    error_value_json: str | None = None  # what a validator returned, as JSON
 
     @property
     def is_final(self) -> bool:
         return self.status != Status.QUEUED
+
+    @property
+    def event_kind(self) -> str:
+        """The kind of the event that announces this outcome."""
+        return "retrying" if self.status == Status.QUEUED else self.status.value
 
 
 def describe(exc: BaseException) -> str:
@@ -67,14 +73,18 @@ def failed(
     retry_delay: float,
     now: datetime,
     retryable: bool = True,
+    attempt_outcome: AttemptOutcome = AttemptOutcome.FAILED,
+    error_value_json: str | None = None,
 ) -> Outcome:
-    """Retry after ``retry_delay`` while attempts remain, else fail for good."""
+    """Retry after ``retry_delay`` while attempts remain and the error is
+    retryable, else fail for good."""
     retry = retryable and attempt < max_attempts
     return Outcome(
         status=Status.QUEUED if retry else Status.FAILED,
-        attempt_outcome=AttemptOutcome.FAILED,
+        attempt_outcome=attempt_outcome,
         retry_at=now + timedelta(seconds=retry_delay) if retry else None,
         error_class=class_path(exc),
         error_message=describe(exc),
         traceback=format_traceback(exc),
+        error_value_json=error_value_json,
     )

@@ -2,22 +2,39 @@
 
 This is the execution boundary: whatever the task does, ``run`` returns an
 :class:`~django_taskflow.execution.outcome.Outcome`, so every attempt ends
-in a transition.
+in a transition. In order: middleware around the call, the result turned
+into JSON, checked against the return annotation and the validator, then
+the retry decision (``retry_on``, ``dont_retry_on``, ``retry_if``, the
+retry policy).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from django.tasks import Task
 
-from django_taskflow import payloads, registry, results, signals
+from django_taskflow import payloads, registry, results, signals, typecheck
 from django_taskflow.claim import ClaimedTask
-from django_taskflow.exceptions import PayloadTooLarge, UnknownTask, UnserializablePayload
+from django_taskflow.exceptions import (
+    HardTimeLimitExceeded,
+    PayloadTooLarge,
+    ResultRejected,
+    ResultTypeMismatch,
+    RetryRequested,
+    UnknownTask,
+    UnserializablePayload,
+)
+from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import outcome as outcomes
-from django_taskflow.execution.context import TaskContext
+from django_taskflow.execution.context import Reporter, TaskContext
+from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy
+from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
 
 logger = logging.getLogger(__name__)
@@ -39,12 +56,91 @@ def running_snapshot(
     )
 
 
+@lru_cache(maxsize=256)
+def _policy(policy_json: str) -> RetryPolicy:
+    return (
+        RetryPolicy.from_json(json.loads(policy_json))
+        if policy_json != "{}"
+        else DEFAULT_RETRY_POLICY
+    )
+
+
+def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> float:
+    """Seconds before the next attempt, by ``policy`` or the task's stored one.
+
+    A custom policy that raises or returns nonsense falls back to the default
+    policy (logged), so the attempt still ends in a transition.
+    """
+    try:
+        chosen = policy or _policy(json.dumps(claimed.retry_policy, sort_keys=True))
+        return chosen.delay_for(claimed.attempt)
+    except Exception:
+        logger.exception(
+            "the retry policy of task %s failed; using the default backoff",
+            claimed.id,
+            extra={"action": "retry_policy_failed", "task_id": str(claimed.id)},
+        )
+        return DEFAULT_RETRY_POLICY.delay_for(claimed.attempt)
+
+
+@lru_cache(maxsize=1024)
+def _return_type(func: Callable[..., Any]) -> Any:
+    return typecheck.return_type(func)
+
+
+def is_retryable(definition: Task, error: BaseException, rejected: Any = None) -> bool:
+    """Whether ``error`` (or the value a validator ``rejected``) deserves another attempt."""
+    if rejected is None:
+        dont_retry_on = tuple(getattr(definition, "dont_retry_on", ()))
+        retry_on = tuple(getattr(definition, "retry_on", ()))
+        if dont_retry_on and isinstance(error, dont_retry_on):
+            return False
+        if retry_on and not isinstance(error, retry_on):
+            return False
+    retry_if = getattr(definition, "retry_if", None)
+    if retry_if is None:
+        return True
+    try:
+        return bool(retry_if(error if rejected is None else rejected))
+    except Exception:
+        logger.exception(
+            "retry_if of %s raised; not retrying",
+            definition.module_path,
+            extra={"action": "retry_if_failed"},
+        )
+        return False
+
+
+def _rejection(definition: Task, value: Any) -> tuple[BaseException, Any] | None:
+    """The error a returned value earns from the annotation or the validator, if any."""
+    expected = _return_type(definition.func)
+    if expected is not typecheck.NOT_DECLARED:
+        mismatch = typecheck.find_mismatch(value, expected)
+        if mismatch:
+            return ResultTypeMismatch(f"{mismatch}."), None
+    validator = getattr(definition, "validator", None)
+    if validator is None:
+        return None
+    rejected = validator(value)
+    if rejected is None:
+        return None
+    return ResultRejected(f"the validator rejected the result: {rejected!r}"), rejected
+
+
+def _json_or_repr(value: Any) -> str:
+    if payloads.find_unserializable(value, "value") is None:
+        return json.dumps(value)
+    return json.dumps(repr(value))
+
+
 def run(
     claimed: ClaimedTask,
     *,
     worker_id: str,
     max_bytes: int,
     now: Callable[[], datetime],
+    middleware: Sequence[middleware_chain.Middleware] = (),
+    reporter: Reporter | None = None,
 ) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
     """Run ``claimed`` once; return its outcome and the running snapshot."""
     started_at = now()
@@ -57,51 +153,90 @@ def run(
             exc,
             extra={"action": "task_unknown", "task_id": str(claimed.id)},
         )
-        return outcomes.failed(
-            exc,
-            attempt=claimed.attempt,
-            max_attempts=claimed.max_attempts,
-            retry_delay=0,
-            now=started_at,
-            retryable=False,
-        ), None
+        return _failed(claimed, exc, now=started_at, retryable=False), None
     snapshot = running_snapshot(definition, claimed, worker_id, started_at)
     signals.send_from_worker(
         signals.task_started, type(definition.get_backend()), task_result=snapshot
     )
-    try:
+    context = TaskContext(
+        task_result=snapshot,
+        attempt_number=claimed.attempt,
+        max_attempts=claimed.max_attempts,
+        worker_id=worker_id,
+        reporter=reporter,
+    )
+
+    def call() -> Any:
         if definition.takes_context:
-            context = TaskContext(
-                task_result=snapshot,
-                attempt_number=claimed.attempt,
-                max_attempts=claimed.max_attempts,
-                worker_id=worker_id,
-            )
-            value = definition.call(context, *claimed.args, **claimed.kwargs)
-        else:
-            value = definition.call(*claimed.args, **claimed.kwargs)
+            return definition.call(context, *claimed.args, **claimed.kwargs)
+        return definition.call(*claimed.args, **claimed.kwargs)
+
+    try:
+        if reporter is not None:
+            reporter.begin_attempt(claimed, context)  # time limits count from here
+        value = middleware_chain.run(middleware, definition, context, call)
+        value = typecheck.to_json_value(value)
+        rejection = _rejection(definition, value)
+    except RetryRequested as request:
+        delay = request.countdown
+        if delay is None:
+            delay = retry_delay(claimed, request.policy)  # type: ignore[arg-type]
+        return _failed(
+            claimed,
+            request,
+            now=now(),
+            delay=delay,
+            attempt_outcome=AttemptOutcome.RETRY_REQUESTED,
+        ), snapshot
+    except HardTimeLimitExceeded as exc:
+        return _failed(
+            claimed,
+            exc,
+            now=now(),
+            retryable=is_retryable(definition, exc),
+            attempt_outcome=AttemptOutcome.TIMED_OUT,
+        ), snapshot
     # The worker handles SIGINT and SIGTERM itself, so a KeyboardInterrupt or
     # SystemExit seen here was raised by the task's own code: it is that
     # attempt's error like any Exception. Anything else (a forced stop)
     # propagates to the slot, which hands the task back.
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
-        return outcomes.failed(
-            exc,
-            attempt=claimed.attempt,
-            max_attempts=claimed.max_attempts,
-            retry_delay=claimed.retry_delay,
+        return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
+    if rejection is not None:
+        error, rejected = rejection
+        return _failed(
+            claimed,
+            error,
             now=now(),
+            retryable=is_retryable(definition, error, rejected),
+            error_value_json=None if rejected is None else _json_or_repr(rejected),
         ), snapshot
     try:
         encoded = payloads.encode_result(value, max_bytes)
     except (UnserializablePayload, PayloadTooLarge) as exc:
         # Running it again would return the same kind of value: no retry.
-        return outcomes.failed(
-            exc,
-            attempt=claimed.attempt,
-            max_attempts=claimed.max_attempts,
-            retry_delay=0,
-            now=now(),
-            retryable=False,
-        ), snapshot
+        return _failed(claimed, exc, now=now(), retryable=False), snapshot
     return outcomes.succeeded(encoded), snapshot
+
+
+def _failed(
+    claimed: ClaimedTask,
+    error: BaseException,
+    *,
+    now: datetime,
+    retryable: bool = True,
+    delay: float | None = None,
+    attempt_outcome: AttemptOutcome = AttemptOutcome.FAILED,
+    error_value_json: str | None = None,
+) -> outcomes.Outcome:
+    will_retry = retryable and claimed.attempt < claimed.max_attempts
+    return outcomes.failed(
+        error,
+        attempt=claimed.attempt,
+        max_attempts=claimed.max_attempts,
+        retry_delay=(retry_delay(claimed) if delay is None else delay) if will_retry else 0,
+        now=now,
+        retryable=retryable,
+        attempt_outcome=attempt_outcome,
+        error_value_json=error_value_json,
+    )

@@ -1,8 +1,9 @@
-"""The database tables: tasks and their attempts."""
+"""The database tables: tasks, their attempts and their events."""
 
 from __future__ import annotations
 
 from django_taskflow.models.attempt import Attempt
+from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
 
-__all__ = ["Attempt", "Task", "TaskQuerySet", "new_task_id"]
+__all__ = ["Attempt", "Event", "EventKind", "Task", "TaskQuerySet", "new_task_id"]

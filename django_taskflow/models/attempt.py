@@ -22,6 +22,11 @@ class Attempt(models.Model):
     error_class = models.CharField(max_length=255, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")
+    error_value = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=_("The value a validator returned to reject the result."),
+    )
 
     class Meta:
         verbose_name = _("attempt")

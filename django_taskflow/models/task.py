@@ -89,7 +89,17 @@ class Task(models.Model):
     tags = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=1)
-    retry_delay = models.FloatField(default=0)
+    retry_policy = models.JSONField(
+        default=dict, blank=True, help_text=_("How long to wait before each retry.")
+    )
+    timeout_soft = models.FloatField(
+        null=True, blank=True, help_text=_("Seconds before on_soft_timeout fires.")
+    )
+    timeout_hard = models.FloatField(
+        null=True, blank=True, help_text=_("Seconds before the attempt is stopped.")
+    )
+    progress = models.FloatField(null=True, blank=True)
+    progress_detail = models.JSONField(default=dict, blank=True)
     run_after = models.DateTimeField(
         _("run after"), default=timezone.now, help_text=_("The earliest time it may run.")
     )

@@ -1,9 +1,10 @@
 """One execution slot: claim, run and record tasks one at a time.
 
 A slot's main thread claims and runs. Its recorder thread (a supervised side
-duty) writes finished attempts in batches, renews the leases of what the
-slot holds and recovers other workers' expired leases. If the recorder dies,
-the slot stops.
+duty) writes finished attempts and notes (started, progress, soft timeout)
+in batches with their events, renews the leases of what the slot holds and
+recovers other workers' expired leases. If the recorder dies, the slot
+stops. Its watchdog thread enforces time limits (see ``watchdog.py``).
 """
 
 from __future__ import annotations
@@ -11,21 +12,28 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
 
 from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
-from django_taskflow import claim, models, results, signals, transitions
+from django_taskflow import claim, events, models, registry, results, signals, transitions
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
+from django_taskflow.exceptions import HardTimeLimitExceeded, UnknownTask
+from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
+from django_taskflow.models import EventKind
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
+from django_taskflow.worker.watchdog import Watchdog, raise_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,10 @@ PREFETCH_SECONDS = 0.05
 # Pause after a lost connection: doubles up to the maximum, reset on success.
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
+# Exit code of a slot process given up after a hard timeout the task ignored.
+EXIT_GIVEN_UP = 3
+
+type Pending = tuple[transitions.Completion, results.TaskflowResult | None]
 
 
 class ForcedStop(BaseException):
@@ -56,6 +68,7 @@ class Slot:
         stop: threading.Event,
         burst: bool = False,
         inline: bool = False,
+        in_process: bool = False,
         parent_pid: int | None = None,
         now: Callable[[], datetime] = timezone.now,
     ) -> None:
@@ -67,32 +80,49 @@ class Slot:
         self.stop = stop
         self.burst = burst
         self.inline = inline
+        self.in_process = in_process
         self.now = now
         self.prefetched: deque[claim.ClaimedTask] = deque()
         self.current: claim.ClaimedTask | None = None
         self.average_seconds: float | None = None
-        self.pending: list[tuple[transitions.Completion, results.TaskflowResult | None]] = []
+        self.pending: list[Pending] = []
+        self.notes: list[transitions.Note] = []
         self.pending_changed = threading.Condition()
+        self.recording = 0  # completions the recorder has taken but not yet written
         self.recorder: threading.Thread | None = None
         self.recorder_failed = False
         self.recorder_stop = threading.Event()
+        self.abandoned = False
         self.next_heartbeat = 0.0
         self.next_recovery = 0.0
         self.waiter = dialect_for(self.database).Waiter(self.database, stop)
         self.processed = 0
         self.parent_pid = parent_pid
-        self.recording = 0  # completions the recorder has taken but not yet written
         self.reconnect_delay = RECONNECT_MIN_SECONDS
+        self.middleware = middleware_chain.load(
+            options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
+        )
+        self.run_thread_id = 0
+        self.watchdog: Watchdog | None = None
 
     # -- main thread -------------------------------------------------------
 
     def run(self) -> None:
         """Work until asked to stop (or, in burst mode, until nothing is ready)."""
+        self.run_thread_id = threading.get_ident()
         if not self.inline:
             self.recorder = threading.Thread(
                 target=self._record_loop, name=f"recorder-{self.worker_id}", daemon=True
             )
             self.recorder.start()
+            self.watchdog = Watchdog(
+                name=self.worker_id,
+                on_soft=self._note_soft_timeout,
+                interrupt=self._interrupt_running_task,
+                give_up=self._give_up,
+            )
+            if self.in_process:
+                signal.signal(signal.SIGALRM, self._on_hard_timeout_signal)
         try:
             while not self.stop.is_set() and not self.recorder_failed:
                 if not self.run_once() and self.burst:
@@ -102,7 +132,8 @@ class Slot:
             if self.current is not None:
                 self._interrupt(self.current)
         finally:
-            self._shut_down()
+            if not self.abandoned:
+                self._shut_down()
 
     def run_once(self) -> bool:
         """Run one task if there is one (claiming first if needed); say if it did."""
@@ -118,22 +149,35 @@ class Slot:
         task = self.prefetched.popleft()
         self.current = task
         started = time.monotonic()
-        outcome, snapshot = runner.run(
-            task, worker_id=self.worker_id, max_bytes=self.options.max_payload_bytes, now=self.now
-        )
-        finished_at = self.now()
+        self._note(task, EventKind.STARTED, {})
+        try:
+            outcome, snapshot = runner.run(
+                task,
+                worker_id=self.worker_id,
+                max_bytes=self.options.max_payload_bytes,
+                now=self.now,
+                middleware=self.middleware,
+                reporter=self,
+            )
+        finally:
+            # On a forced stop self.current stays set: run() hands it back.
+            if self.watchdog is not None:
+                self.watchdog.end()
         self.current = None
+        finished_at = self.now()
         elapsed = time.monotonic() - started
         self.average_seconds = (
             elapsed if self.average_seconds is None else 0.8 * self.average_seconds + 0.2 * elapsed
         )
-        started_at = finished_at - timedelta(seconds=elapsed)
         completion = transitions.Completion(
-            task=task, outcome=outcome, started_at=started_at, finished_at=finished_at
+            task=task,
+            outcome=outcome,
+            started_at=finished_at - timedelta(seconds=elapsed),
+            finished_at=finished_at,
         )
         self.processed += 1
         if self.inline:
-            self._flush([(completion, snapshot)])
+            self._flush_batch([(completion, snapshot)], self._take_notes())
             self._side_duties()
         else:
             with self.pending_changed:
@@ -145,12 +189,90 @@ class Slot:
                     self.pending_changed.wait(0.1)
         return True
 
-    def _wait_until_recorded(self) -> bool:
+    # -- what the running task reports (runner.Reporter) -------------------
+
+    def begin_attempt(self, task: claim.ClaimedTask, context: Any) -> None:
+        """Called by the runner as the task's code starts: start its timers."""
+        if self.watchdog is None:
+            return
+        timeout = getattr(_definition_or_none(task), "timeout", None)
+        self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
+
+    def report_progress(self, fraction: float, detail: dict[str, Any]) -> None:
+        task = self.current
+        if task is not None:
+            self._note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
+
+    def extend_lease(self, seconds: float | None) -> None:
+        task = self.current
+        if task is None:
+            return
+        until = self.now() + timedelta(seconds=seconds or self.options.lease_seconds)
+        try:
+            transitions.extend_lease(self.database, self.worker_id, task.id, until)
+        except CONNECTION_ERRORS as exc:
+            self._connection_lost("lease extension", exc)
+
+    def _note(self, task: claim.ClaimedTask, kind: EventKind, data: dict[str, Any]) -> None:
+        note = transitions.Note(task=task, kind=kind, at=self.now(), data=data)
+        with self.pending_changed:
+            self.notes.append(note)
+
+    def _note_soft_timeout(self, task: claim.ClaimedTask) -> None:
+        self._note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})
+
+    def _take_notes(self) -> list[transitions.Note]:
+        with self.pending_changed:
+            notes, self.notes = self.notes, []
+        return notes
+
+    # -- time limits ---------------------------------------------------------
+
+    def _on_hard_timeout_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.current is not None:
+            raise HardTimeLimitExceeded(
+                f"the attempt ran past its hard time limit ({self.current.timeout_hard:g} s)"
+            )
+
+    def _interrupt_running_task(self) -> None:
+        if self.in_process:
+            signal.pthread_kill(self.run_thread_id, signal.SIGALRM)
+        else:
+            raise_in_thread(self.run_thread_id)
+
+    def _give_up(self, task: claim.ClaimedTask) -> None:
+        """The task ignores its hard limit: record it, hand back the rest, leave."""
+        self.abandoned = True
+        self.stop.set()
+        self._wait_until_recorded(timeout=5)
+        self.recorder_stop.set()
+        row = models.Task.objects.using(self.database).filter(pk=task.id).first()
+        if row is not None and row.status == Status.RUNNING and row.worker_id == self.worker_id:
+            transitions.end_attempt_abruptly(
+                self.database,
+                row,
+                outcome=AttemptOutcome.TIMED_OUT,
+                now=self.now(),
+                message=f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) "
+                "and did not stop",
+            )
+        self._hand_back_prefetched()
+        if self.in_process:
+            logging.shutdown()
+            os._exit(EXIT_GIVEN_UP)
+        connections.close_all()
+
+    # -- claiming ------------------------------------------------------------
+
+    def _wait_until_recorded(self, timeout: float | None = None) -> bool:
         """Wait for the recorder to write everything; say if there was anything."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.pending_changed:
             had_work = bool(self.pending or self.recording)
             self.pending_changed.notify_all()
             while (self.pending or self.recording) and not self.recorder_failed:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
                 self.pending_changed.wait(0.05)
         return had_work
 
@@ -205,6 +327,8 @@ class Slot:
         self.stop.wait(self.reconnect_delay * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
         self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX_SECONDS)
 
+    # -- stopping ------------------------------------------------------------
+
     def abandon(self) -> None:
         """Give up a slot whose thread cannot be stopped (thread pool, forced stop).
 
@@ -214,12 +338,15 @@ class Slot:
         """
         self.stop.set()
         self._flush_pending()
-        unstarted = list(self.prefetched)
-        self.prefetched.clear()
-        transitions.hand_back(self.database, self.worker_id, [t.id for t in unstarted])
+        self._hand_back_prefetched()
         current = self.current
         if current is not None:
             self._interrupt(current)
+
+    def _hand_back_prefetched(self) -> None:
+        unstarted = list(self.prefetched)
+        self.prefetched.clear()
+        transitions.hand_back(self.database, self.worker_id, [t.id for t in unstarted])
 
     def _interrupt(self, task: claim.ClaimedTask) -> None:
         row = models.Task.objects.using(self.database).filter(pk=task.id).first()
@@ -229,6 +356,8 @@ class Slot:
             )
 
     def _shut_down(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.recorder is not None:
             self.recorder_stop.set()
             with self.pending_changed:
@@ -237,8 +366,7 @@ class Slot:
         # The outcome of finished work is written even while shutting down.
         self._flush_pending()
         if self.prefetched:
-            transitions.hand_back(self.database, self.worker_id, [t.id for t in self.prefetched])
-            self.prefetched.clear()
+            self._hand_back_prefetched()
         self.waiter.close()
         if not self.inline:
             connections.close_all()
@@ -249,9 +377,9 @@ class Slot:
         try:
             while True:
                 with self.pending_changed:
-                    if not self.pending and not self.recorder_stop.is_set():
+                    if not (self.pending or self.notes) and not self.recorder_stop.is_set():
                         self.pending_changed.wait(FLUSH_SECONDS)
-                if self.pending:
+                if self.pending or self.notes:
                     # Let a few more finish so they share one write.
                     time.sleep(0 if self.recorder_stop.is_set() else FLUSH_SECONDS / 4)
                     self._flush_pending()
@@ -271,12 +399,13 @@ class Slot:
     def _flush_pending(self) -> None:
         with self.pending_changed:
             batch, self.pending = self.pending, []
+            notes, self.notes = self.notes, []
             self.recording += len(batch)
             self.pending_changed.notify_all()
         try:
-            while batch:
+            while batch or notes:
                 try:
-                    self._flush(batch)
+                    self._flush_batch(batch, notes)
                     self.reconnect_delay = RECONNECT_MIN_SECONDS
                     return
                 except CONNECTION_ERRORS as exc:
@@ -286,12 +415,11 @@ class Slot:
                 self.recording -= len(batch)
                 self.pending_changed.notify_all()
 
-    def _flush(
-        self, batch: list[tuple[transitions.Completion, results.TaskflowResult | None]]
-    ) -> None:
-        won = transitions.complete_batch(
-            self.database, self.worker_id, [completion for completion, _ in batch]
+    def _flush_batch(self, batch: list[Pending], notes: list[transitions.Note]) -> None:
+        won, written = transitions.record_batch(
+            self.database, self.worker_id, [completion for completion, _ in batch], notes
         )
+        events.publish(written)
         for completion, snapshot in batch:
             if snapshot is None or completion.task.id not in won or not completion.outcome.is_final:
                 continue
@@ -337,3 +465,10 @@ class Slot:
                 transitions.recover_expired(self.database, self.now())
         except CONNECTION_ERRORS as exc:
             self._connection_lost("lease renewal", exc)
+
+
+def _definition_or_none(task: claim.ClaimedTask) -> Any:
+    try:
+        return registry.resolve(task.task_path)
+    except UnknownTask:
+        return None

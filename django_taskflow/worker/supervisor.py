@@ -32,7 +32,7 @@ from django.utils import timezone
 from django_taskflow import transitions
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
-from django_taskflow.worker.slot import ForcedStop, Slot
+from django_taskflow.worker.slot import EXIT_GIVEN_UP, ForcedStop, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def _run_child(options: WorkerOptions, index: int) -> None:
         worker_id=worker_id,
         stop=stop,
         burst=options.burst,
+        in_process=True,
         parent_pid=os.getppid(),
     )
     slot.run()
@@ -105,7 +106,6 @@ class Worker:
         self.state = _StopState()
         self.children: list[_Child] = []
         self.threads: list[tuple[threading.Thread, Slot]] = []
-        self.thread_stop = threading.Event()
         self.threads_started = 0
         self.quick_deaths: dict[int, int] = {}
 
@@ -122,7 +122,8 @@ class Worker:
             )
             self.state.requested_at = time.monotonic()
             self._relay(DRAIN_SIGNAL)
-            self.thread_stop.set()
+            for _thread, slot in self.threads:
+                slot.stop.set()
         elif not self.state.forced:
             logger.warning("second signal: stopping now", extra={"action": "worker_forced_stop"})
             self._force()
@@ -184,7 +185,17 @@ class Worker:
                 child.process.join()
                 code = child.process.exitcode
                 child.done = True
-                if self.state.requested_at is None and not (self.options.burst and code == 0):
+                if code == EXIT_GIVEN_UP and self.state.requested_at is None:
+                    logger.warning(
+                        "slot %d (%s) was given up after a hard timeout; replacing it",
+                        child.index,
+                        child.worker_id,
+                        extra={"action": "slot_replaced", "worker_id": child.worker_id},
+                    )
+                    self._recover(child.worker_id, AttemptOutcome.LOST)
+                    if self._pause_before_respawn(child):
+                        self.children[position] = self._start_child(child.index)
+                elif self.state.requested_at is None and not (self.options.burst and code == 0):
                     logger.error(
                         "slot %d (%s) died with exit code %s; recovering its tasks and replacing it",
                         child.index,
@@ -205,7 +216,9 @@ class Worker:
 
     def _pause_before_respawn(self, child: _Child) -> bool:
         """Wait longer each time a slot dies young; say whether to start it again."""
-        if time.monotonic() - child.started_at < QUICK_DEATH_SECONDS:
+        if child.process.exitcode == EXIT_GIVEN_UP:
+            self.quick_deaths[child.index] = 0  # its task's fault, not a start-up failure
+        elif time.monotonic() - child.started_at < QUICK_DEATH_SECONDS:
             self.quick_deaths[child.index] = self.quick_deaths.get(child.index, 0) + 1
         else:
             self.quick_deaths[child.index] = 0
@@ -263,7 +276,8 @@ class Worker:
             backend=self.options.backend,
             queues=self.options.queue_names,
             worker_id=self.options.slot_id(os.getpid(), self.threads_started),
-            stop=self.thread_stop,
+            # Its own event: a slot whose recorder fails stops alone.
+            stop=threading.Event(),
             burst=self.options.burst,
         )
         thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)
@@ -272,10 +286,15 @@ class Worker:
 
     def _run_threads(self) -> int:
         self.threads = [self._start_thread(i) for i in range(self.options.concurrency)]
-        while any(thread.is_alive() for thread, _ in self.threads):
+        while any(thread.is_alive() and not slot.abandoned for thread, slot in self.threads):
             self.state.wake.wait(0.2)
             self.state.wake.clear()
             for index, (thread, slot) in enumerate(self.threads):
+                if slot.abandoned:
+                    # Given up after a hard timeout: the thread may run on,
+                    # but the slot's work was handed back; start a fresh one.
+                    self.threads[index] = self._start_thread(index)
+                    continue
                 if thread.is_alive() or self.state.requested_at is not None or self.options.burst:
                     continue
                 logger.error(

@@ -8,7 +8,7 @@ import pytest
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from django_taskflow import models, transitions
+from django_taskflow import RetryPolicy, models, transitions
 from django_taskflow.claim import claim_batch
 from django_taskflow.states import Outcome, Status
 from django_taskflow.testing import run_tasks
@@ -57,7 +57,7 @@ def test_task_succeeds_on_a_later_attempt() -> None:
 
 
 def test_retry_waits_for_the_retry_delay() -> None:
-    result = tasks.fail_once.using(max_attempts=2, retry_delay=60).enqueue()
+    result = tasks.fail_once.using(max_attempts=2, retry=RetryPolicy.fixed(60)).enqueue()
     before = timezone.now()
     run_tasks()
     row = models.Task.objects.get(pk=result.id)
@@ -133,15 +133,20 @@ def test_claim_takes_each_task_once() -> None:
 
 
 def test_expired_lease_is_recovered_as_a_lost_attempt() -> None:
-    result = tasks.add.using(max_attempts=2).enqueue(1, 2)
+    result = tasks.add.using(max_attempts=2, retry=RetryPolicy.fixed(30)).enqueue(1, 2)
     task = claim_one("dead-worker", lease_seconds=1)
     assert task.status == Status.RUNNING
     assert transitions.recover_expired("default", timezone.now()) == 0
-    assert transitions.recover_expired("default", timezone.now() + timedelta(seconds=2)) == 1
+    later = timezone.now() + timedelta(seconds=2)
+    assert transitions.recover_expired("default", later) == 1
     row = models.Task.objects.get(pk=result.id)
     assert row.status == Status.QUEUED and row.worker_id is None
+    assert row.run_after == later + timedelta(seconds=30)  # the retry policy's delay
     lost = row.attempt_set.get()
     assert (lost.number, lost.outcome, lost.worker_id) == (1, Outcome.LOST, "dead-worker")
+    event = row.event_set.get()
+    assert (event.kind, event.data["outcome"]) == ("retrying", "lost")
+    models.Task.objects.filter(pk=row.pk).update(run_after=timezone.now())
     run_tasks()
     row.refresh_from_db()
     assert row.status == Status.SUCCEEDED and row.attempts == 2
@@ -181,7 +186,7 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
     )[0]
     transitions.recover_expired("default", timezone.now() + timedelta(seconds=5))
     now = timezone.now()
-    won = transitions.complete_batch(
+    won, _ = transitions.record_batch(
         "default",
         "slow",
         [

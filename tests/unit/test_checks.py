@@ -76,13 +76,42 @@ def test_unknown_database_alias_is_error_e002() -> None:
 
 
 def test_each_bad_option_gets_its_own_error() -> None:
-    messages = make_backend({"COLOUR": "red", "BATCH_SIZE": 0, "RETRY_DELAY": -1}).check()
+    messages = make_backend(
+        {
+            "COLOUR": "red",
+            "BATCH_SIZE": 0,
+            "RETRY_POLICY": {"kind": "fixed"},
+            "DEFAULT_TIMEOUT": 30,
+            "MIDDLEWARE": "app.middleware.Timing",
+        }
+    ).check()
 
     assert sorted((message.id, message.obj) for message in messages) == [
         ("taskflow.E001", "TASKS['default']['OPTIONS']['COLOUR']"),
         ("taskflow.E002", "TASKS['default']['OPTIONS']['BATCH_SIZE']"),
-        ("taskflow.E002", "TASKS['default']['OPTIONS']['RETRY_DELAY']"),
+        ("taskflow.E002", "TASKS['default']['OPTIONS']['DEFAULT_TIMEOUT']"),
+        ("taskflow.E002", "TASKS['default']['OPTIONS']['MIDDLEWARE']"),
+        ("taskflow.E002", "TASKS['default']['OPTIONS']['RETRY_POLICY']"),
     ]
+
+
+def test_removed_retry_delay_is_error_e001() -> None:
+    [message] = make_backend({"RETRY_DELAY": 5}).check()
+
+    assert message.id == "taskflow.E001"
+    assert message.obj == "TASKS['default']['OPTIONS']['RETRY_DELAY']"
+
+
+def test_new_options_with_good_values_pass_the_checks() -> None:
+    backend = make_backend(
+        {
+            "RETRY_POLICY": {"kind": "exponential", "max_delay": 60},
+            "DEFAULT_TIMEOUT": {"soft": 10, "hard": 30},
+            "MIDDLEWARE": ["django_taskflow.contrib.middleware.LoggingMiddleware"],
+        }
+    )
+
+    assert backend.check() == []
 
 
 def test_errors_name_the_backend_alias() -> None:

@@ -12,12 +12,12 @@ from django.test import override_settings
 
 from django_taskflow import conf
 from django_taskflow.exceptions import ConfigurationError, TaskflowError
+from django_taskflow.policies import RetryPolicy, Timeout
 
 NUMERIC_OPTIONS = [
     "LEASE_SECONDS",
     "POLL_INTERVAL",
     "MAX_ATTEMPTS",
-    "RETRY_DELAY",
     "BATCH_SIZE",
     "MAX_PAYLOAD_BYTES",
     "SHUTDOWN_GRACE_SECONDS",
@@ -31,7 +31,9 @@ def test_empty_options_give_the_documented_defaults() -> None:
     assert options.lease_seconds == 30.0
     assert options.poll_interval == 1.0
     assert options.max_attempts == 1
-    assert options.retry_delay == 5.0
+    assert options.retry_policy is None
+    assert options.default_timeout is None
+    assert options.middleware == ()
     assert options.batch_size == 50
     assert options.max_payload_bytes == 1_000_000
     assert options.shutdown_grace_seconds == 30.0
@@ -45,7 +47,9 @@ def test_given_options_replace_the_defaults() -> None:
             "LEASE_SECONDS": 12,
             "POLL_INTERVAL": 0.25,
             "MAX_ATTEMPTS": 4,
-            "RETRY_DELAY": 0,
+            "RETRY_POLICY": RetryPolicy.fixed(2),
+            "DEFAULT_TIMEOUT": Timeout.QUICK,
+            "MIDDLEWARE": ["django_taskflow.contrib.middleware.LoggingMiddleware"],
             "BATCH_SIZE": 10,
             "MAX_PAYLOAD_BYTES": 2048,
             "SHUTDOWN_GRACE_SECONDS": 0,
@@ -57,7 +61,9 @@ def test_given_options_replace_the_defaults() -> None:
         lease_seconds=12,
         poll_interval=0.25,
         max_attempts=4,
-        retry_delay=0,
+        retry_policy=RetryPolicy.fixed(2),
+        default_timeout=Timeout.QUICK,
+        middleware=("django_taskflow.contrib.middleware.LoggingMiddleware",),
         batch_size=10,
         max_payload_bytes=2048,
         shutdown_grace_seconds=0,
@@ -74,8 +80,11 @@ def test_given_options_replace_the_defaults() -> None:
         ("POLL_INTERVAL", None, "a finite number greater than 0"),
         ("MAX_ATTEMPTS", 0, "a whole number of at least 1"),
         ("MAX_ATTEMPTS", 2.5, "a whole number of at least 1"),
-        ("RETRY_DELAY", -1, "a finite number of at least 0"),
-        ("RETRY_DELAY", "5", "a finite number of at least 0"),
+        ("DEFAULT_TIMEOUT", 30, "None, a Timeout or a dict with soft and hard seconds"),
+        ("MIDDLEWARE", "app.middleware.Timing", "a list of dotted paths to middleware"),
+        ("MIDDLEWARE", ["Timing"], "a list of dotted paths to middleware"),
+        ("MIDDLEWARE", [42], "a list of dotted paths to middleware"),
+        ("MIDDLEWARE", None, "a list of dotted paths to middleware"),
         ("BATCH_SIZE", 0, "a whole number of at least 1"),
         ("BATCH_SIZE", 10.0, "a whole number of at least 1"),
         ("MAX_PAYLOAD_BYTES", -1, "a whole number of at least 1"),
@@ -103,9 +112,8 @@ def test_booleans_are_refused_as_numbers(name: str) -> None:
     assert problem.message.endswith("got True.")
 
 
-@pytest.mark.parametrize("name", ["RETRY_DELAY", "SHUTDOWN_GRACE_SECONDS"])
-def test_zero_is_allowed_where_the_option_may_be_zero(name: str) -> None:
-    assert conf.find_problems("default", {name: 0}) == []
+def test_zero_is_allowed_where_the_option_may_be_zero() -> None:
+    assert conf.find_problems("default", {"SHUTDOWN_GRACE_SECONDS": 0}) == []
 
 
 @pytest.mark.parametrize(
@@ -114,7 +122,7 @@ def test_zero_is_allowed_where_the_option_may_be_zero(name: str) -> None:
         ("LEASE_SECONDS", float("nan")),
         ("LEASE_SECONDS", float("inf")),
         ("POLL_INTERVAL", float("nan")),
-        ("RETRY_DELAY", float("nan")),
+        ("SHUTDOWN_GRACE_SECONDS", float("nan")),
     ],
 )
 def test_non_finite_numbers_are_refused(name: str, value: float) -> None:
@@ -129,8 +137,122 @@ def test_unknown_option_is_reported_with_the_known_options() -> None:
     assert problem.message.startswith(
         "TASKS['default']['OPTIONS']['LEASE_SECOND'] is not an option (known: "
     )
-    for known in [*NUMERIC_OPTIONS, "DATABASE"]:
+    for known in [*NUMERIC_OPTIONS, "DATABASE", "RETRY_POLICY", "DEFAULT_TIMEOUT", "MIDDLEWARE"]:
         assert known in problem.message
+
+
+def test_removed_retry_delay_is_reported_as_unknown() -> None:
+    [problem] = conf.find_problems("default", {"RETRY_DELAY": 5})
+
+    assert problem.unknown
+    assert problem.setting == "TASKS['default']['OPTIONS']['RETRY_DELAY']"
+    assert "RETRY_POLICY" in problem.message
+
+
+# RETRY_POLICY
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("fast", "must be a RetryPolicy, a dict such as"),
+        (5, "must be a RetryPolicy, a dict such as"),
+        ({"kind": "sometimes"}, "kind must be one of custom, exponential, fixed, linear"),
+        ({"kind": "fixed"}, "a fixed retry policy needs the key delay"),
+        ({"kind": "fixed", "delay": 1, "colour": "red"}, "has no key colour"),
+        ({"kind": "exponential", "max_delay": -1}, "max_delay must be a finite number"),
+        ({"kind": "custom", "path": "tests.unit.nowhere.delay"}, "does not import"),
+    ],
+)
+def test_bad_retry_policy_is_reported_with_the_reason(value: Any, reason: str) -> None:
+    [problem] = conf.find_problems("default", {"RETRY_POLICY": value})
+
+    setting = "TASKS['default']['OPTIONS']['RETRY_POLICY']"
+    assert problem.setting == setting
+    assert problem.message.startswith(f"{setting} must be a RetryPolicy or its to_json() dict (")
+    assert reason in problem.message
+    assert problem.message.endswith(f"got {value!r}.")
+
+
+def test_retry_policy_given_as_a_policy_is_kept() -> None:
+    policy = RetryPolicy.linear(delay=2, max_delay=20)
+
+    assert conf.parse_options("default", {"RETRY_POLICY": policy}).retry_policy is policy
+
+
+def test_retry_policy_dict_is_parsed_into_a_retry_policy() -> None:
+    options = conf.parse_options(
+        "default", {"RETRY_POLICY": {"kind": "exponential", "max_delay": 60, "jitter": False}}
+    )
+
+    assert options.retry_policy == RetryPolicy.exponential(max_delay=60, jitter=False)
+
+
+def test_retry_policy_to_json_round_trips_through_the_setting() -> None:
+    policy = RetryPolicy.fixed(3, max_attempts=4)
+
+    assert conf.parse_options("default", {"RETRY_POLICY": policy.to_json()}).retry_policy == policy
+
+
+def test_retry_policy_none_leaves_the_default_backoff() -> None:
+    assert conf.parse_options("default", {"RETRY_POLICY": None}).retry_policy is None
+
+
+# DEFAULT_TIMEOUT
+
+
+def test_default_timeout_dict_is_parsed_into_a_timeout() -> None:
+    options = conf.parse_options("default", {"DEFAULT_TIMEOUT": {"soft": 10, "hard": 20}})
+
+    assert options.default_timeout == Timeout(soft=10, hard=20)
+
+
+def test_default_timeout_dict_may_leave_out_a_limit() -> None:
+    options = conf.parse_options("default", {"DEFAULT_TIMEOUT": {"soft": None, "hard": 60}})
+
+    assert options.default_timeout == Timeout(soft=None, hard=60)
+
+
+def test_default_timeout_given_as_a_timeout_is_kept() -> None:
+    options = conf.parse_options("default", {"DEFAULT_TIMEOUT": Timeout.EXTENDED})
+
+    assert options.default_timeout is Timeout.EXTENDED
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ({"soft": 10, "hard": 5}, "must be shorter than the hard timeout"),
+        ({"soft": 1, "grace": 5}, "a timeout has no key grace"),
+        ({"soft": None, "hard": None}, "got neither"),
+        ({"hard": -1}, "hard must be None or a finite number of seconds greater than 0"),
+    ],
+)
+def test_bad_default_timeout_dict_is_reported_with_the_reason(value: Any, reason: str) -> None:
+    [problem] = conf.find_problems("default", {"DEFAULT_TIMEOUT": value})
+
+    setting = "TASKS['default']['OPTIONS']['DEFAULT_TIMEOUT']"
+    assert problem.message.startswith(
+        f"{setting} must be None, a Timeout or a dict with soft and hard seconds ("
+    )
+    assert reason in problem.message
+    assert problem.message.endswith(f"got {value!r}.")
+
+
+# MIDDLEWARE
+
+
+def test_middleware_list_is_kept_in_order_as_a_tuple() -> None:
+    paths = [
+        "django_taskflow.contrib.middleware.MetricsMiddleware",
+        "django_taskflow.contrib.middleware.LoggingMiddleware",
+    ]
+
+    assert conf.parse_options("default", {"MIDDLEWARE": paths}).middleware == tuple(paths)
+
+
+def test_empty_middleware_list_is_allowed() -> None:
+    assert conf.parse_options("default", {"MIDDLEWARE": []}).middleware == ()
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -10,7 +10,16 @@ from django.tasks.exceptions import InvalidTask
 
 from django_taskflow import TaskflowTask, task
 from django_taskflow.exceptions import InvalidTaskOptions, TaskflowError
+from django_taskflow.policies import RetryPolicy, Timeout
 from tests import tasks
+
+
+def is_transient(error: object) -> bool:
+    return isinstance(error, ConnectionError)
+
+
+def reject_negative(value: object) -> object:
+    return value if isinstance(value, int) and value < 0 else None
 
 
 @pytest.mark.parametrize(
@@ -21,9 +30,22 @@ from tests import tasks
         ({"max_attempts": "3"}, "max_attempts"),
         ({"max_attempts": True}, "max_attempts"),
         ({"max_attempts": 2.5}, "max_attempts"),
-        ({"retry_delay": -1}, "retry_delay"),
-        ({"retry_delay": "5"}, "retry_delay"),
-        ({"retry_delay": True}, "retry_delay"),
+        ({"retry": 5}, "retry"),
+        ({"retry": "exponential"}, "retry"),
+        ({"retry": {"kind": "fixed", "delay": 1}}, "retry"),
+        ({"retry_if": True}, "retry_if"),
+        ({"retry_if": "is_transient"}, "retry_if"),
+        ({"retry_on": ConnectionError}, "retry_on"),
+        ({"retry_on": ("ConnectionError",)}, "retry_on"),
+        ({"retry_on": (int,)}, "retry_on"),
+        ({"retry_on": (ConnectionError(),)}, "retry_on"),
+        ({"dont_retry_on": PermissionError}, "dont_retry_on"),
+        ({"dont_retry_on": (PermissionError, None)}, "dont_retry_on"),
+        ({"validator": 415}, "validator"),
+        ({"validator": "reject_negative"}, "validator"),
+        ({"timeout": 30}, "timeout"),
+        ({"timeout": {"soft": 10, "hard": 30}}, "timeout"),
+        ({"timeout": "quick"}, "timeout"),
         ({"tags": "urgent"}, "tags"),
         ({"tags": ["ok", ""]}, "tags"),
         ({"tags": ["ok", 7]}, "tags"),
@@ -55,42 +77,84 @@ def test_invalid_task_options_is_django_invalid_task() -> None:
 
 def test_invalid_task_options_is_a_taskflow_error() -> None:
     with pytest.raises(TaskflowError):
-        task(retry_delay=-1)(tasks.add.func)
+        task(retry="exponential")(tasks.add.func)
 
 
-def test_nan_retry_delay_is_refused() -> None:
-    with pytest.raises(InvalidTaskOptions, match="retry_delay"):
-        task(retry_delay=float("nan"))(tasks.add.func)
+def test_retry_delay_is_no_longer_an_option() -> None:
+    with pytest.raises(TypeError, match="retry_delay"):
+        task(retry_delay=5)(tasks.add.func)  # type: ignore[call-overload]
 
 
 def test_good_options_are_kept_on_the_definition() -> None:
-    definition = task(max_attempts=3, retry_delay=0, tags=["billing", "nightly"], key="k" * 255)(
+    policy = RetryPolicy.linear(delay=2, max_delay=20)
+    definition = task(
+        max_attempts=3,
+        retry=policy,
+        retry_if=is_transient,
+        retry_on=(ConnectionError, TimeoutError),
+        dont_retry_on=(PermissionError,),
+        validator=reject_negative,
+        timeout=Timeout.QUICK,
+        tags=["billing", "nightly"],
+        key="k" * 255,
+    )(tasks.add.func)
+
+    assert definition.max_attempts == 3
+    assert definition.retry is policy
+    assert definition.retry_if is is_transient
+    assert definition.retry_on == (ConnectionError, TimeoutError)
+    assert definition.dont_retry_on == (PermissionError,)
+    assert definition.validator is reject_negative
+    assert definition.timeout is Timeout.QUICK
+    assert list(definition.tags) == ["billing", "nightly"]
+    assert definition.key == "k" * 255
+
+
+def test_lists_of_exception_classes_are_kept_as_tuples() -> None:
+    definition = task(retry_on=[ConnectionError], dont_retry_on=[PermissionError, KeyError])(
         tasks.add.func
     )
 
-    assert definition.max_attempts == 3
-    assert definition.retry_delay == 0
-    assert list(definition.tags) == ["billing", "nightly"]
-    assert definition.key == "k" * 255
+    assert definition.retry_on == (ConnectionError,)
+    assert definition.dont_retry_on == (PermissionError, KeyError)
+
+
+def test_retry_on_accepts_base_exception_subclasses() -> None:
+    definition = task(retry_on=(KeyboardInterrupt,))(tasks.add.func)
+
+    assert definition.retry_on == (KeyboardInterrupt,)
 
 
 def test_bare_decorator_leaves_options_to_the_backend() -> None:
     assert isinstance(tasks.add, TaskflowTask)
     assert tasks.add.max_attempts is None
-    assert tasks.add.retry_delay is None
+    assert tasks.add.retry is None
+    assert tasks.add.retry_if is None
+    assert tuple(tasks.add.retry_on) == ()
+    assert tuple(tasks.add.dont_retry_on) == ()
+    assert tasks.add.validator is None
+    assert tasks.add.timeout is None
     assert tuple(tasks.add.tags) == ()
     assert tasks.add.key is None
 
 
 def test_using_returns_a_copy_with_the_options_changed() -> None:
+    policy = RetryPolicy.fixed(1.5)
     copy = tasks.echo.using(
-        max_attempts=4, retry_delay=1.5, tags=["a"], key="order-1", queue_name="emails", priority=10
+        max_attempts=4,
+        retry=policy,
+        timeout=Timeout.QUICK,
+        tags=["a"],
+        key="order-1",
+        queue_name="emails",
+        priority=10,
     )
 
     assert isinstance(copy, TaskflowTask)
     assert copy.func is tasks.echo.func
     assert copy.max_attempts == 4
-    assert copy.retry_delay == 1.5
+    assert copy.retry is policy
+    assert copy.timeout is Timeout.QUICK
     assert list(copy.tags) == ["a"]
     assert copy.key == "order-1"
     assert copy.queue_name == "emails"
@@ -109,9 +173,25 @@ def test_using_keeps_the_options_it_is_not_given() -> None:
     copy = tasks.fail_always.using(key="k")
 
     assert copy.max_attempts == 3
-    assert copy.retry_delay == 0
+    assert copy.retry == RetryPolicy.fixed(0)
     assert copy.queue_name == tasks.fail_always.queue_name
     assert copy.priority == tasks.fail_always.priority
+
+
+def test_using_keeps_the_definition_only_options() -> None:
+    definition = task(
+        retry_if=is_transient,
+        retry_on=(ConnectionError,),
+        dont_retry_on=(PermissionError,),
+        validator=reject_negative,
+    )(tasks.add.func)
+
+    copy = definition.using(max_attempts=2)
+
+    assert copy.retry_if is is_transient
+    assert copy.retry_on == (ConnectionError,)
+    assert copy.dont_retry_on == (PermissionError,)
+    assert copy.validator is reject_negative
 
 
 def test_using_accepts_zero_priority() -> None:
@@ -122,7 +202,8 @@ def test_using_accepts_zero_priority() -> None:
     ("options", "option"),
     [
         ({"max_attempts": 0}, "max_attempts"),
-        ({"retry_delay": -2}, "retry_delay"),
+        ({"retry": "exponential"}, "retry"),
+        ({"timeout": 30}, "timeout"),
         ({"tags": "urgent"}, "tags"),
         ({"key": ""}, "key"),
     ],
@@ -130,6 +211,28 @@ def test_using_accepts_zero_priority() -> None:
 def test_using_refuses_bad_options(options: dict[str, Any], option: str) -> None:
     with pytest.raises(InvalidTaskOptions, match=f"^{option} of task echo"):
         tasks.echo.using(**options)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("retry_if", is_transient),
+        ("retry_on", (ConnectionError,)),
+        ("dont_retry_on", (PermissionError,)),
+        ("validator", reject_negative),
+    ],
+)
+def test_using_refuses_options_only_task_can_take(option: str, value: object) -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        tasks.echo.using(**{option: value})
+
+    assert str(info.value).startswith(f"{option} can only be given to @task")
+
+
+@pytest.mark.parametrize("option", ["retry_delay", "colour"])
+def test_using_refuses_an_unknown_option_with_type_error(option: str) -> None:
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{option}'"):
+        tasks.echo.using(**{option: 1})
 
 
 def test_using_refuses_an_unknown_queue() -> None:
@@ -140,7 +243,7 @@ def test_using_refuses_an_unknown_queue() -> None:
 def test_django_task_decorator_builds_a_taskflow_task_with_our_options() -> None:
     assert isinstance(tasks.plain_with_options, TaskflowTask)
     assert tasks.plain_with_options.max_attempts == 2
-    assert tasks.plain_with_options.retry_delay == 0
+    assert tasks.plain_with_options.retry == RetryPolicy.fixed(0)
 
 
 def test_django_task_decorator_without_options_builds_a_taskflow_task() -> None:

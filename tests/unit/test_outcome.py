@@ -162,3 +162,48 @@ def test_succeeded_is_final_and_keeps_the_result() -> None:
     assert result.retry_at is None
     assert result.error_class == ""
     assert result.traceback == ""
+
+
+@pytest.mark.parametrize("kind", [AttemptOutcome.TIMED_OUT, AttemptOutcome.RETRY_REQUESTED])
+def test_attempt_outcome_is_recorded_as_given(kind: AttemptOutcome) -> None:
+    result = outcome.failed(
+        raised(RuntimeError("x")),
+        attempt=1,
+        max_attempts=3,
+        retry_delay=0,
+        now=NOW,
+        attempt_outcome=kind,
+    )
+
+    assert result.attempt_outcome == kind
+    assert result.status == Status.QUEUED
+
+
+def test_rejected_value_is_kept_as_json() -> None:
+    result = outcome.failed(
+        raised(ValueError("the validator rejected the result: 415")),
+        attempt=1,
+        max_attempts=1,
+        retry_delay=0,
+        now=NOW,
+        error_value_json="415",
+    )
+
+    assert result.error_value_json == "415"
+
+
+def test_raised_error_has_no_rejected_value() -> None:
+    assert fail().error_value_json is None
+
+
+@pytest.mark.parametrize(
+    ("result", "kind"),
+    [
+        (outcome.succeeded("1"), "succeeded"),
+        (fail(attempt=1, max_attempts=3), "retrying"),
+        (fail(attempt=3, max_attempts=3), "failed"),
+        (fail(attempt=1, max_attempts=3, retryable=False), "failed"),
+    ],
+)
+def test_event_kind_names_what_follows_the_attempt(result: outcome.Outcome, kind: str) -> None:
+    assert result.event_kind == kind

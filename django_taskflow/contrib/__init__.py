@@ -1,0 +1,1 @@
+"""Ready-made middleware and helpers that projects may opt into."""

@@ -1,0 +1,225 @@
+"""TaskContext: progress, heartbeats, lease extensions and retries asked for by the task."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from django_taskflow import results
+from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested, UnserializablePayload
+from django_taskflow.execution.context import TaskContext
+from django_taskflow.policies import RetryPolicy
+from tests import tasks
+
+
+class FakeReporter:
+    """Records what a context sends to the worker's slot."""
+
+    def __init__(self) -> None:
+        self.progress: list[tuple[float, dict[str, Any]]] = []
+        self.leases: list[float | None] = []
+
+    def begin_attempt(self, task: Any, context: Any) -> None:
+        raise AssertionError("the context never begins an attempt itself")
+
+    def report_progress(self, fraction: float, detail: dict[str, Any]) -> None:
+        self.progress.append((fraction, detail))
+
+    def extend_lease(self, seconds: float | None) -> None:
+        self.leases.append(seconds)
+
+
+@pytest.fixture
+def reporter() -> FakeReporter:
+    return FakeReporter()
+
+
+def make_context(
+    reporter: FakeReporter | None = None, *, attempt: int = 1, max_attempts: int = 3
+) -> TaskContext:
+    snapshot = results.build(
+        tasks.whoami, task_id="task-1", status="running", args=[], kwargs={}, enqueued_at=None
+    )
+    return TaskContext(
+        task_result=snapshot,
+        attempt_number=attempt,
+        max_attempts=max_attempts,
+        worker_id="worker-1",
+        reporter=reporter,
+    )
+
+
+# What the context tells the task
+
+
+def test_context_names_the_task_and_the_attempt() -> None:
+    context = make_context(attempt=2)
+
+    assert context.task_id == "task-1"
+    assert context.attempt == 2
+    assert context.worker_id == "worker-1"
+
+
+@pytest.mark.parametrize(("attempt", "last"), [(1, False), (2, False), (3, True)])
+def test_is_last_attempt_on_the_final_allowed_run(attempt: int, last: bool) -> None:
+    assert make_context(attempt=attempt, max_attempts=3).is_last_attempt is last
+
+
+def test_extra_starts_empty_for_each_context() -> None:
+    first = make_context()
+    first.extra["tenant"] = "acme"
+
+    assert make_context().extra == {}
+
+
+# report_progress
+
+
+def test_report_progress_forwards_the_fraction_and_details(reporter: FakeReporter) -> None:
+    make_context(reporter).report_progress(0.25, rows=250, stage="import")
+
+    assert reporter.progress == [(0.25, {"rows": 250, "stage": "import"})]
+
+
+def test_report_progress_without_details_forwards_an_empty_dict(reporter: FakeReporter) -> None:
+    make_context(reporter).report_progress(1)
+
+    assert reporter.progress == [(1.0, {})]
+
+
+@pytest.mark.parametrize("fraction", [0, 1])
+def test_report_progress_sends_whole_number_ends_as_floats(
+    reporter: FakeReporter, fraction: int
+) -> None:
+    make_context(reporter).report_progress(fraction)
+
+    [(sent, _)] = reporter.progress
+    assert type(sent) is float
+    assert sent == fraction
+
+
+@pytest.mark.parametrize("fraction", [True, False, math.nan, math.inf, 1.5, -0.1, "0.5", None])
+def test_report_progress_refuses_a_fraction_outside_0_to_1(
+    reporter: FakeReporter, fraction: Any
+) -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        make_context(reporter).report_progress(fraction)
+
+    assert str(info.value) == f"progress must be a number from 0 to 1, got {fraction!r}."
+    assert reporter.progress == []
+
+
+@pytest.mark.parametrize(
+    ("detail", "problem"),
+    [
+        ({"seen": {1, 2}}, "the progress details['seen']"),
+        ({"rate": math.nan}, "nan"),
+        ({"note": "a\x00b"}, "NUL"),
+    ],
+)
+def test_report_progress_refuses_details_that_are_not_json(
+    reporter: FakeReporter, detail: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(UnserializablePayload) as info:
+        make_context(reporter).report_progress(0.5, **detail)
+
+    assert str(info.value).startswith("Progress details must be JSON: ")
+    assert problem in str(info.value)
+    assert reporter.progress == []
+
+
+def test_report_progress_without_a_reporter_still_validates() -> None:
+    context = make_context(reporter=None)
+
+    context.report_progress(0.5)
+    with pytest.raises(InvalidTaskOptions):
+        context.report_progress(2)
+
+
+# heartbeat and extend_lease
+
+
+def test_heartbeat_asks_for_a_normal_lease_renewal(reporter: FakeReporter) -> None:
+    make_context(reporter).heartbeat()
+
+    assert reporter.leases == [None]
+
+
+def test_heartbeat_without_a_reporter_does_nothing() -> None:
+    make_context(reporter=None).heartbeat()
+
+
+def test_extend_lease_forwards_the_seconds_as_a_float(reporter: FakeReporter) -> None:
+    make_context(reporter).extend_lease(600)
+
+    assert reporter.leases == [600.0]
+    assert type(reporter.leases[0]) is float
+
+
+@pytest.mark.parametrize("seconds", [0, -5, True, math.nan, "60", None])
+def test_extend_lease_refuses_anything_but_positive_seconds(
+    reporter: FakeReporter, seconds: Any
+) -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        make_context(reporter).extend_lease(seconds)
+
+    assert str(info.value) == f"extend_lease needs seconds from 0 to 604800, got {seconds!r}."
+    assert reporter.leases == []
+
+
+# retry
+
+
+def test_retry_raises_retry_requested() -> None:
+    with pytest.raises(RetryRequested) as info:
+        make_context().retry()
+
+    assert info.value.countdown is None
+    assert info.value.policy is None
+
+
+@pytest.mark.parametrize("countdown", [0, 30, 2.5])
+def test_retry_carries_the_countdown(countdown: float) -> None:
+    with pytest.raises(RetryRequested) as info:
+        make_context().retry(countdown=countdown)
+
+    assert info.value.countdown == countdown
+
+
+def test_retry_carries_the_policy() -> None:
+    policy = RetryPolicy.fixed(10)
+
+    with pytest.raises(RetryRequested) as info:
+        make_context().retry(policy=policy)
+
+    assert info.value.policy is policy
+
+
+def test_retry_requested_passes_through_a_task_catching_exception() -> None:
+    # So that a task's own `except Exception:` cannot swallow the requested retry.
+    assert not issubclass(RetryRequested, Exception)
+
+
+@pytest.mark.parametrize("countdown", [-1, math.nan, math.inf, True, "10"])
+def test_retry_refuses_a_bad_countdown(countdown: Any) -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        make_context().retry(countdown=countdown)
+
+    assert str(info.value) == f"countdown must be seconds >= 0, got {countdown!r}."
+
+
+@pytest.mark.parametrize("policy", [5, {"kind": "fixed", "delay": 1}, "exponential"])
+def test_retry_refuses_a_policy_that_is_not_a_retry_policy(policy: Any) -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        make_context().retry(policy=policy)
+
+    assert str(info.value) == f"policy must be a RetryPolicy, got {policy!r}."
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), 1e12])
+def test_extend_lease_refuses_endless_or_huge_extensions(seconds: float) -> None:
+    context = make_context(FakeReporter())
+    with pytest.raises(InvalidTaskOptions, match="extend_lease needs seconds from 0 to 604800"):
+        context.extend_lease(seconds)
