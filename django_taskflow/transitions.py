@@ -19,7 +19,7 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
-from django_taskflow import db, events, models, results, signals
+from django_taskflow import events, models, results, signals
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import (
@@ -146,7 +146,7 @@ def _write_notes(
     cursor: Any, database: str, worker_id: str, notes: Sequence[Note]
 ) -> list[events.TaskEvent]:
     written = [note_event(note, database) for note in notes]
-    db.insert_events(
+    dialect_for(database).insert_events(
         cursor,
         table=models.Event._meta.db_table,
         rows=[_event_row(database, event) for event in written],
@@ -184,7 +184,7 @@ def _write(
                 )
             }
         outcomes = [outcome_event(c, database) for c in completions if c.task.id in won]
-        db.insert_events(
+        dialect_for(database).insert_events(
             cursor,
             table=models.Event._meta.db_table,
             rows=[_event_row(database, event) for event in outcomes],

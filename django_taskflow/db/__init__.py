@@ -6,9 +6,7 @@ module for a database alias.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
 
 from django.db import connections
 
@@ -51,15 +49,6 @@ COMPLETION_COLUMNS = (
 )
 
 EVENT_COLUMNS = ("task_id", "kind", "attempt", "created_at", "data")
-
-
-def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert Event rows (the same SQL on every database)."""
-    if rows:
-        placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})", rows
-        )
 
 
 # Columns enqueue writes, in order; every other column takes its default.

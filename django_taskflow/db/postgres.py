@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, INSERT_COLUMNS
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS, INSERT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,26 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
             [value for values in rows for value in values],
         )
         return
-    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    # COPY runs on psycopg's own cursor: translate its errors as Django would,
+    # so callers see OperationalError for a lost connection.
+    with (
+        cursor.db.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
         for values in rows:
             copy.write_row(values)
+
+
+def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert Event rows with COPY: one round trip, no per-row statement."""
+    if not rows:
+        return
+    with (
+        cursor.db.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def claim(

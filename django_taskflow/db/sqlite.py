@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connections
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, INSERT_COLUMNS
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS, INSERT_COLUMNS
 
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -20,6 +20,15 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
     cursor.executemany(
         f"INSERT INTO {table} ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})", rows
     )
+
+
+def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert Event rows with one prepared statement."""
+    if rows:
+        placeholders = ", ".join(["%s"] * len(EVENT_COLUMNS))
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES ({placeholders})", rows
+        )
 
 
 def claim(
