@@ -14,6 +14,8 @@ from django.tasks.backends.base import BaseTaskBackend
 
 from django_taskflow import conf, enqueue, registry, results
 from django_taskflow.definition import TaskflowTask
+from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.execution import middleware
 
 SUPPORTED_VENDORS = ("postgresql", "sqlite")
 
@@ -86,4 +88,9 @@ class TaskflowBackend(BaseTaskBackend):
                     id="taskflow.E003",
                 )
             )
+        setting = f"TASKS[{self.alias!r}]['OPTIONS']['MIDDLEWARE']"
+        try:
+            middleware.load(self.config.middleware, setting=setting)
+        except ConfigurationError as exc:
+            messages.append(checks.Error(str(exc), obj=setting, id="taskflow.E005"))
         return messages

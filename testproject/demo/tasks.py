@@ -7,7 +7,7 @@ import time
 
 from django.tasks import task as django_task
 
-from django_taskflow import TaskContext, task
+from django_taskflow import RetryPolicy, TaskContext, Timeout, task
 
 
 @task
@@ -16,7 +16,13 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@task(queue_name="emails", max_attempts=3, tags=["email"])
+@task(
+    queue_name="emails",
+    max_attempts=3,
+    retry=RetryPolicy.exponential(initial_delay=1, max_delay=10),
+    dont_retry_on=(ValueError,),
+    tags=["email"],
+)
 def send_welcome_email(address: str) -> str:
     """Pretend to send an email, failing now and then to show retries."""
     if random.random() < 0.3:
@@ -24,11 +30,24 @@ def send_welcome_email(address: str) -> str:
     return f"sent to {address}"
 
 
-@task(queue_name="reports", takes_context=True)
+@task(queue_name="reports", takes_context=True, timeout=Timeout(soft=20, hard=60))
 def build_report(context: TaskContext, rows: int) -> dict[str, int]:
-    """A slower task that knows which attempt it is."""
-    time.sleep(min(rows, 50) / 100)
+    """A slower task that reports its progress (watch it in the admin timeline)."""
+    for done in range(1, rows + 1):
+        time.sleep(0.1)
+        context.report_progress(done / rows, rows_done=done)
     return {"rows": rows, "attempt": context.attempt}
+
+
+@task(
+    max_attempts=5,
+    retry=RetryPolicy.fixed(2),
+    validator=lambda code: None if code == 200 else code,
+    retry_if=lambda error: error != 415,
+)
+def upload_file(path: str) -> int:
+    """Secretary's example: a status code other than 200 is an error; 415 is final."""
+    return random.choice([200, 200, 503, 415])
 
 
 @task(max_attempts=2)

@@ -166,3 +166,17 @@ def test_run_checks_reports_an_unknown_option_with_its_id() -> None:
 
 def test_the_test_project_settings_pass_the_checks() -> None:
     assert run_taskflow_checks() == []
+
+
+def test_middleware_that_cannot_be_loaded_is_error_e005() -> None:
+    backend = TaskflowBackend(
+        "default",
+        {
+            "BACKEND": "django_taskflow.backend.TaskflowBackend",
+            "OPTIONS": {"MIDDLEWARE": ["tests.no_such_module.Timing"]},
+        },
+    )
+    [message] = backend.check()
+    assert message.id == "taskflow.E005"
+    assert "TASKS['default']['OPTIONS']['MIDDLEWARE']" in message.msg
+    assert "tests.no_such_module.Timing" in message.msg

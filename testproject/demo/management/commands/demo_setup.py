@@ -12,6 +12,7 @@ from testproject.demo.tasks import (
     build_report,
     plain_django_task,
     send_welcome_email,
+    upload_file,
 )
 
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
@@ -76,6 +77,7 @@ class Command(BaseCommand):
                 )
             ),
             build_report.enqueue(25),
+            *(upload_file.enqueue(f"/data/file-{n}.csv") for n in range(3)),
             always_fails.enqueue(),
             plain_django_task.enqueue("world"),
         ]
