@@ -100,6 +100,25 @@ def build(
     return result
 
 
+def finished(
+    running: TaskflowResult, *, status: str, finished_at: datetime, return_value: Any
+) -> TaskflowResult:
+    """The snapshot of a task that just ended, from the one taken as it started."""
+    return build(
+        running.task,
+        task_id=running.id,
+        status=status,
+        args=running.args,
+        kwargs=running.kwargs,
+        enqueued_at=running.enqueued_at,
+        started_at=running.started_at,
+        finished_at=finished_at,
+        last_attempted_at=running.last_attempted_at,
+        worker_ids=running.worker_ids,
+        return_value=return_value,
+    )
+
+
 def from_row(task: models.Task, definition: Task | None = None) -> TaskflowResult:
     """Build the snapshot of ``task``, with every attempt's worker and error."""
     attempts = list(task.attempt_set.all())

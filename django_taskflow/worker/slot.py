@@ -9,6 +9,7 @@ stops. Its watchdog thread enforces time limits (see ``watchdog.py``).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -423,17 +424,14 @@ class Slot:
         for completion, snapshot in batch:
             if snapshot is None or completion.task.id not in won or not completion.outcome.is_final:
                 continue
-            finished = results.build(
-                snapshot.task,
-                task_id=snapshot.id,
-                status=completion.outcome.status,
-                args=snapshot.args,
-                kwargs=snapshot.kwargs,
-                enqueued_at=snapshot.enqueued_at,
-                started_at=snapshot.started_at,
+            outcome = completion.outcome
+            finished = results.finished(
+                snapshot,
+                status=outcome.status,
                 finished_at=completion.finished_at,
-                last_attempted_at=completion.started_at,
-                worker_ids=snapshot.worker_ids,
+                return_value=None
+                if outcome.result_json is None
+                else json.loads(outcome.result_json),
             )
             signals.send_from_worker(
                 signals.task_finished, type(snapshot.task.get_backend()), task_result=finished

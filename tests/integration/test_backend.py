@@ -212,3 +212,20 @@ def test_await_returns_the_finished_result() -> None:
         return finished.return_value
 
     assert asyncio.run(scenario()) == 42
+
+
+def test_task_finished_signal_carries_the_return_value() -> None:
+    from django.tasks.signals import task_finished
+
+    seen: list[object] = []
+
+    def receiver(sender: object, task_result: object, **kwargs: object) -> None:
+        seen.append(task_result.return_value)  # type: ignore[attr-defined]
+
+    task_finished.connect(receiver)
+    try:
+        tasks.add.enqueue(40, 2)
+        run_tasks()
+    finally:
+        task_finished.disconnect(receiver)
+    assert seen == [42]
