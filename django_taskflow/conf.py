@@ -62,13 +62,16 @@ def _positive_int(value: Any) -> str | None:
 
 def _retry_policy(value: Any) -> str | None:
     from django_taskflow.exceptions import InvalidTaskOptions
-    from django_taskflow.policies import coerce_policy
+    from django_taskflow.policies import RetryPolicy
 
+    if value is None or isinstance(value, RetryPolicy):
+        return None
+    if not isinstance(value, Mapping):
+        return "a RetryPolicy, a dict such as {'kind': 'exponential', 'max_delay': 60}, or None"
     try:
-        coerce_policy(value, setting="the value")
+        RetryPolicy.from_json(value)
     except InvalidTaskOptions as exc:
-        reason = str(exc).removeprefix("the value ").rstrip(".")
-        return f"a RetryPolicy or its to_json() dict ({reason})"
+        return f"a valid RetryPolicy dict ({str(exc).rstrip('.')})"
     return None
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
 
 from django_taskflow import events, models
 from django_taskflow.events import AttemptError, TaskEvent
@@ -92,9 +93,10 @@ def state_of(event: TaskEvent) -> State:
 def _first_state(task_id: str, database: str) -> State:
     try:
         task = models.Task.objects.using(database).get(pk=task_id)
-    except (models.Task.DoesNotExist, ValueError) as exc:
+    except (models.Task.DoesNotExist, ValidationError, ValueError) as exc:
         raise ResultNotFound(f"No task with id {task_id!r}.") from exc
-    return Queued() if task.status != Status.CANCELLED or not task.attempts else Cancelled()
+    # A task cancelled before it ever ran has no events to replay.
+    return Cancelled() if task.status == Status.CANCELLED and not task.attempts else Queued()
 
 
 def monitor(
@@ -106,7 +108,10 @@ def monitor(
     :class:`ResultNotFound` for an unknown id. Stops at ``Succeeded``,
     ``Failed`` or ``Cancelled``, or when ``timeout`` seconds pass.
     """
-    yield _first_state(task_id, database)
+    first = _first_state(task_id, database)
+    yield first
+    if isinstance(first, FINAL):
+        return
     for event in events.stream(task=task_id, after=0, timeout=timeout, database=database):
         state = state_of(event)
         yield state
@@ -118,7 +123,10 @@ async def amonitor(
     task_id: str, *, timeout: float | None = None, database: str = "default"
 ) -> AsyncIterator[State]:
     """Async twin of :func:`monitor`."""
-    yield await sync_to_async(_first_state, thread_sensitive=True)(task_id, database)
+    first = await sync_to_async(_first_state, thread_sensitive=True)(task_id, database)
+    yield first
+    if isinstance(first, FINAL):
+        return
     async for event in events.stream(task=task_id, after=0, timeout=timeout, database=database):
         state = state_of(event)
         yield state

@@ -8,6 +8,7 @@ is refused where it was given, not later in a worker.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from random import Random
@@ -46,6 +47,9 @@ _REQUIRED_JSON_KEYS: dict[str, frozenset[str]] = {
     "fixed": frozenset({"delay"}),
     "custom": frozenset({"path"}),
 }
+
+
+logger = logging.getLogger(__name__)
 
 
 def function_path(func: Callable[..., Any]) -> str:
@@ -258,6 +262,25 @@ class RetryPolicy:
         if kind == "fixed":
             return cls.fixed(**options)
         return cls.exponential(**options) if kind == "exponential" else cls.linear(**options)
+
+
+def delay_after(data: Mapping[str, Any], attempt: int) -> float:
+    """Seconds to wait after failed ``attempt``, by a stored policy's ``to_json()`` form.
+
+    An empty dict means the default policy. A stored policy that no longer
+    works (a custom function renamed, or raising) falls back to the default
+    policy, logged, so the attempt still ends in a transition.
+    """
+    try:
+        policy = RetryPolicy.from_json(data) if data else DEFAULT_RETRY_POLICY
+        return policy.delay_for(attempt)
+    except Exception:
+        logger.exception(
+            "stored retry policy %r failed; using the default backoff",
+            data,
+            extra={"action": "retry_policy_failed"},
+        )
+        return DEFAULT_RETRY_POLICY.delay_for(attempt)
 
 
 def coerce_policy(

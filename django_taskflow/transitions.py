@@ -30,7 +30,7 @@ from django_taskflow.exceptions import (
 )
 from django_taskflow.execution.outcome import Outcome, class_path
 from django_taskflow.models import EventKind
-from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy
+from django_taskflow.policies import delay_after
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
 
@@ -346,10 +346,7 @@ def end_attempt_abruptly(
     final = not interrupted and task.attempts >= task.max_attempts
     run_after = task.run_after
     if not final and not interrupted:
-        policy = (
-            RetryPolicy.from_json(task.retry_policy) if task.retry_policy else DEFAULT_RETRY_POLICY
-        )
-        run_after = now + timedelta(seconds=policy.delay_for(task.attempts))
+        run_after = now + timedelta(seconds=delay_after(task.retry_policy, task.attempts))
     error = _ABRUPT_ERRORS[outcome](message) if message else _ABRUPT_ERRORS[outcome]()
     with transaction.atomic(using=database):
         won = (

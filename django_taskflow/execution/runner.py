@@ -33,7 +33,7 @@ from django_taskflow.exceptions import (
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import outcome as outcomes
 from django_taskflow.execution.context import Reporter, TaskContext
-from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy
+from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy, delay_after
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
 
@@ -56,24 +56,16 @@ def running_snapshot(
     )
 
 
-@lru_cache(maxsize=256)
-def _policy(policy_json: str) -> RetryPolicy:
-    return (
-        RetryPolicy.from_json(json.loads(policy_json))
-        if policy_json != "{}"
-        else DEFAULT_RETRY_POLICY
-    )
-
-
 def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> float:
     """Seconds before the next attempt, by ``policy`` or the task's stored one.
 
     A custom policy that raises or returns nonsense falls back to the default
     policy (logged), so the attempt still ends in a transition.
     """
+    if policy is None:
+        return delay_after(claimed.retry_policy, claimed.attempt)
     try:
-        chosen = policy or _policy(json.dumps(claimed.retry_policy, sort_keys=True))
-        return chosen.delay_for(claimed.attempt)
+        return policy.delay_for(claimed.attempt)
     except Exception:
         logger.exception(
             "the retry policy of task %s failed; using the default backoff",

@@ -226,3 +226,30 @@ def test_middleware_can_short_circuit_the_task(clean_middleware: None, tmp_path:
     result.refresh()
     assert result.return_value == "from cache"
     assert not (tmp_path / "runs").exists()  # the task itself never ran
+
+
+def test_monitor_of_an_unknown_or_malformed_id_raises_result_not_found() -> None:
+    from django_taskflow import ResultNotFound
+    from django_taskflow.monitor import monitor
+
+    for task_id in ["01a219a7-820b-7235-9f13-0bb4bc84e2de", "not-a-uuid"]:
+        with pytest.raises(ResultNotFound):
+            next(monitor(task_id))
+
+
+def test_monitor_replays_a_finished_task_and_stops() -> None:
+    from django_taskflow.monitor import Failed, Queued, Retrying, Running, monitor
+
+    result = tasks.fail_always.enqueue("no")
+    run_tasks()
+    states = list(monitor(result.id, timeout=5))
+    assert [type(s) for s in states] == [
+        Queued,
+        Running,
+        Retrying,
+        Running,
+        Retrying,
+        Running,
+        Failed,
+    ]
+    assert str(states[-1].error) == "builtins.RuntimeError: no"

@@ -430,3 +430,21 @@ def test_timeout_from_json_refuses_bad_input(data: Any, expected: str) -> None:
         Timeout.from_json(data)
 
     assert expected in str(info.value)
+
+
+def test_delay_after_falls_back_to_the_default_when_a_stored_policy_breaks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from django_taskflow.policies import delay_after
+
+    broken = {"kind": "custom", "path": "tests.unit.renamed_long_ago.delay"}
+    with caplog.at_level("ERROR", logger="django_taskflow.policies"):
+        delay = delay_after(broken, 3)
+    assert 0 <= delay <= 4  # the default: exponential from 1 s, full jitter
+    assert "stored retry policy" in caplog.text
+
+
+def test_delay_after_an_empty_policy_is_the_default() -> None:
+    from django_taskflow.policies import delay_after
+
+    assert 0 <= delay_after({}, 1) <= 1
