@@ -385,6 +385,7 @@ def end_attempt_abruptly(
                 "error_class": class_path(error),
                 "error_message": str(error),
                 "outcome": outcome.value,
+                **({} if final else {"retry_at": max(run_after, task.run_after).isoformat()}),
             },
             database=database,
             now=now,

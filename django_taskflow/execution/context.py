@@ -38,6 +38,8 @@ class TaskContext(DjangoTaskContext):
     attempt_number: int
     max_attempts: int
     worker_id: str
+    key: str | None = None
+    tags: tuple[str, ...] = ()
     reporter: Reporter | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -155,6 +155,8 @@ def run(
         attempt_number=claimed.attempt,
         max_attempts=claimed.max_attempts,
         worker_id=worker_id,
+        key=claimed.key,
+        tags=tuple(claimed.tags),
         reporter=reporter,
     )
 

@@ -98,6 +98,24 @@ def test_aenqueue_and_aget_result() -> None:
     assert asyncio.run(scenario()) == TaskResultStatus.READY
 
 
+def test_context_carries_the_key_and_tags_given_at_enqueue() -> None:
+    seen = []
+
+    def spy(task, context, call_next):  # type: ignore[no-untyped-def]
+        seen.append((context.key, context.tags))
+        return call_next()
+
+    from django_taskflow.execution import middleware
+
+    middleware.use(spy)
+    try:
+        tasks.add.using(key="order-9", tags=["shop", "eu"]).enqueue(1, 2)
+        run_tasks()
+    finally:
+        middleware.clear()
+    assert seen == [("order-9", ("shop", "eu"))]
+
+
 def test_context_carries_attempt_and_task_id() -> None:
     result = tasks.whoami.enqueue()
     run_tasks()

@@ -146,6 +146,7 @@ def test_expired_lease_is_recovered_as_a_lost_attempt() -> None:
     assert (lost.number, lost.outcome, lost.worker_id) == (1, Outcome.LOST, "dead-worker")
     event = row.event_set.get()
     assert (event.kind, event.data["outcome"]) == ("retrying", "lost")
+    assert event.data["retry_at"] == row.run_after.isoformat()
     models.Task.objects.filter(pk=row.pk).update(run_after=timezone.now())
     run_tasks()
     row.refresh_from_db()
