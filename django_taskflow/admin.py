@@ -23,11 +23,12 @@ class ReadOnlyMixin:
         return False
 
 
-class AttemptInline(ReadOnlyMixin, admin.TabularInline):
+# The admin classes are generic only in the type stubs, not at run time.
+class AttemptInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = models.Attempt
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "number",
         "outcome",
         "worker_id",
@@ -38,8 +39,7 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
         "error_message",
         "error_value",
         "formatted_traceback",
-    ]
-    readonly_fields = fields
+    )
 
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, attempt: models.Attempt) -> str:
@@ -56,19 +56,18 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):
         )
 
 
-class EventInline(ReadOnlyMixin, admin.TabularInline):
+class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     """The task's timeline: started, progress, retries, the end."""
 
     model = models.Event
     extra = 0
     can_delete = False
-    fields = ["created_at", "kind", "attempt", "data"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "kind", "attempt", "data")
     verbose_name_plural = _("timeline")
 
 
 @admin.register(models.Task)
-class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "id",
         "task_path",
@@ -136,7 +135,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return [str(name) for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, task: models.Task) -> str:

@@ -42,20 +42,24 @@ class TaskflowBackend(BaseTaskBackend):
         """The parsed OPTIONS; raises ``ConfigurationError`` naming a bad one."""
         return conf.parse_options(self.alias, self.raw_options)
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: Task[Any, Any]) -> None:
         super().validate_task(task)
         registry.register(task)
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> results.TaskflowResult:
+    def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> results.TaskflowResult:
         self.validate_task(task)
         return enqueue.enqueue(self, task, args, kwargs)
 
-    def enqueue_many(self, task: Task, calls: Iterable[Any]) -> list[results.TaskflowResult]:
+    def enqueue_many(
+        self, task: Task[Any, Any], calls: Iterable[Any]
+    ) -> list[results.TaskflowResult]:
         """Enqueue one task per call in one round trip; see ``TaskflowTask.enqueue_many``."""
         self.validate_task(task)
         return enqueue.enqueue_many(self, task, calls)
 
-    async def aenqueue_many(self, task: Task, calls: Iterable[Any]) -> list[results.TaskflowResult]:
+    async def aenqueue_many(
+        self, task: Task[Any, Any], calls: Iterable[Any]
+    ) -> list[results.TaskflowResult]:
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(task, list(calls))
 
     def get_result(self, result_id: str) -> results.TaskflowResult:

@@ -26,7 +26,7 @@ DEFINITION_ONLY = ("retry_if", "retry_on", "dont_retry_on", "validator")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskflowTask(Task):
+class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     """A task definition: the function and how to run it.
 
     Adds to :class:`django.tasks.Task` (see docs/reference/task-options.md):
@@ -57,7 +57,7 @@ class TaskflowTask(Task):
         validate_options(self)
         Task.__post_init__(self)
 
-    def using(  # type: ignore[override]
+    def using(
         self,
         *,
         priority: int | None = None,
@@ -79,7 +79,7 @@ class TaskflowTask(Task):
                     "task's definition, so it cannot change for one enqueue."
                 )
             raise TypeError(f"using() got an unexpected keyword argument {name!r}")
-        changes = {
+        changes: dict[str, Any] = {
             name: value
             for name, value in {
                 "priority": priority,

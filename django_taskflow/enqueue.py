@@ -50,7 +50,7 @@ class _Settings:
     timeout_hard: float | None
 
 
-def _settings(backend: TaskflowBackend, definition: Task) -> _Settings:
+def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings:
     """Resolve the definition's options against the backend's defaults, once per call."""
     config = backend.config
     policy = getattr(definition, "retry", None) or config.retry_policy or DEFAULT_RETRY_POLICY
@@ -85,7 +85,7 @@ def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
 
 def _insert(
     backend: TaskflowBackend,
-    definition: Task,
+    definition: Task[Any, Any],
     calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
     now: datetime,
 ) -> list[results.TaskflowResult]:
@@ -105,7 +105,7 @@ def _insert(
         kwargs_dict = payloads.normalize(kwargs)
         rows.append(
             (
-                pk.get_db_prep_value(task_id, connection),  # type: ignore[union-attr]
+                pk.get_db_prep_value(task_id, connection),
                 shared.task_path,
                 shared.backend,
                 shared.queue_name,
@@ -150,7 +150,7 @@ def _insert(
 
 def enqueue(
     backend: TaskflowBackend,
-    definition: Task,
+    definition: Task[Any, Any],
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
     now: datetime | None = None,
@@ -161,7 +161,7 @@ def enqueue(
 
 def enqueue_many(
     backend: TaskflowBackend,
-    definition: Task,
+    definition: Task[Any, Any],
     calls: Iterable[Any],
     now: datetime | None = None,
 ) -> list[results.TaskflowResult]:

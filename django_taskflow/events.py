@@ -252,7 +252,7 @@ class EventStream:
 
 def _as_ids(task: str | Sequence[str] | None) -> Sequence[str] | None:
     if task is None or (isinstance(task, Sequence) and not isinstance(task, str)):
-        return task  # type: ignore[return-value]
+        return task
     return [str(task)]
 
 

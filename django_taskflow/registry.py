@@ -7,15 +7,17 @@ and must lead back to a task definition.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.tasks import Task
 from django.utils.module_loading import import_string
 
 from django_taskflow.exceptions import UnknownTask
 
-_known: dict[str, Task] = {}
+_known: dict[str, Task[Any, Any]] = {}
 
 
-def register(definition: Task) -> None:
+def register(definition: Task[Any, Any]) -> None:
     """Remember ``definition`` under its module path (the first one wins)."""
     _known.setdefault(definition.module_path, definition)
 
@@ -25,7 +27,7 @@ def known_paths() -> list[str]:
     return sorted(_known)
 
 
-def resolve(task_path: str) -> Task:
+def resolve(task_path: str) -> Task[Any, Any]:
     """Return the definition named by ``task_path``, or raise :class:`UnknownTask`."""
     definition = _known.get(task_path)
     if definition is not None:

@@ -25,7 +25,7 @@ _MAX_POLL = 0.2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskflowResult(TaskResult):
+class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at run time; the stubs disagree
     """A snapshot of one task; ``refresh()`` reloads it, ``wait()`` waits for the end."""
 
     def wait(self, timeout: float | None = None) -> Self:
@@ -66,7 +66,7 @@ class TaskflowResult(TaskResult):
 
 
 def build(
-    definition: Task,
+    definition: Task[Any, Any],
     *,
     task_id: Any,
     status: str,
@@ -119,7 +119,7 @@ def finished(
     )
 
 
-def from_row(task: models.Task, definition: Task | None = None) -> TaskflowResult:
+def from_row(task: models.Task, definition: Task[Any, Any] | None = None) -> TaskflowResult:
     """Build the snapshot of ``task``, with every attempt's worker and error."""
     attempts = list(task.attempt_set.all())
     return build(
@@ -142,7 +142,7 @@ def from_row(task: models.Task, definition: Task | None = None) -> TaskflowResul
     )
 
 
-def definition_for(task: models.Task) -> Task:
+def definition_for(task: models.Task) -> Task[Any, Any]:
     """Return the definition of ``task``'s row with the options it was enqueued with."""
     definition = registry.resolve(task.task_path)
     changes: dict[str, Any] = {

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from django.utils import timezone
+
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.slot import Slot
 
@@ -32,7 +34,7 @@ def run_tasks(
         stop=threading.Event(),
         burst=True,
         inline=True,
-        **({"now": now} if now is not None else {}),
+        now=now or timezone.now,
     )
     slot.run()
     return slot.processed

@@ -80,7 +80,7 @@ def _row(database: str, completion: Completion) -> tuple[object, ...]:
 
 
 def _db_id(database: str, task_id: uuid.UUID) -> Any:
-    return models.Task._meta.pk.get_db_prep_value(task_id, connections[database])  # type: ignore[union-attr]
+    return models.Task._meta.pk.get_db_prep_value(task_id, connections[database])
 
 
 def outcome_event(completion: Completion, database: str) -> events.TaskEvent:

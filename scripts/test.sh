@@ -27,6 +27,9 @@ echo "== ruff check =="
 ruff check . || failed+=("ruff check")
 ruff format --check . || failed+=("ruff format --check")
 
+echo "== mypy --strict =="
+mypy django_taskflow || failed+=("mypy")
+
 echo "== migrations check =="
 mkdir "$TMP/migrations"
 TASKFLOW_VAR_DIR="$TMP/migrations" DATABASE_URL="sqlite:///$TMP/migrations/db.sqlite3" \
@@ -64,4 +67,4 @@ if ((${#failed[@]})); then
     printf '  - %s\n' "${failed[@]}" >&2
     exit 1
 fi
-echo "All checks passed: ruff, migrations, tests on SQLite and PostgreSQL."
+echo "All checks passed: ruff, mypy, migrations, tests on SQLite and PostgreSQL."

@@ -30,7 +30,9 @@ logger = logging.getLogger("django_taskflow.tasks")
 class LoggingMiddleware:
     """Log every execution as one structured line, with its duration and outcome."""
 
-    def __call__(self, task: Task, context: TaskContext, call_next: Callable[[], Any]) -> Any:
+    def __call__(
+        self, task: Task[Any, Any], context: TaskContext, call_next: Callable[[], Any]
+    ) -> Any:
         started = time.perf_counter()
         extra = {
             "task_id": context.task_id,
@@ -82,7 +84,9 @@ class MetricsMiddleware:
     _lock = threading.Lock()
     _metrics: dict[str, TaskMetrics] = {}
 
-    def __call__(self, task: Task, context: TaskContext, call_next: Callable[[], Any]) -> Any:
+    def __call__(
+        self, task: Task[Any, Any], context: TaskContext, call_next: Callable[[], Any]
+    ) -> Any:
         started = time.perf_counter()
         failed = False
         try:

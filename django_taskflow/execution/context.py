@@ -27,7 +27,7 @@ class Reporter(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskContext(DjangoTaskContext):
+class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen at run time; the stubs disagree
     """Django's ``TaskContext`` plus what the worker knows about this run.
 
     ``attempt`` is the number of this attempt (1 for the first run), counted
@@ -44,7 +44,7 @@ class TaskContext(DjangoTaskContext):
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
-    def attempt(self) -> int:  # type: ignore[override]
+    def attempt(self) -> int:
         return self.attempt_number
 
     @property

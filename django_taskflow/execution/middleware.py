@@ -26,7 +26,9 @@ from django_taskflow.execution.context import TaskContext
 class Middleware(Protocol):
     """What a middleware looks like."""
 
-    def __call__(self, task: Task, context: TaskContext, call_next: Callable[[], Any]) -> Any: ...
+    def __call__(
+        self, task: Task[Any, Any], context: TaskContext, call_next: Callable[[], Any]
+    ) -> Any: ...
 
 
 _added: list[Middleware] = []
@@ -67,7 +69,7 @@ def load(paths: Sequence[str], *, setting: str) -> list[Middleware]:
 
 def run(
     configured: Sequence[Middleware],
-    task: Task,
+    task: Task[Any, Any],
     context: TaskContext,
     call: Callable[[], Any],
 ) -> Any:

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 def running_snapshot(
-    definition: Task, claimed: ClaimedTask, worker_id: str, started_at: datetime
+    definition: Task[Any, Any], claimed: ClaimedTask, worker_id: str, started_at: datetime
 ) -> results.TaskflowResult:
     return results.build(
         definition,
@@ -80,7 +80,7 @@ def _return_type(func: Callable[..., Any]) -> Any:
     return typecheck.return_type(func)
 
 
-def is_retryable(definition: Task, error: BaseException, rejected: Any = None) -> bool:
+def is_retryable(definition: Task[Any, Any], error: BaseException, rejected: Any = None) -> bool:
     """Whether ``error`` (or the value a validator ``rejected``) deserves another attempt."""
     if rejected is None:
         dont_retry_on = tuple(getattr(definition, "dont_retry_on", ()))
@@ -103,7 +103,7 @@ def is_retryable(definition: Task, error: BaseException, rejected: Any = None) -
         return False
 
 
-def _rejection(definition: Task, value: Any) -> tuple[BaseException, Any] | None:
+def _rejection(definition: Task[Any, Any], value: Any) -> tuple[BaseException, Any] | None:
     """The error a returned value earns from the annotation or the validator, if any."""
     expected = _return_type(definition.func)
     if expected is not typecheck.NOT_DECLARED:

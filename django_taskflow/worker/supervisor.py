@@ -164,6 +164,7 @@ class Worker:
             target=_run_child, args=(self.options, index), name=f"taskworker-{index}"
         )
         process.start()
+        assert process.pid is not None  # noqa: S101 - set by start()
         child = _Child(index=index, process=process, worker_id=self.options.slot_id(process.pid))
         logger.info(
             "slot %d started as %s",
