@@ -203,34 +203,41 @@ class EventStream:
         latest = models.Event.objects.using(self.database).order_by("-id").first()
         return latest.pk if latest else 0
 
-    def _page(self, cursor: int) -> tuple[int, list[TaskEvent]]:
-        rows = (
-            models.Event.objects.using(self.database).select_related("task").filter(pk__gt=cursor)
+    def _page(self, cursor: _Cursor) -> list[TaskEvent]:
+        """The next events after ``cursor``, and any that filled one of its gaps."""
+        events = models.Event.objects.using(self.database)
+        ids = list(
+            events.filter(pk__gt=cursor.position)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:_PAGE]
         )
+        cursor.advance(ids)
+        wanted_ids = [*ids, *cursor.gaps]
+        if not wanted_ids:
+            return []
+        rows = events.select_related("task").filter(pk__in=wanted_ids)
         if self.task is not None:
             rows = rows.filter(task_id__in=[uuid.UUID(str(t)) for t in self.task])
         if self.key is not None:
             rows = rows.filter(task__key=self.key)
         if self.kinds is not None:
             rows = rows.filter(kind__in=list(self.kinds))
-        page = list(rows.order_by("pk")[:_PAGE])
-        if not page:
-            return cursor, []
+        page = list(rows.order_by("pk"))
+        cursor.filled({row.pk for row in page})
         wanted = set(self.tags or ())
-        events = [
+        return [
             from_row(row, self.database)
             for row in page
             if not wanted or wanted.issubset(row.task.tags or ())
         ]
-        return page[-1].pk, events
 
     def __iter__(self) -> Iterator[TaskEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = self._start()
+        cursor = _Cursor(self._start())
         while True:
-            cursor, events = self._page(cursor)
+            events = self._page(cursor)
             yield from events
-            if events:
+            if events or cursor.has_more:
                 continue
             if not self.follow or (deadline is not None and time.monotonic() >= deadline):
                 return
@@ -238,16 +245,51 @@ class EventStream:
 
     async def __aiter__(self) -> AsyncIterator[TaskEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = await sync_to_async(self._start, thread_sensitive=True)()
+        cursor = _Cursor(await sync_to_async(self._start, thread_sensitive=True)())
         while True:
-            cursor, events = await sync_to_async(self._page, thread_sensitive=True)(cursor)
+            events = await sync_to_async(self._page, thread_sensitive=True)(cursor)
             for event in events:
                 yield event
-            if events:
+            if events or cursor.has_more:
                 continue
             if not self.follow or (deadline is not None and time.monotonic() >= deadline):
                 return
             await asyncio.sleep(self.poll_interval)
+
+
+# How long a missing id is watched for: ids are drawn when a row is inserted
+# but become visible when its transaction commits, so on PostgreSQL a lower
+# id can appear after a higher one. A gap still empty after this long was a
+# rolled-back insert. Recorder transactions last milliseconds.
+GAP_SECONDS = 10.0
+
+
+class _Cursor:
+    """Where a stream has read up to, and the ids below it not seen yet."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+        self.gaps: dict[int, float] = {}
+        self.has_more = False
+
+    def advance(self, ids: list[int]) -> None:
+        now = time.monotonic()
+        self.gaps = {gap: since for gap, since in self.gaps.items() if now - since < GAP_SECONDS}
+        self.has_more = len(ids) == _PAGE
+        if not ids:
+            return
+        # Ids missing between the old position and the page's end; a leading
+        # run longer than a page is old history that was deleted, not a gap.
+        start = self.position + 1 if ids[0] - self.position <= _PAGE else ids[0]
+        seen = set(ids)
+        for missing in range(start, ids[-1]):
+            if missing not in seen:
+                self.gaps.setdefault(missing, now)
+        self.position = ids[-1]
+
+    def filled(self, ids: set[int]) -> None:
+        for found in ids:
+            self.gaps.pop(found, None)
 
 
 def _as_ids(task: str | Sequence[str] | None) -> Sequence[str] | None:

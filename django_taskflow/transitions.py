@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import DataError, IntegrityError, connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
@@ -207,39 +207,62 @@ def _unstorable(completion: Completion, exc: Exception) -> Completion:
     )
 
 
+# The database refused the rows themselves (bad data, a constraint): writing
+# them again will not help. Anything else (a lock or statement timeout, a
+# deadlock, a lost connection) is transient: the caller keeps the batch and
+# tries again later.
+CONTENT_ERRORS = (DataError, IntegrityError)
+
+
 def record_batch(
     database: str,
     worker_id: str,
     completions: Sequence[Completion],
     notes: Sequence[Note] = (),
-) -> tuple[set[uuid.UUID], list[events.TaskEvent]]:
+) -> tuple[list[Completion], list[events.TaskEvent]]:
     """Write finished attempts and notes with their events, in one transaction.
 
-    Returns the ids whose completion won and the events written (to publish
-    once committed). Connection errors propagate (the caller keeps the batch
-    and retries). If the database refuses the batch for its content, each
-    completion is written alone, and one that is still refused is recorded
-    as failed with the database's error, so no task stays ``running``.
+    Returns the completions that were written (those whose guarded update
+    won, possibly replaced by a stand-in failure, see below) and the events
+    written, to publish once committed. Transient database errors propagate
+    (the caller keeps the batch and retries). If the database refuses the
+    batch for its content, each note and completion is written alone: a
+    refused note is dropped (logged), and a completion that is still refused
+    is recorded as failed with the database's error, so no task stays
+    ``running``.
     """
     if not completions and not notes:
-        return set(), []
+        return [], []
     try:
         won, written = _write(database, worker_id, completions, notes)
-    except (IntegrityError, DatabaseError) as exc:
-        if _is_connection_error(exc, database):
-            raise
-        won, written = _write(database, worker_id, [], notes) if notes else (set(), [])
+        kept = [c for c in completions if c.task.id in won]
+    except CONTENT_ERRORS:
+        kept, written = [], []
+        for note in notes:
+            try:
+                written += _write(database, worker_id, [], [note])[1]
+            except CONTENT_ERRORS as exc:
+                logger.warning(
+                    "dropped a %s event of task %s the database refused: %s",
+                    note.kind,
+                    note.task.id,
+                    exc,
+                    extra={"action": "event_dropped", "task_id": str(note.task.id)},
+                )
         for completion in completions:
             try:
                 single_won, single_events = _write(database, worker_id, [completion])
-            except (IntegrityError, DatabaseError) as single_exc:
-                if _is_connection_error(single_exc, database):
-                    raise
-                single_won, single_events = _write(
-                    database, worker_id, [_unstorable(completion, single_exc)]
-                )
-            won |= single_won
+            except CONTENT_ERRORS as exc:
+                completion = _unstorable(completion, exc)
+                single_won, single_events = _write(database, worker_id, [completion])
+            if completion.task.id in single_won:
+                kept.append(completion)
             written += single_events
+    _log_outcomes(worker_id, completions, {c.task.id for c in kept})
+    return kept, written
+
+
+def _log_outcomes(worker_id: str, completions: Sequence[Completion], won: set[uuid.UUID]) -> None:
     for completion in completions:
         task = completion.task
         if task.id in won:
@@ -260,12 +283,6 @@ def record_batch(
                 task.id,
                 extra={"action": "transition_lost", "task_id": str(task.id)},
             )
-    return won, written
-
-
-def _is_connection_error(exc: Exception, database: str) -> bool:
-    connection = connections[database]
-    return connection.connection is None or not connection.is_usable()
 
 
 def extend_leases(database: str, worker_id: str, until: datetime) -> int:
@@ -333,6 +350,7 @@ def end_attempt_abruptly(
     outcome: AttemptOutcome,
     now: datetime,
     message: str | None = None,
+    expired_before: datetime | None = None,
 ) -> bool:
     """Record that ``task``'s running attempt ended without a result.
 
@@ -340,7 +358,9 @@ def end_attempt_abruptly(
     limit passed and the task would not stop) count against
     ``max_attempts`` and wait for the retry policy's delay; ``INTERRUPTED``
     (a forced shutdown) always hands the task back at once. Returns False
-    when someone else changed the task first.
+    when someone else changed the task first: the guard is the status, the
+    worker and the attempt number read in ``task``, and with
+    ``expired_before`` also a lease that has not been renewed since.
     """
     interrupted = outcome == AttemptOutcome.INTERRUPTED
     final = not interrupted and task.attempts >= task.max_attempts
@@ -349,21 +369,20 @@ def end_attempt_abruptly(
         run_after = now + timedelta(seconds=delay_after(task.retry_policy, task.attempts))
     error = _ABRUPT_ERRORS[outcome](message) if message else _ABRUPT_ERRORS[outcome]()
     with transaction.atomic(using=database):
-        won = (
-            models.Task.objects.using(database)
-            .filter(
-                pk=task.pk,
-                status=Status.RUNNING,
-                worker_id=task.worker_id,
-                attempts=task.attempts,
-            )
-            .update(
-                status=Status.FAILED if final else Status.QUEUED,
-                worker_id=None,
-                lease_expires_at=None,
-                run_after=max(run_after, task.run_after),
-                finished_at=now if final else None,
-            )
+        guard = models.Task.objects.using(database).filter(
+            pk=task.pk,
+            status=Status.RUNNING,
+            worker_id=task.worker_id,
+            attempts=task.attempts,
+        )
+        if expired_before is not None:
+            guard = guard.filter(lease_expires_at__lt=expired_before)
+        won = guard.update(
+            status=Status.FAILED if final else Status.QUEUED,
+            worker_id=None,
+            lease_expires_at=None,
+            run_after=max(run_after, task.run_after),
+            finished_at=now if final else None,
         )
         if not won:
             logger.debug("task %s changed before it could be recovered", task.pk)
@@ -426,7 +445,9 @@ def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
         models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit]
     )
     return sum(
-        end_attempt_abruptly(database, task, outcome=AttemptOutcome.LOST, now=now)
+        end_attempt_abruptly(
+            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=now
+        )
         for task in expired
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -204,3 +205,19 @@ def blocks_in_sleep(mark_path: str) -> None:
     with Path(mark_path).open("a") as mark:
         mark.write(f"{os.getpid()}\n")
     time.sleep(3600)
+
+
+@task(timeout=Timeout(soft=None, hard=1))
+async def async_never_ends(mark_path: str) -> None:
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{os.getpid()}\n")
+    while True:
+        await asyncio.sleep(0.05)
+
+
+@task(takes_context=True)
+async def async_heartbeat(context: TaskContext) -> int:
+    context.heartbeat()
+    context.extend_lease(60)
+    context.report_progress(0.5)
+    return context.attempt

@@ -19,11 +19,18 @@ MAX_LEASE_EXTENSION_SECONDS = 7 * 24 * 3600
 class Reporter(Protocol):
     """Where a context sends what the task reports: the worker's slot."""
 
+    @property
+    def handles_signals(self) -> bool:
+        """True in a worker, where SIGINT never reaches the task."""
+        ...
+
     def begin_attempt(self, task: Any, context: Any) -> None: ...
 
-    def report_progress(self, fraction: float, detail: dict[str, Any]) -> None: ...
+    def end_attempt(self) -> None: ...
 
-    def extend_lease(self, seconds: float | None) -> None: ...
+    def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None: ...
+
+    def extend_lease(self, task_id: str, seconds: float | None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,12 +83,12 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
 
             raise UnserializablePayload(f"Progress details must be JSON: {problem}.")
         if self.reporter is not None:
-            self.reporter.report_progress(float(fraction), detail)
+            self.reporter.report_progress(self.task_id, float(fraction), detail)
 
     def heartbeat(self) -> None:
         """Renew this task's lease now (the worker also renews it on its own)."""
         if self.reporter is not None:
-            self.reporter.extend_lease(None)
+            self.reporter.extend_lease(self.task_id, None)
 
     def extend_lease(self, seconds: float) -> None:
         """Make this task's lease last at least ``seconds`` more.
@@ -100,7 +107,7 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
                 f"got {seconds!r}."
             )
         if self.reporter is not None:
-            self.reporter.extend_lease(float(seconds))
+            self.reporter.extend_lease(self.task_id, float(seconds))
 
     def retry(self, countdown: float | None = None, policy: RetryPolicy | None = None) -> NoReturn:
         """End this attempt now and schedule another.

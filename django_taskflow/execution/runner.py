@@ -10,6 +10,8 @@ retry policy).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -161,14 +163,21 @@ def run(
     )
 
     def call() -> Any:
-        if definition.takes_context:
-            return definition.call(context, *claimed.args, **claimed.kwargs)
-        return definition.call(*claimed.args, **claimed.kwargs)
+        args = (context, *claimed.args) if definition.takes_context else tuple(claimed.args)
+        if inspect.iscoroutinefunction(definition.func):
+            # In this thread, not in asgiref's loop thread, so that a time
+            # limit or a forced stop interrupts the coroutine itself.
+            return asyncio.run(definition.func(*args, **claimed.kwargs))
+        return definition.func(*args, **claimed.kwargs)
 
     try:
         if reporter is not None:
             reporter.begin_attempt(claimed, context)  # time limits count from here
-        value = middleware_chain.run(middleware, definition, context, call)
+        try:
+            value = middleware_chain.run(middleware, definition, context, call)
+        finally:
+            if reporter is not None:
+                reporter.end_attempt()  # no time-limit interrupt can arrive after this
         value = typecheck.to_json_value(value)
         rejection = _rejection(definition, value)
     except RetryRequested as request:
@@ -190,11 +199,16 @@ def run(
             retryable=is_retryable(definition, exc),
             attempt_outcome=AttemptOutcome.TIMED_OUT,
         ), snapshot
-    # The worker handles SIGINT and SIGTERM itself, so a KeyboardInterrupt or
-    # SystemExit seen here was raised by the task's own code: it is that
-    # attempt's error like any Exception. Anything else (a forced stop)
-    # propagates to the slot, which hands the task back.
-    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+    except KeyboardInterrupt as exc:
+        # A worker handles SIGINT itself, so there this came from the task's
+        # own code; run_tasks() in a shell or test lets Ctrl-C through.
+        if reporter is None or not reporter.handles_signals:
+            raise
+        return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
+    # A SystemExit was raised by the task's own code: it is that attempt's
+    # error like any Exception. Anything else (a forced stop) propagates to
+    # the slot, which hands the task back.
+    except (Exception, SystemExit) as exc:
         return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
     if rejection is not None:
         error, rejected = rejection

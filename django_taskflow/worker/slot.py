@@ -34,7 +34,7 @@ from django_taskflow.execution import runner
 from django_taskflow.models import EventKind
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
-from django_taskflow.worker.watchdog import Watchdog, raise_in_thread
+from django_taskflow.worker.watchdog import Watchdog, clear_pending_interrupt, raise_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,11 @@ class ForcedStop(BaseException):
 
 class Slot:
     """Claims, runs and records tasks for one worker id."""
+
+    @property
+    def handles_signals(self) -> bool:
+        """Whether SIGINT is the worker's (a KeyboardInterrupt then came from the task)."""
+        return not self.inline
 
     def __init__(
         self,
@@ -105,6 +110,17 @@ class Slot:
         )
         self.run_thread_id = 0
         self.watchdog: Watchdog | None = None
+        # Guards in_user_code: a time-limit interrupt is delivered only while
+        # the task's own code (and its middleware) runs, never into the slot.
+        self.interrupt_lock = threading.Lock()
+        self.in_user_code = False
+        self.prefetch_lock = threading.Lock()
+        self.claimed_at = 0.0
+        self.lease_requests: dict[Any, datetime] = {}
+        # Reconnection pauses wait on this, not on stop: a stopping slot must
+        # still pause between attempts to write its last outcomes.
+        self.pause = threading.Event()
+        self.max_reconnect_delay = min(RECONNECT_MAX_SECONDS, options.heartbeat_seconds)
 
     # -- main thread -------------------------------------------------------
 
@@ -147,7 +163,12 @@ class Slot:
             # A retry may sit in the recorder's batch: once it is written,
             # look again before calling the queue drained.
             return self._wait_until_recorded() and self._claim()
-        task = self.prefetched.popleft()
+        with self.prefetch_lock:
+            if not self.prefetched:
+                return False
+            task = self.prefetched.popleft()
+        if not self._still_held(task):
+            return True
         self.current = task
         started = time.monotonic()
         self._note(task, EventKind.STARTED, {})
@@ -190,29 +211,71 @@ class Slot:
                     self.pending_changed.wait(0.1)
         return True
 
+    def _still_held(self, task: claim.ClaimedTask) -> bool:
+        """Before starting a task that waited behind a long one, confirm its lease.
+
+        If heartbeats failed meanwhile, another worker may have recovered it:
+        starting it here would run it twice.
+        """
+        if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
+            return True
+        until = self.now() + timedelta(seconds=self.options.lease_seconds)
+        try:
+            held = transitions.extend_lease(self.database, self.worker_id, task.id, until)
+        except CONNECTION_ERRORS as exc:
+            self._connection_lost("lease check", exc)
+            held = False
+        if not held:
+            logger.warning(
+                "skipped task %s: its lease passed to another worker while it waited",
+                task.id,
+                extra={"action": "prefetched_task_lost", "task_id": str(task.id)},
+            )
+        return held
+
     # -- what the running task reports (runner.Reporter) -------------------
 
     def begin_attempt(self, task: claim.ClaimedTask, context: Any) -> None:
         """Called by the runner as the task's code starts: start its timers."""
+        with self.interrupt_lock:
+            self.in_user_code = True
         if self.watchdog is None:
             return
         timeout = getattr(_definition_or_none(task), "timeout", None)
         self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
 
-    def report_progress(self, fraction: float, detail: dict[str, Any]) -> None:
+    def end_attempt(self) -> None:
+        """Called by the runner as the task's code returns or raises."""
+        try:
+            with self.interrupt_lock:
+                self.in_user_code = False
+                if not self.in_process:
+                    clear_pending_interrupt(self.run_thread_id)
+        except HardTimeLimitExceeded:
+            # Delivered just as the task's code returned: the attempt ended in time
+            # after all, so the result stands.
+            logger.debug("a hard-timeout interrupt arrived as the task returned")
+        if self.watchdog is not None:
+            self.watchdog.end()
+
+    def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
         task = self.current
-        if task is not None:
+        if task is not None and str(task.id) == task_id:
             self._note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
-    def extend_lease(self, seconds: float | None) -> None:
+    def extend_lease(self, task_id: str, seconds: float | None) -> None:
+        """Ask the recorder to extend the lease (no database access in the caller,
+        which may be an async task or a thread the task started)."""
         task = self.current
-        if task is None:
+        if task is None or str(task.id) != task_id:
             return
         until = self.now() + timedelta(seconds=seconds or self.options.lease_seconds)
-        try:
+        if self.inline:
             transitions.extend_lease(self.database, self.worker_id, task.id, until)
-        except CONNECTION_ERRORS as exc:
-            self._connection_lost("lease extension", exc)
+            return
+        with self.pending_changed:
+            self.lease_requests[task.id] = until
+            self.pending_changed.notify()
 
     def _note(self, task: claim.ClaimedTask, kind: EventKind, data: dict[str, Any]) -> None:
         note = transitions.Note(task=task, kind=kind, at=self.now(), data=data)
@@ -230,38 +293,48 @@ class Slot:
     # -- time limits ---------------------------------------------------------
 
     def _on_hard_timeout_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self.current is not None:
+        # Runs in the main thread, which also sets in_user_code: no race.
+        if self.in_user_code and self.current is not None:
             raise HardTimeLimitExceeded(
                 f"the attempt ran past its hard time limit ({self.current.timeout_hard:g} s)"
             )
 
-    def _interrupt_running_task(self) -> None:
-        if self.in_process:
-            signal.pthread_kill(self.run_thread_id, signal.SIGALRM)
-        else:
-            raise_in_thread(self.run_thread_id)
+    def _interrupt_running_task(self, task: claim.ClaimedTask) -> None:
+        with self.interrupt_lock:
+            if not self.in_user_code or self.current is not task:
+                return
+            if self.in_process:
+                signal.pthread_kill(self.run_thread_id, signal.SIGALRM)
+            else:
+                raise_in_thread(self.run_thread_id)
 
-    def _give_up(self, task: claim.ClaimedTask) -> None:
-        """The task ignores its hard limit: record it, hand back the rest, leave."""
-        self.abandoned = True
+    def _give_up(self, task: claim.ClaimedTask) -> bool:
+        """The task ignores its hard limit: record it, hand back the rest, leave.
+
+        Returns False (and does nothing) if the task finished meanwhile.
+        """
+        with self.interrupt_lock:
+            if self.current is not task:
+                return False
+            self.abandoned = True
         self.stop.set()
-        self._wait_until_recorded(timeout=5)
-        self.recorder_stop.set()
-        row = models.Task.objects.using(self.database).filter(pk=task.id).first()
-        if row is not None and row.status == Status.RUNNING and row.worker_id == self.worker_id:
-            transitions.end_attempt_abruptly(
-                self.database,
-                row,
-                outcome=AttemptOutcome.TIMED_OUT,
-                now=self.now(),
-                message=f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) "
-                "and did not stop",
+        try:
+            self._wait_until_recorded(timeout=5)
+            self.recorder_stop.set()
+            self._interrupt(task, outcome=AttemptOutcome.TIMED_OUT)
+            self._hand_back_prefetched()
+        except Exception:
+            logger.exception(
+                "could not record the given-up attempt of task %s; its lease will expire",
+                task.id,
+                extra={"action": "give_up_failed", "task_id": str(task.id)},
             )
-        self._hand_back_prefetched()
-        if self.in_process:
-            logging.shutdown()
-            os._exit(EXIT_GIVEN_UP)
+        finally:
+            if self.in_process:
+                logging.shutdown()
+                os._exit(EXIT_GIVEN_UP)
         connections.close_all()
+        return True
 
     # -- claiming ------------------------------------------------------------
 
@@ -314,7 +387,9 @@ class Slot:
             self._connection_lost("claim", exc)
             return False
         self.reconnect_delay = RECONNECT_MIN_SECONDS
-        self.prefetched.extend(claimed)
+        with self.prefetch_lock:
+            self.prefetched.extend(claimed)
+            self.claimed_at = time.monotonic()
         return bool(claimed)
 
     def _connection_lost(self, during: str, exc: Exception) -> None:
@@ -325,8 +400,10 @@ class Slot:
             extra={"action": "connection_lost", "worker_id": self.worker_id},
         )
         connections[self.database].close()
-        self.stop.wait(self.reconnect_delay * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
-        self.reconnect_delay = min(self.reconnect_delay * 2, RECONNECT_MAX_SECONDS)
+        self.pause.wait(self.reconnect_delay * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
+        # Capped below the heartbeat interval, so that a short outage does
+        # not let this worker's leases expire while it waits.
+        self.reconnect_delay = min(self.reconnect_delay * 2, self.max_reconnect_delay)
 
     # -- stopping ------------------------------------------------------------
 
@@ -338,6 +415,7 @@ class Slot:
         safe even if the slot's thread finishes the task at the same moment.
         """
         self.stop.set()
+        self._wait_until_recorded(timeout=5)
         self._flush_pending()
         self._hand_back_prefetched()
         current = self.current
@@ -345,16 +423,32 @@ class Slot:
             self._interrupt(current)
 
     def _hand_back_prefetched(self) -> None:
-        unstarted = list(self.prefetched)
-        self.prefetched.clear()
+        with self.prefetch_lock:
+            unstarted = list(self.prefetched)
+            self.prefetched.clear()
         transitions.hand_back(self.database, self.worker_id, [t.id for t in unstarted])
 
-    def _interrupt(self, task: claim.ClaimedTask) -> None:
+    def _interrupt(
+        self, task: claim.ClaimedTask, outcome: AttemptOutcome = AttemptOutcome.INTERRUPTED
+    ) -> None:
+        """End ``task``'s attempt without a result, if this slot still holds it."""
         row = models.Task.objects.using(self.database).filter(pk=task.id).first()
-        if row is not None and row.status == Status.RUNNING:
-            transitions.end_attempt_abruptly(
-                self.database, row, outcome=AttemptOutcome.INTERRUPTED, now=self.now()
+        if (
+            row is None
+            or row.status != Status.RUNNING
+            or row.worker_id != self.worker_id
+            or row.attempts != task.attempt
+        ):
+            return  # finished, or recovered and claimed by another worker since
+        message = None
+        if outcome == AttemptOutcome.TIMED_OUT:
+            message = (
+                f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) "
+                "and did not stop"
             )
+        transitions.end_attempt_abruptly(
+            self.database, row, outcome=outcome, now=self.now(), message=message
+        )
 
     def _shut_down(self) -> None:
         if self.watchdog is not None:
@@ -378,7 +472,8 @@ class Slot:
         try:
             while True:
                 with self.pending_changed:
-                    if not (self.pending or self.notes) and not self.recorder_stop.is_set():
+                    idle = not (self.pending or self.notes or self.lease_requests)
+                    if idle and not self.recorder_stop.is_set():
                         self.pending_changed.wait(FLUSH_SECONDS)
                 if self.pending or self.notes:
                     # Let a few more finish so they share one write.
@@ -417,12 +512,14 @@ class Slot:
                 self.pending_changed.notify_all()
 
     def _flush_batch(self, batch: list[Pending], notes: list[transitions.Note]) -> None:
-        won, written = transitions.record_batch(
+        kept, written = transitions.record_batch(
             self.database, self.worker_id, [completion for completion, _ in batch], notes
         )
         events.publish(written)
-        for completion, snapshot in batch:
-            if snapshot is None or completion.task.id not in won or not completion.outcome.is_final:
+        snapshots = {completion.task.id: snapshot for completion, snapshot in batch}
+        for completion in kept:
+            snapshot = snapshots[completion.task.id]
+            if snapshot is None or not completion.outcome.is_final:
                 continue
             outcome = completion.outcome
             finished = results.finished(
@@ -437,6 +534,12 @@ class Slot:
                 signals.task_finished, type(snapshot.task.get_backend()), task_result=finished
             )
 
+    def _extend_requested_leases(self) -> None:
+        with self.pending_changed:
+            requests, self.lease_requests = self.lease_requests, {}
+        for task_id, until in requests.items():
+            transitions.extend_lease(self.database, self.worker_id, task_id, until)
+
     def _side_duties(self) -> None:
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             if not self.stop.is_set():
@@ -445,6 +548,10 @@ class Slot:
                     extra={"action": "supervisor_lost", "worker_id": self.worker_id},
                 )
             self.stop.set()
+        try:
+            self._extend_requested_leases()
+        except CONNECTION_ERRORS as exc:
+            self._connection_lost("lease extension", exc)
         clock = time.monotonic()
         if clock < self.next_heartbeat and clock < self.next_recovery:
             return

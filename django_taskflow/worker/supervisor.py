@@ -64,6 +64,9 @@ class _StopState:
 
 DRAIN_SIGNAL = signal.SIGUSR1
 STOP_NOW_SIGNAL = signal.SIGUSR2
+# Blocked across fork until the child has its own handlers, so a signal that
+# arrives in between waits instead of killing it or running ours in it.
+FORK_BLOCKED = {DRAIN_SIGNAL, STOP_NOW_SIGNAL, signal.SIGTERM, signal.SIGINT}
 
 
 def _run_child(options: WorkerOptions, index: int) -> None:
@@ -84,6 +87,7 @@ def _run_child(options: WorkerOptions, index: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(DRAIN_SIGNAL, on_drain)
     signal.signal(STOP_NOW_SIGNAL, on_stop_now)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED)
     slot = Slot(
         options=options.backend_options,
         backend=options.backend,
@@ -163,7 +167,11 @@ class Worker:
         process = context.Process(
             target=_run_child, args=(self.options, index), name=f"taskworker-{index}"
         )
-        process.start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED)
         assert process.pid is not None  # noqa: S101 - set by start()
         child = _Child(index=index, process=process, worker_id=self.options.slot_id(process.pid))
         logger.info(

@@ -48,8 +48,8 @@ class Watchdog:
         *,
         name: str,
         on_soft: Callable[[ClaimedTask], None],
-        interrupt: Callable[[], None],
-        give_up: Callable[[ClaimedTask], None],
+        interrupt: Callable[[ClaimedTask], None],
+        give_up: Callable[[ClaimedTask], bool],
     ) -> None:
         self.on_soft = on_soft
         self.interrupt = interrupt
@@ -131,15 +131,14 @@ class Watchdog:
                     attempt.task.timeout_hard,
                     extra={"action": "hard_timeout", "task_id": str(attempt.task.id)},
                 )
-                self.interrupt()
-            elif now >= attempt.give_up_at and self.attempt is attempt:
+                self.interrupt(attempt.task)
+            elif now >= attempt.give_up_at and self.give_up(attempt.task):
                 logger.error(
-                    "task %s ignored its hard time limit; giving up its slot",
+                    "task %s ignored its hard time limit; gave up its slot",
                     attempt.task.id,
                     extra={"action": "slot_given_up", "task_id": str(attempt.task.id)},
                 )
                 self.stopped = True
-                self.give_up(attempt.task)
 
     def _fire_soft(self, attempt: _Attempt) -> None:
         logger.warning(
@@ -150,14 +149,29 @@ class Watchdog:
         )
         self.on_soft(attempt.task)
         if attempt.on_soft_timeout is not None:
-            try:
-                attempt.on_soft_timeout(attempt.context)
-            except Exception:
-                logger.exception(
-                    "on_soft_timeout of task %s raised",
-                    attempt.task.id,
-                    extra={"action": "soft_timeout_callback_failed"},
-                )
+            # Its own thread: a callback that blocks must not delay the hard limit.
+            threading.Thread(
+                target=_call_soft_callback,
+                args=(attempt.on_soft_timeout, attempt.context, attempt.task),
+                name=f"soft-timeout-{attempt.task.id}",
+                daemon=True,
+            ).start()
+
+
+def _call_soft_callback(callback: Callable[[Any], Any], context: Any, task: ClaimedTask) -> None:
+    try:
+        callback(context)
+    except Exception:
+        logger.exception(
+            "on_soft_timeout of task %s raised",
+            task.id,
+            extra={"action": "soft_timeout_callback_failed", "task_id": str(task.id)},
+        )
+
+
+def clear_pending_interrupt(thread_id: int) -> None:
+    """Cancel an asynchronous exception not yet delivered to ``thread_id``."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
 
 
 def raise_in_thread(thread_id: int) -> None:

@@ -253,3 +253,19 @@ def test_monitor_replays_a_finished_task_and_stops() -> None:
         Failed,
     ]
     assert str(states[-1].error) == "builtins.RuntimeError: no"
+
+
+def test_stream_yields_an_event_that_commits_after_a_later_one() -> None:
+    """Ids are drawn at insert but seen at commit: a lower id can appear late."""
+    from django_taskflow import models
+
+    result = tasks.add.enqueue(1, 1)
+    task = models.Task.objects.get(pk=result.id)
+    first = models.Event.objects.create(task=task, kind="started", attempt=1)
+    models.Event.objects.create(pk=first.pk + 2, task=task, kind="succeeded", attempt=1)
+    stream = iter(events.stream(task=result.id, after=first.pk - 1, follow=True, timeout=5))
+    assert [next(stream).kind, next(stream).kind] == ["started", "succeeded"]
+    # The transaction that drew the id in between commits only now.
+    models.Event.objects.create(pk=first.pk + 1, task=task, kind="progress", attempt=1)
+    late = next(stream)
+    assert (late.id, late.kind) == (first.pk + 1, "progress")

@@ -187,7 +187,7 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
     )[0]
     transitions.recover_expired("default", timezone.now() + timedelta(seconds=5))
     now = timezone.now()
-    won, _ = transitions.record_batch(
+    kept, _ = transitions.record_batch(
         "default",
         "slow",
         [
@@ -196,7 +196,7 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
             )
         ],
     )
-    assert won == set()
+    assert kept == []
     row = models.Task.objects.get(pk=claimed.id)
     assert row.status == Status.QUEUED and row.result is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -82,3 +83,29 @@ def test_task_that_ignores_its_hard_limit_loses_its_slot(
     # A fresh slot took over: new work still runs.
     assert tasks.add.enqueue(1, 1).wait(timeout=30).return_value == 2
     assert process.poll() is None
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_hard_timeout_stops_an_async_task_for_real(
+    workers: WorkerProcesses, tmp_path: Path, pool: str
+) -> None:
+    mark = tmp_path / "started"
+    stuck = tasks.async_never_ends.enqueue(str(mark))
+    process = workers.start("--pool", pool)
+    wait_for(lambda: models.Task.objects.get(pk=stuck.id).status == Status.FAILED, timeout=30)
+    assert models.Attempt.objects.get(task_id=stuck.id).outcome == Outcome.TIMED_OUT
+    assert tasks.add.enqueue(2, 2).wait(timeout=30).return_value == 4
+    process.send_signal(signal.SIGTERM)  # nothing left running: a prompt, clean exit
+    assert process.wait(timeout=15) == 0
+
+
+def test_async_task_can_heartbeat_extend_its_lease_and_report_progress(
+    workers: WorkerProcesses,
+) -> None:
+    result = tasks.async_heartbeat.enqueue()
+    workers.start()
+    assert result.wait(timeout=30).return_value == 1
+    progress = [
+        e.progress for e in events.stream(task=result.id, kinds=["progress"], after=0, follow=False)
+    ]
+    assert progress == [0.5]

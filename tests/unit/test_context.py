@@ -21,13 +21,20 @@ class FakeReporter:
         self.progress: list[tuple[float, dict[str, Any]]] = []
         self.leases: list[float | None] = []
 
+    handles_signals = True
+
     def begin_attempt(self, task: Any, context: Any) -> None:
         raise AssertionError("the context never begins an attempt itself")
 
-    def report_progress(self, fraction: float, detail: dict[str, Any]) -> None:
+    def end_attempt(self) -> None:
+        raise AssertionError("the context never ends an attempt itself")
+
+    def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
+        assert task_id == "task-1"  # the context names its own task
         self.progress.append((fraction, detail))
 
-    def extend_lease(self, seconds: float | None) -> None:
+    def extend_lease(self, task_id: str, seconds: float | None) -> None:
+        assert task_id == "task-1"
         self.leases.append(seconds)
 
 
