@@ -68,23 +68,21 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
             [value for values in rows for value in values],
         )
         return
-    # COPY runs on psycopg's own cursor: translate its errors as Django would,
-    # so callers see OperationalError for a lost connection.
-    with (
-        cursor.db.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for values in rows:
-            copy.write_row(values)
+    _copy(cursor, table, INSERT_COLUMNS, rows)
 
 
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert Event rows with COPY: one round trip, no per-row statement."""
-    if not rows:
-        return
+    if rows:
+        _copy(cursor, table, EVENT_COLUMNS, rows)
+
+
+def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    # COPY runs on psycopg's own cursor: translate its errors as Django would,
+    # so callers see OperationalError for a lost connection.
     with (
         cursor.db.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
     ):
         for row in rows:
             copy.write_row(row)

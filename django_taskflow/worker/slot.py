@@ -9,6 +9,7 @@ stops. Its watchdog thread enforces time limits (see ``watchdog.py``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -264,18 +265,31 @@ class Slot:
             self._note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
-        """Ask the recorder to extend the lease (no database access in the caller,
-        which may be an async task or a thread the task started)."""
+        """Extend the lease now from the task's own synchronous code, so that it
+        holds before a long GIL-holding call; from an async task or another
+        thread (where Django forbids or lacks this connection), ask the recorder."""
         task = self.current
         if task is None or str(task.id) != task_id:
             return
         until = self.now() + timedelta(seconds=seconds or self.options.lease_seconds)
-        if self.inline:
-            transitions.extend_lease(self.database, self.worker_id, task.id, until)
+        if self._may_query_here():
+            try:
+                transitions.extend_lease(self.database, self.worker_id, task.id, until)
+            except CONNECTION_ERRORS as exc:
+                self._connection_lost("lease extension", exc)
             return
         with self.pending_changed:
             self.lease_requests[task.id] = until
             self.pending_changed.notify()
+
+    def _may_query_here(self) -> bool:
+        if threading.get_ident() != self.run_thread_id:
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return False
 
     def _note(self, task: claim.ClaimedTask, kind: EventKind, data: dict[str, Any]) -> None:
         note = transitions.Note(task=task, kind=kind, at=self.now(), data=data)
