@@ -69,8 +69,8 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(models.Task)
 class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
-        "id",
         "task_path",
+        "key",
         "status",
         "queue_name",
         "priority",
@@ -81,6 +81,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         "finished_at",
         "duration_seconds",
     ]
+    list_display_links = ["task_path"]
     list_filter = ["status", "queue_name", "task_path"]
     search_fields = ["=id", "=key", "task_path"]
     date_hierarchy = "enqueued_at"
