@@ -99,10 +99,10 @@ def _insert(
     rows = []
     snapshots = []
     for args, kwargs in calls:
-        payloads.check_arguments(shared.task_path, args, kwargs, max_bytes)
+        args_json, kwargs_json = payloads.encode_arguments(
+            shared.task_path, args, kwargs, max_bytes
+        )
         task_id = models.new_task_id()
-        args_list = payloads.normalize(args)
-        kwargs_dict = payloads.normalize(kwargs)
         rows.append(
             (
                 pk.get_db_prep_value(task_id, connection),
@@ -111,8 +111,8 @@ def _insert(
                 shared.queue_name,
                 shared.priority,
                 Status.QUEUED.value,
-                json.dumps(args_list),
-                json.dumps(kwargs_dict),
+                args_json,
+                kwargs_json,
                 shared.key,
                 shared.tags_json,
                 0,
@@ -130,8 +130,9 @@ def _insert(
                 definition,
                 task_id=task_id,
                 status=Status.QUEUED,
-                args=args_list,
-                kwargs=kwargs_dict,
+                # TaskResult normalises these as storage would (tuples to lists).
+                args=list(args),
+                kwargs=dict(kwargs),
                 enqueued_at=now,
             )
         )

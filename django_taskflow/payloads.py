@@ -44,24 +44,40 @@ def find_unserializable(value: Any, path: str) -> str | None:
     return f"{path} is {type(value).__module__}.{type(value).__qualname__}, which is not JSON"
 
 
-def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> int:
-    """Refuse arguments that are not plain JSON or are too large.
+def encode_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[str, str]:
+    """Encode a call's arguments once, as stored: ``(args_json, kwargs_json)``.
 
-    Returns the encoded size in bytes. Raises :class:`UnserializablePayload`
-    (a ``TypeError``) or :class:`PayloadTooLarge` (a ``ValueError``).
+    Raises :class:`UnserializablePayload` (a ``TypeError``) for a value that
+    is not plain JSON and :class:`PayloadTooLarge` (a ``ValueError``) when
+    the call, as the JSON ``[args, kwargs]``, takes more than ``max_bytes``.
     """
     problem = find_unserializable(list(args), "args") or find_unserializable(dict(kwargs), "kwargs")
     if problem:
         raise UnserializablePayload(
             f"Arguments of {task_path} must be JSON-serialisable: {problem}."
         )
-    size = len(json.dumps([args, kwargs], separators=(",", ":")).encode())
+    args_json = json.dumps(list(args), separators=(",", ":"))
+    kwargs_json = json.dumps(dict(kwargs), separators=(",", ":"))
+    size = call_size(args_json, kwargs_json)
     if size > max_bytes:
         raise PayloadTooLarge(
             f"Arguments of {task_path} take {size} bytes as JSON, more than "
             f"OPTIONS['MAX_PAYLOAD_BYTES'] = {max_bytes}."
         )
-    return size
+    return args_json, kwargs_json
+
+
+def call_size(args_json: str, kwargs_json: str) -> int:
+    """Bytes of the call as the JSON ``[args, kwargs]``."""
+    return len(args_json.encode()) + len(kwargs_json.encode()) + len("[,]")
+
+
+def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> int:
+    """Refuse arguments that are not plain JSON or are too large; return their size.
+
+    Raises as :func:`encode_arguments` does.
+    """
+    return call_size(*encode_arguments(task_path, args, kwargs, max_bytes))
 
 
 def encode_result(value: Any, max_bytes: int | None = None) -> str:
@@ -80,12 +96,3 @@ def encode_result(value: Any, max_bytes: int | None = None) -> str:
             f"OPTIONS['MAX_PAYLOAD_BYTES'] = {max_bytes}."
         )
     return encoded
-
-
-def normalize(value: Any) -> Any:
-    """Return ``value`` as it comes back from storage (tuples become lists)."""
-    if isinstance(value, list | tuple):
-        return [normalize(item) for item in value]
-    if isinstance(value, dict):
-        return {key: normalize(item) for key, item in value.items()}
-    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
@@ -34,35 +35,32 @@ class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at r
         Raises :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout``
         seconds. Meant for scripts and tests: a view should not block.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = _FIRST_POLL
         self.refresh()
-        while not self.is_finished:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(
-                    f"Task {self.id} ({self.task.module_path}) is still "
-                    f"{self.status.label} after {timeout} s."
-                )
+        for pause in self._pauses(timeout):
             time.sleep(pause)
-            pause = min(pause * 2, _MAX_POLL)
             self.refresh()
         return self
 
     async def await_(self, timeout: float | None = None) -> Self:
         """Async twin of :meth:`wait` (``await`` is a keyword, hence the ``_``)."""
+        await self.arefresh()
+        for pause in self._pauses(timeout):
+            await asyncio.sleep(pause)
+            await self.arefresh()
+        return self
+
+    def _pauses(self, timeout: float | None) -> Iterator[float]:
+        """Growing pauses between refreshes until finished; raise at the deadline."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = _FIRST_POLL
-        await self.arefresh()
         while not self.is_finished:
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeout(
                     f"Task {self.id} ({self.task.module_path}) is still "
                     f"{self.status.label} after {timeout} s."
                 )
-            await asyncio.sleep(pause)
+            yield pause
             pause = min(pause * 2, _MAX_POLL)
-            await self.arefresh()
-        return self
 
 
 def build(

@@ -29,6 +29,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
         time.sleep(interval)
 
 
+def claim_for(worker_id: str, *, limit: int = 1, lease_seconds: float = 30) -> list[Any]:
+    """Claim ready tasks of the default queue for ``worker_id``, as a worker would."""
+    from django.utils import timezone
+
+    from django_taskflow.claim import claim_batch
+
+    return claim_batch(
+        database="default",
+        worker_id=worker_id,
+        queues=["default"],
+        limit=limit,
+        lease_seconds=lease_seconds,
+        now=timezone.now(),
+    )
+
+
 def database_url() -> str:
     """A DATABASE_URL that points a child process at the test database."""
     settings = connection.settings_dict

@@ -132,6 +132,16 @@ def test_non_json_argument_is_refused_and_nothing_is_written() -> None:
     assert not models.Task.objects.exists()
 
 
+def test_tuples_come_back_as_lists_as_they_are_stored() -> None:
+    result = tasks.echo.enqueue((1, (2, 3)))
+    assert result.args == [[1, [2, 3]]]
+    assert type(result.args[0][1]) is list
+    assert models.Task.objects.get(pk=result.id).args == [[1, [2, 3]]]
+    run_tasks()
+    result.refresh()
+    assert result.return_value == [1, [2, 3]]
+
+
 def test_enqueue_many_is_all_or_nothing() -> None:
     with pytest.raises(UnserializablePayload):
         tasks.echo.enqueue_many([(1,), (2,), (object(),)])

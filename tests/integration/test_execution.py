@@ -9,10 +9,10 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 
 from django_taskflow import RetryPolicy, models, transitions
-from django_taskflow.claim import claim_batch
 from django_taskflow.states import Outcome, Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.conftest import claim_for
 
 pytestmark = pytest.mark.django_db
 
@@ -97,36 +97,15 @@ def test_unknown_task_path_fails_cleanly_and_the_worker_goes_on() -> None:
 
 
 def claim_one(worker_id: str, lease_seconds: float = 30) -> models.Task:
-    claimed = claim_batch(
-        database="default",
-        worker_id=worker_id,
-        queues=["default"],
-        limit=1,
-        lease_seconds=lease_seconds,
-        now=timezone.now(),
-    )
+    claimed = claim_for(worker_id, lease_seconds=lease_seconds)
     assert len(claimed) == 1
     return models.Task.objects.get(pk=claimed[0].id)
 
 
 def test_claim_takes_each_task_once() -> None:
     tasks.noop.enqueue_many([()] * 3)
-    first = claim_batch(
-        database="default",
-        worker_id="a",
-        queues=["default"],
-        limit=2,
-        lease_seconds=30,
-        now=timezone.now(),
-    )
-    second = claim_batch(
-        database="default",
-        worker_id="b",
-        queues=["default"],
-        limit=5,
-        lease_seconds=30,
-        now=timezone.now(),
-    )
+    first = claim_for("a", limit=2)
+    second = claim_for("b", limit=5)
     assert len(first) == 2 and len(second) == 1
     assert not {t.id for t in first} & {t.id for t in second}
     assert {t.attempt for t in first + second} == {1}
@@ -177,14 +156,7 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
     from django_taskflow.execution import outcome
 
     tasks.add.using(max_attempts=3).enqueue(1, 2)
-    claimed: ClaimedTask = claim_batch(
-        database="default",
-        worker_id="slow",
-        queues=["default"],
-        limit=1,
-        lease_seconds=1,
-        now=timezone.now(),
-    )[0]
+    claimed: ClaimedTask = claim_for("slow", lease_seconds=1)[0]
     transitions.recover_expired("default", timezone.now() + timedelta(seconds=5))
     now = timezone.now()
     kept, _ = transitions.record_batch(

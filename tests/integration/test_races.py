@@ -10,7 +10,6 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from django_taskflow import models, transitions
-from django_taskflow.claim import claim_batch
 from django_taskflow.execution import outcome
 from django_taskflow.models import EventKind
 from django_taskflow.states import Outcome, Status
@@ -18,19 +17,13 @@ from django_taskflow.testing import run_tasks
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.slot import Slot
 from tests import tasks
+from tests.conftest import claim_for
 
 pytestmark = pytest.mark.django_db
 
 
 def claim(worker_id: str, lease_seconds: float = 30):  # type: ignore[no-untyped-def]
-    [claimed] = claim_batch(
-        database="default",
-        worker_id=worker_id,
-        queues=["default"],
-        limit=1,
-        lease_seconds=lease_seconds,
-        now=timezone.now(),
-    )
+    [claimed] = claim_for(worker_id, lease_seconds=lease_seconds)
     return claimed
 
 

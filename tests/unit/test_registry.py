@@ -55,7 +55,7 @@ def test_unknown_task_is_an_import_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["django_taskflow.payloads.normalize", "django_taskflow.states.FINISHED"]
+    "path", ["django_taskflow.payloads.encode_result", "django_taskflow.states.FINISHED"]
 )
 def test_path_to_something_else_than_a_task_is_an_unknown_task(path: str) -> None:
     with pytest.raises(UnknownTask, match=re.escape(f"'{path}' is not a task definition")):
