@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from django_taskflow import models
+from django_taskflow import models, payloads
 from django_taskflow.states import Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
@@ -112,3 +112,23 @@ def test_progress_with_nul_and_surrogates_is_stored_escaped() -> None:
     }
     event = models.Event.objects.get(task_id=result.id, kind="progress")
     assert event.data["detail"] == row.progress_detail
+
+
+def test_any_failure_of_the_result_encoder_fails_at_once_as_unserializable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = tasks.add.using(max_attempts=3).enqueue(1, 2)
+
+    def encoder_that_recurses(value: object, max_bytes: int | None = None) -> str:
+        raise RecursionError("maximum recursion depth exceeded while encoding")
+
+    monkeypatch.setattr(payloads, "encode_result", encoder_that_recurses)
+    run_tasks()
+
+    [attempt] = attempts_of(result.id)
+    assert attempt["error_class"] == "django_taskflow.exceptions.UnserializablePayload"
+    assert attempt["error_message"] == (
+        "The task's result could not be encoded as JSON: "
+        "maximum recursion depth exceeded while encoding"
+    )
+    assert models.Task.objects.get(pk=result.id).status == Status.FAILED
