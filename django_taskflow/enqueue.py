@@ -162,11 +162,19 @@ def _insert(
 
 
 def _table_exists(database: str, table: str) -> bool:
+    """Whether ``table`` exists; True when that cannot be asked now.
+
+    When in doubt the caller re-raises the database's own error, which is
+    then the one to show.
+    """
     connection = connections[database]
     if connection.in_atomic_block and connection.needs_rollback:
-        return True  # cannot ask now; the original error is the one to show
-    with connection.cursor() as cursor:
-        return table in connection.introspection.table_names(cursor)
+        return True
+    try:
+        with connection.cursor() as cursor:
+            return table in connection.introspection.table_names(cursor)
+    except DatabaseError:
+        return True
 
 
 def enqueue(
