@@ -233,3 +233,38 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_a_task(
     )
 
     assert "RESULT SUCCESSFUL 5" in finished
+
+
+def test_type_checkers_read_the_installed_package(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
+    python = venv / "bin" / "python"
+    run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", wheel],
+        cwd=tmp_path,
+    )
+    user_code = tmp_path / "user_code.py"
+    user_code.write_text(
+        textwrap.dedent(
+            """\
+            from django_taskflow import task
+
+
+            @task
+            def add(a: int, b: int) -> int:
+                return a + b
+
+
+            reveal_type(add)
+            """
+        )
+    )
+    # The development venv's mypy, reading packages from the fresh venv.
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--python-executable", str(python),
+         "--cache-dir", str(tmp_path / "mypy-cache"), "--no-error-summary", str(user_code)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False,
+    )  # fmt: skip
+
+    assert "py.typed" not in checked.stdout, checked.stdout
+    assert 'Revealed type is "django_taskflow.definition.TaskflowTask"' in checked.stdout
