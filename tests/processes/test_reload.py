@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from tests.conftest import ROOT, database_url, wait_for
 from tests.process_tree import descendants, is_alive, kill_all
@@ -120,3 +121,22 @@ def test_stopping_a_reloading_worker_stops_its_child(
 
     assert process.wait(timeout=60) == 0
     assert not any(is_alive(pid) for pid in children)
+
+
+def test_worker_stops_when_its_reload_parent_is_killed(
+    reloading_worker: tuple[subprocess.Popen[str], Path],
+) -> None:
+    process, log = reloading_worker
+    wait_for(lambda: "watching for code changes" in log.read_text())
+    children = descendants(process.pid)
+
+    process.kill()  # no chance to relay anything
+    process.wait(timeout=10)
+
+    wait_for(lambda: not any(is_alive(pid) for pid in children), timeout=30)
+    assert "the --reload parent" in log.read_text()
+
+
+def test_reload_cannot_be_combined_with_burst() -> None:
+    with pytest.raises(CommandError, match="--reload and --burst"):
+        call_command("taskworker", "--reload", "--burst")
