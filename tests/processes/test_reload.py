@@ -86,13 +86,20 @@ def reloading_worker(
         kill_all(seen)
 
 
+def run_one_task() -> str:
+    """Enqueue ``reloadable.tasks.version`` and return what the worker ran."""
+    from reloadable.tasks import version
+
+    answer: str = version.enqueue().wait(timeout=30).return_value
+    return answer
+
+
 def test_reload_runs_the_edited_task_code(
     reloading_worker: tuple[subprocess.Popen[str], Path], reloadable_app: Path
 ) -> None:
     process, log = reloading_worker
-    from reloadable.tasks import version
 
-    assert version.enqueue().wait(timeout=30).return_value == "first"
+    assert run_one_task() == "first"
     wait_for(lambda: "watching for code changes" in log.read_text())
     workers_before = descendants(process.pid)
 
@@ -103,7 +110,10 @@ def test_reload_runs_the_edited_task_code(
         return "reloadable/tasks.py changed" in log.read_text()
 
     wait_for(edit_and_see_restart, interval=0.5)
-    assert version.enqueue().wait(timeout=30).return_value == "second"
+    # Enqueued before the old worker heard of the change, a task may still
+    # run the old code: wait for the new worker.
+    wait_for(lambda: log.read_text().count("watching for code changes") == 2)
+    assert run_one_task() == "second"
     assert process.poll() is None, "the --reload parent exited instead of restarting"
     assert not any(is_alive(pid) for pid in workers_before), "the old worker is still running"
     assert log.read_text().count("development only") >= 2  # the banner, once per start
@@ -112,8 +122,8 @@ def test_reload_runs_the_edited_task_code(
 def test_stopping_a_reloading_worker_stops_its_child(
     reloading_worker: tuple[subprocess.Popen[str], Path],
 ) -> None:
-    process, log = reloading_worker
-    wait_for(lambda: "watching for code changes" in log.read_text())
+    process, _log = reloading_worker
+    run_one_task()  # the worker is up, with its slot
     children = descendants(process.pid)
     assert children, "the --reload parent runs the worker as a child"
 
@@ -127,7 +137,7 @@ def test_worker_stops_when_its_reload_parent_is_killed(
     reloading_worker: tuple[subprocess.Popen[str], Path],
 ) -> None:
     process, log = reloading_worker
-    wait_for(lambda: "watching for code changes" in log.read_text())
+    run_one_task()
     children = descendants(process.pid)
 
     process.kill()  # no chance to relay anything
