@@ -9,11 +9,13 @@ help:
 	@echo "django_taskflow"
 	@echo ""
 	@echo "  make demo    migrate, create an admin login, enqueue example tasks, run a worker and the dev server"
-	@echo "  make test    ruff, migrations check, and the test suite on SQLite and PostgreSQL"
-	@echo "               (pytest options: make test ARGS=\"-k retry -x\")"
+	@echo "               (Ctrl-C stops both; another port: make demo TASKFLOW_DEMO_PORT=8001)"
+	@echo "  make test    ruff, mypy, migrations check, and the test suite on SQLite and PostgreSQL"
+	@echo "               (needs PostgreSQL on 127.0.0.1:5432, started if it is down and stopped after)"
+	@echo "               (pytest options: make test ARGS=\"-k retry -x\", ARGS=\"-m 'not install'\")"
 	@echo "  make bench   run the benchmarks (options: make bench ARGS=\"...\")"
 	@echo "  make lint    ruff check"
-	@echo "  make clean   remove .venv and var/"
+	@echo "  make clean   remove .venv, var/, build/ and dist/"
 
 demo:
 	@bash scripts/demo.sh
@@ -31,4 +33,4 @@ lint:
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv var *.egg-info
+	rm -rf .venv var build dist *.egg-info

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (Python >= 3.12) and install django_taskflow with its dev
-# extras. Re-running is cheap: the install is skipped while pyproject.toml is
+# Create .venv (Python >= 3.12) and install django_taskflow, editable, with
+# every extra ([all], which the demo uses) and the dev tools ([dev]). Re-running is cheap: the install is skipped while pyproject.toml is
 # unchanged (a stamp file in .venv records its hash).
 set -euo pipefail
 
@@ -35,7 +35,13 @@ stamp="$VENV/.installed-$hash"
 if [[ ! -f $stamp ]]; then
     echo "bootstrap: installing django_taskflow and dev dependencies into .venv"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e ".[dev]"
+    # The distribution was called django-taskflow before 0.1.0 was released;
+    # that name belongs to an unrelated project on PyPI. Drop the old editable
+    # install so that only one distribution provides django_taskflow.
+    if "$VENV/bin/python" -m pip show --quiet django-taskflow >/dev/null 2>&1; then
+        "$VENV/bin/python" -m pip uninstall --quiet --yes django-taskflow
+    fi
+    "$VENV/bin/python" -m pip install --quiet -e ".[all,dev]"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

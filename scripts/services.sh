@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Make sure the local PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
-# used by the test suite are running, starting them when they are down.
+# The services the test suite uses: PostgreSQL today. (Redis joins when live
+# progress uses it.) Start what is down, and stop again only what was started
+# here, so that a test run leaves no daemon behind.
 #
-#   bash scripts/services.sh          # ensure both
-#   source scripts/services.sh        # only define the functions:
-#   ensure_postgres; ensure_redis; ensure_services
+#   bash scripts/services.sh     # make sure PostgreSQL runs, and leave it running
+#   source scripts/services.sh   # only define the functions:
+#       ensure_postgres          # start it if it is down; remember that we did
+#       stop_started_services    # stop what ensure_postgres started
+#
+# The server probed is TASKFLOW_PG_HOST:TASKFLOW_PG_PORT (default
+# 127.0.0.1:5432); test.sh sets them from TASKFLOW_TEST_POSTGRES_URL.
 
 TASKFLOW_PG_HOST=${TASKFLOW_PG_HOST:-127.0.0.1}
 TASKFLOW_PG_PORT=${TASKFLOW_PG_PORT:-5432}
-TASKFLOW_REDIS_HOST=${TASKFLOW_REDIS_HOST:-127.0.0.1}
-TASKFLOW_REDIS_PORT=${TASKFLOW_REDIS_PORT:-6379}
 TASKFLOW_SERVICE_WAIT=${TASKFLOW_SERVICE_WAIT:-30}
+# Where Debian-style clusters are configured (<dir>/<version>/main).
+TASKFLOW_PG_CLUSTERS=${TASKFLOW_PG_CLUSTERS:-/etc/postgresql}
+
+# What ensure_postgres started: Debian cluster versions ("15"), stopped by
+# stop_started_services.
+STARTED_PG_CLUSTERS=()
 
 # Plain TCP probe, used when the client tools are not installed.
 _tcp_open() {
@@ -25,14 +34,6 @@ postgres_up() {
     fi
 }
 
-redis_up() {
-    if command -v redis-cli >/dev/null 2>&1; then
-        [[ $(redis-cli -h "$TASKFLOW_REDIS_HOST" -p "$TASKFLOW_REDIS_PORT" ping 2>/dev/null) == PONG ]]
-    else
-        _tcp_open "$TASKFLOW_REDIS_HOST" "$TASKFLOW_REDIS_PORT"
-    fi
-}
-
 # _wait_for NAME CHECK_FUNCTION: poll for up to TASKFLOW_SERVICE_WAIT seconds.
 _wait_for() {
     local name=$1 check=$2 i
@@ -44,48 +45,54 @@ _wait_for() {
     return 1
 }
 
+_missing_postgres() {
+    echo "services: MISSING: PostgreSQL is not answering on $TASKFLOW_PG_HOST:$TASKFLOW_PG_PORT and $1." >&2
+    echo "services: the tests on PostgreSQL need a server there that lets user postgres in without a password" >&2
+    echo "services: (trust auth); start one, or point TASKFLOW_TEST_POSTGRES_URL at another." >&2
+}
+
 ensure_postgres() {
     postgres_up && return 0
-    echo "services: PostgreSQL is not answering on $TASKFLOW_PG_HOST:$TASKFLOW_PG_PORT; starting it"
-    local started=0 conf version
-    if command -v pg_ctlcluster >/dev/null 2>&1; then
-        # Debian-style clusters: /etc/postgresql/<version>/main
-        for conf in /etc/postgresql/*/main; do
-            [[ -d $conf ]] || continue
-            version=${conf%/main}
-            version=${version##*/}
-            if pg_ctlcluster --skip-systemctl-redirect "$version" main start; then
-                started=1
-            fi
-        done
-    fi
-    if (( ! started )); then
-        echo "services: cannot start PostgreSQL here; start it yourself (trust auth, user postgres, database test)" >&2
+    local local_host=0
+    [[ $TASKFLOW_PG_HOST == 127.0.0.1 || $TASKFLOW_PG_HOST == localhost ]] && local_host=1
+    if ((!local_host)); then
+        _missing_postgres "it is not on this machine, so it is not started here"
         return 1
     fi
-    _wait_for PostgreSQL postgres_up
-}
-
-ensure_redis() {
-    redis_up && return 0
-    echo "services: Redis is not answering on $TASKFLOW_REDIS_HOST:$TASKFLOW_REDIS_PORT; starting it"
-    if ! command -v redis-server >/dev/null 2>&1; then
-        echo "services: redis-server is not installed; start Redis yourself" >&2
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        _missing_postgres "it cannot be started here (no pg_ctlcluster: install the postgresql package)"
         return 1
     fi
-    redis-server --daemonize yes --bind "$TASKFLOW_REDIS_HOST" --port "$TASKFLOW_REDIS_PORT" \
-        --save "" --appendonly no >/dev/null || return 1
-    _wait_for Redis redis_up
+    local conf version
+    for conf in "$TASKFLOW_PG_CLUSTERS"/*/main; do
+        [[ -d $conf ]] || continue
+        version=${conf%/main}
+        version=${version##*/}
+        # Only the cluster that listens on the port the tests use.
+        grep -Eq "^[[:space:]]*port[[:space:]]*=[[:space:]]*$TASKFLOW_PG_PORT\b" "$conf/postgresql.conf" 2>/dev/null \
+            || continue
+        echo "services: starting PostgreSQL $version (cluster main, port $TASKFLOW_PG_PORT); it is stopped again at the end"
+        if pg_ctlcluster --skip-systemctl-redirect "$version" main start; then
+            STARTED_PG_CLUSTERS+=("$version")
+            _wait_for PostgreSQL postgres_up && return 0
+            return 1
+        fi
+    done
+    _missing_postgres "no PostgreSQL cluster on this machine could be started on port $TASKFLOW_PG_PORT"
+    return 1
 }
 
-ensure_services() {
-    local rc=0
-    ensure_postgres || rc=1
-    ensure_redis || rc=1
-    return "$rc"
+stop_started_services() {
+    local version
+    for version in "${STARTED_PG_CLUSTERS[@]}"; do
+        echo "services: stopping PostgreSQL $version (started for this run)"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main stop \
+            || echo "services: could not stop PostgreSQL $version" >&2
+    done
+    STARTED_PG_CLUSTERS=()
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -uo pipefail
-    ensure_services
+    ensure_postgres
 fi

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, migrations check, then pytest on SQLite and on
-# PostgreSQL. Extra arguments go to pytest, e.g. scripts/test.sh -k retry -x
+# The whole test suite: lint, type check, migrations check, then pytest on
+# SQLite and on PostgreSQL. Extra arguments go to pytest, e.g.
+#   scripts/test.sh -k retry -x
+#   scripts/test.sh -m "not install"    # leave out the wheel test while working
+#
+# Needs Python >= 3.12 and PostgreSQL (TASKFLOW_TEST_POSTGRES_URL, default
+# postgres://postgres@127.0.0.1:5432/test; a local server that is down is
+# started, and stopped again at the end).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -12,15 +18,25 @@ export VIRTUAL_ENV="$ROOT/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
 unset DATABASE_URL
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/taskflow-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-
-failed=()
+# The PostgreSQL server to probe (and start when local), from the URL.
+if [[ $PG_URL =~ ^postgres(ql)?://([^@/]*@)?([^:/]+)(:([0-9]+))?/ ]]; then
+    export TASKFLOW_PG_HOST=${BASH_REMATCH[3]} TASKFLOW_PG_PORT=${BASH_REMATCH[5]:-5432}
+fi
 
 # shellcheck source=scripts/services.sh
 source scripts/services.sh
-if ! ensure_services; then
-    failed+=("services")
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/taskflow-test.XXXXXX")
+trap 'stop_started_services; rm -rf "$TMP"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+failed=()
+
+postgres_ok=1
+if ! ensure_postgres; then
+    postgres_ok=0
+    failed+=("PostgreSQL missing: the tests on PostgreSQL did not run (see 'services: MISSING' above)")
 fi
 
 echo "== ruff check =="
@@ -59,7 +75,9 @@ run_pytest() {
 
 mkdir "$TMP/sqlite" "$TMP/postgres"
 run_pytest SQLite TASKFLOW_VAR_DIR="$TMP/sqlite" -- "$@"
-run_pytest PostgreSQL TASKFLOW_VAR_DIR="$TMP/postgres" DATABASE_URL="$PG_URL" -- "$@"
+if ((postgres_ok)); then
+    run_pytest PostgreSQL TASKFLOW_VAR_DIR="$TMP/postgres" DATABASE_URL="$PG_URL" -- "$@"
+fi
 
 echo
 if ((${#failed[@]})); then

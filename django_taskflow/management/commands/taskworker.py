@@ -11,7 +11,7 @@ from django.tasks import task_backends
 
 from django_taskflow import models, registry
 from django_taskflow.exceptions import ConfigurationError
-from django_taskflow.worker import Worker, WorkerOptions
+from django_taskflow.worker import Worker, WorkerOptions, reload
 
 
 def positive_int(value: str) -> int:
@@ -61,8 +61,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="", help="worker name shown in worker ids (default: host name)"
         )
+        parser.add_argument(
+            "--reload",
+            action="store_true",
+            help="restart the worker when code changes, with Django's autoreloader "
+            "(for development only)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reload"] and options["burst"]:
+            raise CommandError("--reload and --burst cannot be combined: a burst worker exits.")
+        if options["reload"] and not reload.is_reloaded_child():
+            raise SystemExit(reload.restart_on_change())
         if options["backend"] not in task_backends.settings:
             raise CommandError(f"--backend {options['backend']!r} is not in TASKS.")
         try:
@@ -102,8 +112,17 @@ class Command(BaseCommand):
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
             f"  lease:       {backend_options.lease_seconds:g} s\n"
             f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}"
+            + (
+                "\n  reload:      restarts when code changes (development only: "
+                "never use --reload in production)"
+                if options["reload"]
+                else ""
+            )
         )
         self.stdout.flush()
+        changed = reload.watch_code() if options["reload"] else None
         code = Worker(worker_options).run()
+        if changed is not None and changed.is_set():
+            raise SystemExit(reload.RESTART_CODE)
         if code:
             raise SystemExit(code)

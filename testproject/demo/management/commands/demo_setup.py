@@ -15,7 +15,7 @@ from testproject.demo.tasks import (
     upload_file,
 )
 
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEFAULT_ADMIN_URL = "http://127.0.0.1:8000/admin/"
 
 
 class Command(BaseCommand):
@@ -31,6 +31,11 @@ class Command(BaseCommand):
             help="superuser to create or reset (default: admin)",
         )
         parser.add_argument(
+            "--admin-url",
+            default=DEFAULT_ADMIN_URL,
+            help=f"where the admin is served, for the login box (default: {DEFAULT_ADMIN_URL})",
+        )
+        parser.add_argument(
             "--no-tasks",
             action="store_true",
             help="only reset the superuser; enqueue nothing",
@@ -42,7 +47,7 @@ class Command(BaseCommand):
         if not options["no_tasks"]:
             count = self.enqueue_demo_tasks()
             self.stdout.write(self.style.SUCCESS(f"Enqueued {count} demo tasks."))
-        self.print_login(username, password)
+        self.print_login(options["admin_url"], username, password)
 
     def reset_superuser(self, username: str) -> str:
         user_model = get_user_model()
@@ -83,11 +88,11 @@ class Command(BaseCommand):
         ]
         return len(results)
 
-    def print_login(self, username: str, password: str) -> None:
+    def print_login(self, admin_url: str, username: str, password: str) -> None:
         lines = [
             "django_taskflow demo",
             "",
-            f"Admin:     {ADMIN_URL}",
+            f"Admin:     {admin_url}",
             f"Username:  {username}",
             f"Password:  {password}",
         ]
