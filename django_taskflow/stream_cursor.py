@@ -39,6 +39,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator
 
+_MAX_PENDING = 8
+
 
 class IdRanges:
     """A set of ids kept as sorted, disjoint, inclusive ranges."""
@@ -110,7 +112,12 @@ class StreamCursor:
             else:
                 still_pending.append((position, bound))
         if not self.is_settled and (not still_pending or still_pending[-1][0] < self.position):
-            still_pending.append((self.position, next_id))
+            # While a long transaction holds the horizon back, the newest bound
+            # is replaced rather than kept: later is only more cautious.
+            if len(still_pending) >= _MAX_PENDING:
+                still_pending[-1] = (self.position, next_id)
+            else:
+                still_pending.append((self.position, next_id))
         self._pending = still_pending
 
     # -- log order ------------------------------------------------------------
