@@ -8,6 +8,7 @@ drew higher ids, with two real connections, as two workers' recorders do.
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -215,3 +216,73 @@ def test_task_stream_reads_through_the_task_index() -> None:
     table = models.Event._meta.db_table
     assert f"Seq Scan on {table}" not in plan
     assert f"Index Cond: ({table}.task_id = " in plan or "Index Cond: (task_id = " in plan
+
+
+class RolledBack(Exception):
+    """Raised to roll a writer's transaction back."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stream_sees_each_commit_once_among_many_concurrent_writers() -> None:
+    """Writers draw ids together, then commit in a shuffled order; some roll back."""
+    require("postgresql")
+    writers, rounds = 4, 12
+    task_ids = [tasks.noop.enqueue().id for _ in range(writers)]
+    marker_task = tasks.noop.enqueue().id
+    stream = iter(events.stream(after=latest_event_id(), timeout=60))
+    shuffle = random.Random(7)
+    orders = [shuffle.sample(range(writers), writers) for _ in range(rounds)]
+    sizes = [[shuffle.randint(1, 250) for _ in range(writers)] for _ in range(rounds)]
+    rolled_back = {(r, w) for r in range(rounds) for w in range(writers) if shuffle.random() < 0.2}
+    inserted = threading.Barrier(writers)
+    turns = [[threading.Event() for _ in range(writers)] for _ in range(rounds)]
+    errors: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        try:
+            for round_number in range(rounds):
+                turn = orders[round_number].index(writer)
+                try:
+                    with transaction.atomic():
+                        size = sizes[round_number][writer]
+                        write_events(task_ids[writer], ["progress"] * size)
+                        inserted.wait(30)
+                        if turn:
+                            assert turns[round_number][turn - 1].wait(30)
+                        if (round_number, writer) in rolled_back:
+                            raise RolledBack
+                except RolledBack:
+                    pass
+                turns[round_number][turn].set()
+        except BaseException as exc:
+            errors.append(exc)
+            inserted.abort()
+        finally:
+            connections.close_all()
+
+    def write_all_then_marker() -> None:
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        write_events(marker_task, ["cancelled"])
+        connections.close_all()
+
+    conductor = threading.Thread(target=write_all_then_marker)
+    conductor.start()
+    seen = []
+    for event in stream:
+        if event.task_id == marker_task:
+            break
+        seen.append(event)
+    conductor.join(60)
+    assert not errors, errors
+    committed = models.Event.objects.filter(task_id__in=task_ids).values_list("pk", flat=True)
+    assert sorted(e.id for e in seen) == sorted(committed)
+    assert len(seen) == sum(
+        sizes[r][w] for r in range(rounds) for w in range(writers) if (r, w) not in rolled_back
+    )
+    for task_id in task_ids:
+        mine = [e.id for e in seen if e.task_id == task_id]
+        assert mine == sorted(mine)
