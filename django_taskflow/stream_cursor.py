@@ -31,7 +31,9 @@ Two ways of reading use it:
   ``(task, id)`` index from ``floor``, the highest settled id, and skips
   the ids it has already yielded (*seen*) until they are settled.
 
-Transaction ids are 64 bits (``xid8``) and never wrap around.
+Transaction ids are 64 bits (``xid8``) and never wrap around. Rule 2
+assumes event ids are drawn in increasing order, from a sequence without a
+per-session cache (PostgreSQL's default, and what Django creates).
 """
 
 from __future__ import annotations
