@@ -11,5 +11,7 @@ class TaskflowConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django_taskflow import checks  # noqa: F401  # registers the system checks
+
         # Import every app's tasks.py so the worker knows all definitions.
         autodiscover_modules("tasks")

@@ -60,6 +60,12 @@ def _positive_int(value: Any) -> str | None:
     return None
 
 
+def _attempt_count(value: Any) -> str | None:
+    from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, is_attempt_count
+
+    return None if is_attempt_count(value) else f"a whole number from 1 to {MAX_ATTEMPTS_LIMIT:,}"
+
+
 def _retry_policy(value: Any) -> str | None:
     from django_taskflow.exceptions import InvalidTaskOptions
     from django_taskflow.policies import RetryPolicy
@@ -109,7 +115,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "DATABASE": ("database", _database_alias),
     "LEASE_SECONDS": ("lease_seconds", _positive_number),
     "POLL_INTERVAL": ("poll_interval", _positive_number),
-    "MAX_ATTEMPTS": ("max_attempts", _positive_int),
+    "MAX_ATTEMPTS": ("max_attempts", _attempt_count),
     "RETRY_POLICY": ("retry_policy", _retry_policy),
     "DEFAULT_TIMEOUT": ("default_timeout", _timeout),
     "MIDDLEWARE": ("middleware", _dotted_paths),

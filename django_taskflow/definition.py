@@ -8,17 +8,25 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task
-from django.tasks.base import DEFAULT_TASK_PRIORITY
+from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
+from django.utils import timezone
 
 from django_taskflow.exceptions import InvalidTaskOptions
-from django_taskflow.policies import RetryPolicy, Timeout
+from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, Timeout, is_attempt_count
+from django_taskflow.text import storable_text
 
 if TYPE_CHECKING:
     from django_taskflow.results import TaskflowResult
 
 type Call = Sequence[Any] | dict[str, Any]
 type ErrorClasses = Sequence[type[BaseException]]
+
+# What the Task table's columns hold (models/task.py); checked here so that a
+# value too long is refused at definition, not by the database at enqueue.
+KEY_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 100
 
 # Options the worker reads from the definition itself (they are code, not
 # data), so they cannot change for one enqueue with using().
@@ -128,13 +136,32 @@ def _is_error_classes(value: Any) -> bool:
     )
 
 
+def _is_storable_text(value: Any, max_length: int | None = None) -> bool:
+    """A non-empty str the database can hold as it is (no NUL, no lone surrogate)."""
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and (max_length is None or len(value) <= max_length)
+        and storable_text(value) is value
+    )
+
+
 def validate_options(definition: TaskflowTask) -> None:
-    """Raise :class:`InvalidTaskOptions` naming the first bad option."""
+    """Raise :class:`InvalidTaskOptions` naming the first bad option and what it accepts.
+
+    Runs before Django's own checks of the definition, so that every option
+    given a value of the wrong type or range gets this error rather than a
+    raw ``TypeError`` or a database error at enqueue.
+    """
+    _validate_django_options(definition)
     max_attempts = definition.max_attempts
-    if max_attempts is not None and (
-        isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1
-    ):
-        _refuse(definition, "max_attempts", "a whole number of at least 1", max_attempts)
+    if max_attempts is not None and not is_attempt_count(max_attempts):
+        _refuse(
+            definition,
+            "max_attempts",
+            f"None or a whole number from 1 to {MAX_ATTEMPTS_LIMIT:,}",
+            max_attempts,
+        )
     if definition.retry is not None and not isinstance(definition.retry, RetryPolicy):
         _refuse(
             definition, "retry", "a RetryPolicy (e.g. RetryPolicy.exponential())", definition.retry
@@ -149,13 +176,71 @@ def validate_options(definition: TaskflowTask) -> None:
             _refuse(definition, option, "a tuple of exception classes", value)
     if definition.timeout is not None and not isinstance(definition.timeout, Timeout):
         _refuse(definition, "timeout", "a Timeout (e.g. Timeout.QUICK)", definition.timeout)
-    if isinstance(definition.tags, str) or not all(
-        isinstance(tag, str) and tag for tag in definition.tags
-    ):
-        _refuse(definition, "tags", "a list of non-empty strings", definition.tags)
+    tags = definition.tags
+    if isinstance(tags, str) or not isinstance(tags, Sequence):
+        _refuse(definition, "tags", "a list of non-empty strings", tags)
+    for tag in tags:
+        if not _is_storable_text(tag):
+            _refuse(
+                definition,
+                "tags",
+                "a list of non-empty strings without NUL or lone surrogates",
+                tags,
+            )
     key = definition.key
-    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-        _refuse(definition, "key", "a string of 1 to 255 characters", key)
+    if key is not None and not _is_storable_text(key, KEY_MAX_LENGTH):
+        _refuse(
+            definition,
+            "key",
+            f"None or a string of 1 to {KEY_MAX_LENGTH} characters without NUL or lone surrogates",
+            key,
+        )
+
+
+def _validate_django_options(definition: TaskflowTask) -> None:
+    """Check the options Django's ``Task`` defines, type first, with our error."""
+    priority = definition.priority
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, int)
+        or not TASK_MIN_PRIORITY <= priority <= TASK_MAX_PRIORITY
+    ):
+        _refuse(
+            definition,
+            "priority",
+            f"a whole number from {TASK_MIN_PRIORITY} to {TASK_MAX_PRIORITY}",
+            priority,
+        )
+    if not _is_storable_text(definition.queue_name, NAME_MAX_LENGTH):
+        _refuse(
+            definition,
+            "queue_name",
+            f"the name of a queue: a string of 1 to {NAME_MAX_LENGTH} characters",
+            definition.queue_name,
+        )
+    if not _is_storable_text(definition.backend, NAME_MAX_LENGTH):
+        _refuse(definition, "backend", "the alias of a backend in TASKS", definition.backend)
+    if not isinstance(definition.takes_context, bool):
+        _refuse(definition, "takes_context", "True or False", definition.takes_context)
+    run_after = definition.run_after
+    if run_after is not None and (
+        not isinstance(run_after, datetime) or (settings.USE_TZ and timezone.is_naive(run_after))
+    ):
+        _refuse(
+            definition,
+            "run_after",
+            "None or an aware datetime, such as timezone.now() + timedelta(minutes=5)",
+            run_after,
+        )
+    backend = definition.get_backend()  # an unknown alias raises Django's InvalidTaskBackend
+    if backend.queues and definition.queue_name not in backend.queues:
+        known = ", ".join(repr(queue) for queue in sorted(backend.queues))
+        _refuse(
+            definition,
+            "queue_name",
+            f"one of the QUEUES of TASKS[{definition.backend!r}] ({known})",
+            definition.queue_name,
+        )
 
 
 @overload

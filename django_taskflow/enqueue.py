@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from django_taskflow import models, payloads, results
+from django_taskflow import invocation, models, payloads, results
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
 from django_taskflow.policies import DEFAULT_RETRY_POLICY
 from django_taskflow.states import Status
 
@@ -89,6 +89,7 @@ def _insert(
     calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
     now: datetime,
 ) -> list[results.TaskflowResult]:
+    invocation.check_importable(definition)
     database = backend.config.database
     connection = connections[database]
     shared = _settings(backend, definition)
@@ -99,6 +100,7 @@ def _insert(
     rows = []
     snapshots = []
     for args, kwargs in calls:
+        invocation.bind_arguments(definition, args, kwargs)
         args_json, kwargs_json = payloads.encode_arguments(
             shared.task_path, args, kwargs, max_bytes
         )
@@ -138,8 +140,18 @@ def _insert(
         )
     if not rows:
         return []
-    with transaction.atomic(using=database), connection.cursor() as cursor:
-        dialect_for(database).insert_tasks(cursor, table=models.Task._meta.db_table, rows=rows)
+    table = models.Task._meta.db_table
+    try:
+        with transaction.atomic(using=database), connection.cursor() as cursor:
+            dialect_for(database).insert_tasks(cursor, table=table, rows=rows)
+    except DatabaseError as exc:
+        # Checked only after a failure, so that a normal enqueue pays nothing for it.
+        if not _table_exists(database, table):
+            raise MigrationsNotApplied(
+                f"The table {table} does not exist in database {database!r}: run "
+                f"`manage.py migrate` to create django_taskflow's tables ({exc})."
+            ) from exc
+        raise
 
     def announce() -> None:
         for snapshot in snapshots:
@@ -147,6 +159,22 @@ def _insert(
 
     transaction.on_commit(announce, using=database)
     return snapshots
+
+
+def _table_exists(database: str, table: str) -> bool:
+    """Whether ``table`` exists; True when that cannot be asked now.
+
+    When in doubt the caller re-raises the database's own error, which is
+    then the one to show.
+    """
+    connection = connections[database]
+    if connection.in_atomic_block and connection.needs_rollback:
+        return True
+    try:
+        with connection.cursor() as cursor:
+            return table in connection.introspection.table_names(cursor)
+    except DatabaseError:
+        return True
 
 
 def enqueue(

@@ -30,6 +30,21 @@ class PayloadTooLarge(TaskflowError, ValueError):
     """The encoded arguments are larger than OPTIONS["MAX_PAYLOAD_BYTES"]."""
 
 
+class UnimportableTask(TaskflowError, InvalidTask):
+    """The worker could not import this task by its path.
+
+    Define the task at the top level of a module the worker imports, such
+    as an app's tasks.py, not in __main__ or in a shell.
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or " ".join((type(self).__doc__ or "").split()))
+
+
+class MigrationsNotApplied(TaskflowError, ImproperlyConfigured):
+    """django_taskflow's tables are missing from the database: run `manage.py migrate`."""
+
+
 class UnknownTask(TaskflowError, ImportError):
     """The task path does not name a task that this code base defines."""
 

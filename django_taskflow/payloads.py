@@ -7,27 +7,63 @@ refused where it was given, with the path to the offending value.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import math
+import uuid
 from typing import Any
 
 from django_taskflow.exceptions import PayloadTooLarge, UnserializablePayload
 
 _SCALARS = (str, int, bool, type(None))
 
+MAX_DEPTH = 500
+"""How deeply arguments, results and progress details may nest lists and dicts.
 
-def find_unserializable(value: Any, path: str) -> str | None:
-    """Return a description of the first value JSON cannot carry, or None."""
+Half of Python's default recursion limit (1,000): deep enough for any real
+payload, shallow enough that checking, encoding and decoding a value (each
+of which recurses once per level) never runs out of stack, in a worker
+slot or in the caller. Nothing deeper is ever stored, so nothing deeper is
+ever decoded.
+"""
+
+
+def _fix_for(value: Any) -> str:
+    """The likely fix for a common value that is not JSON, as the end of a sentence."""
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return "; pass value.isoformat() and parse it in the task"
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return "; pass str(value) and convert it back in the task"
+    if isinstance(value, set | frozenset):
+        return "; pass list(value)"
+    meta = getattr(type(value), "_meta", None)
+    if meta is not None and hasattr(value, "pk") and hasattr(meta, "concrete_model"):
+        # A model instance: its row may change before the task runs, so pass its key.
+        return "; pass its primary key (value.pk) and fetch the row in the task"
+    return ""
+
+
+def find_unserializable(value: Any, path: str, depth: int = 0) -> str | None:
+    """Return a description of the first value JSON cannot carry, or None.
+
+    Strings may not hold a NUL character (PostgreSQL refuses it) or a lone
+    surrogate (no UTF-8 encoding exists for it), and lists and dicts may not
+    nest deeper than :data:`MAX_DEPTH`. A description ends with the likely
+    fix when there is one, e.g. ``.isoformat()`` for a datetime.
+    """
     if isinstance(value, str):
-        # PostgreSQL's jsonb cannot store NUL; refuse it on every database.
-        return f"{path} contains a NUL character" if "\x00" in value else None
+        return _text_problem(value, path)
     if isinstance(value, _SCALARS):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{path} is {value!r}, not a finite number"
+    if isinstance(value, list | tuple | dict) and depth >= MAX_DEPTH:
+        shown = path if len(path) <= 60 else f"{path[:40]}…"
+        return f"{shown} nests lists or dicts deeper than the limit of {MAX_DEPTH} levels"
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            problem = find_unserializable(item, f"{path}[{index}]")
+            problem = find_unserializable(item, f"{path}[{index}]", depth + 1)
             if problem:
                 return problem
         return None
@@ -35,13 +71,27 @@ def find_unserializable(value: Any, path: str) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path} has a key {key!r} of type {type(key).__name__}; keys must be str"
-            if "\x00" in key:
-                return f"{path} has a key {key!r} that contains a NUL character"
-            problem = find_unserializable(item, f"{path}[{key!r}]")
+            key_problem = _text_problem(key, f"{path} has a key {key!r} that")
+            if key_problem:
+                return key_problem
+            problem = find_unserializable(item, f"{path}[{key!r}]", depth + 1)
             if problem:
                 return problem
         return None
-    return f"{path} is {type(value).__module__}.{type(value).__qualname__}, which is not JSON"
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    return f"{path} is {kind}, which is not JSON{_fix_for(value)}"
+
+
+def _text_problem(text: str, subject: str) -> str | None:
+    # PostgreSQL's jsonb cannot store NUL; refuse it on every database.
+    if "\x00" in text:
+        return f"{subject} contains a NUL character"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{subject} contains a lone surrogate, which UTF-8 cannot encode"
+    return None
 
 
 def encode_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[str, str]:
@@ -96,3 +146,21 @@ def encode_result(value: Any, max_bytes: int | None = None) -> str:
             f"OPTIONS['MAX_PAYLOAD_BYTES'] = {max_bytes}."
         )
     return encoded
+
+
+def is_too_deep(value: Any) -> bool:
+    """Whether lists and dicts in ``value`` nest deeper than :data:`MAX_DEPTH`.
+
+    Walks without recursion, so it answers for any value (even one that
+    contains itself) where a recursive walk would raise ``RecursionError``.
+    """
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, list | tuple | dict):
+            continue
+        if depth >= MAX_DEPTH:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -49,6 +49,9 @@ _REQUIRED_JSON_KEYS: dict[str, frozenset[str]] = {
 }
 
 
+MAX_ATTEMPTS_LIMIT = 2_147_483_647
+"""The largest ``max_attempts``: what the ``max_attempts`` column (a 32-bit integer) holds."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -305,10 +308,18 @@ def coerce_policy(
         raise InvalidTaskOptions(f"{setting}: {exc}") from exc
 
 
+def is_attempt_count(value: Any) -> bool:
+    """True for a whole number from 1 to :data:`MAX_ATTEMPTS_LIMIT` (not a bool)."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ATTEMPTS_LIMIT
+    )
+
+
 def _check_max_attempts(value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and not is_attempt_count(value):
         raise InvalidTaskOptions(
-            f"max_attempts must be None or a whole number of at least 1, got {value!r}"
+            f"max_attempts must be None or a whole number from 1 to {MAX_ATTEMPTS_LIMIT:,}, "
+            f"got {value!r}"
         )
 
 
@@ -363,22 +374,34 @@ def _import_function(path: Any) -> Callable[[int], float]:
     return func
 
 
+class _DefaultLimit(float):
+    """A limit left out of ``Timeout(...)``; replaced by one derived from the other limit."""
+
+
+_SOFT_DEFAULT = _DefaultLimit(300.0)
+_HARD_DEFAULT = _DefaultLimit(600.0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timeout:
     """How long an attempt may run.
 
     After ``soft`` seconds ``on_soft_timeout`` is called once with the task's
     context and an event is recorded; after ``hard`` seconds the work is
-    stopped. Either may be ``None`` (no limit) but not both. Presets:
-    ``Timeout.QUICK`` (10 s / 30 s), ``Timeout.MODERATE`` (300 s / 600 s, the
-    defaults) and ``Timeout.EXTENDED`` (1 h / 2 h).
+    stopped. Either may be ``None`` (no limit) but not both. A limit left
+    out is derived from the other one, so that it never contradicts it:
+    ``soft`` defaults to half of ``hard``, at most 300 s, and ``hard`` to
+    twice ``soft``, at least 600 s (``Timeout(hard=60)`` is 30 s / 60 s;
+    ``Timeout()`` is 300 s / 600 s). Presets: ``Timeout.QUICK`` (10 s /
+    30 s), ``Timeout.MODERATE`` (300 s / 600 s) and ``Timeout.EXTENDED``
+    (1 h / 2 h).
 
     Raises :class:`InvalidTaskOptions` (a ``ValueError``) naming the option and
     the value for any argument that cannot be used.
     """
 
-    soft: float | None = 300.0
-    hard: float | None = 600.0
+    soft: float | None = _SOFT_DEFAULT
+    hard: float | None = _HARD_DEFAULT
     on_soft_timeout: Callable[[Any], None] | None = None
 
     QUICK: ClassVar[Timeout]
@@ -392,6 +415,7 @@ class Timeout:
                 raise InvalidTaskOptions(
                     f"{name} must be None or a finite number of seconds greater than 0, got {value!r}"
                 )
+        self._derive_left_out_limit()
         if self.soft is None and self.hard is None:
             raise InvalidTaskOptions("a Timeout needs soft, hard or both; got neither")
         if self.soft is not None and self.hard is not None and self.soft >= self.hard:
@@ -403,6 +427,20 @@ class Timeout:
             raise InvalidTaskOptions(
                 f"on_soft_timeout must be None or a function, got {self.on_soft_timeout!r}"
             )
+
+    def _derive_left_out_limit(self) -> None:
+        soft_left_out = self.soft is _SOFT_DEFAULT
+        hard_left_out = self.hard is _HARD_DEFAULT
+        soft, hard = self.soft, self.hard
+        if soft_left_out:
+            soft = 300.0 if hard_left_out or hard is None else min(300.0, hard / 2)
+        if hard_left_out:
+            hard = 600.0 if soft_left_out or soft is None else max(600.0, min(soft * 2, 1e300))
+        # Still inside construction: the one place a Timeout's fields are set
+        # after the generated __init__, because a default that depends on the
+        # other argument cannot be written as a field default.
+        object.__setattr__(self, "soft", soft)
+        object.__setattr__(self, "hard", hard)
 
     def to_json(self) -> dict[str, JSONValue]:
         """Return ``{"soft": ..., "hard": ...}``; the callback stays on the task definition."""

@@ -221,3 +221,31 @@ async def async_heartbeat(context: TaskContext) -> int:
     context.extend_lease(60)
     context.report_progress(0.5)
     return context.attempt
+
+
+# Errors and results the database or the encoder cannot take as they are.
+
+
+@task(max_attempts=2, retry=RetryPolicy.fixed(0))
+def raise_nul_message() -> None:
+    raise ValueError("a\x00b")
+
+
+@task(max_attempts=2, retry=RetryPolicy.fixed(0))
+def raise_surrogate_message() -> None:
+    name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+    raise FileNotFoundError(f"no such file: {name}")
+
+
+@task(max_attempts=2, retry=RetryPolicy.fixed(0))
+def return_deep_list(depth: int) -> object:
+    value: list[object] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@task(takes_context=True)
+def report_awkward_progress(context: TaskContext) -> None:
+    name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+    context.report_progress(0.5, file=name, nested={"note": "a\x00b", "items": [name]})

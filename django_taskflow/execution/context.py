@@ -9,8 +9,9 @@ from typing import Any, NoReturn, Protocol
 from django.tasks import TaskContext as DjangoTaskContext
 
 from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested
-from django_taskflow.payloads import find_unserializable
+from django_taskflow.payloads import MAX_DEPTH, find_unserializable
 from django_taskflow.policies import RetryPolicy
+from django_taskflow.text import storable_json
 
 # A week: longer than any sane lease, short enough for datetime arithmetic.
 MAX_LEASE_EXTENSION_SECONDS = 7 * 24 * 3600
@@ -66,9 +67,11 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
         """Record how far the task has got (0 to 1) with optional JSON details.
 
         Seen by ``monitor()``, the event stream and the ``task_progress``
-        signal. Raises ``InvalidTaskOptions`` (a ``ValueError``) for a
-        fraction outside 0..1 and ``UnserializablePayload`` for details that
-        are not JSON.
+        signal. NUL characters and lone surrogates in the details' strings
+        are stored as backslash escapes (see ``django_taskflow.text``).
+        Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
+        outside 0..1 and ``UnserializablePayload`` for details that are not
+        JSON.
         """
         if (
             isinstance(fraction, bool)
@@ -77,6 +80,9 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
             or not 0 <= fraction <= 1
         ):
             raise InvalidTaskOptions(f"progress must be a number from 0 to 1, got {fraction!r}.")
+        # What the database cannot hold (NUL, lone surrogates) is escaped, not refused:
+        # progress is for reading, and a filename from the disk may well hold either.
+        detail = storable_json(detail, MAX_DEPTH)
         problem = find_unserializable(detail, "the progress details")
         if problem:
             from django_taskflow.exceptions import UnserializablePayload

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.states import Status
+from django_taskflow.text import storable_text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,23 +39,24 @@ class Outcome:
 
 
 def describe(exc: BaseException) -> str:
-    """``str(exc)``, or a stand-in when the exception cannot be printed."""
+    """``str(exc)``, storable, or a stand-in when the exception cannot be printed."""
     try:
-        return str(exc)[:10_000]
+        return storable_text(str(exc)[:10_000])
     except Exception as str_exc:  # an attempt must end in a transition regardless
         return f"<{type(exc).__name__}: str() failed with {type(str_exc).__name__}>"
 
 
 def format_traceback(exc: BaseException) -> str:
+    """The traceback as Python prints it, storable (see ``django_taskflow.text``)."""
     try:
-        return "".join(traceback_module.format_exception(exc))
+        return storable_text("".join(traceback_module.format_exception(exc)))
     except Exception:  # same reason as describe()
-        return "".join(traceback_module.format_tb(exc.__traceback__))
+        return storable_text("".join(traceback_module.format_tb(exc.__traceback__)))
 
 
 def class_path(exc: BaseException) -> str:
     kind = type(exc)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    return storable_text(f"{kind.__module__}.{kind.__qualname__}")
 
 
 def succeeded(result_json: str) -> Outcome:

@@ -178,8 +178,11 @@ def run(
         finally:
             if reporter is not None:
                 reporter.end_attempt()  # no time-limit interrupt can arrive after this
-        value = typecheck.to_json_value(value)
-        rejection = _rejection(definition, value)
+        # A value too deep to walk is left to the encoder below to refuse.
+        rejection = None
+        if not payloads.is_too_deep(value):
+            value = typecheck.to_json_value(value)
+            rejection = _rejection(definition, value)
     except RetryRequested as request:
         delay = request.countdown
         if delay is None:
@@ -224,6 +227,11 @@ def run(
     except (UnserializablePayload, PayloadTooLarge) as exc:
         # Running it again would return the same kind of value: no retry.
         return _failed(claimed, exc, now=now(), retryable=False), snapshot
+    except Exception as exc:  # the encoder itself failed: the value is just as unstorable
+        refused = UnserializablePayload(
+            f"The task's result could not be encoded as JSON: {outcomes.describe(exc)}"
+        )
+        return _failed(claimed, refused, now=now(), retryable=False), snapshot
     return outcomes.succeeded(encoded), snapshot
 
 

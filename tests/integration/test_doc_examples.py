@@ -22,7 +22,7 @@ from django.db import connections
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from django_taskflow import InvalidTaskOptions, RetryPolicy, Timeout, events, models
+from django_taskflow import RetryPolicy, Timeout, events, models
 from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.states import Outcome, Status
@@ -296,16 +296,17 @@ def test_soft_timeout_callback_logs_a_warning(caplog: pytest.LogCaptureFixture) 
     assert timeouts.export_report.timeout.on_soft_timeout is timeouts.warn_slow_export
 
 
-def test_timeout_presets_and_the_refused_hard_only_limit() -> None:
+def test_timeout_presets_and_the_limits_derived_from_the_other() -> None:
     assert Timeout() == Timeout.MODERATE
     assert [(t.soft, t.hard) for t in (Timeout.QUICK, Timeout.MODERATE, Timeout.EXTENDED)] == [
         (10, 30),
         (300, 600),
         (3600, 7200),
     ]
-    with pytest.raises(InvalidTaskOptions, match=r"soft timeout \(300.0 s\) must be shorter"):
-        Timeout(hard=60)
+    derived = [Timeout(hard=60), Timeout(hard=900), Timeout(soft=30), Timeout(soft=900)]
+    assert [(t.soft, t.hard) for t in derived] == [(30, 60), (300, 900), (30, 600), (900, 1800)]
     assert Timeout(soft=None, hard=60).to_json() == {"soft": None, "hard": 60}
+    assert Timeout(soft=30, hard=None).to_json() == {"soft": 30, "hard": None}
 
 
 def test_default_timeout_applies_to_tasks_without_one(settings: Any) -> None:

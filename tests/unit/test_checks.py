@@ -180,3 +180,55 @@ def test_middleware_that_cannot_be_loaded_is_error_e005() -> None:
     assert message.id == "taskflow.E005"
     assert "TASKS['default']['OPTIONS']['MIDDLEWARE']" in message.msg
     assert "tests.no_such_module.Timing" in message.msg
+
+
+# taskflow.W001: installed, but no backend in TASKS is ours
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [
+        {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}},
+        {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}},
+        {},
+    ],
+    ids=["immediate", "dummy", "empty"],
+)
+def test_no_taskflow_backend_in_tasks_is_warning_w001(tasks: dict[str, Any]) -> None:
+    with override_settings(TASKS=tasks):
+        [message] = run_taskflow_checks()
+
+    assert message.id == "taskflow.W001"
+    assert message.level == checks.WARNING
+    assert message.obj == "TASKS"
+    assert "no backend in TASKS is a TaskflowBackend" in message.msg
+    assert "options (max_attempts, retry, timeout...) are ignored" in message.msg
+    assert message.hint is not None
+    assert '"BACKEND": "django_taskflow.backend.TaskflowBackend"' in message.hint
+
+
+def test_w001_names_the_backends_found() -> None:
+    immediate = "django.tasks.backends.immediate.ImmediateBackend"
+    with override_settings(TASKS={"default": {"BACKEND": immediate}}):
+        [message] = run_taskflow_checks()
+
+    assert f"'default': {immediate}" in message.msg
+
+
+def test_one_taskflow_backend_among_others_passes_w001() -> None:
+    tasks = {
+        "default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+        "queue": {"BACKEND": BACKEND_PATH},
+    }
+    with override_settings(TASKS=tasks):
+        assert run_taskflow_checks() == []
+
+
+def test_a_subclass_of_taskflow_backend_passes_w001() -> None:
+    tasks = {"default": {"BACKEND": "tests.unit.test_checks.OurBackend"}}
+    with override_settings(TASKS=tasks):
+        assert run_taskflow_checks() == []
+
+
+class OurBackend(TaskflowBackend):
+    """A project's own subclass: still django_taskflow's backend."""

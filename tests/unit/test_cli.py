@@ -87,9 +87,21 @@ def test_empty_queue_list_is_refused() -> None:
         call_command("taskworker", "--queues", " , ")
 
 
-def test_queue_not_in_the_backend_queues_is_refused() -> None:
-    with pytest.raises(CommandError, match="not in TASKS QUEUES: archive, nope"):
+def test_queue_not_in_the_backend_queues_is_refused_with_the_valid_ones() -> None:
+    with pytest.raises(CommandError) as info:
         call_command("taskworker", "--queues", "default,nope,archive")
+
+    assert str(info.value) == (
+        "--queues names queues not in TASKS QUEUES: archive, nope. "
+        "The queues of TASKS['default'] are: default, emails, reports."
+    )
+
+
+@pytest.mark.parametrize("abbreviation", ["--queue", "--conc", "--back"])
+def test_abbreviated_options_are_refused(abbreviation: str) -> None:
+    # "nope" is a bad value for each full option too, so no worker starts either way.
+    with pytest.raises(CommandError, match=f"unrecognized arguments: {abbreviation} nope"):
+        call_command("taskworker", abbreviation, "nope")
 
 
 def test_unknown_pool_is_refused() -> None:

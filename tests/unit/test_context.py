@@ -14,6 +14,13 @@ from django_taskflow.policies import RetryPolicy
 from tests import tasks
 
 
+def nested_lists(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 class FakeReporter:
     """Records what a context sends to the worker's slot."""
 
@@ -123,7 +130,7 @@ def test_report_progress_refuses_a_fraction_outside_0_to_1(
     [
         ({"seen": {1, 2}}, "the progress details['seen']"),
         ({"rate": math.nan}, "nan"),
-        ({"note": "a\x00b"}, "NUL"),
+        ({"levels": nested_lists(501)}, "deeper than the limit of 500 levels"),
     ],
 )
 def test_report_progress_refuses_details_that_are_not_json(
@@ -135,6 +142,21 @@ def test_report_progress_refuses_details_that_are_not_json(
     assert str(info.value).startswith("Progress details must be JSON: ")
     assert problem in str(info.value)
     assert reporter.progress == []
+
+
+def test_report_progress_escapes_what_the_database_cannot_store(reporter: FakeReporter) -> None:
+    name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+
+    make_context(reporter).report_progress(
+        0.5, file=name, nested={"note": "a\x00b", "files": [name, "ok"]}, count=3
+    )
+
+    [(_, detail)] = reporter.progress
+    assert detail == {
+        "file": "report-\\udcff.csv",
+        "nested": {"note": "a\\x00b", "files": ["report-\\udcff.csv", "ok"]},
+        "count": 3,
+    }
 
 
 def test_report_progress_without_a_reporter_still_validates() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import math
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +15,8 @@ from django_taskflow import TaskflowTask, task
 from django_taskflow.exceptions import InvalidTaskOptions, TaskflowError
 from django_taskflow.policies import RetryPolicy, Timeout
 from tests import tasks
+
+SURROGATE = b"\xff".decode("utf-8", "surrogateescape")
 
 
 def is_transient(error: object) -> bool:
@@ -52,6 +57,22 @@ def reject_negative(value: object) -> object:
         ({"key": ""}, "key"),
         ({"key": "k" * 256}, "key"),
         ({"key": 42}, "key"),
+        ({"key": "a\x00b"}, "key"),
+        ({"key": SURROGATE}, "key"),
+        ({"tags": ["a\x00b"]}, "tags"),
+        ({"tags": ["ok", SURROGATE]}, "tags"),
+        ({"tags": 7}, "tags"),
+        ({"max_attempts": 10**12}, "max_attempts"),
+        ({"priority": True}, "priority"),
+        ({"priority": math.nan}, "priority"),
+        ({"priority": "high"}, "priority"),
+        ({"priority": 2.0}, "priority"),
+        ({"queue_name": 7}, "queue_name"),
+        ({"queue_name": ""}, "queue_name"),
+        ({"queue_name": "q\x00"}, "queue_name"),
+        ({"queue_name": "q" * 101}, "queue_name"),
+        ({"backend": 7}, "backend"),
+        ({"takes_context": "yes"}, "takes_context"),
     ],
 )
 def test_bad_option_is_refused_when_the_task_is_defined(
@@ -206,10 +227,40 @@ def test_using_accepts_zero_priority() -> None:
         ({"timeout": 30}, "timeout"),
         ({"tags": "urgent"}, "tags"),
         ({"key": ""}, "key"),
+        ({"key": "a\x00b"}, "key"),
+        ({"tags": [SURROGATE]}, "tags"),
+        ({"max_attempts": 10**12}, "max_attempts"),
+        ({"priority": "high"}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"priority": math.nan}, "priority"),
+        ({"queue_name": 7}, "queue_name"),
+        ({"backend": 7}, "backend"),
+        ({"run_after": "2030-01-01"}, "run_after"),
+        ({"run_after": datetime.datetime(2030, 1, 1)}, "run_after"),
     ],
 )
 def test_using_refuses_bad_options(options: dict[str, Any], option: str) -> None:
-    with pytest.raises(InvalidTaskOptions, match=f"^{option} of task echo"):
+    with pytest.raises(InvalidTaskOptions) as info:
+        tasks.echo.using(**options)
+
+    assert str(info.value).startswith(f"{option} of task echo must be")
+    assert str(info.value).endswith(f"got {options[option]!r}.")
+
+
+@pytest.mark.parametrize(
+    ("options", "allowed"),
+    [
+        ({"priority": "high"}, "a whole number from -100 to 100"),
+        ({"max_attempts": 10**12}, "a whole number from 1 to 2,147,483,647"),
+        ({"key": "a\x00b"}, "a string of 1 to 255 characters without NUL or lone surrogates"),
+        ({"tags": ["a\x00b"]}, "a list of non-empty strings without NUL or lone surrogates"),
+        ({"run_after": "tomorrow"}, "an aware datetime"),
+    ],
+)
+def test_invalid_option_message_names_the_allowed_range(
+    options: dict[str, Any], allowed: str
+) -> None:
+    with pytest.raises(InvalidTaskOptions, match=re.escape(allowed)):
         tasks.echo.using(**options)
 
 
@@ -236,7 +287,7 @@ def test_using_refuses_an_unknown_option_with_type_error(option: str) -> None:
 
 
 def test_using_refuses_an_unknown_queue() -> None:
-    with pytest.raises(InvalidTask, match="Queue 'nope' is not valid"):
+    with pytest.raises(InvalidTask, match=r"queue_name of task echo must be one of the QUEUES"):
         tasks.echo.using(queue_name="nope")
 
 
@@ -272,8 +323,13 @@ def test_function_not_defined_at_module_level_is_refused() -> None:
 
 
 def test_unknown_queue_is_refused_when_the_task_is_defined() -> None:
-    with pytest.raises(InvalidTask, match="Queue 'nope' is not valid"):
+    with pytest.raises(InvalidTaskOptions) as info:
         task(queue_name="nope")(tasks.add.func)
+
+    assert str(info.value).startswith(
+        "queue_name of task add must be one of the QUEUES of TASKS['default'] ('default', "
+    )
+    assert str(info.value).endswith(", got 'nope'.")
 
 
 def test_configured_queue_is_accepted() -> None:
@@ -282,5 +338,5 @@ def test_configured_queue_is_accepted() -> None:
 
 @pytest.mark.parametrize("priority", [-101, 101])
 def test_priority_outside_django_range_is_refused(priority: int) -> None:
-    with pytest.raises(InvalidTask, match="priority must be"):
+    with pytest.raises(InvalidTask, match="priority of task add must be a whole number from -100"):
         task(priority=priority)(tasks.add.func)

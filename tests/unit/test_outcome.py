@@ -145,6 +145,20 @@ def test_traceback_is_captured() -> None:
     )
 
 
+def test_nul_and_lone_surrogates_in_an_error_are_stored_as_escapes() -> None:
+    name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+
+    result = fail(FileNotFoundError(f"no such file: {name}\x00"))
+
+    assert result.status == Status.QUEUED  # still retried, as the same error
+    assert result.error_class == "builtins.FileNotFoundError"
+    assert result.error_message == "no such file: report-\\udcff.csv\\x00"
+    assert "no such file: report-\\udcff.csv\\x00" in result.traceback
+    for text in (result.error_class, result.error_message, result.traceback):
+        assert "\x00" not in text
+        text.encode("utf-8")
+
+
 def test_exception_whose_str_fails_still_gives_an_outcome() -> None:
     result = fail(UnprintableError(), attempt=1, max_attempts=1)
 

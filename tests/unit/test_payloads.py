@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from django_taskflow import payloads
+from django_taskflow import models, payloads
 from django_taskflow.exceptions import PayloadTooLarge, TaskflowError, UnserializablePayload
 
 TASK_PATH = "tests.tasks.echo"
@@ -134,3 +135,80 @@ def test_encoded_arguments_match_a_json_round_trip() -> None:
 
     args_json, _ = payloads.encode_arguments(TASK_PATH, value, {}, LIMIT)
     assert json.loads(args_json) == json.loads(json.dumps(list(value)))
+
+
+# Depth: refused with the limit, never a RecursionError
+
+
+def nested_lists(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def test_arguments_nested_as_deep_as_the_limit_are_accepted() -> None:
+    payloads.check_arguments(TASK_PATH, (nested_lists(payloads.MAX_DEPTH - 1),), {}, LIMIT)
+
+
+@pytest.mark.parametrize("levels", [payloads.MAX_DEPTH, 2_000, 100_000])
+def test_arguments_nested_deeper_than_the_limit_are_refused_with_the_limit(levels: int) -> None:
+    with pytest.raises(UnserializablePayload, match="deeper than the limit of 500 levels"):
+        payloads.check_arguments(TASK_PATH, (nested_lists(levels),), {}, LIMIT)
+
+
+def test_an_argument_that_contains_itself_is_refused_with_the_limit() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+
+    with pytest.raises(UnserializablePayload, match="deeper than the limit of 500 levels"):
+        payloads.check_arguments(TASK_PATH, (), {"loop": {"inner": loop}}, LIMIT)
+
+
+def test_a_result_nested_deeper_than_the_limit_is_refused_with_the_limit() -> None:
+    with pytest.raises(UnserializablePayload, match="deeper than the limit of 500 levels"):
+        payloads.encode_result(nested_lists(2_000))
+
+
+def test_is_too_deep_agrees_with_the_encoder_and_survives_a_loop() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+
+    assert not payloads.is_too_deep(nested_lists(payloads.MAX_DEPTH))
+    assert payloads.is_too_deep(nested_lists(payloads.MAX_DEPTH + 1))
+    assert payloads.is_too_deep({"a": [loop]})
+    assert not payloads.is_too_deep(None)
+    payloads.encode_result(nested_lists(payloads.MAX_DEPTH))
+    with pytest.raises(UnserializablePayload):
+        payloads.encode_result(nested_lists(payloads.MAX_DEPTH + 1))
+
+
+def test_a_lone_surrogate_in_an_argument_is_refused() -> None:
+    name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+
+    with pytest.raises(UnserializablePayload, match=r"kwargs\['path'\] contains a lone surrogate"):
+        payloads.check_arguments(TASK_PATH, (), {"path": name}, LIMIT)
+
+
+# The likely fix, named in the message
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        (dt.datetime(2025, 1, 1, 12, 0), "pass value.isoformat()"),
+        (dt.date(2025, 1, 1), "pass value.isoformat()"),
+        (dt.time(12, 0), "pass value.isoformat()"),
+        (Decimal("1.10"), "pass str(value)"),
+        (uuid.UUID(int=1), "pass str(value)"),
+        ({1, 2}, "pass list(value)"),
+        (frozenset({1}), "pass list(value)"),
+        (models.Task(), "pass its primary key (value.pk)"),
+    ],
+)
+def test_a_common_value_that_is_not_json_gets_its_likely_fix(value: Any, fix: str) -> None:
+    with pytest.raises(UnserializablePayload) as info:
+        payloads.check_arguments(TASK_PATH, ({"when": value},), {}, LIMIT)
+
+    assert "args[0]['when'] is " in str(info.value)
+    assert fix in str(info.value)

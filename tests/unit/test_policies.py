@@ -361,6 +361,12 @@ def test_timeout_presets_have_the_documented_values() -> None:
     assert Timeout.QUICK is policies.QUICK
 
 
+def test_retry_policy_max_attempts_is_bounded_by_what_the_column_holds() -> None:
+    assert RetryPolicy.fixed(1, max_attempts=2_147_483_647).max_attempts == 2_147_483_647
+    with pytest.raises(InvalidTaskOptions, match="from 1 to 2,147,483,647, got 1000000000000"):
+        RetryPolicy.fixed(1, max_attempts=10**12)
+
+
 def test_timeout_may_have_only_a_soft_or_only_a_hard_limit() -> None:
     assert Timeout(soft=None, hard=5).to_json() == {"soft": None, "hard": 5}
     assert Timeout(soft=5, hard=None).to_json() == {"soft": 5, "hard": None}
@@ -372,6 +378,29 @@ def test_timeout_refuses_a_soft_limit_not_shorter_than_the_hard_one() -> None:
         match=r"soft timeout \(60 s\) must be shorter than the hard timeout \(60 s\)",
     ):
         Timeout(soft=60, hard=60)
+
+
+@pytest.mark.parametrize(
+    ("given", "soft", "hard"),
+    [
+        ({"hard": 60}, 30, 60),
+        ({"hard": 1}, 0.5, 1),
+        ({"hard": 600}, 300, 600),
+        ({"hard": 900}, 300, 900),
+        ({"hard": None}, 300, None),
+        ({"soft": 30}, 30, 600),
+        ({"soft": 900}, 900, 1800),
+        ({"soft": None}, None, 600),
+    ],
+)
+def test_timeout_derives_a_left_out_limit_from_the_given_one(
+    given: dict[str, Any], soft: float | None, hard: float | None
+) -> None:
+    timeout = Timeout(**given)
+
+    assert (timeout.soft, timeout.hard) == (soft, hard)
+    assert timeout == Timeout(soft=soft, hard=hard)
+    assert Timeout.from_json(given) == timeout
 
 
 def test_timeout_refuses_no_limit_at_all() -> None:

@@ -36,6 +36,10 @@ def queue_list(value: str) -> tuple[str, ...]:
 class Command(BaseCommand):
     help = "Run queued tasks: claim, execute, record; Ctrl-C or SIGTERM stops gracefully."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
+        # No abbreviations: a mistyped --queue must be an error, not --queues.
+        return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
         parser.add_argument(
@@ -73,10 +77,12 @@ class Command(BaseCommand):
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
-        unknown = set(worker_options.queue_names) - task_backends[worker_options.backend].queues
-        if task_backends[worker_options.backend].queues and unknown:
+        valid = task_backends[worker_options.backend].queues
+        unknown = set(worker_options.queue_names) - valid
+        if valid and unknown:
             raise CommandError(
-                f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}"
+                f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}. "
+                f"The queues of TASKS[{worker_options.backend!r}] are: {', '.join(sorted(valid))}."
             )
         connection = connections[backend_options.database]
         try:
