@@ -248,17 +248,21 @@ class EventStream:
     def _read_log(self, cursor: StreamCursor) -> list[models.Event]:
         """Read the log forward by id, and the holes it left behind."""
         events = models.Event.objects.using(self.database)
+        forward = list(
+            events.filter(pk__gt=cursor.position)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:_PAGE]
+        )
+        # The holes are read second: a transaction that commits between the
+        # two reads then shows its lower ids now and its higher ids at the
+        # next read, never the other way round, so a task's events stay in
+        # order.
         late: list[int] = []
         if cursor.holes:
             in_holes = Q()
             for low, high in cursor.holes:
                 in_holes |= Q(pk__range=(low, high))
             late = list(events.filter(in_holes).values_list("pk", flat=True))
-        forward = list(
-            events.filter(pk__gt=cursor.position)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:_PAGE]
-        )
         cursor.read_log(late, forward, truncated=len(forward) == _PAGE)
         if not late and not forward:
             return []

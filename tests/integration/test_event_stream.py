@@ -149,6 +149,46 @@ def test_monitor_sees_a_final_event_that_commits_late() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_task_keeps_its_order_when_its_transaction_commits_during_a_read() -> None:
+    """One transaction holds a task's ``started`` below the stream's position
+    and its ``succeeded`` above; it commits between the stream's queries."""
+    require("postgresql")
+    task_id, other = tasks.noop.enqueue().id, tasks.noop.enqueue().id
+    below, go_on, above, commit = (threading.Event() for _ in range(4))
+
+    def write() -> None:
+        try:
+            with transaction.atomic():
+                write_events(task_id, ["started"])
+                below.set()
+                assert go_on.wait(30)
+                write_events(task_id, ["succeeded"])
+                above.set()
+                assert commit.wait(30)
+        finally:
+            connections.close_all()
+
+    stream = iter(events.stream(after=latest_event_id(), timeout=30))
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert below.wait(30)
+    write_events(other, ["started"])  # committed, with an id between the two
+    assert next(stream).task_id == other
+    go_on.set()
+    assert above.wait(30)
+
+    def commit_after_first_read(execute: Any, sql: str, *args: Any) -> Any:
+        result = execute(sql, *args)
+        if not commit.is_set() and "pg_current_snapshot" not in sql:
+            commit.set()
+            writer.join(30)
+        return result
+
+    with connection.execute_wrapper(commit_after_first_read):
+        assert [next(stream).kind, next(stream).kind] == ["started", "succeeded"]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_sqlite_writers_are_serialised_so_commits_come_in_id_order() -> None:
     """While one transaction holds events, no other can draw an id and commit first."""
     require("sqlite")
