@@ -66,6 +66,7 @@ class IdRanges:
             self._ranges.append((low, high))
 
     def discard(self, value: int) -> None:
+        """Remove one id, splitting the range that holds it."""
         index = bisect.bisect_right(self._ranges, value, key=lambda piece: piece[0]) - 1
         if index < 0:
             return

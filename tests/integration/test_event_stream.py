@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from django_taskflow import events, models
 from django_taskflow.db import dialect_for
+from django_taskflow.models import EventKind
 from django_taskflow.monitor import Running, Succeeded, monitor
 from django_taskflow.testing import run_tasks
 from tests import tasks
@@ -186,6 +187,28 @@ def test_a_task_keeps_its_order_when_its_transaction_commits_during_a_read() -> 
 
     with connection.execute_wrapper(commit_after_first_read):
         assert [next(stream).kind, next(stream).kind] == ["started", "succeeded"]
+
+
+def statements_of(write: Callable[[], object]) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        write()
+    return [query["sql"] for query in queries.captured_queries]
+
+
+@pytest.mark.django_db
+def test_event_writers_take_their_transaction_id_before_drawing_event_ids() -> None:
+    """Rule 1 of ``stream_cursor``, for both ways events are written."""
+    require("postgresql")
+    task_id = tasks.noop.enqueue().id
+    task = models.Task.objects.get(pk=task_id)
+    # COPY does not pass through Django's cursor: only the statement before it shows.
+    assert "SELECT pg_current_xact_id()" in statements_of(
+        lambda: write_events(task_id, ["started"])
+    )
+    single = statements_of(lambda: events.record_event(task, EventKind.PROGRESS))
+    [take_id] = [i for i, sql in enumerate(single) if "pg_current_xact_id" in sql]
+    [insert] = [i for i, sql in enumerate(single) if sql.startswith("INSERT")]
+    assert take_id < insert
 
 
 @pytest.mark.django_db(transaction=True)
