@@ -5,7 +5,8 @@ change it describes (the worker's recorder batches them with attempt
 outcomes), then announced with the matching signal in ``signals.py``. Hooks
 (``hooks.py``) are receivers of those signals. ``stream()`` reads the rows
 forward from an id, so a view, a script or a test can follow tasks from any
-process, synchronously or with ``async for``.
+process, synchronously or with ``async for``; ``stream_cursor.py`` holds the
+rule that makes it see each committed event exactly once.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from functools import cached_property
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from django_taskflow import models, signals
+from django_taskflow.db import dialect_for
 from django_taskflow.models import EventKind
+from django_taskflow.stream_cursor import StreamCursor
 
 logger = logging.getLogger(__name__)
 
@@ -160,13 +164,18 @@ def record_event(
 
     The single way to record an event outside the worker's batched path.
     """
-    row = models.Event.objects.using(database).create(
-        task=task,
-        kind=kind,
-        attempt=task.attempts if attempt is None else attempt,
-        data=data or {},
-        created_at=now or timezone.now(),
-    )
+    with transaction.atomic(using=database, savepoint=False):
+        # Streams rely on the transaction having its id before the event's
+        # id is drawn (see ``stream_cursor``).
+        with connections[database].cursor() as cursor:
+            dialect_for(database).assign_transaction_id(cursor)
+        row = models.Event.objects.using(database).create(
+            task=task,
+            kind=kind,
+            attempt=task.attempts if attempt is None else attempt,
+            data=data or {},
+            created_at=now or timezone.now(),
+        )
     event = from_row(row, database)
     transaction.on_commit(lambda: publish([event]), using=database)
     return event
@@ -184,7 +193,10 @@ class EventStream:
     Starts after event id ``after`` (``None``: only events recorded from now
     on; ``0``: from the first). With ``follow=False`` it ends once it has
     caught up; otherwise it waits for more, until ``timeout`` seconds pass
-    (``None``: forever).
+    (``None``: forever). It yields every committed event above ``after``
+    exactly once, even one that commits after events with higher ids (see
+    ``stream_cursor``). With ``task`` it reads through the ``(task, id)``
+    index, so its cost does not grow with the rest of the log.
     """
 
     task: Sequence[str] | None = None
@@ -197,45 +209,83 @@ class EventStream:
     poll_interval: float = 0.1
     database: str = "default"
 
-    def _start(self) -> int:
-        if self.after is not None:
-            return self.after
-        latest = models.Event.objects.using(self.database).order_by("-id").first()
-        return latest.pk if latest else 0
+    def _start(self) -> StreamCursor:
+        position = self.after
+        if position is None:
+            latest = models.Event.objects.using(self.database).order_by("-id").first()
+            position = latest.pk if latest else 0
+        in_id_order = dialect_for(self.database).COMMITS_IN_ID_ORDER
+        return StreamCursor(position, watches_late_commits=not in_id_order)
 
-    def _page(self, cursor: _Cursor) -> list[TaskEvent]:
-        """The next events after ``cursor``, and any that filled one of its gaps."""
-        events = models.Event.objects.using(self.database)
-        ids = list(
-            events.filter(pk__gt=cursor.position)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:_PAGE]
-        )
-        cursor.advance(ids)
-        wanted_ids = [*ids, *cursor.gaps]
-        if not wanted_ids:
-            return []
-        rows = events.select_related("task").filter(pk__in=wanted_ids)
-        if self.task is not None:
-            rows = rows.filter(task_id__in=[uuid.UUID(str(t)) for t in self.task])
+    def _poll(self, cursor: StreamCursor) -> list[TaskEvent]:
+        """The next events: those above the position, and any that filled a hole."""
+        if not cursor.is_settled:
+            self._read_horizon(cursor)
+        rows = self._read_task(cursor) if self.task is not None else self._read_log(cursor)
+        wanted = set(self.tags or ())
+        return [
+            from_row(row, self.database)
+            for row in rows
+            if not wanted or wanted.issubset(row.task.tags or ())
+        ]
+
+    def _read_horizon(self, cursor: StreamCursor) -> None:
+        connection = connections[self.database]
+        # Inside a transaction the horizon cannot be read safely (see
+        # ``commit_horizon``): the stream keeps watching what it skipped.
+        if not connection.get_autocommit():
+            return
+        with connection.cursor() as db_cursor:
+            cursor.horizon(*dialect_for(self.database).commit_horizon(db_cursor))
+
+    def _filtered(self, rows: QuerySet[models.Event]) -> QuerySet[models.Event]:
         if self.key is not None:
             rows = rows.filter(task__key=self.key)
         if self.kinds is not None:
             rows = rows.filter(kind__in=list(self.kinds))
-        page = list(rows.order_by("pk"))
-        cursor.filled({row.pk for row in page})
-        wanted = set(self.tags or ())
-        return [
-            from_row(row, self.database)
-            for row in page
-            if not wanted or wanted.issubset(row.task.tags or ())
-        ]
+        return rows
+
+    def _read_log(self, cursor: StreamCursor) -> list[models.Event]:
+        """Read the log forward by id, and the holes it left behind."""
+        events = models.Event.objects.using(self.database)
+        forward = list(
+            events.filter(pk__gt=cursor.position)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:_PAGE]
+        )
+        # The holes are read second: a transaction that commits between the
+        # two reads then shows its lower ids now and its higher ids at the
+        # next read, never the other way round, so a task's events stay in
+        # order.
+        late: list[int] = []
+        if cursor.holes:
+            in_holes = Q()
+            for low, high in cursor.holes:
+                in_holes |= Q(pk__range=(low, high))
+            late = list(events.filter(in_holes).values_list("pk", flat=True))
+        cursor.read_log(late, forward, truncated=len(forward) == _PAGE)
+        if not late and not forward:
+            return []
+        rows = events.select_related("task").filter(pk__in=[*late, *forward])
+        return list(self._filtered(rows).order_by("pk"))
+
+    def _read_task(self, cursor: StreamCursor) -> list[models.Event]:
+        """Read the given tasks' events through the ``(task, id)`` index."""
+        task_ids = [uuid.UUID(str(task_id)) for task_id in self.task or ()]
+        rows = models.Event.objects.using(self.database).filter(
+            task_id__in=task_ids, pk__gt=cursor.floor
+        )
+        if cursor.seen:
+            rows = rows.exclude(pk__in=cursor.seen)
+        page = list(self._filtered(rows.select_related("task")).order_by("pk")[:_PAGE])
+        cursor.read_task([row.pk for row in page], truncated=len(page) == _PAGE)
+        return page
 
     def __iter__(self) -> Iterator[TaskEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = _Cursor(self._start())
+        cursor = self._start()
         while True:
-            events = self._page(cursor)
+            events = self._poll(cursor)
             yield from events
             if events or cursor.has_more:
                 continue
@@ -245,9 +295,9 @@ class EventStream:
 
     async def __aiter__(self) -> AsyncIterator[TaskEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = _Cursor(await sync_to_async(self._start, thread_sensitive=True)())
+        cursor = await sync_to_async(self._start, thread_sensitive=True)()
         while True:
-            events = await sync_to_async(self._page, thread_sensitive=True)(cursor)
+            events = await sync_to_async(self._poll, thread_sensitive=True)(cursor)
             for event in events:
                 yield event
             if events or cursor.has_more:
@@ -255,41 +305,6 @@ class EventStream:
             if not self.follow or (deadline is not None and time.monotonic() >= deadline):
                 return
             await asyncio.sleep(self.poll_interval)
-
-
-# How long a missing id is watched for: ids are drawn when a row is inserted
-# but become visible when its transaction commits, so on PostgreSQL a lower
-# id can appear after a higher one. A gap still empty after this long was a
-# rolled-back insert. Recorder transactions last milliseconds.
-GAP_SECONDS = 10.0
-
-
-class _Cursor:
-    """Where a stream has read up to, and the ids below it not seen yet."""
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-        self.gaps: dict[int, float] = {}
-        self.has_more = False
-
-    def advance(self, ids: list[int]) -> None:
-        now = time.monotonic()
-        self.gaps = {gap: since for gap, since in self.gaps.items() if now - since < GAP_SECONDS}
-        self.has_more = len(ids) == _PAGE
-        if not ids:
-            return
-        # Ids missing between the old position and the page's end; a leading
-        # run longer than a page is old history that was deleted, not a gap.
-        start = self.position + 1 if ids[0] - self.position <= _PAGE else ids[0]
-        seen = set(ids)
-        for missing in range(start, ids[-1]):
-            if missing not in seen:
-                self.gaps.setdefault(missing, now)
-        self.position = ids[-1]
-
-    def filled(self, ids: set[int]) -> None:
-        for found in ids:
-            self.gaps.pop(found, None)
 
 
 def _as_ids(task: str | Sequence[str] | None) -> Sequence[str] | None:

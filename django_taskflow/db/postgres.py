@@ -72,9 +72,53 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
 
 
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert Event rows with COPY: one round trip, no per-row statement."""
+    """Insert Event rows with COPY, inside the caller's transaction.
+
+    The transaction takes its id first: see :func:`assign_transaction_id`.
+    """
     if rows:
+        assign_transaction_id(cursor)
         _copy(cursor, table, EVENT_COLUMNS, rows)
+
+
+# -- late commits: what the event stream needs to know -------------------------
+
+# An event's id is drawn when its row is inserted, but the row is seen only
+# when its transaction commits, so a lower id can appear after a higher one.
+COMMITS_IN_ID_ORDER = False
+
+
+def assign_transaction_id(cursor: Any) -> None:
+    """Give the current transaction its id now, before it draws any event id.
+
+    PostgreSQL assigns a transaction id lazily, at the first row written, and
+    ``COPY`` draws ids for a batch of rows before writing them. A stream
+    reading events relies on every event id being drawn by a transaction
+    that already has its id (see :func:`commit_horizon`). Call it inside the
+    transaction that inserts the events.
+    """
+    cursor.execute("SELECT pg_current_xact_id()")
+
+
+def commit_horizon(cursor: Any) -> tuple[int, int]:
+    """Return the oldest running transaction id and the next id to be assigned.
+
+    Both are 64-bit (``xid8``), so they never wrap around. Every transaction
+    whose id is below the first has ended: its rows are visible to any later
+    statement. Every transaction that had an id when this statement began
+    has one below the second. ``age()`` measures from the next id without
+    taking one, but only while the current transaction has none: call this
+    in autocommit, outside ``transaction.atomic()``.
+    """
+    cursor.execute(
+        """
+        SELECT pg_snapshot_xmin(s)::text::bigint,
+               pg_snapshot_xmax(s)::text::bigint + age(pg_snapshot_xmax(s)::xid)
+        FROM pg_current_snapshot() AS s
+        """
+    )
+    oldest_running, next_id = cursor.fetchone()
+    return int(oldest_running), int(next_id)
 
 
 def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -31,6 +31,16 @@ def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> 
         )
 
 
+# Writers are serialised: a transaction holds the write lock from its first
+# write to its commit, and ids are drawn under that lock, so transactions
+# commit in the order of the ids they drew.
+COMMITS_IN_ID_ORDER = True
+
+
+def assign_transaction_id(cursor: Any) -> None:
+    """Nothing to do: SQLite commits events in id order (``COMMITS_IN_ID_ORDER``)."""
+
+
 def claim(
     cursor: Any,
     *,
