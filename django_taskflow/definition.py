@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from asgiref.sync import sync_to_async
 from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Task
@@ -13,12 +13,14 @@ from django.tasks.base import DEFAULT_TASK_PRIORITY
 
 from django_taskflow.exceptions import InvalidTaskOptions
 from django_taskflow.policies import RetryPolicy, Timeout
+from django_taskflow.states import OnLost
 
 if TYPE_CHECKING:
     from django_taskflow.results import TaskflowResult
 
 type Call = Sequence[Any] | dict[str, Any]
 type ErrorClasses = Sequence[type[BaseException]]
+type OnLostChoice = Literal["requeue", "fail"]
 
 # Options the worker reads from the definition itself (they are code, not
 # data), so they cannot change for one enqueue with using().
@@ -40,6 +42,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
       errors are worth another attempt;
     - ``validator(result) -> None | error``: rejects a returned value;
     - ``timeout``: a :class:`Timeout` (soft and hard limits);
+    - ``on_lost``: ``"requeue"`` (run again after a worker crash mid-run) or
+      ``"fail"`` (fail with ``WorkerLost``: for work that must not run twice);
     - ``tags`` and ``key``: labels and the caller's own identifier.
     """
 
@@ -50,6 +54,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     dont_retry_on: ErrorClasses = ()
     validator: Callable[[Any], Any] | None = None
     timeout: Timeout | None = None
+    on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
 
@@ -67,6 +72,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         max_attempts: int | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        on_lost: OnLostChoice | None = None,
         tags: Sequence[str] | None = None,
         key: str | None = None,
         **others: Any,
@@ -89,6 +95,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "max_attempts": max_attempts,
                 "retry": retry,
                 "timeout": timeout,
+                "on_lost": on_lost,
                 "tags": tags,
                 "key": key,
             }.items()
@@ -149,6 +156,8 @@ def validate_options(definition: TaskflowTask) -> None:
             _refuse(definition, option, "a tuple of exception classes", value)
     if definition.timeout is not None and not isinstance(definition.timeout, Timeout):
         _refuse(definition, "timeout", "a Timeout (e.g. Timeout.QUICK)", definition.timeout)
+    if definition.on_lost not in OnLost.values:
+        _refuse(definition, "on_lost", '"requeue" or "fail"', definition.on_lost)
     if isinstance(definition.tags, str) or not all(
         isinstance(tag, str) and tag for tag in definition.tags
     ):
@@ -174,6 +183,7 @@ def task(
     dont_retry_on: ErrorClasses = ...,
     validator: Callable[[Any], Any] | None = ...,
     timeout: Timeout | None = ...,
+    on_lost: OnLostChoice = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
@@ -193,6 +203,7 @@ def task(
     dont_retry_on: ErrorClasses = (),
     validator: Callable[[Any], Any] | None = None,
     timeout: Timeout | None = None,
+    on_lost: OnLostChoice = "requeue",
     tags: Sequence[str] = (),
     key: str | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
@@ -219,6 +230,7 @@ def task(
             else dont_retry_on,
             validator=validator,
             timeout=timeout,
+            on_lost=on_lost,
             tags=tags,
             key=key,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,9 +18,12 @@ from typing import Any
 from django.db import DataError, IntegrityError, connections, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
+from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTaskBackend
 
 from django_taskflow import events, models, results, signals
 from django_taskflow.claim import ClaimedTask
+from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import (
     HardTimeLimitExceeded,
@@ -28,11 +31,15 @@ from django_taskflow.exceptions import (
     WorkerInterrupted,
     WorkerLost,
 )
-from django_taskflow.execution.outcome import Outcome, class_path
+from django_taskflow.execution.outcome import (
+    Outcome,
+    class_path,
+    has_attempts_left,
+    is_lost_for_good,
+)
 from django_taskflow.models import EventKind
 from django_taskflow.policies import delay_after
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.states import AttemptOutcome, OnLost, Status
 
 logger = logging.getLogger(__name__)
 
@@ -343,6 +350,61 @@ _ABRUPT_ERRORS: dict[AttemptOutcome, type[BaseException]] = {
 }
 
 
+def _max_lost_attempts(backend: str) -> int:
+    """``OPTIONS["MAX_LOST_ATTEMPTS"]`` of the task's own backend (the default if it is gone)."""
+    try:
+        config = getattr(task_backends[backend], "config", None)
+    except InvalidTaskBackend:
+        config = None
+    return config.max_lost_attempts if isinstance(config, Options) else Options().max_lost_attempts
+
+
+@dataclass(frozen=True, slots=True)
+class _AbruptEnd:
+    """What follows an attempt that ended without a result."""
+
+    final: bool
+    run_after: datetime
+    error: BaseException
+
+
+def _decide_abrupt_end(
+    task: models.Task, outcome: AttemptOutcome, now: datetime, message: str | None
+) -> _AbruptEnd:
+    error_class = _ABRUPT_ERRORS[outcome]
+    if outcome == AttemptOutcome.TIMED_OUT:
+        # The task's own failure: it uses up an attempt and waits for its policy.
+        final = not has_attempts_left(
+            attempt=task.attempts, lost_attempts=task.lost_attempts, max_attempts=task.max_attempts
+        )
+        delay = 0.0 if final else delay_after(task.retry_policy, task.counted_attempts)
+        run_after = max(task.run_after, now + timedelta(seconds=delay))
+        return _AbruptEnd(final, run_after, error_class(message) if message else error_class())
+    # Lost or interrupted mid-run: the worker's failure, so it does not use
+    # up max_attempts. It fails only if it must not run twice, or (lost) if
+    # it keeps killing its worker.
+    must_not_repeat = task.on_lost == OnLost.FAIL
+    run_after = task.run_after
+    if outcome == AttemptOutcome.LOST:
+        lost = task.lost_attempts + 1
+        max_lost = _max_lost_attempts(task.backend)
+        final = is_lost_for_good(
+            lost_attempts=lost, on_lost=task.on_lost, max_lost_attempts=max_lost
+        )
+        if final and not must_not_repeat:
+            message = f"lost {lost} times (OPTIONS['MAX_LOST_ATTEMPTS'] = {max_lost})"
+        if not final:
+            # Not at once: a task that crashed its worker must not come
+            # straight back and do it again.
+            delay = delay_after(task.retry_policy, lost)
+            run_after = max(task.run_after, now + timedelta(seconds=delay))
+    else:
+        final = must_not_repeat
+    if final and must_not_repeat:
+        message = f"{message or error_class.__doc__}; on_lost='fail' forbids running it again"
+    return _AbruptEnd(final, run_after, error_class(message) if message else error_class())
+
+
 def end_attempt_abruptly(
     database: str,
     task: models.Task,
@@ -354,20 +416,19 @@ def end_attempt_abruptly(
 ) -> bool:
     """Record that ``task``'s running attempt ended without a result.
 
-    ``LOST`` (the worker stopped heartbeating) and ``TIMED_OUT`` (the hard
-    limit passed and the task would not stop) count against
-    ``max_attempts`` and wait for the retry policy's delay; ``INTERRUPTED``
-    (a forced shutdown) always hands the task back at once. Returns False
-    when someone else changed the task first: the guard is the status, the
-    worker and the attempt number read in ``task``, and with
+    ``TIMED_OUT`` (the hard limit passed and the task would not stop) counts
+    against ``max_attempts`` and waits for the retry policy's delay. ``LOST``
+    (its worker died mid-run) and ``INTERRUPTED`` (a forced shutdown) are
+    the worker's failure: the task is queued again at once, except that a
+    task with ``on_lost="fail"`` fails, and a ``LOST`` one also fails once it
+    has been lost ``OPTIONS["MAX_LOST_ATTEMPTS"]`` times. A lost attempt adds
+    to ``lost_attempts``, so it does not use up ``max_attempts``. Returns
+    False when someone else changed the task first: the guard is the status,
+    the worker and the attempt number read in ``task``, and with
     ``expired_before`` also a lease that has not been renewed since.
     """
-    interrupted = outcome == AttemptOutcome.INTERRUPTED
-    final = not interrupted and task.attempts >= task.max_attempts
-    run_after = task.run_after
-    if not final and not interrupted:
-        run_after = now + timedelta(seconds=delay_after(task.retry_policy, task.attempts))
-    error = _ABRUPT_ERRORS[outcome](message) if message else _ABRUPT_ERRORS[outcome]()
+    end = _decide_abrupt_end(task, outcome, now, message)
+    final, error = end.final, end.error
     with transaction.atomic(using=database):
         guard = models.Task.objects.using(database).filter(
             pk=task.pk,
@@ -377,12 +438,14 @@ def end_attempt_abruptly(
         )
         if expired_before is not None:
             guard = guard.filter(lease_expires_at__lt=expired_before)
+        lost = 1 if outcome == AttemptOutcome.LOST else 0
         won = guard.update(
             status=Status.FAILED if final else Status.QUEUED,
             worker_id=None,
             lease_expires_at=None,
-            run_after=max(run_after, task.run_after),
+            run_after=end.run_after,
             finished_at=now if final else None,
+            lost_attempts=F("lost_attempts") + lost,
         )
         if not won:
             logger.debug("task %s changed before it could be recovered", task.pk)
@@ -404,7 +467,7 @@ def end_attempt_abruptly(
                 "error_class": class_path(error),
                 "error_message": str(error),
                 "outcome": outcome.value,
-                **({} if final else {"retry_at": max(run_after, task.run_after).isoformat()}),
+                **({} if final else {"retry_at": end.run_after.isoformat()}),
             },
             database=database,
             now=now,
@@ -440,7 +503,11 @@ def _announce_finished(database: str, task_id: uuid.UUID) -> None:
 
 
 def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
-    """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt."""
+    """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt.
+
+    The fallback when a whole worker host is gone: nobody knows which of
+    the tasks it held had started, so each is charged a lost attempt.
+    """
     expired = list(
         models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit]
     )
@@ -452,7 +519,56 @@ def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
     )
 
 
-def release_worker(database: str, worker_id: str, *, outcome: AttemptOutcome, now: datetime) -> int:
-    """End every attempt ``worker_id`` still holds (it died or was stopped)."""
+def time_out(
+    database: str,
+    worker_id: str,
+    task_id: uuid.UUID,
+    *,
+    attempt: int,
+    hard_limit: float | None,
+    now: datetime,
+) -> bool:
+    """Record that attempt ``attempt`` of ``task_id`` ran past its hard limit
+    in code that could not be interrupted, so its slot was killed.
+
+    Returns False if ``worker_id`` no longer holds that attempt.
+    """
+    task = (
+        models.Task.objects.using(database)
+        .filter(pk=task_id, status=Status.RUNNING, worker_id=worker_id, attempts=attempt)
+        .first()
+    )
+    if task is None:
+        return False
+    message = (
+        f"the attempt ran past its hard time limit ({hard_limit or 0:g} s) in code that "
+        "could not be interrupted; its slot was killed"
+    )
+    return end_attempt_abruptly(
+        database, task, outcome=AttemptOutcome.TIMED_OUT, now=now, message=message
+    )
+
+
+def release_worker(
+    database: str,
+    worker_id: str,
+    *,
+    outcome: AttemptOutcome,
+    now: datetime,
+    started: Mapping[uuid.UUID, int] | None = None,
+) -> int:
+    """End every attempt ``worker_id`` still holds (it died or was stopped).
+
+    ``started`` maps the ids of the tasks whose body had started (the slot's
+    running marks) to their attempt number: those attempts end with
+    ``outcome``, and every other task it held goes back to the queue with
+    no attempt charged. ``None`` (nothing known) ends every attempt with
+    ``outcome``. Returns how many attempts were ended or handed back.
+    """
     held = list(models.Task.objects.using(database).running().filter(worker_id=worker_id))
-    return sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in held)
+    if started is None:
+        return sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in held)
+    ran = [task for task in held if started.get(task.pk) == task.attempts]
+    unstarted = [task.pk for task in held if started.get(task.pk) != task.attempts]
+    ended = sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in ran)
+    return ended + hand_back(database, worker_id, unstarted)

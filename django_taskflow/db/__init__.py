@@ -71,6 +71,7 @@ INSERT_COLUMNS = (
     "progress_detail",
     "run_after",
     "enqueued_at",
+    "on_lost",
 )
 
 

@@ -54,7 +54,7 @@ def remove_notify_trigger(task_table: str) -> list[str]:
 _INSERT_CASTS = (
     "uuid", "varchar", "varchar", "varchar", "smallint", "varchar", "jsonb", "jsonb",
     "varchar", "jsonb", "integer", "integer", "jsonb", "double precision",
-    "double precision", "jsonb", "timestamptz", "timestamptz",
+    "double precision", "jsonb", "timestamptz", "timestamptz", "varchar",
 )  # fmt: skip
 
 

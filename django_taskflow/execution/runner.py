@@ -35,9 +35,8 @@ from django_taskflow.exceptions import (
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import outcome as outcomes
 from django_taskflow.execution.context import Reporter, TaskContext
-from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy, delay_after
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.policies import RetryPolicy, delay_after
+from django_taskflow.states import AttemptOutcome, Status
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +58,8 @@ def running_snapshot(
 
 
 def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> float:
-    """Seconds before the next attempt, by ``policy`` or the task's stored one.
-
-    A custom policy that raises or returns nonsense falls back to the default
-    policy (logged), so the attempt still ends in a transition.
-    """
-    if policy is None:
-        return delay_after(claimed.retry_policy, claimed.attempt)
-    try:
-        return policy.delay_for(claimed.attempt)
-    except Exception:
-        logger.exception(
-            "the retry policy of task %s failed; using the default backoff",
-            claimed.id,
-            extra={"action": "retry_policy_failed", "task_id": str(claimed.id)},
-        )
-        return DEFAULT_RETRY_POLICY.delay_for(claimed.attempt)
+    """Seconds before the next attempt, by ``policy`` or the task's stored one."""
+    return delay_after(claimed.retry_policy if policy is None else policy, claimed.attempt)
 
 
 @lru_cache(maxsize=1024)
@@ -237,7 +222,9 @@ def _failed(
     attempt_outcome: AttemptOutcome = AttemptOutcome.FAILED,
     error_value_json: str | None = None,
 ) -> outcomes.Outcome:
-    will_retry = retryable and claimed.attempt < claimed.max_attempts
+    will_retry = retryable and outcomes.has_attempts_left(
+        attempt=claimed.attempt, lost_attempts=0, max_attempts=claimed.max_attempts
+    )
     return outcomes.failed(
         error,
         attempt=claimed.attempt,

@@ -33,8 +33,7 @@ from django_taskflow.exceptions import HardTimeLimitExceeded, UnknownTask
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
 from django_taskflow.models import EventKind
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.worker.watchdog import Watchdog, clear_pending_interrupt, raise_in_thread
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django_taskflow import InvalidTaskOptions, RetryPolicy, Timeout, events, models
 from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from testproject.docs_examples import events_and_hooks, middleware, retries, timeouts
 
@@ -152,7 +152,7 @@ def test_status_415_fails_at_once() -> None:
     result = retries.upload_file.enqueue("photo.heic")
     run_tasks()
     assert row(result.id).status == Status.FAILED
-    assert outcomes(result.id) == [Outcome.FAILED]
+    assert outcomes(result.id) == [AttemptOutcome.FAILED]
 
 
 def test_network_error_of_the_upload_goes_to_retry_if_too() -> None:
@@ -186,7 +186,7 @@ def test_errors_not_worth_a_retry_fail_at_once(error: Exception) -> None:
     result = retries.fetch_exchange_rates.enqueue("2026-11-26")
     run_tasks()
     assert row(result.id).status == Status.FAILED
-    assert outcomes(result.id) == [Outcome.FAILED]
+    assert outcomes(result.id) == [AttemptOutcome.FAILED]
 
 
 def test_context_retry_waits_as_long_as_asked() -> None:
@@ -198,7 +198,7 @@ def test_context_retry_waits_as_long_as_asked() -> None:
     run_at(clock + timedelta(seconds=42))
     result.refresh()
     assert result.return_value == "synced"
-    assert outcomes(result.id) == [Outcome.RETRY_REQUESTED, Outcome.SUCCEEDED]
+    assert outcomes(result.id) == [AttemptOutcome.RETRY_REQUESTED, AttemptOutcome.SUCCEEDED]
 
 
 def test_custom_policy_is_stored_by_path_and_gives_its_delays() -> None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_taskflow import models, transitions
 from django_taskflow.execution import outcome
 from django_taskflow.models import EventKind
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.slot import Slot
@@ -48,7 +48,7 @@ def test_a_stopping_worker_cannot_interrupt_an_attempt_it_no_longer_holds() -> N
     slot_for("A")._interrupt(stale)  # A is forced to stop, with an old idea of its task
     row = models.Task.objects.get(pk=result.id)
     assert (row.status, row.worker_id, row.attempts) == (Status.RUNNING, "B", 2)
-    assert [a.outcome for a in row.attempt_set.all()] == [Outcome.LOST]
+    assert [a.outcome for a in row.attempt_set.all()] == [AttemptOutcome.LOST]
 
 
 def test_recovery_loses_to_a_lease_renewed_after_it_looked() -> None:
@@ -58,7 +58,7 @@ def test_recovery_loses_to_a_lease_renewed_after_it_looked() -> None:
     [expired] = models.Task.objects.lease_expired(later)
     transitions.extend_lease("default", "slow", expired.pk, later + timedelta(seconds=30))
     assert not transitions.end_attempt_abruptly(
-        "default", expired, outcome=Outcome.LOST, now=later, expired_before=later
+        "default", expired, outcome=AttemptOutcome.LOST, now=later, expired_before=later
     )
     assert models.Task.objects.get(pk=result.id).status == Status.RUNNING
 

@@ -52,6 +52,8 @@ def reject_negative(value: object) -> object:
         ({"key": ""}, "key"),
         ({"key": "k" * 256}, "key"),
         ({"key": 42}, "key"),
+        ({"on_lost": "retry"}, "on_lost"),
+        ({"on_lost": None}, "on_lost"),
     ],
 )
 def test_bad_option_is_refused_when_the_task_is_defined(
@@ -136,6 +138,15 @@ def test_bare_decorator_leaves_options_to_the_backend() -> None:
     assert tasks.add.timeout is None
     assert tuple(tasks.add.tags) == ()
     assert tasks.add.key is None
+    assert tasks.add.on_lost == "requeue"
+
+
+def test_on_lost_can_be_set_on_the_decorator_and_changed_with_using() -> None:
+    definition = task(on_lost="fail")(tasks.add.func)
+
+    assert definition.on_lost == "fail"
+    assert definition.using(on_lost="requeue").on_lost == "requeue"
+    assert definition.using(priority=3).on_lost == "fail"
 
 
 def test_using_returns_a_copy_with_the_options_changed() -> None:
@@ -206,6 +217,7 @@ def test_using_accepts_zero_priority() -> None:
         ({"timeout": 30}, "timeout"),
         ({"tags": "urgent"}, "tags"),
         ({"key": ""}, "key"),
+        ({"on_lost": "ignore"}, "on_lost"),
     ],
 )
 def test_using_refuses_bad_options(options: dict[str, Any], option: str) -> None:
