@@ -1,0 +1,145 @@
+"""The tasks a slot has claimed but not started: claim, check, hand back.
+
+**Adaptive prefetch.** The slot keeps an exponentially weighted average of
+how long its tasks take and claims ``min(BATCH_SIZE, PREFETCH_SECONDS /
+average)`` tasks at a time, at least one: many short tasks come in
+batches, and a long task is never held in a busy slot's queue while
+another worker sits idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.db import InterfaceError, OperationalError, connections
+
+from django_taskflow import transitions
+from django_taskflow.claim import ClaimedTask, claim_batch
+from django_taskflow.conf import Options
+from django_taskflow.worker.marks import RunningMarks
+from django_taskflow.worker.reconnect import Reconnect
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# Claim enough tasks to keep the slot busy this long.
+PREFETCH_SECONDS = 0.05
+
+
+class Prefetch:
+    """Claims for one slot (on its main thread) and holds what waits to start."""
+
+    def __init__(
+        self,
+        *,
+        options: Options,
+        backend: str,
+        queues: tuple[str, ...],
+        worker_id: str,
+        now: Callable[[], datetime],
+        marks: RunningMarks,
+    ) -> None:
+        self.options = options
+        self.database = options.database
+        self.backend = backend
+        self.queues = queues
+        self.worker_id = worker_id
+        self.now = now
+        self.marks = marks
+        self.tasks: deque[ClaimedTask] = deque()
+        self.lock = threading.Lock()
+        self.claimed_at = 0.0
+        self.average_seconds: float | None = None
+        self.reconnect = Reconnect(
+            database=self.database, worker_id=worker_id, max_delay=options.heartbeat_seconds
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks)
+
+    def claim(self) -> bool:
+        """Claim a batch of ready tasks; say if there were any."""
+        self._drop_broken_connection()
+        try:
+            claimed = claim_batch(
+                database=self.database,
+                worker_id=self.worker_id,
+                backend=self.backend,
+                queues=self.queues,
+                limit=self._batch_size(),
+                lease_seconds=self.options.lease_seconds,
+                now=self.now(),
+            )
+        except CONNECTION_ERRORS as exc:
+            self.reconnect.lost("claim", exc)
+            return False
+        self.reconnect.succeeded()
+        with self.lock:
+            self.tasks.extend(claimed)
+            self.claimed_at = time.monotonic()
+        return bool(claimed)
+
+    def take(self) -> ClaimedTask | None:
+        """The next task to start, if there is one and this slot still holds it."""
+        with self.lock:
+            if not self.tasks:
+                return None
+            task = self.tasks.popleft()
+        return task if self._still_held(task) else None
+
+    def took(self, seconds: float) -> None:
+        """A task took ``seconds`` to run: adjust the size of the next claims."""
+        average = self.average_seconds
+        self.average_seconds = seconds if average is None else 0.8 * average + 0.2 * seconds
+
+    def hand_back(self) -> None:
+        """Return every unstarted task to the queue, uncounted (from any thread)."""
+        with self.lock:
+            unstarted = [task.id for task in self.tasks]
+            self.tasks.clear()
+        if unstarted:
+            transitions.hand_back(self.database, self.worker_id, unstarted)
+            self.marks.committed(unstarted)
+
+    def _batch_size(self) -> int:
+        if self.average_seconds is None:
+            return 1
+        wanted = int(PREFETCH_SECONDS / max(self.average_seconds, 1e-6))
+        return max(1, min(self.options.batch_size, wanted))
+
+    def _still_held(self, task: ClaimedTask) -> bool:
+        """Before starting a task that waited behind a long one, confirm its lease.
+
+        If heartbeats failed meanwhile, another worker may have recovered it:
+        starting it here would run it twice.
+        """
+        if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
+            return True
+        until = self.now() + timedelta(seconds=self.options.lease_seconds)
+        try:
+            held = transitions.extend_lease(self.database, self.worker_id, task.id, until)
+        except CONNECTION_ERRORS as exc:
+            self.reconnect.lost("lease check", exc)
+            held = False
+        if not held:
+            logger.warning(
+                "skipped task %s: its lease passed to another worker while it waited",
+                task.id,
+                extra={"action": "prefetched_task_lost", "task_id": str(task.id)},
+            )
+        return held
+
+    def _drop_broken_connection(self) -> None:
+        # Not close_old_connections(): with CONN_MAX_AGE = 0 it would reconnect
+        # before every claim. A worker keeps its connection while it works.
+        connection = connections[self.database]
+        if connection.connection is not None and connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
