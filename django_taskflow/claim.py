@@ -35,8 +35,10 @@ class ClaimedTask:
     priority: int
     args: list[Any]
     kwargs: dict[str, Any]
-    attempt: int
+    attempt: int  # counts every attempt, this one included
     max_attempts: int
+    lost_attempts: int  # of the earlier attempts, those lost with their worker
+    on_lost: str  # "requeue" or "fail" (never prefetched)
     retry_policy: dict[str, Any]
     timeout_soft: float | None
     timeout_hard: float | None
@@ -83,6 +85,8 @@ def _read(row: Sequence[Any]) -> ClaimedTask:
         run_after=_datetime(row[14]),  # type: ignore[arg-type]
         enqueued_at=_datetime(row[15]),  # type: ignore[arg-type]
         started_at=_datetime(row[16]),
+        lost_attempts=row[17],
+        on_lost=row[18],
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,3 +223,46 @@ async def async_heartbeat(context: TaskContext) -> int:
     context.extend_lease(60)
     context.report_progress(0.5)
     return context.attempt
+
+
+# -- crashes: lost attempts, on_lost, hard limits from outside ------------------
+
+
+def _log(path: str, line: str) -> None:
+    with Path(path).open("a") as log:  # one short append: atomic across processes
+        log.write(f"{line}\n")
+
+
+@task(takes_context=True)
+def log_execution(context: TaskContext, log_path: str, seconds: float) -> None:
+    """Default options. Logs its start and its end, so tests can count real executions."""
+    _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
+    time.sleep(seconds)
+    _log(log_path, f"end {context.task_id} {context.attempt} {os.getpid()}")
+
+
+@task(takes_context=True, on_lost="fail")
+def must_not_run_twice(context: TaskContext, log_path: str, seconds: float) -> None:
+    """Work such as a payment: a second run would do harm."""
+    _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
+    time.sleep(seconds)
+    _log(log_path, f"end {context.task_id} {context.attempt} {os.getpid()}")
+
+
+@task
+def kills_its_own_slot() -> None:
+    """Crashes whatever runs it, every time (a segfault, the OOM killer)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(timeout=Timeout(soft=None, hard=2))
+def catastrophic_regex(mark_path: str) -> bool:
+    """Holds the GIL in C code for hours: no thread of its process runs meanwhile."""
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{os.getpid()}\n")
+    return re.match(r"(a+)+$", "a" * 40 + "b") is not None
+
+
+@task(takes_context=True, max_attempts=2)
+def last_attempt_flag(context: TaskContext) -> dict[str, object]:
+    return {"attempt": context.attempt, "is_last_attempt": context.is_last_attempt}

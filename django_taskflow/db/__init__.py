@@ -29,6 +29,8 @@ CLAIM_COLUMNS = (
     "run_after",
     "enqueued_at",
     "started_at",
+    "lost_attempts",
+    "on_lost",
 )
 
 # Columns of one completion, in the order the completion statements bind them.

@@ -59,7 +59,9 @@ def running_snapshot(
 
 def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> float:
     """Seconds before the next attempt, by ``policy`` or the task's stored one."""
-    return delay_after(claimed.retry_policy if policy is None else policy, claimed.attempt)
+    # n counts the task's own failures, not the attempts lost with a worker.
+    attempt = claimed.attempt - claimed.lost_attempts
+    return delay_after(claimed.retry_policy if policy is None else policy, attempt)
 
 
 @lru_cache(maxsize=1024)
@@ -141,6 +143,7 @@ def run(
         task_result=snapshot,
         attempt_number=claimed.attempt,
         max_attempts=claimed.max_attempts,
+        lost_attempts=claimed.lost_attempts,
         worker_id=worker_id,
         key=claimed.key,
         tags=tuple(claimed.tags),
@@ -223,12 +226,15 @@ def _failed(
     error_value_json: str | None = None,
 ) -> outcomes.Outcome:
     will_retry = retryable and outcomes.has_attempts_left(
-        attempt=claimed.attempt, lost_attempts=0, max_attempts=claimed.max_attempts
+        attempt=claimed.attempt,
+        lost_attempts=claimed.lost_attempts,
+        max_attempts=claimed.max_attempts,
     )
     return outcomes.failed(
         error,
         attempt=claimed.attempt,
         max_attempts=claimed.max_attempts,
+        lost_attempts=claimed.lost_attempts,
         retry_delay=(retry_delay(claimed) if delay is None else delay) if will_retry else 0,
         now=now,
         retryable=retryable,

@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError, connections
 from django_taskflow import transitions
 from django_taskflow.claim import ClaimedTask, claim_batch
 from django_taskflow.conf import Options
+from django_taskflow.states import OnLost
 from django_taskflow.worker.marks import RunningMarks
 from django_taskflow.worker.reconnect import Reconnect
 
@@ -79,10 +80,30 @@ class Prefetch:
             self.reconnect.lost("claim", exc)
             return False
         self.reconnect.succeeded()
+        claimed = self._start_at_once_only(claimed)
         with self.lock:
             self.tasks.extend(claimed)
             self.claimed_at = time.monotonic()
         return bool(claimed)
+
+    def _start_at_once_only(self, claimed: list[ClaimedTask]) -> list[ClaimedTask]:
+        """Keep an ``on_lost="fail"`` task only if it is the one the slot starts next.
+
+        Claims happen when nothing waits, so the first task starts at once.
+        A prefetched task has not started, but if this whole host died,
+        recovery by lease expiry could not tell, and would fail it unrun.
+        """
+        kept = claimed[:1] + [task for task in claimed[1:] if task.on_lost != OnLost.FAIL]
+        if len(kept) < len(claimed):
+            kept_ids = {task.id for task in kept}
+            returned = [task.id for task in claimed if task.id not in kept_ids]
+            try:
+                transitions.hand_back(self.database, self.worker_id, returned)
+            except CONNECTION_ERRORS as exc:
+                # Then they are held with the rest: the slot runs them in turn.
+                self.reconnect.lost("hand-back", exc)
+                return claimed
+        return kept
 
     def take(self) -> ClaimedTask | None:
         """The next task to start, if there is one and this slot still holds it."""

@@ -169,7 +169,6 @@ class Slot:
         if task is None:
             return True
         self.current = task
-        self.marks.started(task.id, task.attempt, task.timeout_hard)
         started = time.monotonic()
         self.recorder.note(task, EventKind.STARTED, {})
         try:
@@ -185,6 +184,7 @@ class Slot:
             # On a forced stop self.current stays set: run() hands it back.
             if self.watchdog is not None:
                 self.watchdog.end()
+        self.marks.body_ended(task.id)  # its mark stays until the outcome is committed
         self.current = None
         finished_at = self.now()
         elapsed = time.monotonic() - started
@@ -204,7 +204,10 @@ class Slot:
     # -- what the running task reports (runner.Reporter) -------------------
 
     def begin_attempt(self, task: claim.ClaimedTask, context: Any) -> None:
-        """Called by the runner as the task's code starts: start its timers."""
+        """Called by the runner as the task's code starts: mark it, start its timers."""
+        # The last step before middleware and body: from here a crash may
+        # have cost effects, so the task counts as started (a lost attempt).
+        self.marks.started(task.id, task.attempt, task.timeout_hard)
         self.interrupts.enter(task)
         if self.watchdog is not None:
             timeout = getattr(_definition_or_none(task), "timeout", None)

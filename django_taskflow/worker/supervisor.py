@@ -34,6 +34,7 @@ from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.running_table import (
     Mark,
+    MemoryMarks,
     SharedRunningTable,
     capacity_for,
     started_attempts,
@@ -52,9 +53,6 @@ LIMIT_CHECK_SECONDS = 0.5
 # Past a task's hard limit plus the slot's own grace, how long the supervisor
 # waits before killing the slot from outside (the slot's watchdog goes first).
 OUTSIDE_GRACE_SECONDS = 1.0
-# Whether slot processes write their running marks (issue 7: not until slot.py
-# takes them); until then a dead slot's tasks are all charged a lost attempt.
-SLOTS_MARK_STARTS = False
 # A slot that dies sooner than this after starting is failing at start-up
 # (a broken import, a missing table): replace it after a growing pause
 # instead of in a tight loop.
@@ -116,6 +114,7 @@ def _run_child(options: WorkerOptions, index: int, table: SharedRunningTable) ->
         burst=options.burst,
         in_process=True,
         parent_pid=os.getppid(),
+        marks=table.writer(index),
     )
     slot.run()
 
@@ -132,6 +131,7 @@ class Worker:
         self.threads_started = 0
         self.quick_deaths: dict[int, int] = {}
         self.respawn_at: dict[int, float] = {}  # slot index -> when to start it again
+        self.thread_marks: dict[str, MemoryMarks] = {}  # thread slot's worker id -> marks
         self.next_limit_check = 0.0
         # Created before the slots are forked, so that they share it.
         self.table = SharedRunningTable(
@@ -376,7 +376,7 @@ class Worker:
                 child.worker_id,
                 outcome=outcome,
                 now=timezone.now(),
-                started=started_attempts(marks) if SLOTS_MARK_STARTS else None,
+                started=started_attempts(marks),
             )
         except DatabaseError as exc:
             # Its leases will expire, and any worker then recovers the tasks.
@@ -390,12 +390,15 @@ class Worker:
             connections.close_all()  # nothing open across the next fork
 
     def _recover_thread_slot(self, slot: Slot) -> None:
+        """End the attempts of a slot thread that stopped, by its running marks."""
+        marks = self.thread_marks.pop(slot.worker_id)
         try:
             transitions.release_worker(
                 self.backend_options.database,
                 slot.worker_id,
                 outcome=AttemptOutcome.LOST,
                 now=timezone.now(),
+                started=started_attempts(marks.read()),
             )
         except DatabaseError as exc:
             logger.warning(
@@ -407,14 +410,17 @@ class Worker:
 
     def _start_thread(self, index: int) -> tuple[threading.Thread, Slot]:
         self.threads_started += 1
+        worker_id = self.options.slot_id(os.getpid(), self.threads_started)
+        marks = self.thread_marks[worker_id] = MemoryMarks()
         slot = Slot(
             options=self.backend_options,
             backend=self.options.backend,
             queues=self.options.queue_names,
-            worker_id=self.options.slot_id(os.getpid(), self.threads_started),
+            worker_id=worker_id,
             # Its own event: a slot whose recorder fails stops alone.
             stop=threading.Event(),
             burst=self.options.burst,
+            marks=marks,
         )
         thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)
         thread.start()
@@ -431,6 +437,7 @@ class Worker:
                     # but the slot's work was handed back. Start a fresh one,
                     # unless the worker is stopping: then nothing new starts.
                     if self.state.requested_at is None:
+                        self.thread_marks.pop(slot.worker_id, None)
                         self.threads[index] = self._start_thread(index)
                     continue
                 if thread.is_alive() or self.state.requested_at is not None or self.options.burst:

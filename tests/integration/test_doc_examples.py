@@ -22,12 +22,13 @@ from django.db import connections
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from django_taskflow import InvalidTaskOptions, RetryPolicy, Timeout, events, models
+from django_taskflow import InvalidTaskOptions, RetryPolicy, Timeout, events, models, transitions
 from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
-from testproject.docs_examples import events_and_hooks, middleware, retries, timeouts
+from testproject.docs_examples import crashes, events_and_hooks, middleware, retries, timeouts
+from tests.conftest import claim_for
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +107,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/timeouts.py",
         "testproject/docs_examples/events_and_hooks.py",
         "testproject/docs_examples/middleware.py",
+        "testproject/docs_examples/crashes.py",
     }
 
 
@@ -462,3 +464,16 @@ def test_middleware_transforms_the_error_so_that_retry_on_applies(
     assert caplog.messages[0].startswith(
         "testproject.docs_examples.middleware.fetch_feed attempt 1 raised ConnectionError after"
     )
+
+
+def test_charge_that_lost_its_worker_fails_instead_of_charging_twice() -> None:
+    crashes.CHARGES.clear()
+    result = crashes.charge_card.enqueue("tok_visa", 4200)
+    claim_for("dead-worker", lease_seconds=1)
+    transitions.recover_expired("default", timezone.now() + timedelta(seconds=2))
+    run_tasks()
+
+    row = models.Task.objects.get(pk=result.id)
+    assert row.status == Status.FAILED
+    assert row.attempt_set.get().error_class == "django_taskflow.exceptions.WorkerLost"
+    assert crashes.CHARGES == []  # never run again by the worker

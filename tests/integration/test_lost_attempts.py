@@ -150,3 +150,30 @@ def test_attempt_timed_out_from_outside_counts_against_max_attempts() -> None:
     attempt = row.attempt_set.get()
     assert attempt.outcome == AttemptOutcome.TIMED_OUT
     assert "hard time limit (2 s)" in attempt.error_message
+
+
+def test_context_counts_only_attempts_that_were_not_lost() -> None:
+    result = tasks.last_attempt_flag.using(retry=RetryPolicy.fixed(0)).enqueue()  # max_attempts=2
+    for _ in range(2):
+        lose()
+        make_ready(result.id)
+
+    run_tasks()
+
+    row = models.Task.objects.get(pk=result.id)
+    assert row.status == Status.SUCCEEDED
+    # Attempt 3, but the first that counts: one more is left.
+    assert row.result == {"attempt": 3, "is_last_attempt": False}
+
+
+def test_failure_after_lost_attempts_is_retried_while_counted_attempts_remain() -> None:
+    result = tasks.fail_until_attempt.enqueue(4)  # max_attempts=3, fails before attempt 4
+    for _ in range(2):
+        lose()
+        make_ready(result.id)
+
+    run_tasks()  # attempt 3 fails: only the first that counts
+    run_tasks()  # attempt 4 succeeds
+
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts, row.lost_attempts) == (Status.SUCCEEDED, 4, 2)
