@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 # seq, state, task id, attempt, started (CLOCK_MONOTONIC seconds), hard limit (NaN: none)
 _ENTRY = struct.Struct("<QB7x16sI4xdd")
 _SEQ = struct.Struct("<Q")
+_STATE = struct.Struct("<B")  # right after the sequence number
 _FREE, _RUNNING, _BODY_ENDED = 0, 1, 2
 # A reader gives up on an entry that keeps changing under it, until its next look.
 _READ_TRIES = 3
@@ -179,21 +180,27 @@ class SlotMarks:
         )
         return self.entries.pop(oldest)
 
+    def _write_state(self, entry: int, state: int) -> None:
+        offset = self.table.offset(self.slot, entry)
+        memory = self.table.memory
+        self.seqs[entry] += 1
+        _SEQ.pack_into(memory, offset, self.seqs[entry])
+        _STATE.pack_into(memory, offset + _SEQ.size, state)
+        self.seqs[entry] += 1
+        _SEQ.pack_into(memory, offset, self.seqs[entry])
+
     def body_ended(self, task_id: uuid.UUID) -> None:
         with self.lock:
             entry = self.entries.get(task_id)
-            if entry is None:
-                return
-            offset = self.table.offset(self.slot, entry)
-            _, _, _, attempt, started, hard = _ENTRY.unpack_from(self.table.memory, offset)
-            self._write(entry, _BODY_ENDED, task_id, attempt, started, hard)
+            if entry is not None:
+                self._write_state(entry, _BODY_ENDED)
 
     def committed(self, task_ids: Collection[uuid.UUID]) -> None:
         with self.lock:
             for task_id in task_ids:
                 entry = self.entries.pop(task_id, None)
                 if entry is not None:
-                    self._write(entry, _FREE, task_id, 0, 0.0, 0.0)
+                    self._write_state(entry, _FREE)
                     self.free.append(entry)
             self.lock.notify_all()
 

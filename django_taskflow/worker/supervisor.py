@@ -32,6 +32,7 @@ from django.utils import timezone
 from django_taskflow import transitions
 from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
+from django_taskflow.worker.respawn import RespawnSchedule
 from django_taskflow.worker.running_table import (
     Mark,
     MemoryMarks,
@@ -53,11 +54,6 @@ LIMIT_CHECK_SECONDS = 0.5
 # Past a task's hard limit plus the slot's own grace, how long the supervisor
 # waits before killing the slot from outside (the slot's watchdog goes first).
 OUTSIDE_GRACE_SECONDS = 1.0
-# A slot that dies sooner than this after starting is failing at start-up
-# (a broken import, a missing table): replace it after a growing pause
-# instead of in a tight loop.
-QUICK_DEATH_SECONDS = 10.0
-MAX_RESPAWN_PAUSE_SECONDS = 60.0
 
 
 @dataclass(slots=True)
@@ -129,8 +125,7 @@ class Worker:
         self.children: list[_Child] = []
         self.threads: list[tuple[threading.Thread, Slot]] = []
         self.threads_started = 0
-        self.quick_deaths: dict[int, int] = {}
-        self.respawn_at: dict[int, float] = {}  # slot index -> when to start it again
+        self.respawns = RespawnSchedule()
         self.thread_marks: dict[str, MemoryMarks] = {}  # thread slot's worker id -> marks
         self.next_limit_check = 0.0
         # Created before the slots are forked, so that they share it.
@@ -224,7 +219,7 @@ class Worker:
             self._start_child(index)
         exit_code = 0
         while not all(child.done for child in self.children) or self._respawns_due():
-            self.state.wake.wait(self._watch_interval())
+            self.state.wake.wait(self.respawns.wait_at_most(WATCH_SECONDS))
             self.state.wake.clear()
             self._enforce_hard_limits()
             for child in self.children:
@@ -256,7 +251,7 @@ class Worker:
                 extra={"action": "slot_killed", "worker_id": child.worker_id},
             )
             self._recover(child, AttemptOutcome.LOST)
-            self._schedule_respawn(child, quick_death=False)
+            self.respawns.schedule(child.index, lived=None)
         elif code == EXIT_GIVEN_UP and not stopping:
             logger.warning(
                 "slot %d (%s) was given up after a hard timeout; replacing it",
@@ -265,7 +260,7 @@ class Worker:
                 extra={"action": "slot_replaced", "worker_id": child.worker_id},
             )
             self._recover(child, AttemptOutcome.LOST)
-            self._schedule_respawn(child, quick_death=False)
+            self.respawns.schedule(child.index, lived=None)
         elif not stopping and not (self.options.burst and code == 0):
             logger.error(
                 "slot %d (%s) died with exit code %s; recovering its tasks and replacing it",
@@ -275,50 +270,21 @@ class Worker:
                 extra={"action": "slot_died", "worker_id": child.worker_id},
             )
             self._recover(child, AttemptOutcome.LOST)
-            quick = time.monotonic() - child.started_at < QUICK_DEATH_SECONDS
-            self._schedule_respawn(child, quick_death=quick)
+            self.respawns.schedule(child.index, lived=time.monotonic() - child.started_at)
         elif code != 0:
             self._recover(child, AttemptOutcome.INTERRUPTED)
             return 1
         return 0
 
-    def _schedule_respawn(self, child: _Child, *, quick_death: bool) -> None:
-        """Replace ``child`` at once, or after a growing pause if it keeps dying young.
-
-        The pause is kept per slot and waited out by the watch loop, so
-        other slots are still watched (and replaced) meanwhile.
-        """
-        deaths = self.quick_deaths.get(child.index, 0) + 1 if quick_death else 0
-        self.quick_deaths[child.index] = deaths
-        pause = min(2.0 ** (deaths - 1), MAX_RESPAWN_PAUSE_SECONDS) if deaths else 0.0
-        if pause:
-            logger.warning(
-                "slot %d died %d times soon after starting; restarting it in %.0f s",
-                child.index,
-                deaths,
-                pause,
-                extra={"action": "slot_restart_delayed"},
-            )
-        self.respawn_at[child.index] = time.monotonic() + pause
-
     def _respawns_due(self) -> bool:
-        return self.state.requested_at is None and bool(self.respawn_at)
+        return self.state.requested_at is None and bool(self.respawns)
 
     def _respawn_due_slots(self) -> None:
         if self.state.requested_at is not None:
-            self.respawn_at.clear()  # no slot starts after the first signal
+            self.respawns.clear()  # no slot starts after the first signal
             return
-        now = time.monotonic()
-        for index, due in list(self.respawn_at.items()):
-            if now >= due:
-                del self.respawn_at[index]
-                self._start_child(index)
-
-    def _watch_interval(self) -> float:
-        if not self._respawns_due():
-            return WATCH_SECONDS
-        soonest = min(self.respawn_at.values()) - time.monotonic()
-        return max(0.0, min(WATCH_SECONDS, soonest))
+        for index in self.respawns.take_due():
+            self._start_child(index)
 
     def _enforce_hard_limits(self) -> None:
         """Kill a slot whose task runs past its hard limit and would not stop.

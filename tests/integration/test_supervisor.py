@@ -33,7 +33,7 @@ def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
     loop.start()
     try:
         # Three quick deaths: slot 0 now waits 4 s before its next start.
-        wait_for(lambda: worker.quick_deaths.get(0, 0) >= 3, timeout=20)
+        wait_for(lambda: worker.respawns.quick_deaths.get(0, 0) >= 3, timeout=20)
         healthy = worker.children[1].process.pid
         os.kill(healthy, signal.SIGKILL)
 
@@ -41,7 +41,7 @@ def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
             lambda: worker.children[1].process.pid != healthy and worker.children[1].process.pid,
             timeout=2,
         )
-        assert worker.quick_deaths[0] >= 3  # still within slot 0's pause
+        assert worker.respawns.quick_deaths[0] >= 3  # still within slot 0's pause
     finally:
         worker.state.requested_at = time.monotonic()
         worker.state.wake.set()
