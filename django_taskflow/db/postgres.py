@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "taskflow"
 
+# Row locks: a transaction holds only the rows it wrote.
+ONE_WRITER = False
+
 _COMPLETION_CASTS = (
     "uuid",
     "varchar",

@@ -13,6 +13,10 @@ from django.db import connections
 
 from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS, INSERT_COLUMNS
 
+# One writer at a time: a connection inside a transaction may hold the
+# database's write lock, and every other connection's write waits for it.
+ONE_WRITER = True
+
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert task rows with one prepared statement."""

@@ -95,6 +95,7 @@ class Slot:
         self.processed = 0
         self.abandoned = False
         self.waiter = dialect_for(self.database).Waiter(self.database, stop)
+        self.one_writer: bool = dialect_for(self.database).ONE_WRITER
         self.middleware = middleware_chain.load(
             options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
         )
@@ -222,10 +223,26 @@ class Slot:
             self.recorder.note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
-        """Extend the running task's lease; written by the lease keeper before this returns."""
+        """Extend the running task's lease; written by the lease keeper before this returns.
+
+        On a one-writer database (SQLite), a task inside a transaction holds
+        the write lock, so there the extension is written in that transaction.
+        """
         task = self.current
-        if task is not None and str(task.id) == task_id:
-            self.keeper.extend(task.id, seconds or self.options.lease_seconds)
+        if task is None or str(task.id) != task_id:
+            return
+        seconds = seconds or self.options.lease_seconds
+        if self.one_writer and self._in_task_transaction():
+            until = self.now() + timedelta(seconds=seconds)
+            transitions.extend_lease(self.database, self.worker_id, task.id, until)
+        else:
+            self.keeper.extend(task.id, seconds)
+
+    def _in_task_transaction(self) -> bool:
+        return (
+            threading.get_ident() == self.interrupts.thread_id
+            and connections[self.database].in_atomic_block
+        )
 
     def _note_soft_timeout(self, task: claim.ClaimedTask) -> None:
         self.recorder.note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})
