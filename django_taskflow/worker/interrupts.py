@@ -61,8 +61,10 @@ class Interrupts:
                 self.task = None
                 if not self.in_process:
                     clear_pending_interrupt(self.thread_id)
-        except HardTimeLimitExceeded:
-            logger.debug("a hard-timeout interrupt arrived as the task returned")
+        except (HardTimeLimitExceeded, ForcedStop):
+            # The task's code is over: its outcome stands, and a forced stop
+            # (its stop event is set) ends the slot once it is recorded.
+            logger.debug("an interrupt arrived as the task's code returned")
 
     def hard_limit(self, task: ClaimedTask) -> None:
         """From the watchdog: interrupt ``task`` if its code still runs."""
@@ -73,6 +75,13 @@ class Interrupts:
                 signal.pthread_kill(self.thread_id, signal.SIGALRM)
             else:
                 raise_in_thread(self.thread_id)
+
+    def stop_now(self) -> None:
+        """From the forced-stop signal handler (main thread): interrupt the
+        task's own code if it runs. Once the body has returned, its outcome
+        (type check, validation, encoding) is decided and recorded instead."""
+        if self.in_user_code:
+            raise ForcedStop
 
     def _on_hard_timeout_signal(self, signum: int, frame: FrameType | None) -> None:
         # Runs in the main thread, which also sets in_user_code: no race.

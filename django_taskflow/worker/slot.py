@@ -94,6 +94,7 @@ class Slot:
         self.current: claim.ClaimedTask | None = None
         self.processed = 0
         self.abandoned = False
+        self.pause = threading.Event()  # never set: waits without a bare sleep
         self.waiter = dialect_for(self.database).Waiter(self.database, stop)
         self.one_writer: bool = dialect_for(self.database).ONE_WRITER
         self.middleware = middleware_chain.load(
@@ -249,6 +250,11 @@ class Slot:
 
     # -- stopping ------------------------------------------------------------
 
+    def stop_now(self) -> None:
+        """A forced stop, from a signal handler in the main thread."""
+        self.stop.set()
+        self.interrupts.stop_now()
+
     def _give_up(self, task: claim.ClaimedTask) -> bool:
         """From the watchdog: the task ignores its hard limit; record it, hand
         back the rest, leave. Returns False (and does nothing) if it finished meanwhile."""
@@ -284,6 +290,14 @@ class Slot:
         safe even if the slot's thread finishes the task at the same moment.
         """
         self.stop.set()
+        # A body that has returned gets its outcome recorded, not interrupted.
+        deadline = time.monotonic() + 5
+        while (
+            self.current is not None
+            and not self.interrupts.in_user_code
+            and time.monotonic() < deadline
+        ):
+            self.pause.wait(0.01)
         self.recorder.wait_until_recorded(timeout=5)
         self.recorder.flush()
         self.prefetch.hand_back()

@@ -32,7 +32,7 @@ from django.utils import timezone
 from django_taskflow import transitions
 from django_taskflow.states import Outcome as AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
-from django_taskflow.worker.slot import EXIT_GIVEN_UP, ForcedStop, Slot
+from django_taskflow.worker.slot import EXIT_GIVEN_UP, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def _run_child(options: WorkerOptions, index: int) -> None:
 
     def on_stop_now(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        if slot is not None and slot.current is not None:
-            raise ForcedStop  # interrupts the running task
+        if slot is not None:
+            slot.stop_now()  # interrupts the running task's own code, if it runs
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
