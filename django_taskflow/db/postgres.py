@@ -177,6 +177,20 @@ def complete(
     return {row[0] for row in cursor.fetchall()}
 
 
+def cancel_query(connection: Any) -> None:
+    """Ask the server to cancel what ``connection`` runs (from another thread)."""
+    import psycopg
+
+    try:
+        connection.cancel_safe(timeout=5)
+    except psycopg.Error as exc:
+        logger.warning(
+            "could not cancel a timed-out task's query (%s); the connection is closed instead",
+            exc,
+            extra={"action": "query_cancel_failed"},
+        )
+
+
 def notify(cursor: Any) -> None:
     """Wake waiting workers (sent when the transaction commits)."""
     cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])

@@ -109,6 +109,11 @@ def complete(
     return won
 
 
+def cancel_query(connection: Any) -> None:
+    """Abort what ``connection`` runs (``sqlite3.Connection.interrupt`` is thread-safe)."""
+    connection.interrupt()
+
+
 def notify(cursor: Any) -> None:
     """SQLite has no notifications: workers poll."""
 

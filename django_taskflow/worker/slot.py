@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from django_taskflow import claim, registry, transitions
@@ -100,7 +101,8 @@ class Slot:
         self.middleware = middleware_chain.load(
             options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
         )
-        self.interrupts = Interrupts(in_process=in_process)
+        self.interrupts = Interrupts(in_process=in_process, cancel_query=self._cancel_task_query)
+        self.task_connection: BaseDatabaseWrapper | None = None
         self.watchdog: Watchdog | None = None
         self.publisher = Publisher(name=worker_id, inline=inline)
         self.recorder = Recorder(
@@ -135,6 +137,7 @@ class Slot:
     def run(self) -> None:
         """Work until asked to stop (or, in burst mode, until nothing is ready)."""
         self.interrupts.install()
+        self.task_connection = connections[self.database]  # this thread's: the task's
         self.recorder.start()
         self.keeper.start()
         if not self.inline:
@@ -188,6 +191,9 @@ class Slot:
             if self.watchdog is not None:
                 self.watchdog.end()
         self.current = None
+        if self.interrupts.hard_limit_passed:
+            # Its query was cancelled, perhaps mid-flight: start afresh.
+            connections[self.database].close()
         finished_at = self.now()
         elapsed = time.monotonic() - started
         self.prefetch.took(elapsed)
@@ -244,6 +250,17 @@ class Slot:
             threading.get_ident() == self.interrupts.thread_id
             and connections[self.database].in_atomic_block
         )
+
+    @property
+    def hard_limit_passed(self) -> bool:
+        """Whether the running attempt was interrupted at its hard limit."""
+        return self.interrupts.hard_limit_passed
+
+    def _cancel_task_query(self) -> None:
+        connection = self.task_connection
+        raw = None if connection is None else connection.connection
+        if raw is not None:
+            dialect_for(self.database).cancel_query(raw)
 
     def _note_soft_timeout(self, task: claim.ClaimedTask) -> None:
         self.recorder.note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})

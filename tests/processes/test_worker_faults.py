@@ -97,14 +97,15 @@ def sleeping_queries() -> int:
         return int(cursor.fetchone()[0])
 
 
+@pytest.mark.parametrize("pool", ["process", "thread"])
 def test_a_hard_limit_cancels_the_tasks_query_and_the_slot_goes_on(
-    workers: WorkerProcesses, tmp_path: Path
+    workers: WorkerProcesses, tmp_path: Path, pool: str
 ) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("a query that outlives its task needs a database server")
     sleeping = tmp_path / "sleeping"
     stuck = tasks.sleeps_in_sql.enqueue(str(sleeping))
-    process = workers.start()
+    process = workers.start("--pool", pool)
     wait_for(sleeping.exists)
     wait_for(lambda: status(stuck.id) == Status.FAILED)
     assert [a.outcome for a in attempts(stuck.id)] == [Outcome.TIMED_OUT]
