@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
@@ -99,7 +99,8 @@ def claim_batch(
     """Mark up to ``limit`` ready tasks running for ``worker_id`` and return them.
 
     Only tasks of the ``backend`` alias are taken; an empty ``queues`` means
-    every queue.
+    every queue. ``now`` decides which tasks are ready (``run_after``); the
+    lease lasts ``lease_seconds`` by the database's clock.
     """
     connection = connections[database]
     ops = connection.ops
@@ -111,7 +112,7 @@ def claim_batch(
             backend=backend,
             queues=queues,
             limit=limit,
-            lease_until=ops.adapt_datetimefield_value(now + timedelta(seconds=lease_seconds)),
+            lease_seconds=lease_seconds,
             now=ops.adapt_datetimefield_value(now),
         )
     claimed = sorted(

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DataError, IntegrityError, connections, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models import F
+from django.db.models.functions import Greatest, Now
 
 from django_taskflow import events, models, results, signals
 from django_taskflow.claim import ClaimedTask
-from django_taskflow.db import dialect_for
+from django_taskflow.db import LeaseUntil, dialect_for
 from django_taskflow.exceptions import (
     HardTimeLimitExceeded,
     UnknownTask,
@@ -330,24 +330,26 @@ def _log_outcomes(worker_id: str, completions: Sequence[Completion], won: set[uu
             )
 
 
-def extend_leases(database: str, worker_id: str, until: datetime) -> int:
-    """Renew the lease of every task ``worker_id`` holds; return how many.
+def extend_leases(database: str, worker_id: str, seconds: float) -> int:
+    """Make every lease ``worker_id`` holds last ``seconds`` more; return how many.
 
-    Never shortens a lease a task extended itself (``context.extend_lease``).
+    Lease times are the database's clock, not this host's. Never shortens a
+    lease a task extended itself (``context.extend_lease``).
     """
     return (
         models.Task.objects.using(database)
         .filter(status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), LeaseUntil(seconds)))
     )
 
 
-def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, until: datetime) -> bool:
-    """Make one task's lease last at least until ``until``; False if no longer held."""
+def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, seconds: float) -> bool:
+    """Make one task's lease last at least ``seconds`` more (by the database's
+    clock); False if ``worker_id`` no longer holds it."""
     return bool(
         models.Task.objects.using(database)
         .filter(pk=task_id, status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), LeaseUntil(seconds)))
     )
 
 
@@ -395,7 +397,7 @@ def end_attempt_abruptly(
     outcome: AttemptOutcome,
     now: datetime,
     message: str | None = None,
-    expired_before: datetime | None = None,
+    expired_before: datetime | Now | None = None,
 ) -> bool:
     """Record that ``task``'s running attempt ended without a result.
 
@@ -485,13 +487,19 @@ def _announce_finished(database: str, task_id: uuid.UUID) -> None:
 
 
 def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
-    """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt."""
+    """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt.
+
+    Expiry is judged by the database's clock; ``now`` dates the lost
+    attempt and its retry.
+    """
     expired = list(
-        models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit]
+        models.Task.objects.using(database)
+        .filter(status=Status.RUNNING, lease_expires_at__lt=Now())
+        .order_by("lease_expires_at")[:limit]
     )
     return sum(
         end_attempt_abruptly(
-            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=now
+            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=Now()
         )
         for task in expired
     )

@@ -45,6 +45,16 @@ def claim_for(worker_id: str, *, limit: int = 1, lease_seconds: float = 30) -> l
     )
 
 
+def expire_leases(worker_id: str) -> None:
+    """Make the leases ``worker_id`` holds a minute past, by the database's clock."""
+    from django_taskflow import models
+    from django_taskflow.db import LeaseUntil
+
+    models.Task.objects.filter(worker_id=worker_id, status="running").update(
+        lease_expires_at=LeaseUntil(-60)
+    )
+
+
 def database_url() -> str:
     """A DATABASE_URL that points a child process at the test database."""
     settings = connection.settings_dict

@@ -19,6 +19,16 @@ CHANNEL = "taskflow"
 # Row locks: a transaction holds only the rows it wrote.
 ONE_WRITER = False
 
+# The database clock plus a number of seconds: when a lease taken now ends.
+# statement_timestamp(), not now(): inside a transaction, now() stands still.
+LEASE_UNTIL_SQL = "(statement_timestamp() + make_interval(secs => %s))"
+
+
+def lease_offset(seconds: float) -> float:
+    """The parameter of ``LEASE_UNTIL_SQL``."""
+    return float(seconds)
+
+
 _COMPLETION_CASTS = (
     "uuid",
     "varchar",
@@ -99,10 +109,13 @@ def claim(
     backend: str,
     queues: Sequence[str],
     limit: int,
-    lease_until: Any,
+    lease_seconds: float,
     now: Any,
 ) -> list[tuple[Any, ...]]:
     """Lock up to ``limit`` ready rows that no one else holds and mark them running.
+
+    ``now`` decides which rows are ready (``run_after``); the lease is
+    ``lease_seconds`` from now by the database's clock.
 
     The row lock re-checks ``status = 'queued'`` on the newest row version,
     so the outer UPDATE needs no status filter; without one the planner
@@ -121,13 +134,20 @@ def claim(
             FOR UPDATE SKIP LOCKED
         )
         UPDATE {table} AS t
-        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+        SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = t.attempts + 1
         FROM ready
         WHERE t.id = ready.id
         RETURNING {returning}
         """,
-        [now, backend, *([list(queues)] if queues else []), limit, worker_id, lease_until],
+        [
+            now,
+            backend,
+            *([list(queues)] if queues else []),
+            limit,
+            worker_id,
+            lease_offset(lease_seconds),
+        ],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 

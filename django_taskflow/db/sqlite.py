@@ -17,6 +17,16 @@ from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS,
 # database's write lock, and every other connection's write waits for it.
 ONE_WRITER = True
 
+# The database clock plus a number of seconds, in the text format Django
+# stores datetimes in ("YYYY-MM-DD HH:MM:SS.fff", UTC): when a lease taken
+# now ends. On SQLite the database's clock is this host's.
+LEASE_UNTIL_SQL = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)"
+
+
+def lease_offset(seconds: float) -> str:
+    """The parameter of ``LEASE_UNTIL_SQL``: a date modifier."""
+    return f"{float(seconds):+f} seconds"
+
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert task rows with one prepared statement."""
@@ -43,7 +53,7 @@ def claim(
     backend: str,
     queues: Sequence[str],
     limit: int,
-    lease_until: Any,
+    lease_seconds: float,
     now: Any,
 ) -> list[tuple[Any, ...]]:
     """Mark up to ``limit`` ready rows running in one statement (one write lock)."""
@@ -51,7 +61,7 @@ def claim(
     cursor.execute(
         f"""
         UPDATE {table}
-        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+        SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = attempts + 1
         WHERE status = 'queued' AND id IN (
             SELECT id FROM {table}
@@ -61,7 +71,7 @@ def claim(
         )
         RETURNING {", ".join(CLAIM_COLUMNS)}
         """,
-        [worker_id, lease_until, now, backend, *queues, limit],
+        [worker_id, lease_offset(lease_seconds), now, backend, *queues, limit],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 

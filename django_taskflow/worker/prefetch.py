@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, connections
 
@@ -132,8 +132,9 @@ class Prefetch:
         """
         if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
             return True
-        until = self.now() + timedelta(seconds=self.options.lease_seconds)
-        if transitions.extend_lease(self.database, self.worker_id, task.id, until):
+        if transitions.extend_lease(
+            self.database, self.worker_id, task.id, self.options.lease_seconds
+        ):
             return True
         logger.warning(
             "skipped task %s: its lease passed to another worker while it waited",

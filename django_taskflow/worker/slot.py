@@ -240,8 +240,7 @@ class Slot:
             return
         seconds = seconds or self.options.lease_seconds
         if self.one_writer and self._in_task_transaction():
-            until = self.now() + timedelta(seconds=seconds)
-            transitions.extend_lease(self.database, self.worker_id, task.id, until)
+            transitions.extend_lease(self.database, self.worker_id, task.id, seconds)
         else:
             self.keeper.extend(task.id, seconds)
 
