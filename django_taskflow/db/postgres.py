@@ -29,21 +29,23 @@ def lease_offset(seconds: float) -> float:
     return float(seconds)
 
 
-_COMPLETION_CASTS = (
-    "uuid",
-    "varchar",
-    "jsonb",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "integer",
-    "varchar",
-    "varchar",
-    "text",
-    "text",
-    "jsonb",
-)
+# PostgreSQL types of the completion columns: VALUES rows carry no types.
+_COMPLETION_CASTS = {
+    "id": "uuid",
+    "status": "varchar",
+    "result": "jsonb",
+    "run_after": "timestamptz",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "final_at": "timestamptz",
+    "number": "integer",
+    "outcome": "varchar",
+    "error_class": "varchar",
+    "error_message": "text",
+    "traceback": "text",
+    "error_value": "jsonb",
+}
+_COMPLETION_ROW = "(" + ", ".join(f"%s::{_COMPLETION_CASTS[c]}" for c in COMPLETION_COLUMNS) + ")"
 
 
 def install_notify_trigger(task_table: str) -> list[str]:
@@ -64,20 +66,36 @@ def remove_notify_trigger(task_table: str) -> list[str]:
     ]
 
 
-_INSERT_CASTS = (
-    "uuid", "varchar", "varchar", "varchar", "smallint", "varchar", "jsonb", "jsonb",
-    "varchar", "jsonb", "integer", "integer", "jsonb", "double precision",
-    "double precision", "jsonb", "timestamptz", "timestamptz",
-)  # fmt: skip
+# PostgreSQL types of the columns enqueue writes.
+_INSERT_CASTS = {
+    "id": "uuid",
+    "task_path": "varchar",
+    "backend": "varchar",
+    "queue_name": "varchar",
+    "priority": "smallint",
+    "status": "varchar",
+    "args": "jsonb",
+    "kwargs": "jsonb",
+    "key": "varchar",
+    "tags": "jsonb",
+    "attempts": "integer",
+    "max_attempts": "integer",
+    "retry_policy": "jsonb",
+    "timeout_soft": "double precision",
+    "timeout_hard": "double precision",
+    "progress_detail": "jsonb",
+    "run_after": "timestamptz",
+    "enqueued_at": "timestamptz",
+}
+_INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
 
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert task rows: one INSERT for a few, COPY for many (several times faster)."""
     columns = ", ".join(INSERT_COLUMNS)
     if len(rows) < 50:
-        row = "(" + ", ".join(f"%s::{cast}" for cast in _INSERT_CASTS) + ")"
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(rows))}",
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([_INSERT_ROW] * len(rows))}",
             [value for values in rows for value in values],
         )
         return
@@ -166,8 +184,7 @@ def complete(
     was recovered by another worker meanwhile is left alone. Returns the ids
     that were written.
     """
-    row = "(" + ", ".join(f"%s::{cast}" for cast in _COMPLETION_CASTS) + ")"
-    values = ", ".join([row] * len(completions))
+    values = ", ".join([_COMPLETION_ROW] * len(completions))
     params: list[Any] = [value for completion in completions for value in completion]
     cursor.execute(
         f"""

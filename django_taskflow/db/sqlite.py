@@ -104,16 +104,16 @@ def complete(
         [*(value for completion in completions for value in completion), worker_id],
     )
     won = {row[0] for row in cursor.fetchall()}
-    attempts = [
-        (c[0], c[7], worker_id, c[4], c[5], c[8], c[9], c[10], c[11], c[12])
-        for c in completions
-        if c[0] in won
-    ]
+    attempts = []
+    for completion in completions:
+        named = dict(zip(COMPLETION_COLUMNS, completion, strict=True))
+        if named["id"] in won:
+            attempts.append(
+                [named["id"], worker_id, *(named[column] for column in _ATTEMPT_COLUMNS[2:])]
+            )
     cursor.executemany(
-        f"""INSERT INTO {attempt_table}
-            (task_id, number, worker_id, started_at, finished_at, outcome,
-             error_class, error_message, traceback, error_value)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        f"""INSERT INTO {attempt_table} ({", ".join(_ATTEMPT_COLUMNS)})
+        VALUES ({", ".join(["%s"] * len(_ATTEMPT_COLUMNS))})""",
         attempts,
     )
     return won
@@ -122,6 +122,21 @@ def complete(
 def cancel_query(connection: Any) -> None:
     """Abort what ``connection`` runs (``sqlite3.Connection.interrupt`` is thread-safe)."""
     connection.interrupt()
+
+
+# An Attempt row: the task id and worker first, then columns of a completion.
+_ATTEMPT_COLUMNS = (
+    "task_id",
+    "worker_id",
+    "number",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "error_class",
+    "error_message",
+    "traceback",
+    "error_value",
+)
 
 
 def notify(cursor: Any) -> None:
