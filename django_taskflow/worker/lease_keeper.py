@@ -158,6 +158,12 @@ class LeaseKeeper:
                             extra={"action": "lease_duty_failed", "worker_id": self.worker_id},
                         )
                         self.reconnect.wait()
+            except BaseException:
+                logger.exception(
+                    "the lease keeper thread failed; this slot stops",
+                    extra={"action": "lease_keeper_failed", "worker_id": self.worker_id},
+                )
+                self.slot_stop.set()
             finally:
                 connections.close_all()
 

@@ -112,6 +112,7 @@ class Slot:
             max_reconnect_delay=options.heartbeat_seconds,
             marks=marks,
             publisher=self.publisher,
+            stop=stop,
             now=now,
             inline=inline,
         )

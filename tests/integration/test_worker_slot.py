@@ -72,6 +72,7 @@ def test_the_recorder_survives_any_exception_and_keeps_the_batch_it_took(
         max_reconnect_delay=1.0,
         marks=NO_MARKS,
         publisher=Publisher(name="A", inline=True),
+        stop=threading.Event(),
         now=timezone.now,
     )
     record_batch = transitions.record_batch
