@@ -7,8 +7,10 @@ normal (another worker recovered the task) and is logged at DEBUG.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,15 +18,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DataError, IntegrityError, connections, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models import F
+from django.db.models.functions import Greatest, Now
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
 from django_taskflow import events, models, results, signals
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
-from django_taskflow.db import dialect_for
+from django_taskflow.db import LeaseUntil, dialect_for
 from django_taskflow.exceptions import (
     HardTimeLimitExceeded,
     UnknownTask,
@@ -199,26 +201,67 @@ def _write(
     return won, written + outcomes
 
 
-def _unstorable(completion: Completion, exc: Exception) -> Completion:
-    """Stand-in failure for an outcome the database refused to store."""
-    return Completion(
-        task=completion.task,
-        outcome=Outcome(
-            status=Status.FAILED,
-            attempt_outcome=AttemptOutcome.FAILED,
-            error_class=class_path(exc),
-            error_message=f"The database refused to store this attempt's outcome: {exc}",
-        ),
-        started_at=completion.started_at,
-        finished_at=completion.finished_at,
+# JSON escapes a database may refuse in a jsonb value: NUL, and surrogates.
+_UNSTORABLE_JSON = re.compile(r"\\u(0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def _storable(text: str) -> str:
+    """``text`` with what a database refuses written out: lone surrogates, NUL."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _stand_ins(completion: Completion, exc: Exception) -> list[Completion]:
+    """What to write instead of an outcome the database refused, best first.
+
+    First the same outcome (the same retry or failure) with its texts made
+    storable; then a failure that keeps the attempt's real error class, for
+    an outcome refused for its result or still refused.
+    """
+    outcome = completion.outcome
+    value = outcome.error_value_json
+    storable = dataclasses.replace(
+        outcome,
+        error_class=_storable(outcome.error_class),
+        error_message=_storable(outcome.error_message),
+        traceback=_storable(outcome.traceback),
+        error_value_json=None if value is None or _UNSTORABLE_JSON.search(value) else value,
     )
+    refused = Outcome(
+        status=Status.FAILED,
+        attempt_outcome=outcome.attempt_outcome if outcome.error_class else AttemptOutcome.FAILED,
+        error_class=storable.error_class or class_path(exc),
+        error_message=(
+            f"The database refused to store this attempt's outcome: {_storable(str(exc))}"
+        ),
+    )
+    return [
+        dataclasses.replace(completion, outcome=storable),
+        dataclasses.replace(completion, outcome=refused),
+    ]
 
 
-# The database refused the rows themselves (bad data, a constraint): writing
-# them again will not help. Anything else (a lock or statement timeout, a
-# deadlock, a lost connection) is transient: the caller keeps the batch and
-# tries again later.
-CONTENT_ERRORS = (DataError, IntegrityError)
+def _write_refused(
+    database: str, worker_id: str, completion: Completion, exc: Exception
+) -> tuple[Completion, set[uuid.UUID], list[events.TaskEvent]]:
+    """Write a stand-in for ``completion``, refused alone with ``exc``."""
+    first, last = _stand_ins(completion, exc)
+    logger.warning(
+        "the database refused the outcome of task %s (%s); storing a stand-in",
+        completion.task.id,
+        _storable(str(exc)),
+        extra={"action": "outcome_refused", "task_id": str(completion.task.id)},
+    )
+    try:
+        return first, *_write(database, worker_id, [first])
+    except CONTENT_ERRORS:
+        return last, *_write(database, worker_id, [last])
+
+
+# The database refused the rows themselves (bad data, a constraint, text it
+# cannot encode, a UnicodeEncodeError being a ValueError): writing them again
+# will not help. Anything else (a lock or statement timeout, a deadlock, a
+# lost connection) is transient: the caller keeps the batch and tries again.
+CONTENT_ERRORS = (DataError, IntegrityError, ValueError)
 
 
 def record_batch(
@@ -235,8 +278,9 @@ def record_batch(
     (the caller keeps the batch and retries). If the database refuses the
     batch for its content, each note and completion is written alone: a
     refused note is dropped (logged), and a completion that is still refused
-    is recorded as failed with the database's error, so no task stays
-    ``running``.
+    is written again with storable texts (the same retry or failure), else
+    as failed with its own error class and the database's error, so no
+    task stays ``running`` and no other task's outcome is affected.
     """
     if not completions and not notes:
         return [], []
@@ -260,8 +304,9 @@ def record_batch(
             try:
                 single_won, single_events = _write(database, worker_id, [completion])
             except CONTENT_ERRORS as exc:
-                completion = _unstorable(completion, exc)
-                single_won, single_events = _write(database, worker_id, [completion])
+                completion, single_won, single_events = _write_refused(
+                    database, worker_id, completion, exc
+                )
             if completion.task.id in single_won:
                 kept.append(completion)
             written += single_events
@@ -292,24 +337,26 @@ def _log_outcomes(worker_id: str, completions: Sequence[Completion], won: set[uu
             )
 
 
-def extend_leases(database: str, worker_id: str, until: datetime) -> int:
-    """Renew the lease of every task ``worker_id`` holds; return how many.
+def extend_leases(database: str, worker_id: str, seconds: float) -> int:
+    """Make every lease ``worker_id`` holds last ``seconds`` more; return how many.
 
-    Never shortens a lease a task extended itself (``context.extend_lease``).
+    Lease times are the database's clock, not this host's. Never shortens a
+    lease a task extended itself (``context.extend_lease``).
     """
     return (
         models.Task.objects.using(database)
         .filter(status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), LeaseUntil(seconds)))
     )
 
 
-def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, until: datetime) -> bool:
-    """Make one task's lease last at least until ``until``; False if no longer held."""
+def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, seconds: float) -> bool:
+    """Make one task's lease last at least ``seconds`` more (by the database's
+    clock); False if ``worker_id`` no longer holds it."""
     return bool(
         models.Task.objects.using(database)
         .filter(pk=task_id, status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), LeaseUntil(seconds)))
     )
 
 
@@ -412,7 +459,7 @@ def end_attempt_abruptly(
     outcome: AttemptOutcome,
     now: datetime,
     message: str | None = None,
-    expired_before: datetime | None = None,
+    expired_before: datetime | Now | None = None,
 ) -> bool:
     """Record that ``task``'s running attempt ended without a result.
 
@@ -507,13 +554,15 @@ def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
 
     The fallback when a whole worker host is gone: nobody knows which of
     the tasks it held had started, so each is charged a lost attempt.
+    Expiry is judged by the database's clock; ``now`` dates the lost
+    attempt and its retry.
     """
     expired = list(
-        models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit]
+        models.Task.objects.using(database).lease_expired().order_by("lease_expires_at")[:limit]
     )
     return sum(
         end_attempt_abruptly(
-            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=now
+            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=Now()
         )
         for task in expired
     )

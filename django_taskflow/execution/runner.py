@@ -197,6 +197,20 @@ def run(
     # error like any Exception. Anything else (a forced stop) propagates to
     # the slot, which hands the task back.
     except (Exception, SystemExit) as exc:
+        if reporter is not None and reporter.hard_limit_passed:
+            # The hard limit cancelled the task's query, and the cancellation
+            # (say, an OperationalError) came out first: the limit is the cause.
+            timed_out = HardTimeLimitExceeded(
+                f"the attempt ran past its hard time limit ({claimed.timeout_hard:g} s)"
+            )
+            timed_out.__cause__ = exc
+            return _failed(
+                claimed,
+                timed_out,
+                now=now(),
+                retryable=is_retryable(definition, timed_out),
+                attempt_outcome=AttemptOutcome.TIMED_OUT,
+            ), snapshot
         return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
     if rejection is not None:
         error, rejected = rejection

@@ -6,9 +6,9 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime
 
 from django.db import models
+from django.db.models.functions import Now
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -52,9 +52,9 @@ class TaskQuerySet(models.QuerySet["Task"]):
         """Tasks a worker holds under a lease (recovery of a dead slot reads these)."""
         return self.filter(status=Status.RUNNING)
 
-    def lease_expired(self, now: datetime) -> TaskQuerySet:
-        """Running tasks whose lease ran out before ``now`` (lease recovery)."""
-        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+    def lease_expired(self) -> TaskQuerySet:
+        """Running tasks whose lease ran out, by the database's clock (lease recovery)."""
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=Now())
 
     def finished(self) -> TaskQuerySet:
         """Tasks in a final state: what pruning deletes (docs/howto/postgres.md)."""

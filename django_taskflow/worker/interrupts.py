@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
 
@@ -33,10 +34,12 @@ class ForcedStop(BaseException):
 class Interrupts:
     """Knows whether the task's own code runs, and interrupts only that."""
 
-    def __init__(self, *, in_process: bool) -> None:
+    def __init__(self, *, in_process: bool, cancel_query: Callable[[], None]) -> None:
         self.in_process = in_process
+        self.cancel_query = cancel_query
         self.lock = threading.Lock()
         self.in_user_code = False
+        self.hard_limit_passed = False
         self.task: ClaimedTask | None = None
         self.thread_id = 0
 
@@ -50,6 +53,7 @@ class Interrupts:
         """The task's code starts."""
         with self.lock:
             self.in_user_code = True
+            self.hard_limit_passed = False
             self.task = task
 
     def leave(self) -> None:
@@ -60,18 +64,31 @@ class Interrupts:
                 self.task = None
                 if not self.in_process:
                     clear_pending_interrupt(self.thread_id)
-        except HardTimeLimitExceeded:
-            logger.debug("a hard-timeout interrupt arrived as the task returned")
+        except (HardTimeLimitExceeded, ForcedStop):
+            # The task's code is over: its outcome stands, and a forced stop
+            # (its stop event is set) ends the slot once it is recorded.
+            logger.debug("an interrupt arrived as the task's code returned")
 
     def hard_limit(self, task: ClaimedTask) -> None:
-        """From the watchdog: interrupt ``task`` if its code still runs."""
+        """From the watchdog: interrupt ``task`` if its code still runs, and
+        cancel the query it may be waiting on (the interrupt alone would leave
+        it running on the server, and the connection busy)."""
         with self.lock:
             if not self.in_user_code or self.task is not task:
                 return
+            self.hard_limit_passed = True
             if self.in_process:
                 signal.pthread_kill(self.thread_id, signal.SIGALRM)
             else:
                 raise_in_thread(self.thread_id)
+            self.cancel_query()
+
+    def stop_now(self) -> None:
+        """From the forced-stop signal handler (main thread): interrupt the
+        task's own code if it runs. Once the body has returned, its outcome
+        (type check, validation, encoding) is decided and recorded instead."""
+        if self.in_user_code:
+            raise ForcedStop
 
     def _on_hard_timeout_signal(self, signum: int, frame: FrameType | None) -> None:
         # Runs in the main thread, which also sets in_user_code: no race.

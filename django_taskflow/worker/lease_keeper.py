@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import DatabaseError, connections
 
@@ -103,7 +103,7 @@ class LeaseKeeper:
         """Make ``task_id``'s lease last ``seconds`` more; return once it is written."""
         if self.inline:
             # run_tasks(): one thread, one connection, inside the caller's transaction.
-            transitions.extend_lease(self.database, self.worker_id, task_id, self._until(seconds))
+            transitions.extend_lease(self.database, self.worker_id, task_id, seconds)
             return
         extension = _Extension(task_id=task_id, seconds=seconds)
         with self.changed:
@@ -122,7 +122,7 @@ class LeaseKeeper:
         while self.extensions:
             extension = self.extensions[0]
             transitions.extend_lease(
-                self.database, self.worker_id, extension.task_id, self._until(extension.seconds)
+                self.database, self.worker_id, extension.task_id, extension.seconds
             )
             with self.changed:
                 self.extensions.remove(extension)  # only once written: a failure keeps it
@@ -130,16 +130,11 @@ class LeaseKeeper:
         clock = time.monotonic()
         if clock >= self.next_renewal:
             self.next_renewal = clock + self.heartbeat_seconds
-            transitions.extend_leases(
-                self.database, self.worker_id, self._until(self.lease_seconds)
-            )
+            transitions.extend_leases(self.database, self.worker_id, self.lease_seconds)
         if clock >= self.next_recovery:
             # Every worker recovers expired leases; jitter spreads them out.
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
             transitions.recover_expired(self.database, self.now())
-
-    def _until(self, seconds: float) -> datetime:
-        return self.now() + timedelta(seconds=seconds)
 
     def _loop(self) -> None:
         with signals.delivered_by(self.publisher.deliver):
@@ -163,6 +158,12 @@ class LeaseKeeper:
                             extra={"action": "lease_duty_failed", "worker_id": self.worker_id},
                         )
                         self.reconnect.wait()
+            except BaseException:
+                logger.exception(
+                    "the lease keeper thread failed; this slot stops",
+                    extra={"action": "lease_keeper_failed", "worker_id": self.worker_id},
+                )
+                self.slot_stop.set()
             finally:
                 connections.close_all()
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, connections
 
@@ -106,12 +106,24 @@ class Prefetch:
         return kept
 
     def take(self) -> ClaimedTask | None:
-        """The next task to start, if there is one and this slot still holds it."""
+        """The next task to start, if there is one and this slot still holds it.
+
+        A task whose lease cannot be checked (the connection broke) stays at
+        the head of the queue: the check is tried again after the reconnect
+        pause, or the task is handed back if the slot stops meanwhile.
+        """
         with self.lock:
             if not self.tasks:
                 return None
             task = self.tasks.popleft()
-        return task if self._still_held(task) else None
+        try:
+            held = self._still_held(task)
+        except CONNECTION_ERRORS as exc:
+            with self.lock:
+                self.tasks.appendleft(task)
+            self.reconnect.lost("lease check", exc)
+            return None
+        return task if held else None
 
     def took(self, seconds: float) -> None:
         """A task took ``seconds`` to run: adjust the size of the next claims."""
@@ -141,19 +153,16 @@ class Prefetch:
         """
         if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
             return True
-        until = self.now() + timedelta(seconds=self.options.lease_seconds)
-        try:
-            held = transitions.extend_lease(self.database, self.worker_id, task.id, until)
-        except CONNECTION_ERRORS as exc:
-            self.reconnect.lost("lease check", exc)
-            held = False
-        if not held:
-            logger.warning(
-                "skipped task %s: its lease passed to another worker while it waited",
-                task.id,
-                extra={"action": "prefetched_task_lost", "task_id": str(task.id)},
-            )
-        return held
+        if transitions.extend_lease(
+            self.database, self.worker_id, task.id, self.options.lease_seconds
+        ):
+            return True
+        logger.warning(
+            "skipped task %s: its lease passed to another worker while it waited",
+            task.id,
+            extra={"action": "prefetched_task_lost", "task_id": str(task.id)},
+        )
+        return False
 
     def _drop_broken_connection(self) -> None:
         # Not close_old_connections(): with CONN_MAX_AGE = 0 it would reconnect

@@ -51,10 +51,12 @@ class Recorder:
         max_reconnect_delay: float,
         marks: RunningMarks,
         publisher: Publisher,
+        stop: threading.Event,
         now: Callable[[], datetime],
         inline: bool = False,
     ) -> None:
         self.database = database
+        self.slot_stop = stop
         self.worker_id = worker_id
         self.batch_size = batch_size
         self.marks = marks
@@ -123,8 +125,10 @@ class Recorder:
             with self.changed:
                 self.changed.notify_all()
             self.thread.join()
-        # The outcome of finished work is written even while shutting down.
-        self.flush()
+        # The outcome of finished work is written even while shutting down;
+        # its signals still go through the publisher, after what it queued.
+        with signals.delivered_by(self.publisher.deliver):
+            self.flush()
 
     # -- writing -------------------------------------------------------------
 
@@ -137,8 +141,17 @@ class Recorder:
                             self.changed.wait(FLUSH_SECONDS)
                     if self.pending or self.notes:
                         # Let a few more finish so they share one write.
-                        time.sleep(0 if self.stopping.is_set() else FLUSH_SECONDS / 4)
+                        self.stopping.wait(FLUSH_SECONDS / 4)
                         self.flush()
+            except BaseException:
+                # flush() survives every Exception; this is worse (MemoryError,
+                # say). The slot stops, and writes what is left as it does.
+                logger.exception(
+                    "the recorder thread failed; this slot stops",
+                    extra={"action": "recorder_failed", "worker_id": self.worker_id},
+                )
+                self.slot_stop.set()
+                self.stopping.set()
             finally:
                 connections.close_all()
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from django_taskflow import claim, registry, transitions
@@ -94,11 +95,14 @@ class Slot:
         self.current: claim.ClaimedTask | None = None
         self.processed = 0
         self.abandoned = False
+        self.pause = threading.Event()  # never set: waits without a bare sleep
         self.waiter = dialect_for(self.database).Waiter(self.database, stop)
+        self.one_writer: bool = dialect_for(self.database).ONE_WRITER
         self.middleware = middleware_chain.load(
             options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
         )
-        self.interrupts = Interrupts(in_process=in_process)
+        self.interrupts = Interrupts(in_process=in_process, cancel_query=self._cancel_task_query)
+        self.task_connection: BaseDatabaseWrapper | None = None
         self.watchdog: Watchdog | None = None
         self.publisher = Publisher(name=worker_id, inline=inline)
         self.recorder = Recorder(
@@ -108,6 +112,7 @@ class Slot:
             max_reconnect_delay=options.heartbeat_seconds,
             marks=marks,
             publisher=self.publisher,
+            stop=stop,
             now=now,
             inline=inline,
         )
@@ -133,6 +138,7 @@ class Slot:
     def run(self) -> None:
         """Work until asked to stop (or, in burst mode, until nothing is ready)."""
         self.interrupts.install()
+        self.task_connection = connections[self.database]  # this thread's: the task's
         self.recorder.start()
         self.keeper.start()
         if not self.inline:
@@ -186,6 +192,9 @@ class Slot:
                 self.watchdog.end()
         self.marks.body_ended(task.id)  # its mark stays until the outcome is committed
         self.current = None
+        if self.interrupts.hard_limit_passed:
+            # Its query was cancelled, perhaps mid-flight: start afresh.
+            connections[self.database].close()
         finished_at = self.now()
         elapsed = time.monotonic() - started
         self.prefetch.took(elapsed)
@@ -225,15 +234,46 @@ class Slot:
             self.recorder.note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
-        """Extend the running task's lease; written by the lease keeper before this returns."""
+        """Extend the running task's lease; written by the lease keeper before this returns.
+
+        On a one-writer database (SQLite), a task inside a transaction holds
+        the write lock, so there the extension is written in that transaction.
+        """
         task = self.current
-        if task is not None and str(task.id) == task_id:
-            self.keeper.extend(task.id, seconds or self.options.lease_seconds)
+        if task is None or str(task.id) != task_id:
+            return
+        seconds = seconds or self.options.lease_seconds
+        if self.one_writer and self._in_task_transaction():
+            transitions.extend_lease(self.database, self.worker_id, task.id, seconds)
+        else:
+            self.keeper.extend(task.id, seconds)
+
+    def _in_task_transaction(self) -> bool:
+        return (
+            threading.get_ident() == self.interrupts.thread_id
+            and connections[self.database].in_atomic_block
+        )
+
+    @property
+    def hard_limit_passed(self) -> bool:
+        """Whether the running attempt was interrupted at its hard limit."""
+        return self.interrupts.hard_limit_passed
+
+    def _cancel_task_query(self) -> None:
+        connection = self.task_connection
+        raw = None if connection is None else connection.connection
+        if raw is not None:
+            dialect_for(self.database).cancel_query(raw)
 
     def _note_soft_timeout(self, task: claim.ClaimedTask) -> None:
         self.recorder.note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})
 
     # -- stopping ------------------------------------------------------------
+
+    def stop_now(self) -> None:
+        """A forced stop, from a signal handler in the main thread."""
+        self.stop.set()
+        self.interrupts.stop_now()
 
     def _give_up(self, task: claim.ClaimedTask) -> bool:
         """From the watchdog: the task ignores its hard limit; record it, hand
@@ -270,6 +310,14 @@ class Slot:
         safe even if the slot's thread finishes the task at the same moment.
         """
         self.stop.set()
+        # A body that has returned gets its outcome recorded, not interrupted.
+        deadline = time.monotonic() + 5
+        while (
+            self.current is not None
+            and not self.interrupts.in_user_code
+            and time.monotonic() < deadline
+        ):
+            self.pause.wait(0.01)
         self.recorder.wait_until_recorded(timeout=5)
         self.recorder.flush()
         self.prefetch.hand_back()

@@ -40,7 +40,7 @@ from django_taskflow.worker.running_table import (
     capacity_for,
     started_attempts,
 )
-from django_taskflow.worker.slot import EXIT_GIVEN_UP, ForcedStop, Slot
+from django_taskflow.worker.slot import EXIT_GIVEN_UP, Slot
 from django_taskflow.worker.watchdog import HARD_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -93,8 +93,8 @@ def _run_child(options: WorkerOptions, index: int, table: SharedRunningTable) ->
 
     def on_stop_now(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        if slot is not None and slot.current is not None:
-            raise ForcedStop  # interrupts the running task
+        if slot is not None:
+            slot.stop_now()  # interrupts the running task's own code, if it runs
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -28,7 +28,7 @@ from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from testproject.docs_examples import crashes, events_and_hooks, middleware, retries, timeouts
-from tests.conftest import claim_for
+from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
 
@@ -469,8 +469,9 @@ def test_middleware_transforms_the_error_so_that_retry_on_applies(
 def test_charge_that_lost_its_worker_fails_instead_of_charging_twice() -> None:
     crashes.CHARGES.clear()
     result = crashes.charge_card.enqueue("tok_visa", 4200)
-    claim_for("dead-worker", lease_seconds=1)
-    transitions.recover_expired("default", timezone.now() + timedelta(seconds=2))
+    claim_for("dead-worker")
+    expire_leases("dead-worker")
+    transitions.recover_expired("default", timezone.now())
     run_tasks()
 
     row = models.Task.objects.get(pk=result.id)

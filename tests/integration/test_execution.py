@@ -12,7 +12,7 @@ from django_taskflow import RetryPolicy, models, transitions
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
-from tests.conftest import claim_for
+from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
 
@@ -113,9 +113,10 @@ def test_claim_takes_each_task_once() -> None:
 
 def test_expired_lease_is_recovered_as_a_lost_attempt() -> None:
     result = tasks.add.using(max_attempts=2, retry=RetryPolicy.fixed(30)).enqueue(1, 2)
-    task = claim_one("dead-worker", lease_seconds=1)
+    task = claim_one("dead-worker")
     assert task.status == Status.RUNNING
     assert transitions.recover_expired("default", timezone.now()) == 0
+    expire_leases("dead-worker")
     later = timezone.now() + timedelta(seconds=2)
     assert transitions.recover_expired("default", later) == 1
     row = models.Task.objects.get(pk=result.id)
@@ -134,12 +135,14 @@ def test_expired_lease_is_recovered_as_a_lost_attempt() -> None:
 
 def test_heartbeat_extends_the_lease() -> None:
     tasks.add.enqueue(1, 2)
-    task = claim_one("busy-worker", lease_seconds=1)
-    later = timezone.now() + timedelta(seconds=60)
-    assert transitions.extend_leases("default", "busy-worker", later) == 1
-    assert transitions.recover_expired("default", timezone.now() + timedelta(seconds=30)) == 0
+    task = claim_one("busy-worker")
+    expire_leases("busy-worker")
+    assert transitions.extend_leases("default", "busy-worker", 60) == 1
+    assert transitions.recover_expired("default", timezone.now()) == 0
     task.refresh_from_db()
     assert task.status == Status.RUNNING
+    assert task.lease_expires_at is not None
+    assert task.lease_expires_at > timezone.now() + timedelta(seconds=50)
 
 
 def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
@@ -147,8 +150,9 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
     from django_taskflow.execution import outcome
 
     tasks.add.using(max_attempts=3).enqueue(1, 2)
-    claimed: ClaimedTask = claim_for("slow", lease_seconds=1)[0]
-    transitions.recover_expired("default", timezone.now() + timedelta(seconds=5))
+    claimed: ClaimedTask = claim_for("slow")[0]
+    expire_leases("slow")
+    transitions.recover_expired("default", timezone.now())
     now = timezone.now()
     kept, _ = transitions.record_batch(
         "default",

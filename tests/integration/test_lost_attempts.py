@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from django_taskflow import RetryPolicy, models, transitions
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
-from tests.conftest import claim_for
+from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +20,9 @@ BACKEND = "django_taskflow.backend.TaskflowBackend"
 
 def lose(worker_id: str = "dead-worker") -> None:
     """Claim the ready task and lose it the way a dead host does: its lease expires."""
-    assert len(claim_for(worker_id, lease_seconds=1)) == 1
-    assert transitions.recover_expired("default", timezone.now() + timedelta(seconds=2)) == 1
+    assert len(claim_for(worker_id)) == 1
+    expire_leases(worker_id)
+    assert transitions.recover_expired("default", timezone.now()) == 1
 
 
 def make_ready(task_id: str) -> None:

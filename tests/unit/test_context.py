@@ -22,6 +22,7 @@ class FakeReporter:
         self.leases: list[float | None] = []
 
     handles_signals = True
+    hard_limit_passed = False
 
     def begin_attempt(self, task: Any, context: Any) -> None:
         raise AssertionError("the context never begins an attempt itself")
