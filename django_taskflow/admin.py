@@ -109,7 +109,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             {
                 "fields": [
                     "attempts",
+                    "lost_attempts",
                     "max_attempts",
+                    "on_lost",
                     "retry_policy",
                     "timeout_soft",
                     "timeout_hard",
@@ -140,7 +142,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, task: models.Task) -> str:
-        return f"{task.attempts}/{task.max_attempts}"
+        # Lost attempts do not use up max_attempts: show them apart.
+        counted = f"{task.counted_attempts}/{task.max_attempts}"
+        return f"{counted} (+{task.lost_attempts} lost)" if task.lost_attempts else counted
 
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, task: models.Task) -> str:

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
@@ -35,8 +35,10 @@ class ClaimedTask:
     priority: int
     args: list[Any]
     kwargs: dict[str, Any]
-    attempt: int
+    attempt: int  # counts every attempt, this one included
     max_attempts: int
+    lost_attempts: int  # of the earlier attempts, those lost with their worker
+    on_lost: str  # "requeue" or "fail" (never prefetched)
     retry_policy: dict[str, Any]
     timeout_soft: float | None
     timeout_hard: float | None
@@ -64,25 +66,27 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _read(row: Sequence[Any]) -> ClaimedTask:
+def _read(row: dict[str, Any]) -> ClaimedTask:
     return ClaimedTask(
-        id=_uuid(row[0]),
-        task_path=row[1],
-        backend=row[2],
-        queue_name=row[3],
-        priority=row[4],
-        args=_json(row[5]),
-        kwargs=_json(row[6]),
-        attempt=row[7],
-        max_attempts=row[8],
-        retry_policy=_json(row[9]),
-        timeout_soft=row[10],
-        timeout_hard=row[11],
-        key=row[12],
-        tags=_json(row[13]),
-        run_after=_datetime(row[14]),  # type: ignore[arg-type]
-        enqueued_at=_datetime(row[15]),  # type: ignore[arg-type]
-        started_at=_datetime(row[16]),
+        id=_uuid(row["id"]),
+        task_path=row["task_path"],
+        backend=row["backend"],
+        queue_name=row["queue_name"],
+        priority=row["priority"],
+        args=_json(row["args"]),
+        kwargs=_json(row["kwargs"]),
+        attempt=row["attempts"],
+        max_attempts=row["max_attempts"],
+        retry_policy=_json(row["retry_policy"]),
+        timeout_soft=row["timeout_soft"],
+        timeout_hard=row["timeout_hard"],
+        key=row["key"],
+        tags=_json(row["tags"]),
+        run_after=_datetime(row["run_after"]),  # type: ignore[arg-type]
+        enqueued_at=_datetime(row["enqueued_at"]),  # type: ignore[arg-type]
+        started_at=_datetime(row["started_at"]),
+        lost_attempts=row["lost_attempts"],
+        on_lost=row["on_lost"],
     )
 
 
@@ -99,7 +103,8 @@ def claim_batch(
     """Mark up to ``limit`` ready tasks running for ``worker_id`` and return them.
 
     Only tasks of the ``backend`` alias are taken; an empty ``queues`` means
-    every queue.
+    every queue. ``now`` decides which tasks are ready (``run_after``); the
+    lease lasts ``lease_seconds`` by the database's clock.
     """
     connection = connections[database]
     ops = connection.ops
@@ -111,11 +116,12 @@ def claim_batch(
             backend=backend,
             queues=queues,
             limit=limit,
-            lease_until=ops.adapt_datetimefield_value(now + timedelta(seconds=lease_seconds)),
+            lease_seconds=lease_seconds,
             now=ops.adapt_datetimefield_value(now),
         )
+        columns = [column[0] for column in cursor.description or ()]
     claimed = sorted(
-        (_read(row) for row in rows),
+        (_read(dict(zip(columns, row, strict=True))) for row in rows),
         key=lambda task: (-task.priority, task.run_after, task.id),
     )
     if claimed:

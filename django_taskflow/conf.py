@@ -8,12 +8,13 @@ changes, so ``override_settings`` reaches every reader.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
+from django_taskflow.policies import RetryPolicy, Timeout, coerce_policy
+from django_taskflow.types import is_finite_number
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,22 +25,18 @@ class Options:
     lease_seconds: float = 30.0
     poll_interval: float = 1.0
     max_attempts: int = 1
-    retry_policy: Any = None  # a RetryPolicy; None: capped exponential backoff, full jitter
-    default_timeout: Any = None  # a Timeout; None: no time limit
+    retry_policy: RetryPolicy | None = None  # None: capped exponential backoff, full jitter
+    default_timeout: Timeout | None = None  # None: no time limit
     middleware: tuple[str, ...] = ()
     batch_size: int = 50
     max_payload_bytes: int = 1_000_000
     shutdown_grace_seconds: float = 30.0
+    max_lost_attempts: int = 3
 
     @property
     def heartbeat_seconds(self) -> float:
         """How often a worker renews its leases: a third of the lease."""
         return self.lease_seconds / 3
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int or float that is not a bool, NaN or infinite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _positive_number(value: Any) -> str | None:
@@ -67,9 +64,6 @@ def _attempt_count(value: Any) -> str | None:
 
 
 def _retry_policy(value: Any) -> str | None:
-    from django_taskflow.exceptions import InvalidTaskOptions
-    from django_taskflow.policies import RetryPolicy
-
     if value is None or isinstance(value, RetryPolicy):
         return None
     if not isinstance(value, Mapping):
@@ -82,9 +76,6 @@ def _retry_policy(value: Any) -> str | None:
 
 
 def _timeout(value: Any) -> str | None:
-    from django_taskflow.exceptions import InvalidTaskOptions
-    from django_taskflow.policies import Timeout
-
     if value is None or isinstance(value, Timeout):
         return None
     if isinstance(value, Mapping):
@@ -122,9 +113,8 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "BATCH_SIZE": ("batch_size", _positive_int),
     "MAX_PAYLOAD_BYTES": ("max_payload_bytes", _positive_int),
     "SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", _non_negative_number),
+    "MAX_LOST_ATTEMPTS": ("max_lost_attempts", _positive_int),
 }
-
-KNOWN_OPTIONS = frozenset(_SPEC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +148,6 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
     problems = find_problems(alias, raw)
     if problems:
         raise ConfigurationError(" ".join(p.message for p in problems))
-    from django_taskflow.policies import Timeout, coerce_policy
-
     values = {_SPEC[name][0]: value for name, value in raw.items()}
     if "retry_policy" in values:
         values["retry_policy"] = coerce_policy(

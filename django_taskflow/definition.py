@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from django_taskflow.exceptions import InvalidTaskOptions
 from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, Timeout, is_attempt_count
+from django_taskflow.states import OnLost
 from django_taskflow.text import storable_text
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 type Call = Sequence[Any] | dict[str, Any]
 type ErrorClasses = Sequence[type[BaseException]]
+type OnLostChoice = Literal["requeue", "fail"]
 
 # What the Task table's columns hold (models/task.py); checked here so that a
 # value too long is refused at definition, not by the database at enqueue.
@@ -48,6 +50,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
       errors are worth another attempt;
     - ``validator(result) -> None | error``: rejects a returned value;
     - ``timeout``: a :class:`Timeout` (soft and hard limits);
+    - ``on_lost``: ``"requeue"`` (run again after a worker crash mid-run) or
+      ``"fail"`` (fail with ``WorkerLost``: for work that must not run twice);
     - ``tags`` and ``key``: labels and the caller's own identifier.
     """
 
@@ -58,6 +62,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     dont_retry_on: ErrorClasses = ()
     validator: Callable[[Any], Any] | None = None
     timeout: Timeout | None = None
+    on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
 
@@ -75,6 +80,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         max_attempts: int | None = None,
         retry: RetryPolicy | None = None,
         timeout: Timeout | None = None,
+        on_lost: OnLostChoice | None = None,
         tags: Sequence[str] | None = None,
         key: str | None = None,
         **others: Any,
@@ -97,6 +103,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "max_attempts": max_attempts,
                 "retry": retry,
                 "timeout": timeout,
+                "on_lost": on_lost,
                 "tags": tags,
                 "key": key,
             }.items()
@@ -176,6 +183,8 @@ def validate_options(definition: TaskflowTask) -> None:
             _refuse(definition, option, "a tuple of exception classes", value)
     if definition.timeout is not None and not isinstance(definition.timeout, Timeout):
         _refuse(definition, "timeout", "a Timeout (e.g. Timeout.QUICK)", definition.timeout)
+    if definition.on_lost not in OnLost.values:
+        _refuse(definition, "on_lost", '"requeue" or "fail"', definition.on_lost)
     tags = definition.tags
     if isinstance(tags, str) or not isinstance(tags, Sequence):
         _refuse(definition, "tags", "a list of non-empty strings", tags)
@@ -259,6 +268,7 @@ def task(
     dont_retry_on: ErrorClasses = ...,
     validator: Callable[[Any], Any] | None = ...,
     timeout: Timeout | None = ...,
+    on_lost: OnLostChoice = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
@@ -278,6 +288,7 @@ def task(
     dont_retry_on: ErrorClasses = (),
     validator: Callable[[Any], Any] | None = None,
     timeout: Timeout | None = None,
+    on_lost: OnLostChoice = "requeue",
     tags: Sequence[str] = (),
     key: str | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
@@ -304,6 +315,7 @@ def task(
             else dont_retry_on,
             validator=validator,
             timeout=timeout,
+            on_lost=on_lost,
             tags=tags,
             key=key,
         )

@@ -26,7 +26,7 @@ from django_taskflow import invocation, models, payloads, results
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
 from django_taskflow.policies import DEFAULT_RETRY_POLICY
-from django_taskflow.states import Status
+from django_taskflow.states import OnLost, Status
 
 if TYPE_CHECKING:
     from django_taskflow.backend import TaskflowBackend
@@ -48,6 +48,7 @@ class _Settings:
     retry_policy_json: str
     timeout_soft: float | None
     timeout_hard: float | None
+    on_lost: str
 
 
 def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings:
@@ -68,6 +69,7 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
         retry_policy_json=json.dumps(policy.to_json()),
         timeout_soft=timeout.soft if timeout else None,
         timeout_hard=timeout.hard if timeout else None,
+        on_lost=getattr(definition, "on_lost", OnLost.REQUEUE),
     )
 
 
@@ -125,6 +127,7 @@ def _insert(
                 "{}",
                 run_after,
                 enqueued_at,
+                shared.on_lost,
             )
         )
         snapshots.append(

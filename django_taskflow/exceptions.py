@@ -62,7 +62,7 @@ class ConfigurationError(TaskflowError, ImproperlyConfigured):
 
 
 class WorkerLost(TaskflowError):
-    """The worker running this attempt stopped renewing its lease (it died or hung)."""
+    """The worker running this attempt died or hung before the attempt's outcome was recorded."""
 
 
 class WorkerInterrupted(TaskflowError):

@@ -122,14 +122,6 @@ def call_size(args_json: str, kwargs_json: str) -> int:
     return len(args_json.encode()) + len(kwargs_json.encode()) + len("[,]")
 
 
-def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> int:
-    """Refuse arguments that are not plain JSON or are too large; return their size.
-
-    Raises as :func:`encode_arguments` does.
-    """
-    return call_size(*encode_arguments(task_path, args, kwargs, max_bytes))
-
-
 def encode_result(value: Any, max_bytes: int | None = None) -> str:
     """Encode a task's return value.
 

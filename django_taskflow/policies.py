@@ -17,9 +17,8 @@ from typing import Any, ClassVar, cast
 from django.utils.inspect import is_module_level_function
 from django.utils.module_loading import import_string
 
-from django_taskflow.conf import is_finite_number
 from django_taskflow.exceptions import InvalidTaskOptions
-from django_taskflow.types import JSONValue
+from django_taskflow.types import JSONValue, is_finite_number
 
 # Jitter only spreads retries out in time; it needs no cryptographic strength.
 _default_random = Random()  # noqa: S311
@@ -267,20 +266,22 @@ class RetryPolicy:
         return cls.exponential(**options) if kind == "exponential" else cls.linear(**options)
 
 
-def delay_after(data: Mapping[str, Any], attempt: int) -> float:
-    """Seconds to wait after failed ``attempt``, by a stored policy's ``to_json()`` form.
+def delay_after(policy: RetryPolicy | Mapping[str, Any], attempt: int) -> float:
+    """Seconds to wait after failed ``attempt``, by ``policy`` or its stored ``to_json()`` form.
 
-    An empty dict means the default policy. A stored policy that no longer
-    works (a custom function renamed, or raising) falls back to the default
-    policy, logged, so the attempt still ends in a transition.
+    An empty dict means the default policy. A policy that does not work (a
+    custom function renamed, raising or returning nonsense) falls back to
+    the default policy, logged, so the attempt still ends in a transition.
+    This is the one place that fallback is made.
     """
     try:
-        policy = RetryPolicy.from_json(data) if data else DEFAULT_RETRY_POLICY
+        if not isinstance(policy, RetryPolicy):
+            policy = RetryPolicy.from_json(policy) if policy else DEFAULT_RETRY_POLICY
         return policy.delay_for(attempt)
     except Exception:
         logger.exception(
-            "stored retry policy %r failed; using the default backoff",
-            data,
+            "retry policy %r failed; using the default backoff",
+            policy,
             extra={"action": "retry_policy_failed"},
         )
         return DEFAULT_RETRY_POLICY.delay_for(attempt)

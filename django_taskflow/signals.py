@@ -12,11 +12,17 @@ after the change is committed:
 - ``task_succeeded``, ``task_failed``, ``task_cancelled``: the task ended.
 
 A receiver that raises is logged and never breaks the task or the worker.
+In a worker, the threads that record outcomes and keep leases never call
+receivers themselves: they hand each signal to their slot's publisher
+thread (``delivered_by``), so a slow receiver cannot cost a lease.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.dispatch import Signal
@@ -33,7 +39,9 @@ task_failed = Signal()
 task_cancelled = Signal()
 
 __all__ = [
+    "delivered_by",
     "send_from_worker",
+    "send_now",
     "task_cancelled",
     "task_enqueued",
     "task_failed",
@@ -47,8 +55,33 @@ __all__ = [
 ]
 
 
+type Deliver = Callable[[Signal, Any, dict[str, Any]], None]
+
+_thread = threading.local()
+
+
+@contextmanager
+def delivered_by(deliver: Deliver) -> Iterator[None]:
+    """Within this block, hand this thread's ``send_from_worker`` calls to ``deliver``."""
+    previous = getattr(_thread, "deliver", None)
+    _thread.deliver = deliver
+    try:
+        yield
+    finally:
+        _thread.deliver = previous
+
+
 def send_from_worker(signal: Signal, sender: Any, **kwargs: Any) -> None:
-    """Send ``signal``; log (with traceback) each receiver that raised."""
+    """Send ``signal``, or queue it for delivery when this thread says so (``delivered_by``)."""
+    deliver: Deliver | None = getattr(_thread, "deliver", None)
+    if deliver is not None:
+        deliver(signal, sender, kwargs)
+    else:
+        send_now(signal, sender, kwargs)
+
+
+def send_now(signal: Signal, sender: Any, kwargs: dict[str, Any]) -> None:
+    """Send ``signal`` in this thread; log (with traceback) each receiver that raised."""
     for receiver, response in signal.send_robust(sender, **kwargs):
         if isinstance(response, Exception):
             logger.error(

@@ -1,7 +1,9 @@
 """Task and attempt states, and how they map onto ``django.tasks``.
 
-Pure: no database access. The allowed moves are listed in
-``TRANSITIONS``; ``transitions.py`` and ``claim.py`` are the only writers.
+Pure: no database access. ``claim.py`` and ``transitions.py`` are the only
+writers of a task's status; each write is one UPDATE guarded by the status it
+expects, so the moves they make are the state machine (drawn in
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class Status(TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
-class Outcome(TextChoices):
+class AttemptOutcome(TextChoices):
     """How one attempt ended."""
 
     SUCCEEDED = "succeeded", _("Succeeded")
@@ -32,15 +34,15 @@ class Outcome(TextChoices):
     RETRY_REQUESTED = "retry_requested", _("Retry requested by the task")
 
 
+class OnLost(TextChoices):
+    """What becomes of a task whose attempt was lost mid-run (the ``on_lost`` option)."""
+
+    REQUEUE = "requeue", _("Run it again")
+    FAIL = "fail", _("Fail it (it must not run twice)")
+
+
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED}),
-    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.QUEUED, Status.FAILED, Status.CANCELLED}),
-    Status.SUCCEEDED: frozenset(),
-    Status.FAILED: frozenset(),
-    Status.CANCELLED: frozenset(),
-}
 
 _TO_DJANGO = {
     Status.QUEUED: TaskResultStatus.READY,
@@ -55,8 +57,3 @@ _TO_DJANGO = {
 def to_django(status: str) -> TaskResultStatus:
     """Return the ``django.tasks`` status that stands for ``status``."""
     return _TO_DJANGO[Status(status)]
-
-
-def is_finished(status: str) -> bool:
-    """Tell whether ``status`` is terminal (it never changes again)."""
-    return status in FINISHED

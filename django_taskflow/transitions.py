@@ -7,32 +7,41 @@ normal (another worker recovered the task) and is logged at DEBUG.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DataError, IntegrityError, connections, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db.models import F
+from django.db.models.functions import Greatest, Now
+from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTaskBackend
 
 from django_taskflow import events, models, results, signals
 from django_taskflow.claim import ClaimedTask
-from django_taskflow.db import dialect_for
+from django_taskflow.conf import Options
+from django_taskflow.db import LeaseUntil, dialect_for
 from django_taskflow.exceptions import (
     HardTimeLimitExceeded,
     UnknownTask,
     WorkerInterrupted,
     WorkerLost,
 )
-from django_taskflow.execution.outcome import Outcome, class_path
+from django_taskflow.execution.outcome import (
+    Outcome,
+    class_path,
+    has_attempts_left,
+    is_lost_for_good,
+)
 from django_taskflow.models import EventKind
 from django_taskflow.policies import delay_after
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.states import AttemptOutcome, OnLost, Status
 
 logger = logging.getLogger(__name__)
 
@@ -192,26 +201,67 @@ def _write(
     return won, written + outcomes
 
 
-def _unstorable(completion: Completion, exc: Exception) -> Completion:
-    """Stand-in failure for an outcome the database refused to store."""
-    return Completion(
-        task=completion.task,
-        outcome=Outcome(
-            status=Status.FAILED,
-            attempt_outcome=AttemptOutcome.FAILED,
-            error_class=class_path(exc),
-            error_message=f"The database refused to store this attempt's outcome: {exc}",
-        ),
-        started_at=completion.started_at,
-        finished_at=completion.finished_at,
+# JSON escapes a database may refuse in a jsonb value: NUL, and surrogates.
+_UNSTORABLE_JSON = re.compile(r"\\u(0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def _storable(text: str) -> str:
+    """``text`` with what a database refuses written out: lone surrogates, NUL."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _stand_ins(completion: Completion, exc: Exception) -> list[Completion]:
+    """What to write instead of an outcome the database refused, best first.
+
+    First the same outcome (the same retry or failure) with its texts made
+    storable; then a failure that keeps the attempt's real error class, for
+    an outcome refused for its result or still refused.
+    """
+    outcome = completion.outcome
+    value = outcome.error_value_json
+    storable = dataclasses.replace(
+        outcome,
+        error_class=_storable(outcome.error_class),
+        error_message=_storable(outcome.error_message),
+        traceback=_storable(outcome.traceback),
+        error_value_json=None if value is None or _UNSTORABLE_JSON.search(value) else value,
     )
+    refused = Outcome(
+        status=Status.FAILED,
+        attempt_outcome=outcome.attempt_outcome if outcome.error_class else AttemptOutcome.FAILED,
+        error_class=storable.error_class or class_path(exc),
+        error_message=(
+            f"The database refused to store this attempt's outcome: {_storable(str(exc))}"
+        ),
+    )
+    return [
+        dataclasses.replace(completion, outcome=storable),
+        dataclasses.replace(completion, outcome=refused),
+    ]
 
 
-# The database refused the rows themselves (bad data, a constraint): writing
-# them again will not help. Anything else (a lock or statement timeout, a
-# deadlock, a lost connection) is transient: the caller keeps the batch and
-# tries again later.
-CONTENT_ERRORS = (DataError, IntegrityError)
+def _write_refused(
+    database: str, worker_id: str, completion: Completion, exc: Exception
+) -> tuple[Completion, set[uuid.UUID], list[events.TaskEvent]]:
+    """Write a stand-in for ``completion``, refused alone with ``exc``."""
+    first, last = _stand_ins(completion, exc)
+    logger.warning(
+        "the database refused the outcome of task %s (%s); storing a stand-in",
+        completion.task.id,
+        _storable(str(exc)),
+        extra={"action": "outcome_refused", "task_id": str(completion.task.id)},
+    )
+    try:
+        return first, *_write(database, worker_id, [first])
+    except CONTENT_ERRORS:
+        return last, *_write(database, worker_id, [last])
+
+
+# The database refused the rows themselves (bad data, a constraint, text it
+# cannot encode, a UnicodeEncodeError being a ValueError): writing them again
+# will not help. Anything else (a lock or statement timeout, a deadlock, a
+# lost connection) is transient: the caller keeps the batch and tries again.
+CONTENT_ERRORS = (DataError, IntegrityError, ValueError)
 
 
 def record_batch(
@@ -228,8 +278,9 @@ def record_batch(
     (the caller keeps the batch and retries). If the database refuses the
     batch for its content, each note and completion is written alone: a
     refused note is dropped (logged), and a completion that is still refused
-    is recorded as failed with the database's error, so no task stays
-    ``running``.
+    is written again with storable texts (the same retry or failure), else
+    as failed with its own error class and the database's error, so no
+    task stays ``running`` and no other task's outcome is affected.
     """
     if not completions and not notes:
         return [], []
@@ -253,8 +304,9 @@ def record_batch(
             try:
                 single_won, single_events = _write(database, worker_id, [completion])
             except CONTENT_ERRORS as exc:
-                completion = _unstorable(completion, exc)
-                single_won, single_events = _write(database, worker_id, [completion])
+                completion, single_won, single_events = _write_refused(
+                    database, worker_id, completion, exc
+                )
             if completion.task.id in single_won:
                 kept.append(completion)
             written += single_events
@@ -285,24 +337,26 @@ def _log_outcomes(worker_id: str, completions: Sequence[Completion], won: set[uu
             )
 
 
-def extend_leases(database: str, worker_id: str, until: datetime) -> int:
-    """Renew the lease of every task ``worker_id`` holds; return how many.
+def extend_leases(database: str, worker_id: str, seconds: float) -> int:
+    """Make every lease ``worker_id`` holds last ``seconds`` more; return how many.
 
-    Never shortens a lease a task extended itself (``context.extend_lease``).
+    Lease times are the database's clock, not this host's. Never shortens a
+    lease a task extended itself (``context.extend_lease``).
     """
     return (
         models.Task.objects.using(database)
         .filter(status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), LeaseUntil(seconds)))
     )
 
 
-def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, until: datetime) -> bool:
-    """Make one task's lease last at least until ``until``; False if no longer held."""
+def extend_lease(database: str, worker_id: str, task_id: uuid.UUID, seconds: float) -> bool:
+    """Make one task's lease last at least ``seconds`` more (by the database's
+    clock); False if ``worker_id`` no longer holds it."""
     return bool(
         models.Task.objects.using(database)
         .filter(pk=task_id, status=Status.RUNNING, worker_id=worker_id)
-        .update(lease_expires_at=Greatest(F("lease_expires_at"), Value(until)))
+        .update(lease_expires_at=Greatest(F("lease_expires_at"), LeaseUntil(seconds)))
     )
 
 
@@ -343,6 +397,61 @@ _ABRUPT_ERRORS: dict[AttemptOutcome, type[BaseException]] = {
 }
 
 
+def _max_lost_attempts(backend: str) -> int:
+    """``OPTIONS["MAX_LOST_ATTEMPTS"]`` of the task's own backend (the default if it is gone)."""
+    try:
+        config = getattr(task_backends[backend], "config", None)
+    except InvalidTaskBackend:
+        config = None
+    return config.max_lost_attempts if isinstance(config, Options) else Options().max_lost_attempts
+
+
+@dataclass(frozen=True, slots=True)
+class _AbruptEnd:
+    """What follows an attempt that ended without a result."""
+
+    final: bool
+    run_after: datetime
+    error: BaseException
+
+
+def _decide_abrupt_end(
+    task: models.Task, outcome: AttemptOutcome, now: datetime, message: str | None
+) -> _AbruptEnd:
+    error_class = _ABRUPT_ERRORS[outcome]
+    if outcome == AttemptOutcome.TIMED_OUT:
+        # The task's own failure: it uses up an attempt and waits for its policy.
+        final = not has_attempts_left(
+            attempt=task.attempts, lost_attempts=task.lost_attempts, max_attempts=task.max_attempts
+        )
+        delay = 0.0 if final else delay_after(task.retry_policy, task.counted_attempts)
+        run_after = max(task.run_after, now + timedelta(seconds=delay))
+        return _AbruptEnd(final, run_after, error_class(message) if message else error_class())
+    # Lost or interrupted mid-run: the worker's failure, so it does not use
+    # up max_attempts. It fails only if it must not run twice, or (lost) if
+    # it keeps killing its worker.
+    must_not_repeat = task.on_lost == OnLost.FAIL
+    run_after = task.run_after
+    if outcome == AttemptOutcome.LOST:
+        lost = task.lost_attempts + 1
+        max_lost = _max_lost_attempts(task.backend)
+        final = is_lost_for_good(
+            lost_attempts=lost, on_lost=task.on_lost, max_lost_attempts=max_lost
+        )
+        if final and not must_not_repeat:
+            message = f"lost {lost} times (OPTIONS['MAX_LOST_ATTEMPTS'] = {max_lost})"
+        if not final:
+            # Not at once: a task that crashed its worker must not come
+            # straight back and do it again.
+            delay = delay_after(task.retry_policy, lost)
+            run_after = max(task.run_after, now + timedelta(seconds=delay))
+    else:
+        final = must_not_repeat
+    if final and must_not_repeat:
+        message = f"{message or error_class.__doc__}; on_lost='fail' forbids running it again"
+    return _AbruptEnd(final, run_after, error_class(message) if message else error_class())
+
+
 def end_attempt_abruptly(
     database: str,
     task: models.Task,
@@ -350,24 +459,23 @@ def end_attempt_abruptly(
     outcome: AttemptOutcome,
     now: datetime,
     message: str | None = None,
-    expired_before: datetime | None = None,
+    expired_before: datetime | Now | None = None,
 ) -> bool:
     """Record that ``task``'s running attempt ended without a result.
 
-    ``LOST`` (the worker stopped heartbeating) and ``TIMED_OUT`` (the hard
-    limit passed and the task would not stop) count against
-    ``max_attempts`` and wait for the retry policy's delay; ``INTERRUPTED``
-    (a forced shutdown) always hands the task back at once. Returns False
-    when someone else changed the task first: the guard is the status, the
-    worker and the attempt number read in ``task``, and with
+    ``TIMED_OUT`` (the hard limit passed and the task would not stop) counts
+    against ``max_attempts`` and waits for the retry policy's delay. ``LOST``
+    (its worker died mid-run) and ``INTERRUPTED`` (a forced shutdown) are
+    the worker's failure: the task is queued again at once, except that a
+    task with ``on_lost="fail"`` fails, and a ``LOST`` one also fails once it
+    has been lost ``OPTIONS["MAX_LOST_ATTEMPTS"]`` times. A lost attempt adds
+    to ``lost_attempts``, so it does not use up ``max_attempts``. Returns
+    False when someone else changed the task first: the guard is the status,
+    the worker and the attempt number read in ``task``, and with
     ``expired_before`` also a lease that has not been renewed since.
     """
-    interrupted = outcome == AttemptOutcome.INTERRUPTED
-    final = not interrupted and task.attempts >= task.max_attempts
-    run_after = task.run_after
-    if not final and not interrupted:
-        run_after = now + timedelta(seconds=delay_after(task.retry_policy, task.attempts))
-    error = _ABRUPT_ERRORS[outcome](message) if message else _ABRUPT_ERRORS[outcome]()
+    end = _decide_abrupt_end(task, outcome, now, message)
+    final, error = end.final, end.error
     with transaction.atomic(using=database):
         guard = models.Task.objects.using(database).filter(
             pk=task.pk,
@@ -377,12 +485,14 @@ def end_attempt_abruptly(
         )
         if expired_before is not None:
             guard = guard.filter(lease_expires_at__lt=expired_before)
+        lost = 1 if outcome == AttemptOutcome.LOST else 0
         won = guard.update(
             status=Status.FAILED if final else Status.QUEUED,
             worker_id=None,
             lease_expires_at=None,
-            run_after=max(run_after, task.run_after),
+            run_after=end.run_after,
             finished_at=now if final else None,
+            lost_attempts=F("lost_attempts") + lost,
         )
         if not won:
             logger.debug("task %s changed before it could be recovered", task.pk)
@@ -404,7 +514,7 @@ def end_attempt_abruptly(
                 "error_class": class_path(error),
                 "error_message": str(error),
                 "outcome": outcome.value,
-                **({} if final else {"retry_at": max(run_after, task.run_after).isoformat()}),
+                **({} if final else {"retry_at": end.run_after.isoformat()}),
             },
             database=database,
             now=now,
@@ -440,19 +550,74 @@ def _announce_finished(database: str, task_id: uuid.UUID) -> None:
 
 
 def recover_expired(database: str, now: datetime, limit: int = 100) -> int:
-    """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt."""
+    """Requeue (or fail) tasks whose lease expired; each becomes a lost attempt.
+
+    The fallback when a whole worker host is gone: nobody knows which of
+    the tasks it held had started, so each is charged a lost attempt.
+    Expiry is judged by the database's clock; ``now`` dates the lost
+    attempt and its retry.
+    """
     expired = list(
-        models.Task.objects.using(database).lease_expired(now).order_by("lease_expires_at")[:limit]
+        models.Task.objects.using(database).lease_expired().order_by("lease_expires_at")[:limit]
     )
     return sum(
         end_attempt_abruptly(
-            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=now
+            database, task, outcome=AttemptOutcome.LOST, now=now, expired_before=Now()
         )
         for task in expired
     )
 
 
-def release_worker(database: str, worker_id: str, *, outcome: AttemptOutcome, now: datetime) -> int:
-    """End every attempt ``worker_id`` still holds (it died or was stopped)."""
+def time_out(
+    database: str,
+    worker_id: str,
+    task_id: uuid.UUID,
+    *,
+    attempt: int,
+    hard_limit: float | None,
+    now: datetime,
+) -> bool:
+    """Record that attempt ``attempt`` of ``task_id`` ran past its hard limit
+    in code that could not be interrupted, so its slot was killed.
+
+    Returns False if ``worker_id`` no longer holds that attempt.
+    """
+    task = (
+        models.Task.objects.using(database)
+        .filter(pk=task_id, status=Status.RUNNING, worker_id=worker_id, attempts=attempt)
+        .first()
+    )
+    if task is None:
+        return False
+    message = (
+        f"the attempt ran past its hard time limit ({hard_limit or 0:g} s) in code that "
+        "could not be interrupted; its slot was killed"
+    )
+    return end_attempt_abruptly(
+        database, task, outcome=AttemptOutcome.TIMED_OUT, now=now, message=message
+    )
+
+
+def release_worker(
+    database: str,
+    worker_id: str,
+    *,
+    outcome: AttemptOutcome,
+    now: datetime,
+    started: Mapping[uuid.UUID, int] | None = None,
+) -> int:
+    """End every attempt ``worker_id`` still holds (it died or was stopped).
+
+    ``started`` maps the ids of the tasks whose body had started (the slot's
+    running marks) to their attempt number: those attempts end with
+    ``outcome``, and every other task it held goes back to the queue with
+    no attempt charged. ``None`` (nothing known) ends every attempt with
+    ``outcome``. Returns how many attempts were ended or handed back.
+    """
     held = list(models.Task.objects.using(database).running().filter(worker_id=worker_id))
-    return sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in held)
+    if started is None:
+        return sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in held)
+    ran = [task for task in held if started.get(task.pk) == task.attempts]
+    unstarted = [task.pk for task in held if started.get(task.pk) != task.attempts]
+    ended = sum(end_attempt_abruptly(database, task, outcome=outcome, now=now) for task in ran)
+    return ended + hand_back(database, worker_id, unstarted)

@@ -88,6 +88,21 @@ TASKS = {
     }
 }
 
+# Tests start workers whose clock is off, as on a host whose clock drifted,
+# to show that leases follow the database's clock: every time Django's
+# timezone.now() gives in this process is shifted (the database's is not).
+if CLOCK_SKEW_SECONDS := float(os.environ.get("TASKFLOW_TEST_CLOCK_SKEW_SECONDS", "0")):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    _host_now = timezone.now
+
+    def _skewed_now() -> datetime:
+        return _host_now() + timedelta(seconds=CLOCK_SKEW_SECONDS)
+
+    timezone.now = _skewed_now
+
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

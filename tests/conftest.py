@@ -45,6 +45,16 @@ def claim_for(worker_id: str, *, limit: int = 1, lease_seconds: float = 30) -> l
     )
 
 
+def expire_leases(worker_id: str) -> None:
+    """Make the leases ``worker_id`` holds a minute past, by the database's clock."""
+    from django_taskflow import models
+    from django_taskflow.db import LeaseUntil
+
+    models.Task.objects.filter(worker_id=worker_id, status="running").update(
+        lease_expires_at=LeaseUntil(-60)
+    )
+
+
 def database_url() -> str:
     """A DATABASE_URL that points a child process at the test database."""
     settings = connection.settings_dict
@@ -64,8 +74,13 @@ class WorkerProcesses:
         self.processes: list[subprocess.Popen[str]] = []
 
     def start(
-        self, *args: str, lease_seconds: float = 30, grace_seconds: float | None = None
+        self,
+        *args: str,
+        lease_seconds: float = 30,
+        grace_seconds: float | None = None,
+        clock_skew_seconds: float = 0,
     ) -> subprocess.Popen[str]:
+        """Start a worker; ``clock_skew_seconds`` sets its clock that far off."""
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
@@ -75,6 +90,8 @@ class WorkerProcesses:
         }
         if grace_seconds is not None:
             env["TASKFLOW_GRACE_SECONDS"] = str(grace_seconds)
+        if clock_skew_seconds:
+            env["TASKFLOW_TEST_CLOCK_SKEW_SECONDS"] = str(clock_skew_seconds)
         with (self.tmp_path / f"worker-{len(self.processes)}.log").open("w") as log:
             process = subprocess.Popen(
                 [sys.executable, "manage.py", "taskworker", *args],

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from django.db import connection, transaction
 from django.tasks import task as django_task
 
-from django_taskflow import RetryPolicy, TaskContext, Timeout, task
+from django_taskflow import RetryPolicy, TaskContext, Timeout, on_task_start, task
+
+if TYPE_CHECKING:
+    from django_taskflow.events import TaskEvent
 
 
 @task
@@ -249,3 +256,103 @@ def return_deep_list(depth: int) -> object:
 def report_awkward_progress(context: TaskContext) -> None:
     name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
     context.report_progress(0.5, file=name, nested={"note": "a\x00b", "items": [name]})
+
+
+# -- worker faults (issue 7) -------------------------------------------------------
+
+
+@task(takes_context=True, max_attempts=3, retry=RetryPolicy.fixed(0))
+def slowed_by_its_start_hook(context: TaskContext, mark_path: str, seconds: float) -> int:
+    """Its ``on_task_start`` hook (below) takes 5 s: longer than a short lease."""
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{context.attempt} {os.getpid()}\n")
+    time.sleep(seconds)
+    return context.attempt
+
+
+@on_task_start
+def sleep_on_start_of_slowed_task(event: TaskEvent) -> None:
+    if event.task_name == slowed_by_its_start_hook.module_path:
+        time.sleep(5)
+
+
+@task(max_attempts=2, retry=RetryPolicy.fixed(0))
+def fails_with_unstorable_text() -> None:
+    """A lone surrogate (a filename read with surrogateescape) and a NUL in the message."""
+    raise ValueError("cannot open b'caf\udce9.txt'\x00 (NUL follows the name)")
+
+
+@task(takes_context=True)
+def extends_lease_in_a_transaction(context: TaskContext, mark_path: str, release_path: str) -> str:
+    """Extend the lease inside an open transaction, then wait for the test."""
+    from django_taskflow import models
+
+    with transaction.atomic():
+        models.Task.objects.filter(pk=context.task_id).exists()  # the transaction is open
+        context.extend_lease(600)
+        Path(mark_path).write_text("extended")
+        deadline = time.monotonic() + 30
+        while not Path(release_path).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return "released"
+
+
+def validate_slowly(value: str) -> None:
+    """A validator that signals the test, then takes 3 s."""
+    Path(value).write_text("validating")
+    time.sleep(3)
+
+
+@task(validator=validate_slowly)
+def validated_slowly(mark_path: str) -> str:
+    return mark_path
+
+
+@task(timeout=Timeout(soft=None, hard=2))
+def sleeps_in_sql(mark_path: str) -> None:
+    Path(mark_path).write_text("sleeping")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(20)")
+
+
+# -- crashes: lost attempts, on_lost, hard limits from outside ------------------
+
+
+def _log(path: str, line: str) -> None:
+    with Path(path).open("a") as log:  # one short append: atomic across processes
+        log.write(f"{line}\n")
+
+
+@task(takes_context=True)
+def log_execution(context: TaskContext, log_path: str, seconds: float) -> None:
+    """Default options. Logs its start and its end, so tests can count real executions."""
+    _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
+    time.sleep(seconds)
+    _log(log_path, f"end {context.task_id} {context.attempt} {os.getpid()}")
+
+
+@task(takes_context=True, on_lost="fail")
+def must_not_run_twice(context: TaskContext, log_path: str, seconds: float) -> None:
+    """Work such as a payment: a second run would do harm."""
+    _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
+    time.sleep(seconds)
+    _log(log_path, f"end {context.task_id} {context.attempt} {os.getpid()}")
+
+
+@task
+def kills_its_own_slot() -> None:
+    """Crashes whatever runs it, every time (a segfault, the OOM killer)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(timeout=Timeout(soft=None, hard=2))
+def catastrophic_regex(mark_path: str) -> bool:
+    """Holds the GIL in C code for hours: no thread of its process runs meanwhile."""
+    with Path(mark_path).open("a") as mark:
+        mark.write(f"{os.getpid()}\n")
+    return re.match(r"(a+)+$", "a" * 40 + "b") is not None
+
+
+@task(takes_context=True, max_attempts=2)
+def last_attempt_flag(context: TaskContext) -> dict[str, object]:
+    return {"attempt": context.attempt, "is_last_attempt": context.is_last_attempt}

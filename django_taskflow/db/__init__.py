@@ -7,10 +7,12 @@ module for a database alias.
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from django.db import connections
+from django.db.models import DateTimeField, Expression
 
-# Columns the claim statement returns, in order; claim.py reads them by index.
+# Columns the claim statement returns.
 CLAIM_COLUMNS = (
     "id",
     "task_path",
@@ -29,6 +31,8 @@ CLAIM_COLUMNS = (
     "run_after",
     "enqueued_at",
     "started_at",
+    "lost_attempts",
+    "on_lost",
 )
 
 # Columns of one completion, in the order the completion statements bind them.
@@ -71,12 +75,16 @@ INSERT_COLUMNS = (
     "progress_detail",
     "run_after",
     "enqueued_at",
+    "on_lost",
 )
 
 
 def dialect_for(database: str) -> ModuleType:
     """Return ``db.postgres`` or ``db.sqlite`` for the database alias."""
-    vendor = connections[database].vendor
+    return _dialect(connections[database].vendor)
+
+
+def _dialect(vendor: str) -> ModuleType:
     if vendor == "postgresql":
         from django_taskflow.db import postgres
 
@@ -84,3 +92,22 @@ def dialect_for(database: str) -> ModuleType:
     from django_taskflow.db import sqlite
 
     return sqlite
+
+
+class LeaseUntil(Expression):
+    """When a lease taken now for ``seconds`` ends, by the database's clock.
+
+    Lease times (claim, renewal, extension, expiry) never come from a
+    worker's clock, so workers on hosts whose clocks disagree never take
+    each other's leases for expired.
+    """
+
+    output_field = DateTimeField()
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        dialect = _dialect(connection.vendor)
+        return dialect.LEASE_UNTIL_SQL, (dialect.lease_offset(self.seconds),)

@@ -16,21 +16,36 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "taskflow"
 
-_COMPLETION_CASTS = (
-    "uuid",
-    "varchar",
-    "jsonb",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "timestamptz",
-    "integer",
-    "varchar",
-    "varchar",
-    "text",
-    "text",
-    "jsonb",
-)
+# Row locks: a transaction holds only the rows it wrote.
+ONE_WRITER = False
+
+# The database clock plus a number of seconds: when a lease taken now ends.
+# statement_timestamp(), not now(): inside a transaction, now() stands still.
+LEASE_UNTIL_SQL = "(statement_timestamp() + make_interval(secs => %s))"
+
+
+def lease_offset(seconds: float) -> float:
+    """The parameter of ``LEASE_UNTIL_SQL``."""
+    return float(seconds)
+
+
+# PostgreSQL types of the completion columns: VALUES rows carry no types.
+_COMPLETION_CASTS = {
+    "id": "uuid",
+    "status": "varchar",
+    "result": "jsonb",
+    "run_after": "timestamptz",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "final_at": "timestamptz",
+    "number": "integer",
+    "outcome": "varchar",
+    "error_class": "varchar",
+    "error_message": "text",
+    "traceback": "text",
+    "error_value": "jsonb",
+}
+_COMPLETION_ROW = "(" + ", ".join(f"%s::{_COMPLETION_CASTS[c]}" for c in COMPLETION_COLUMNS) + ")"
 
 
 def install_notify_trigger(task_table: str) -> list[str]:
@@ -51,20 +66,37 @@ def remove_notify_trigger(task_table: str) -> list[str]:
     ]
 
 
-_INSERT_CASTS = (
-    "uuid", "varchar", "varchar", "varchar", "smallint", "varchar", "jsonb", "jsonb",
-    "varchar", "jsonb", "integer", "integer", "jsonb", "double precision",
-    "double precision", "jsonb", "timestamptz", "timestamptz",
-)  # fmt: skip
+# PostgreSQL types of the columns enqueue writes.
+_INSERT_CASTS = {
+    "id": "uuid",
+    "task_path": "varchar",
+    "backend": "varchar",
+    "queue_name": "varchar",
+    "priority": "smallint",
+    "status": "varchar",
+    "args": "jsonb",
+    "kwargs": "jsonb",
+    "key": "varchar",
+    "tags": "jsonb",
+    "attempts": "integer",
+    "max_attempts": "integer",
+    "retry_policy": "jsonb",
+    "timeout_soft": "double precision",
+    "timeout_hard": "double precision",
+    "progress_detail": "jsonb",
+    "run_after": "timestamptz",
+    "enqueued_at": "timestamptz",
+    "on_lost": "varchar",
+}
+_INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
 
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert task rows: one INSERT for a few, COPY for many (several times faster)."""
     columns = ", ".join(INSERT_COLUMNS)
     if len(rows) < 50:
-        row = "(" + ", ".join(f"%s::{cast}" for cast in _INSERT_CASTS) + ")"
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(rows))}",
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([_INSERT_ROW] * len(rows))}",
             [value for values in rows for value in values],
         )
         return
@@ -140,10 +172,13 @@ def claim(
     backend: str,
     queues: Sequence[str],
     limit: int,
-    lease_until: Any,
+    lease_seconds: float,
     now: Any,
 ) -> list[tuple[Any, ...]]:
     """Lock up to ``limit`` ready rows that no one else holds and mark them running.
+
+    ``now`` decides which rows are ready (``run_after``); the lease is
+    ``lease_seconds`` from now by the database's clock.
 
     The row lock re-checks ``status = 'queued'`` on the newest row version,
     so the outer UPDATE needs no status filter; without one the planner
@@ -162,13 +197,20 @@ def claim(
             FOR UPDATE SKIP LOCKED
         )
         UPDATE {table} AS t
-        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+        SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = t.attempts + 1
         FROM ready
         WHERE t.id = ready.id
         RETURNING {returning}
         """,
-        [now, backend, *([list(queues)] if queues else []), limit, worker_id, lease_until],
+        [
+            now,
+            backend,
+            *([list(queues)] if queues else []),
+            limit,
+            worker_id,
+            lease_offset(lease_seconds),
+        ],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 
@@ -187,8 +229,7 @@ def complete(
     was recovered by another worker meanwhile is left alone. Returns the ids
     that were written.
     """
-    row = "(" + ", ".join(f"%s::{cast}" for cast in _COMPLETION_CASTS) + ")"
-    values = ", ".join([row] * len(completions))
+    values = ", ".join([_COMPLETION_ROW] * len(completions))
     params: list[Any] = [value for completion in completions for value in completion]
     cursor.execute(
         f"""
@@ -216,6 +257,20 @@ def complete(
         [*params, worker_id, worker_id],
     )
     return {row[0] for row in cursor.fetchall()}
+
+
+def cancel_query(connection: Any) -> None:
+    """Ask the server to cancel what ``connection`` runs (from another thread)."""
+    import psycopg
+
+    try:
+        connection.cancel_safe(timeout=5)
+    except psycopg.Error as exc:
+        logger.warning(
+            "could not cancel a timed-out task's query (%s); the connection is closed instead",
+            exc,
+            extra={"action": "query_cancel_failed"},
+        )
 
 
 def notify(cursor: Any) -> None:

@@ -13,6 +13,20 @@ from django.db import connections
 
 from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS, INSERT_COLUMNS
 
+# One writer at a time: a connection inside a transaction may hold the
+# database's write lock, and every other connection's write waits for it.
+ONE_WRITER = True
+
+# The database clock plus a number of seconds, in the text format Django
+# stores datetimes in ("YYYY-MM-DD HH:MM:SS.fff", UTC): when a lease taken
+# now ends. On SQLite the database's clock is this host's.
+LEASE_UNTIL_SQL = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)"
+
+
+def lease_offset(seconds: float) -> str:
+    """The parameter of ``LEASE_UNTIL_SQL``: a date modifier."""
+    return f"{float(seconds):+f} seconds"
+
 
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert task rows with one prepared statement."""
@@ -49,7 +63,7 @@ def claim(
     backend: str,
     queues: Sequence[str],
     limit: int,
-    lease_until: Any,
+    lease_seconds: float,
     now: Any,
 ) -> list[tuple[Any, ...]]:
     """Mark up to ``limit`` ready rows running in one statement (one write lock)."""
@@ -57,7 +71,7 @@ def claim(
     cursor.execute(
         f"""
         UPDATE {table}
-        SET status = 'running', worker_id = %s, lease_expires_at = %s,
+        SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = attempts + 1
         WHERE status = 'queued' AND id IN (
             SELECT id FROM {table}
@@ -67,7 +81,7 @@ def claim(
         )
         RETURNING {", ".join(CLAIM_COLUMNS)}
         """,
-        [worker_id, lease_until, now, backend, *queues, limit],
+        [worker_id, lease_offset(lease_seconds), now, backend, *queues, limit],
     )
     return cursor.fetchall()  # type: ignore[no-any-return]
 
@@ -100,19 +114,39 @@ def complete(
         [*(value for completion in completions for value in completion), worker_id],
     )
     won = {row[0] for row in cursor.fetchall()}
-    attempts = [
-        (c[0], c[7], worker_id, c[4], c[5], c[8], c[9], c[10], c[11], c[12])
-        for c in completions
-        if c[0] in won
-    ]
+    attempts = []
+    for completion in completions:
+        named = dict(zip(COMPLETION_COLUMNS, completion, strict=True))
+        if named["id"] in won:
+            attempts.append(
+                [named["id"], worker_id, *(named[column] for column in _ATTEMPT_COLUMNS[2:])]
+            )
     cursor.executemany(
-        f"""INSERT INTO {attempt_table}
-            (task_id, number, worker_id, started_at, finished_at, outcome,
-             error_class, error_message, traceback, error_value)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        f"""INSERT INTO {attempt_table} ({", ".join(_ATTEMPT_COLUMNS)})
+        VALUES ({", ".join(["%s"] * len(_ATTEMPT_COLUMNS))})""",
         attempts,
     )
     return won
+
+
+def cancel_query(connection: Any) -> None:
+    """Abort what ``connection`` runs (``sqlite3.Connection.interrupt`` is thread-safe)."""
+    connection.interrupt()
+
+
+# An Attempt row: the task id and worker first, then columns of a completion.
+_ATTEMPT_COLUMNS = (
+    "task_id",
+    "worker_id",
+    "number",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "error_class",
+    "error_message",
+    "traceback",
+    "error_value",
+)
 
 
 def notify(cursor: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any, NoReturn, Protocol
 from django.tasks import TaskContext as DjangoTaskContext
 
 from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested
+from django_taskflow.execution.outcome import has_attempts_left
 from django_taskflow.payloads import MAX_DEPTH, find_unserializable
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.text import storable_json
@@ -25,6 +26,11 @@ class Reporter(Protocol):
         """True in a worker, where SIGINT never reaches the task."""
         ...
 
+    @property
+    def hard_limit_passed(self) -> bool:
+        """True once the running attempt was interrupted at its hard time limit."""
+        ...
+
     def begin_attempt(self, task: Any, context: Any) -> None: ...
 
     def end_attempt(self) -> None: ...
@@ -39,13 +45,15 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
     """Django's ``TaskContext`` plus what the worker knows about this run.
 
     ``attempt`` is the number of this attempt (1 for the first run), counted
-    in the database, so it survives worker restarts. ``extra`` is a dict
-    middleware may use to pass values to the task.
+    in the database, so it survives worker restarts; ``lost_attempts`` of
+    them were lost with their worker and do not use up ``max_attempts``.
+    ``extra`` is a dict middleware may use to pass values to the task.
     """
 
     attempt_number: int
     max_attempts: int
     worker_id: str
+    lost_attempts: int = 0
     key: str | None = None
     tags: tuple[str, ...] = ()
     reporter: Reporter | None = field(default=None, repr=False, compare=False)
@@ -61,7 +69,12 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
 
     @property
     def is_last_attempt(self) -> bool:
-        return self.attempt_number >= self.max_attempts
+        """Whether a failure now ends the task (lost attempts do not count)."""
+        return not has_attempts_left(
+            attempt=self.attempt_number,
+            lost_attempts=self.lost_attempts,
+            max_attempts=self.max_attempts,
+        )
 
     def report_progress(self, fraction: float, **detail: Any) -> None:
         """Record how far the task has got (0 to 1) with optional JSON details.

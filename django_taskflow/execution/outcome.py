@@ -10,8 +10,7 @@ import traceback as traceback_module
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.states import AttemptOutcome, OnLost, Status
 from django_taskflow.text import storable_text
 
 
@@ -59,6 +58,29 @@ def class_path(exc: BaseException) -> str:
     return storable_text(f"{kind.__module__}.{kind.__qualname__}")
 
 
+def has_attempts_left(*, attempt: int, lost_attempts: int, max_attempts: int) -> bool:
+    """Whether a task may run again after its attempt number ``attempt`` ends badly.
+
+    The one answer to "are attempts left?" for the runner, the recovery of
+    timed-out attempts and ``context.is_last_attempt``. ``attempt`` counts
+    every attempt (``Task.attempts``); the ``lost_attempts`` among them were
+    the worker's failure, not the task's, so they do not use up
+    ``max_attempts``.
+    """
+    return attempt - lost_attempts < max_attempts
+
+
+def is_lost_for_good(*, lost_attempts: int, on_lost: str, max_lost_attempts: int) -> bool:
+    """Whether a task lost mid-run fails (``WorkerLost``) instead of running again.
+
+    ``lost_attempts`` includes the attempt just lost. A task that must not
+    run twice (``on_lost="fail"``) fails at once; any other fails once it
+    has been lost ``max_lost_attempts`` times, so that a task that kills its
+    worker every time ends.
+    """
+    return on_lost == OnLost.FAIL or lost_attempts >= max_lost_attempts
+
+
 def succeeded(result_json: str) -> Outcome:
     return Outcome(
         status=Status.SUCCEEDED,
@@ -72,15 +94,18 @@ def failed(
     *,
     attempt: int,
     max_attempts: int,
+    lost_attempts: int = 0,
     retry_delay: float,
     now: datetime,
     retryable: bool = True,
     attempt_outcome: AttemptOutcome = AttemptOutcome.FAILED,
     error_value_json: str | None = None,
 ) -> Outcome:
-    """Retry after ``retry_delay`` while attempts remain and the error is
-    retryable, else fail for good."""
-    retry = retryable and attempt < max_attempts
+    """Retry after ``retry_delay`` while attempts remain (see
+    :func:`has_attempts_left`) and the error is retryable, else fail for good."""
+    retry = retryable and has_attempts_left(
+        attempt=attempt, lost_attempts=lost_attempts, max_attempts=max_attempts
+    )
     return Outcome(
         status=Status.QUEUED if retry else Status.FAILED,
         attempt_outcome=attempt_outcome,

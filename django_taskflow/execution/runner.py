@@ -35,9 +35,8 @@ from django_taskflow.exceptions import (
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import outcome as outcomes
 from django_taskflow.execution.context import Reporter, TaskContext
-from django_taskflow.policies import DEFAULT_RETRY_POLICY, RetryPolicy, delay_after
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.policies import RetryPolicy, delay_after
+from django_taskflow.states import AttemptOutcome, Status
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +58,10 @@ def running_snapshot(
 
 
 def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> float:
-    """Seconds before the next attempt, by ``policy`` or the task's stored one.
-
-    A custom policy that raises or returns nonsense falls back to the default
-    policy (logged), so the attempt still ends in a transition.
-    """
-    if policy is None:
-        return delay_after(claimed.retry_policy, claimed.attempt)
-    try:
-        return policy.delay_for(claimed.attempt)
-    except Exception:
-        logger.exception(
-            "the retry policy of task %s failed; using the default backoff",
-            claimed.id,
-            extra={"action": "retry_policy_failed", "task_id": str(claimed.id)},
-        )
-        return DEFAULT_RETRY_POLICY.delay_for(claimed.attempt)
+    """Seconds before the next attempt, by ``policy`` or the task's stored one."""
+    # n counts the task's own failures, not the attempts lost with a worker.
+    attempt = claimed.attempt - claimed.lost_attempts
+    return delay_after(claimed.retry_policy if policy is None else policy, attempt)
 
 
 @lru_cache(maxsize=1024)
@@ -156,6 +143,7 @@ def run(
         task_result=snapshot,
         attempt_number=claimed.attempt,
         max_attempts=claimed.max_attempts,
+        lost_attempts=claimed.lost_attempts,
         worker_id=worker_id,
         key=claimed.key,
         tags=tuple(claimed.tags),
@@ -212,6 +200,20 @@ def run(
     # error like any Exception. Anything else (a forced stop) propagates to
     # the slot, which hands the task back.
     except (Exception, SystemExit) as exc:
+        if reporter is not None and reporter.hard_limit_passed:
+            # The hard limit cancelled the task's query, and the cancellation
+            # (say, an OperationalError) came out first: the limit is the cause.
+            timed_out = HardTimeLimitExceeded(
+                f"the attempt ran past its hard time limit ({claimed.timeout_hard:g} s)"
+            )
+            timed_out.__cause__ = exc
+            return _failed(
+                claimed,
+                timed_out,
+                now=now(),
+                retryable=is_retryable(definition, timed_out),
+                attempt_outcome=AttemptOutcome.TIMED_OUT,
+            ), snapshot
         return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
     if rejection is not None:
         error, rejected = rejection
@@ -245,11 +247,16 @@ def _failed(
     attempt_outcome: AttemptOutcome = AttemptOutcome.FAILED,
     error_value_json: str | None = None,
 ) -> outcomes.Outcome:
-    will_retry = retryable and claimed.attempt < claimed.max_attempts
+    will_retry = retryable and outcomes.has_attempts_left(
+        attempt=claimed.attempt,
+        lost_attempts=claimed.lost_attempts,
+        max_attempts=claimed.max_attempts,
+    )
     return outcomes.failed(
         error,
         attempt=claimed.attempt,
         max_attempts=claimed.max_attempts,
+        lost_attempts=claimed.lost_attempts,
         retry_delay=(retry_delay(claimed) if delay is None else delay) if will_retry else 0,
         now=now,
         retryable=retryable,

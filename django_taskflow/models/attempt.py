@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow.states import Outcome
+from django_taskflow.states import AttemptOutcome
 
 
 class Attempt(models.Model):
@@ -18,7 +18,7 @@ class Attempt(models.Model):
     worker_id = models.CharField(max_length=100)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField()
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
     error_class = models.CharField(max_length=255, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     traceback = models.TextField(blank=True, default="")

@@ -6,14 +6,14 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime
 
 from django.db import models
+from django.db.models.functions import Now
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow.states import Status
+from django_taskflow.states import FINISHED, OnLost, Status
 
 _id_lock = threading.Lock()
 _last_id = (0, 0)  # (milliseconds, 12-bit sequence) of the previous id
@@ -46,25 +46,19 @@ def new_task_id() -> uuid.UUID:
 
 
 class TaskQuerySet(models.QuerySet["Task"]):
-    """Querysets named after the states the worker, admin and API look for."""
-
-    def queued(self) -> TaskQuerySet:
-        return self.filter(status=Status.QUEUED)
-
-    def ready(self, now: datetime) -> TaskQuerySet:
-        """Queued tasks whose ``run_after`` has come, in claim order."""
-        return self.filter(status=Status.QUEUED, run_after__lte=now).order_by(
-            "-priority", "run_after", "id"
-        )
+    """Querysets named after the states the worker and the docs' pruning recipe look for."""
 
     def running(self) -> TaskQuerySet:
+        """Tasks a worker holds under a lease (recovery of a dead slot reads these)."""
         return self.filter(status=Status.RUNNING)
 
-    def lease_expired(self, now: datetime) -> TaskQuerySet:
-        return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
+    def lease_expired(self) -> TaskQuerySet:
+        """Running tasks whose lease ran out, by the database's clock (lease recovery)."""
+        return self.filter(status=Status.RUNNING, lease_expires_at__lt=Now())
 
     def finished(self) -> TaskQuerySet:
-        return self.filter(status__in=[Status.SUCCEEDED, Status.FAILED, Status.CANCELLED])
+        """Tasks in a final state: what pruning deletes (docs/howto/postgres.md)."""
+        return self.filter(status__in=FINISHED)
 
 
 class Task(models.Model):
@@ -88,7 +82,17 @@ class Task(models.Model):
     )
     tags = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # Attempts lost mid-run (the worker died): counted in attempts, but not
+    # against max_attempts; OPTIONS["MAX_LOST_ATTEMPTS"] caps them instead.
+    lost_attempts = models.PositiveIntegerField(default=0, db_default=0)
     max_attempts = models.PositiveIntegerField(default=1)
+    on_lost = models.CharField(
+        max_length=16,
+        choices=OnLost.choices,
+        default=OnLost.REQUEUE,
+        db_default=OnLost.REQUEUE,
+        help_text=_("What happens when the attempt is lost mid-run."),
+    )
     retry_policy = models.JSONField(
         default=dict, blank=True, help_text=_("How long to wait before each retry.")
     )
@@ -158,6 +162,11 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_path} [{self.id}]"
+
+    @property
+    def counted_attempts(self) -> int:
+        """Attempts that use up ``max_attempts``: all but the lost ones."""
+        return self.attempts - self.lost_attempts
 
     @property
     def duration(self) -> float | None:

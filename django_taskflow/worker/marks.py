@@ -21,6 +21,10 @@ class RunningMarks(Protocol):
     def started(self, task_id: uuid.UUID, attempt: int, hard_limit: float | None) -> None:
         """Mark ``task_id`` as running its body from now (``hard_limit`` in seconds)."""
 
+    def body_ended(self, task_id: uuid.UUID) -> None:
+        """The body of ``task_id`` returned or raised: its hard limit no longer
+        applies, but its mark stays until its outcome is committed."""
+
     def committed(self, task_ids: Collection[uuid.UUID]) -> None:
         """Clear the marks of tasks whose outcome is committed or that were handed back."""
 
@@ -29,6 +33,9 @@ class NoMarks:
     """Marks for a slot that no supervisor watches (inline ``run_tasks``)."""
 
     def started(self, task_id: uuid.UUID, attempt: int, hard_limit: float | None) -> None:
+        """Nobody reads the marks."""
+
+    def body_ended(self, task_id: uuid.UUID) -> None:
         """Nobody reads the marks."""
 
     def committed(self, task_ids: Collection[uuid.UUID]) -> None:

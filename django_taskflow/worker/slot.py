@@ -1,69 +1,63 @@
-"""One execution slot: claim, run and record tasks one at a time.
+"""One execution slot: claim tasks and run them, one at a time.
 
-A slot's main thread claims and runs. Its recorder thread (a supervised side
-duty) writes finished attempts and notes (started, progress, soft timeout)
-in batches with their events, renews the leases of what the slot holds and
-recovers other workers' expired leases. If the recorder dies, the slot
-stops. Its watchdog thread enforces time limits (see ``watchdog.py``).
+The slot's main thread claims and runs. Its side duties each have a thread
+and a module of their own:
+
+- ``Prefetch`` (``prefetch.py``) claims, and holds what waits to start;
+- ``Recorder`` (``recorder.py``) writes finished attempts and notes;
+- ``LeaseKeeper`` (``lease_keeper.py``) renews and extends this slot's
+  leases and recovers other workers' expired ones;
+- ``Publisher`` (``publisher.py``) sends the signals (and so calls the
+  hooks) that announce what those two committed;
+- ``Watchdog`` (``watchdog.py``) enforces time limits, and ``Interrupts``
+  (``interrupts.py``) makes sure that they, and a forced stop, reach only
+  the task's own code.
+
+``docs/architecture.md`` names the handshakes between them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
-import random
-import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import FrameType
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from django_taskflow import claim, events, models, registry, results, signals, transitions
+from django_taskflow import claim, registry, transitions
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import HardTimeLimitExceeded, UnknownTask
+from django_taskflow.exceptions import UnknownTask
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
 from django_taskflow.models import EventKind
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
-from django_taskflow.worker.watchdog import Watchdog, clear_pending_interrupt, raise_in_thread
+from django_taskflow.states import AttemptOutcome
+from django_taskflow.worker.interrupts import ForcedStop, Interrupts, end_attempt_without_result
+from django_taskflow.worker.lease_keeper import LeaseKeeper
+from django_taskflow.worker.marks import NO_MARKS, RunningMarks
+from django_taskflow.worker.prefetch import Prefetch
+from django_taskflow.worker.publisher import Publisher
+from django_taskflow.worker.recorder import Recorder
+from django_taskflow.worker.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
-CONNECTION_ERRORS = (OperationalError, InterfaceError)
-# How long a finished attempt may wait before the recorder writes it.
-FLUSH_SECONDS = 0.02
-# Claim enough tasks to keep the slot busy this long (see _batch_size).
-PREFETCH_SECONDS = 0.05
-# Pause after a lost connection: doubles up to the maximum, reset on success.
-RECONNECT_MIN_SECONDS = 0.5
-RECONNECT_MAX_SECONDS = 30.0
 # Exit code of a slot process given up after a hard timeout the task ignored.
 EXIT_GIVEN_UP = 3
+# How long a stopping slot waits for its queued signals to be sent.
+PUBLISH_ON_STOP_SECONDS = 5.0
 
-type Pending = tuple[transitions.Completion, results.TaskflowResult | None]
-
-
-class ForcedStop(BaseException):
-    """Raised into the running task when the worker must stop at once."""
+__all__ = ["EXIT_GIVEN_UP", "ForcedStop", "Slot"]
 
 
 class Slot:
-    """Claims, runs and records tasks for one worker id."""
-
-    @property
-    def handles_signals(self) -> bool:
-        """Whether SIGINT is the worker's (a KeyboardInterrupt then came from the task)."""
-        return not self.inline
+    """Claims and runs tasks for one worker id."""
 
     def __init__(
         self,
@@ -78,6 +72,7 @@ class Slot:
         in_process: bool = False,
         parent_pid: int | None = None,
         now: Callable[[], datetime] = timezone.now,
+        marks: RunningMarks = NO_MARKS,
     ) -> None:
         self.options = options
         self.database = options.database
@@ -87,62 +82,74 @@ class Slot:
         self.stop = stop
         self.burst = burst
         self.inline = inline
-        self.in_process = in_process
         self.now = now
-        self.prefetched: deque[claim.ClaimedTask] = deque()
+        self.marks = marks
+        self.prefetch = Prefetch(
+            options=options,
+            backend=backend,
+            queues=queues,
+            worker_id=worker_id,
+            now=now,
+            marks=marks,
+        )
         self.current: claim.ClaimedTask | None = None
-        self.average_seconds: float | None = None
-        self.pending: list[Pending] = []
-        self.notes: list[transitions.Note] = []
-        self.pending_changed = threading.Condition()
-        self.recording = 0  # completions the recorder has taken but not yet written
-        self.recorder: threading.Thread | None = None
-        self.recorder_failed = False
-        self.recorder_stop = threading.Event()
-        self.abandoned = False
-        self.next_heartbeat = 0.0
-        self.next_recovery = 0.0
-        self.waiter = dialect_for(self.database).Waiter(self.database, stop)
         self.processed = 0
-        self.parent_pid = parent_pid
-        self.reconnect_delay = RECONNECT_MIN_SECONDS
+        self.abandoned = False
+        self.pause = threading.Event()  # never set: waits without a bare sleep
+        self.waiter = dialect_for(self.database).Waiter(self.database, stop)
+        self.one_writer: bool = dialect_for(self.database).ONE_WRITER
         self.middleware = middleware_chain.load(
             options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
         )
-        self.run_thread_id = 0
+        self.interrupts = Interrupts(in_process=in_process, cancel_query=self._cancel_task_query)
+        self.task_connection: BaseDatabaseWrapper | None = None
         self.watchdog: Watchdog | None = None
-        # Guards in_user_code: a time-limit interrupt is delivered only while
-        # the task's own code (and its middleware) runs, never into the slot.
-        self.interrupt_lock = threading.Lock()
-        self.in_user_code = False
-        self.prefetch_lock = threading.Lock()
-        self.claimed_at = 0.0
-        self.lease_requests: dict[Any, datetime] = {}
-        # Reconnection pauses wait on this, not on stop: a stopping slot must
-        # still pause between attempts to write its last outcomes.
-        self.pause = threading.Event()
-        self.max_reconnect_delay = min(RECONNECT_MAX_SECONDS, options.heartbeat_seconds)
+        self.publisher = Publisher(name=worker_id, inline=inline)
+        self.recorder = Recorder(
+            database=self.database,
+            worker_id=worker_id,
+            batch_size=options.batch_size,
+            max_reconnect_delay=options.heartbeat_seconds,
+            marks=marks,
+            publisher=self.publisher,
+            stop=stop,
+            now=now,
+            inline=inline,
+        )
+        self.keeper = LeaseKeeper(
+            database=self.database,
+            worker_id=worker_id,
+            lease_seconds=options.lease_seconds,
+            heartbeat_seconds=options.heartbeat_seconds,
+            publisher=self.publisher,
+            stop=stop,
+            parent_pid=parent_pid,
+            now=now,
+            inline=inline,
+        )
+
+    @property
+    def handles_signals(self) -> bool:
+        """Whether SIGINT is the worker's (a KeyboardInterrupt then came from the task)."""
+        return not self.inline
 
     # -- main thread -------------------------------------------------------
 
     def run(self) -> None:
         """Work until asked to stop (or, in burst mode, until nothing is ready)."""
-        self.run_thread_id = threading.get_ident()
+        self.interrupts.install()
+        self.task_connection = connections[self.database]  # this thread's: the task's
+        self.recorder.start()
+        self.keeper.start()
         if not self.inline:
-            self.recorder = threading.Thread(
-                target=self._record_loop, name=f"recorder-{self.worker_id}", daemon=True
-            )
-            self.recorder.start()
             self.watchdog = Watchdog(
                 name=self.worker_id,
                 on_soft=self._note_soft_timeout,
-                interrupt=self._interrupt_running_task,
+                interrupt=self.interrupts.hard_limit,
                 give_up=self._give_up,
             )
-            if self.in_process:
-                signal.signal(signal.SIGALRM, self._on_hard_timeout_signal)
         try:
-            while not self.stop.is_set() and not self.recorder_failed:
+            while not self.stop.is_set():
                 if not self.run_once() and self.burst:
                     break
         except ForcedStop:
@@ -155,24 +162,21 @@ class Slot:
 
     def run_once(self) -> bool:
         """Run one task if there is one (claiming first if needed); say if it did."""
-        if not self.prefetched and not self._claim():
+        if not self.prefetch and not self.prefetch.claim():
             if self.inline:
-                self._side_duties()
+                self.keeper.run_due()
             if not self.burst:
                 self.waiter.wait(self.options.poll_interval)
                 return False
             # A retry may sit in the recorder's batch: once it is written,
             # look again before calling the queue drained.
-            return self._wait_until_recorded() and self._claim()
-        with self.prefetch_lock:
-            if not self.prefetched:
-                return False
-            task = self.prefetched.popleft()
-        if not self._still_held(task):
+            return self.recorder.wait_until_recorded() and self.prefetch.claim()
+        task = self.prefetch.take()
+        if task is None:
             return True
         self.current = task
         started = time.monotonic()
-        self._note(task, EventKind.STARTED, {})
+        self.recorder.note(task, EventKind.STARTED, {})
         try:
             outcome, snapshot = runner.run(
                 task,
@@ -186,12 +190,14 @@ class Slot:
             # On a forced stop self.current stays set: run() hands it back.
             if self.watchdog is not None:
                 self.watchdog.end()
+        self.marks.body_ended(task.id)  # its mark stays until the outcome is committed
         self.current = None
+        if self.interrupts.hard_limit_passed:
+            # Its query was cancelled, perhaps mid-flight: start afresh.
+            connections[self.database].close()
         finished_at = self.now()
         elapsed = time.monotonic() - started
-        self.average_seconds = (
-            elapsed if self.average_seconds is None else 0.8 * self.average_seconds + 0.2 * elapsed
-        )
+        self.prefetch.took(elapsed)
         completion = transitions.Completion(
             task=task,
             outcome=outcome,
@@ -199,144 +205,89 @@ class Slot:
             finished_at=finished_at,
         )
         self.processed += 1
+        self.recorder.add(completion, snapshot)
         if self.inline:
-            self._flush_batch([(completion, snapshot)], self._take_notes())
-            self._side_duties()
-        else:
-            with self.pending_changed:
-                self.pending.append((completion, snapshot))
-                if len(self.pending) >= self.options.batch_size:
-                    self.pending_changed.notify()
-                # Back-pressure: never run far ahead of what is recorded.
-                while len(self.pending) >= 4 * self.options.batch_size and not self.recorder_failed:
-                    self.pending_changed.wait(0.1)
+            self.keeper.run_due()
         return True
-
-    def _still_held(self, task: claim.ClaimedTask) -> bool:
-        """Before starting a task that waited behind a long one, confirm its lease.
-
-        If heartbeats failed meanwhile, another worker may have recovered it:
-        starting it here would run it twice.
-        """
-        if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
-            return True
-        until = self.now() + timedelta(seconds=self.options.lease_seconds)
-        try:
-            held = transitions.extend_lease(self.database, self.worker_id, task.id, until)
-        except CONNECTION_ERRORS as exc:
-            self._connection_lost("lease check", exc)
-            held = False
-        if not held:
-            logger.warning(
-                "skipped task %s: its lease passed to another worker while it waited",
-                task.id,
-                extra={"action": "prefetched_task_lost", "task_id": str(task.id)},
-            )
-        return held
 
     # -- what the running task reports (runner.Reporter) -------------------
 
     def begin_attempt(self, task: claim.ClaimedTask, context: Any) -> None:
-        """Called by the runner as the task's code starts: start its timers."""
-        with self.interrupt_lock:
-            self.in_user_code = True
-        if self.watchdog is None:
-            return
-        timeout = getattr(_definition_or_none(task), "timeout", None)
-        self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
+        """Called by the runner as the task's code starts: mark it, start its timers."""
+        # The last step before middleware and body: from here a crash may
+        # have cost effects, so the task counts as started (a lost attempt).
+        self.marks.started(task.id, task.attempt, task.timeout_hard)
+        self.interrupts.enter(task)
+        if self.watchdog is not None:
+            timeout = getattr(_definition_or_none(task), "timeout", None)
+            self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
 
     def end_attempt(self) -> None:
         """Called by the runner as the task's code returns or raises."""
-        try:
-            with self.interrupt_lock:
-                self.in_user_code = False
-                if not self.in_process:
-                    clear_pending_interrupt(self.run_thread_id)
-        except HardTimeLimitExceeded:
-            # Delivered just as the task's code returned: the attempt ended in time
-            # after all, so the result stands.
-            logger.debug("a hard-timeout interrupt arrived as the task returned")
+        self.interrupts.leave()
         if self.watchdog is not None:
             self.watchdog.end()
 
     def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
         task = self.current
         if task is not None and str(task.id) == task_id:
-            self._note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
+            self.recorder.note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
-        """Extend the lease now from the task's own synchronous code, so that it
-        holds before a long GIL-holding call; from an async task or another
-        thread (where Django forbids or lacks this connection), ask the recorder."""
+        """Extend the running task's lease; written by the lease keeper before this returns.
+
+        On a one-writer database (SQLite), a task inside a transaction holds
+        the write lock, so there the extension is written in that transaction.
+        """
         task = self.current
         if task is None or str(task.id) != task_id:
             return
-        until = self.now() + timedelta(seconds=seconds or self.options.lease_seconds)
-        if self._may_query_here():
-            try:
-                transitions.extend_lease(self.database, self.worker_id, task.id, until)
-            except CONNECTION_ERRORS as exc:
-                self._connection_lost("lease extension", exc)
-            return
-        with self.pending_changed:
-            self.lease_requests[task.id] = until
-            self.pending_changed.notify()
+        seconds = seconds or self.options.lease_seconds
+        if self.one_writer and self._in_task_transaction():
+            transitions.extend_lease(self.database, self.worker_id, task.id, seconds)
+        else:
+            self.keeper.extend(task.id, seconds)
 
-    def _may_query_here(self) -> bool:
-        if threading.get_ident() != self.run_thread_id:
-            return False
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return True
-        return False
+    def _in_task_transaction(self) -> bool:
+        return (
+            threading.get_ident() == self.interrupts.thread_id
+            and connections[self.database].in_atomic_block
+        )
 
-    def _note(self, task: claim.ClaimedTask, kind: EventKind, data: dict[str, Any]) -> None:
-        note = transitions.Note(task=task, kind=kind, at=self.now(), data=data)
-        with self.pending_changed:
-            self.notes.append(note)
+    @property
+    def hard_limit_passed(self) -> bool:
+        """Whether the running attempt was interrupted at its hard limit."""
+        return self.interrupts.hard_limit_passed
+
+    def _cancel_task_query(self) -> None:
+        connection = self.task_connection
+        raw = None if connection is None else connection.connection
+        if raw is not None:
+            dialect_for(self.database).cancel_query(raw)
 
     def _note_soft_timeout(self, task: claim.ClaimedTask) -> None:
-        self._note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})
+        self.recorder.note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})
 
-    def _take_notes(self) -> list[transitions.Note]:
-        with self.pending_changed:
-            notes, self.notes = self.notes, []
-        return notes
+    # -- stopping ------------------------------------------------------------
 
-    # -- time limits ---------------------------------------------------------
-
-    def _on_hard_timeout_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Runs in the main thread, which also sets in_user_code: no race.
-        if self.in_user_code and self.current is not None:
-            raise HardTimeLimitExceeded(
-                f"the attempt ran past its hard time limit ({self.current.timeout_hard:g} s)"
-            )
-
-    def _interrupt_running_task(self, task: claim.ClaimedTask) -> None:
-        with self.interrupt_lock:
-            if not self.in_user_code or self.current is not task:
-                return
-            if self.in_process:
-                signal.pthread_kill(self.run_thread_id, signal.SIGALRM)
-            else:
-                raise_in_thread(self.run_thread_id)
+    def stop_now(self) -> None:
+        """A forced stop, from a signal handler in the main thread."""
+        self.stop.set()
+        self.interrupts.stop_now()
 
     def _give_up(self, task: claim.ClaimedTask) -> bool:
-        """The task ignores its hard limit: record it, hand back the rest, leave.
-
-        Returns False (and does nothing) if the task finished meanwhile.
-        """
-        with self.interrupt_lock:
+        """From the watchdog: the task ignores its hard limit; record it, hand
+        back the rest, leave. Returns False (and does nothing) if it finished meanwhile."""
+        with self.interrupts.lock:
             if self.current is not task:
                 return False
             self.abandoned = True
         self.stop.set()
         try:
-            self._wait_until_recorded(timeout=5)
-            self.recorder_stop.set()
+            self.recorder.wait_until_recorded(timeout=5)
+            self.recorder.stopping.set()
             self._interrupt(task, outcome=AttemptOutcome.TIMED_OUT)
-            self._hand_back_prefetched()
+            self.prefetch.hand_back()
         except Exception:
             logger.exception(
                 "could not record the given-up attempt of task %s; its lease will expire",
@@ -344,82 +295,12 @@ class Slot:
                 extra={"action": "give_up_failed", "task_id": str(task.id)},
             )
         finally:
-            if self.in_process:
+            if self.interrupts.in_process:
                 logging.shutdown()
                 os._exit(EXIT_GIVEN_UP)
+        self.keeper.stop()
         connections.close_all()
         return True
-
-    # -- claiming ------------------------------------------------------------
-
-    def _wait_until_recorded(self, timeout: float | None = None) -> bool:
-        """Wait for the recorder to write everything; say if there was anything."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self.pending_changed:
-            had_work = bool(self.pending or self.recording)
-            self.pending_changed.notify_all()
-            while (self.pending or self.recording) and not self.recorder_failed:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                self.pending_changed.wait(0.05)
-        return had_work
-
-    def _batch_size(self) -> int:
-        """Claim many short tasks at once, but one long task at a time.
-
-        Prefetched tasks wait behind the running one, so only prefetch what
-        the slot will finish within ``PREFETCH_SECONDS``.
-        """
-        if self.average_seconds is None:
-            return 1
-        wanted = int(PREFETCH_SECONDS / max(self.average_seconds, 1e-6))
-        return max(1, min(self.options.batch_size, wanted))
-
-    def _drop_broken_connection(self) -> None:
-        # Not close_old_connections(): with CONN_MAX_AGE = 0 it would reconnect
-        # before every claim. A worker keeps its connection while it works.
-        connection = connections[self.database]
-        if connection.connection is not None and connection.errors_occurred:
-            if connection.is_usable():
-                connection.errors_occurred = False
-            else:
-                connection.close()
-
-    def _claim(self) -> bool:
-        self._drop_broken_connection()
-        try:
-            claimed = claim.claim_batch(
-                database=self.database,
-                worker_id=self.worker_id,
-                backend=self.backend,
-                queues=self.queues,
-                limit=self._batch_size(),
-                lease_seconds=self.options.lease_seconds,
-                now=self.now(),
-            )
-        except CONNECTION_ERRORS as exc:
-            self._connection_lost("claim", exc)
-            return False
-        self.reconnect_delay = RECONNECT_MIN_SECONDS
-        with self.prefetch_lock:
-            self.prefetched.extend(claimed)
-            self.claimed_at = time.monotonic()
-        return bool(claimed)
-
-    def _connection_lost(self, during: str, exc: Exception) -> None:
-        logger.warning(
-            "database connection lost during %s (%s); reconnecting",
-            during,
-            exc,
-            extra={"action": "connection_lost", "worker_id": self.worker_id},
-        )
-        connections[self.database].close()
-        self.pause.wait(self.reconnect_delay * random.uniform(0.5, 1.5))  # noqa: S311 (jitter)
-        # Capped below the heartbeat interval, so that a short outage does
-        # not let this worker's leases expire while it waits.
-        self.reconnect_delay = min(self.reconnect_delay * 2, self.max_reconnect_delay)
-
-    # -- stopping ------------------------------------------------------------
 
     def abandon(self) -> None:
         """Give up a slot whose thread cannot be stopped (thread pool, forced stop).
@@ -429,161 +310,40 @@ class Slot:
         safe even if the slot's thread finishes the task at the same moment.
         """
         self.stop.set()
-        self._wait_until_recorded(timeout=5)
-        self._flush_pending()
-        self._hand_back_prefetched()
+        # A body that has returned gets its outcome recorded, not interrupted.
+        deadline = time.monotonic() + 5
+        while (
+            self.current is not None
+            and not self.interrupts.in_user_code
+            and time.monotonic() < deadline
+        ):
+            self.pause.wait(0.01)
+        self.recorder.wait_until_recorded(timeout=5)
+        self.recorder.flush()
+        self.prefetch.hand_back()
         current = self.current
         if current is not None:
             self._interrupt(current)
-
-    def _hand_back_prefetched(self) -> None:
-        with self.prefetch_lock:
-            unstarted = list(self.prefetched)
-            self.prefetched.clear()
-        transitions.hand_back(self.database, self.worker_id, [t.id for t in unstarted])
 
     def _interrupt(
         self, task: claim.ClaimedTask, outcome: AttemptOutcome = AttemptOutcome.INTERRUPTED
     ) -> None:
         """End ``task``'s attempt without a result, if this slot still holds it."""
-        row = models.Task.objects.using(self.database).filter(pk=task.id).first()
-        if (
-            row is None
-            or row.status != Status.RUNNING
-            or row.worker_id != self.worker_id
-            or row.attempts != task.attempt
-        ):
-            return  # finished, or recovered and claimed by another worker since
-        message = None
-        if outcome == AttemptOutcome.TIMED_OUT:
-            message = (
-                f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) "
-                "and did not stop"
-            )
-        transitions.end_attempt_abruptly(
-            self.database, row, outcome=outcome, now=self.now(), message=message
+        end_attempt_without_result(
+            self.database, self.worker_id, task, outcome=outcome, now=self.now()
         )
+        self.marks.committed([task.id])
 
     def _shut_down(self) -> None:
         if self.watchdog is not None:
             self.watchdog.stop()
-        if self.recorder is not None:
-            self.recorder_stop.set()
-            with self.pending_changed:
-                self.pending_changed.notify()
-            self.recorder.join()
-        # The outcome of finished work is written even while shutting down.
-        self._flush_pending()
-        if self.prefetched:
-            self._hand_back_prefetched()
+        self.recorder.stop()
+        self.prefetch.hand_back()
+        self.keeper.stop()
+        self.publisher.close(PUBLISH_ON_STOP_SECONDS)
         self.waiter.close()
         if not self.inline:
             connections.close_all()
-
-    # -- recorder (side duty) ------------------------------------------------
-
-    def _record_loop(self) -> None:
-        try:
-            while True:
-                with self.pending_changed:
-                    idle = not (self.pending or self.notes or self.lease_requests)
-                    if idle and not self.recorder_stop.is_set():
-                        self.pending_changed.wait(FLUSH_SECONDS)
-                if self.pending or self.notes:
-                    # Let a few more finish so they share one write.
-                    time.sleep(0 if self.recorder_stop.is_set() else FLUSH_SECONDS / 4)
-                    self._flush_pending()
-                self._side_duties()
-                if self.recorder_stop.is_set():
-                    return
-        except BaseException:
-            logger.exception(
-                "the recorder thread failed; this slot stops",
-                extra={"action": "recorder_failed", "worker_id": self.worker_id},
-            )
-            self.recorder_failed = True
-            self.stop.set()
-        finally:
-            connections.close_all()
-
-    def _flush_pending(self) -> None:
-        with self.pending_changed:
-            batch, self.pending = self.pending, []
-            notes, self.notes = self.notes, []
-            self.recording += len(batch)
-            self.pending_changed.notify_all()
-        try:
-            while batch or notes:
-                try:
-                    self._flush_batch(batch, notes)
-                    self.reconnect_delay = RECONNECT_MIN_SECONDS
-                    return
-                except CONNECTION_ERRORS as exc:
-                    self._connection_lost("recording", exc)
-        finally:
-            with self.pending_changed:
-                self.recording -= len(batch)
-                self.pending_changed.notify_all()
-
-    def _flush_batch(self, batch: list[Pending], notes: list[transitions.Note]) -> None:
-        kept, written = transitions.record_batch(
-            self.database, self.worker_id, [completion for completion, _ in batch], notes
-        )
-        events.publish(written)
-        snapshots = {completion.task.id: snapshot for completion, snapshot in batch}
-        for completion in kept:
-            snapshot = snapshots[completion.task.id]
-            if snapshot is None or not completion.outcome.is_final:
-                continue
-            outcome = completion.outcome
-            finished = results.finished(
-                snapshot,
-                status=outcome.status,
-                finished_at=completion.finished_at,
-                return_value=None
-                if outcome.result_json is None
-                else json.loads(outcome.result_json),
-            )
-            signals.send_from_worker(
-                signals.task_finished, type(snapshot.task.get_backend()), task_result=finished
-            )
-
-    def _extend_requested_leases(self) -> None:
-        with self.pending_changed:
-            requests, self.lease_requests = self.lease_requests, {}
-        for task_id, until in requests.items():
-            transitions.extend_lease(self.database, self.worker_id, task_id, until)
-
-    def _side_duties(self) -> None:
-        if self.parent_pid is not None and os.getppid() != self.parent_pid:
-            if not self.stop.is_set():
-                logger.warning(
-                    "the supervisor process is gone; this slot stops",
-                    extra={"action": "supervisor_lost", "worker_id": self.worker_id},
-                )
-            self.stop.set()
-        try:
-            self._extend_requested_leases()
-        except CONNECTION_ERRORS as exc:
-            self._connection_lost("lease extension", exc)
-        clock = time.monotonic()
-        if clock < self.next_heartbeat and clock < self.next_recovery:
-            return
-        try:
-            if clock >= self.next_heartbeat:
-                self.next_heartbeat = clock + self.options.heartbeat_seconds
-                transitions.extend_leases(
-                    self.database,
-                    self.worker_id,
-                    self.now() + timedelta(seconds=self.options.lease_seconds),
-                )
-            if clock >= self.next_recovery:
-                # Every worker recovers expired leases, so recovery never
-                # depends on one process staying alive. Jitter spreads them.
-                self.next_recovery = clock + self.options.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
-                transitions.recover_expired(self.database, self.now())
-        except CONNECTION_ERRORS as exc:
-            self._connection_lost("lease renewal", exc)
 
 
 def _definition_or_none(task: claim.ClaimedTask) -> Any:

@@ -30,19 +30,30 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from django_taskflow import transitions
-from django_taskflow.states import Outcome as AttemptOutcome
+from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
-from django_taskflow.worker.slot import EXIT_GIVEN_UP, ForcedStop, Slot
+from django_taskflow.worker.respawn import RespawnSchedule
+from django_taskflow.worker.running_table import (
+    Mark,
+    MemoryMarks,
+    SharedRunningTable,
+    capacity_for,
+    started_attempts,
+)
+from django_taskflow.worker.slot import EXIT_GIVEN_UP, Slot
+from django_taskflow.worker.watchdog import HARD_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
 
 # After a forced stop, how long a child may take before it is killed.
 KILL_AFTER_SECONDS = 10.0
-# A slot that dies sooner than this after starting is failing at start-up
-# (a broken import, a missing table): replace it after a growing pause
-# instead of in a tight loop.
-QUICK_DEATH_SECONDS = 10.0
-MAX_RESPAWN_PAUSE_SECONDS = 60.0
+# How often the watch loop looks at its slots when nothing wakes it.
+WATCH_SECONDS = 0.2
+# How often the supervisor reads the running table for overdue attempts.
+LIMIT_CHECK_SECONDS = 0.5
+# Past a task's hard limit plus the slot's own grace, how long the supervisor
+# waits before killing the slot from outside (the slot's watchdog goes first).
+OUTSIDE_GRACE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -52,6 +63,8 @@ class _Child:
     worker_id: str
     started_at: float = field(default_factory=time.monotonic)
     done: bool = False
+    # The mark of the attempt the supervisor killed this slot for (hard limit).
+    overdue: Mark | None = None
 
 
 @dataclass(slots=True)
@@ -69,7 +82,7 @@ STOP_NOW_SIGNAL = signal.SIGUSR2
 FORK_BLOCKED = {DRAIN_SIGNAL, STOP_NOW_SIGNAL, signal.SIGTERM, signal.SIGINT}
 
 
-def _run_child(options: WorkerOptions, index: int) -> None:
+def _run_child(options: WorkerOptions, index: int, table: SharedRunningTable) -> None:
     """Entry point of a forked slot process."""
     stop = threading.Event()
     worker_id = options.slot_id(os.getpid())
@@ -80,8 +93,8 @@ def _run_child(options: WorkerOptions, index: int) -> None:
 
     def on_stop_now(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        if slot is not None and slot.current is not None:
-            raise ForcedStop  # interrupts the running task
+        if slot is not None:
+            slot.stop_now()  # interrupts the running task's own code, if it runs
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -97,6 +110,7 @@ def _run_child(options: WorkerOptions, index: int) -> None:
         burst=options.burst,
         in_process=True,
         parent_pid=os.getppid(),
+        marks=table.writer(index),
     )
     slot.run()
 
@@ -111,7 +125,13 @@ class Worker:
         self.children: list[_Child] = []
         self.threads: list[tuple[threading.Thread, Slot]] = []
         self.threads_started = 0
-        self.quick_deaths: dict[int, int] = {}
+        self.respawns = RespawnSchedule()
+        self.thread_marks: dict[str, MemoryMarks] = {}  # thread slot's worker id -> marks
+        self.next_limit_check = 0.0
+        # Created before the slots are forked, so that they share it.
+        self.table = SharedRunningTable(
+            options.concurrency, capacity_for(self.backend_options.batch_size)
+        )
 
     # -- signals -------------------------------------------------------------
 
@@ -160,92 +180,134 @@ class Worker:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def _start_child(self, index: int) -> _Child:
-        # A forked child must not share the parent's database sockets.
-        connections.close_all()
-        context = multiprocessing.get_context("fork")
-        process = context.Process(
-            target=_run_child, args=(self.options, index), name=f"taskworker-{index}"
-        )
+    def _start_child(self, index: int) -> None:
+        """Fork slot ``index`` unless the worker is stopping; it takes position ``index``."""
+        # Blocked until the child is registered, so that a stop signal either
+        # comes first (nothing starts) or finds the child to relay to.
         signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
         try:
+            if self.state.requested_at is not None:
+                return
+            # A forked child must not share the parent's database sockets.
+            connections.close_all()
+            self.table.clear(index)
+            process = multiprocessing.get_context("fork").Process(
+                target=_run_child,
+                args=(self.options, index, self.table),
+                name=f"taskworker-{index}",
+            )
             process.start()
+            assert process.pid is not None  # noqa: S101 - set by start()
+            child = _Child(
+                index=index, process=process, worker_id=self.options.slot_id(process.pid)
+            )
+            if index < len(self.children):
+                self.children[index] = child
+            else:
+                self.children.append(child)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED)
-        assert process.pid is not None  # noqa: S101 - set by start()
-        child = _Child(index=index, process=process, worker_id=self.options.slot_id(process.pid))
         logger.info(
             "slot %d started as %s",
             index,
             child.worker_id,
             extra={"action": "slot_started", "worker_id": child.worker_id},
         )
-        return child
 
     def _run_processes(self) -> int:
-        self.children = [self._start_child(i) for i in range(self.options.concurrency)]
+        for index in range(self.options.concurrency):
+            self._start_child(index)
         exit_code = 0
-        while not all(child.done for child in self.children):
-            self.state.wake.wait(0.2)
+        while not all(child.done for child in self.children) or self._respawns_due():
+            self.state.wake.wait(self.respawns.wait_at_most(WATCH_SECONDS))
             self.state.wake.clear()
-            for position, child in enumerate(self.children):
+            self._enforce_hard_limits()
+            for child in self.children:
                 if child.done or child.process.is_alive():
                     continue
-                child.process.join()
-                code = child.process.exitcode
-                child.done = True
-                if code == EXIT_GIVEN_UP and self.state.requested_at is None:
-                    logger.warning(
-                        "slot %d (%s) was given up after a hard timeout; replacing it",
-                        child.index,
-                        child.worker_id,
-                        extra={"action": "slot_replaced", "worker_id": child.worker_id},
-                    )
-                    self._recover(child.worker_id, AttemptOutcome.LOST)
-                    if self._pause_before_respawn(child):
-                        self.children[position] = self._start_child(child.index)
-                elif self.state.requested_at is None and not (self.options.burst and code == 0):
-                    logger.error(
-                        "slot %d (%s) died with exit code %s; recovering its tasks and replacing it",
-                        child.index,
-                        child.worker_id,
-                        code,
-                        extra={"action": "slot_died", "worker_id": child.worker_id},
-                    )
-                    self._recover(child.worker_id, AttemptOutcome.LOST)
-                    if self._pause_before_respawn(child):
-                        self.children[position] = self._start_child(child.index)
-                elif code != 0:
-                    exit_code = 1
-                    self._recover(child.worker_id, AttemptOutcome.INTERRUPTED)
+                exit_code = max(exit_code, self._on_child_exit(child))
+            self._respawn_due_slots()
             self._escalate()
         connections.close_all()
         # A forced stop is not a clean one: tell process managers so.
         return 1 if self.state.forced else exit_code
 
-    def _pause_before_respawn(self, child: _Child) -> bool:
-        """Wait longer each time a slot dies young; say whether to start it again."""
-        if child.process.exitcode == EXIT_GIVEN_UP:
-            self.quick_deaths[child.index] = 0  # its task's fault, not a start-up failure
-        elif time.monotonic() - child.started_at < QUICK_DEATH_SECONDS:
-            self.quick_deaths[child.index] = self.quick_deaths.get(child.index, 0) + 1
-        else:
-            self.quick_deaths[child.index] = 0
-        deaths = self.quick_deaths[child.index]
-        if deaths:
-            pause = min(2.0 ** (deaths - 1), MAX_RESPAWN_PAUSE_SECONDS)
-            logger.warning(
-                "slot %d died %d times soon after starting; restarting it in %.0f s",
+    def _on_child_exit(self, child: _Child) -> int:
+        """Recover what a finished slot held; schedule its replacement if needed.
+
+        Returns the exit code the worker should report for it.
+        """
+        child.process.join()
+        code = child.process.exitcode
+        child.done = True
+        stopping = self.state.requested_at is not None
+        if child.overdue is not None:
+            logger.error(
+                "slot %d (%s) was killed: task %s ran past its hard time limit in code "
+                "that could not be interrupted",
                 child.index,
-                deaths,
-                pause,
-                extra={"action": "slot_restart_delayed"},
+                child.worker_id,
+                child.overdue.task_id,
+                extra={"action": "slot_killed", "worker_id": child.worker_id},
             )
-            deadline = time.monotonic() + pause
-            while self.state.requested_at is None and time.monotonic() < deadline:
-                self.state.wake.wait(deadline - time.monotonic())
-                self.state.wake.clear()
-        return self.state.requested_at is None
+            self._recover(child, AttemptOutcome.LOST)
+            self.respawns.schedule(child.index, lived=None)
+        elif code == EXIT_GIVEN_UP and not stopping:
+            logger.warning(
+                "slot %d (%s) was given up after a hard timeout; replacing it",
+                child.index,
+                child.worker_id,
+                extra={"action": "slot_replaced", "worker_id": child.worker_id},
+            )
+            self._recover(child, AttemptOutcome.LOST)
+            self.respawns.schedule(child.index, lived=None)
+        elif not stopping and not (self.options.burst and code == 0):
+            logger.error(
+                "slot %d (%s) died with exit code %s; recovering its tasks and replacing it",
+                child.index,
+                child.worker_id,
+                code,
+                extra={"action": "slot_died", "worker_id": child.worker_id},
+            )
+            self._recover(child, AttemptOutcome.LOST)
+            self.respawns.schedule(child.index, lived=time.monotonic() - child.started_at)
+        elif code != 0:
+            self._recover(child, AttemptOutcome.INTERRUPTED)
+            return 1
+        return 0
+
+    def _respawns_due(self) -> bool:
+        return self.state.requested_at is None and bool(self.respawns)
+
+    def _respawn_due_slots(self) -> None:
+        if self.state.requested_at is not None:
+            self.respawns.clear()  # no slot starts after the first signal
+            return
+        for index in self.respawns.take_due():
+            self._start_child(index)
+
+    def _enforce_hard_limits(self) -> None:
+        """Kill a slot whose task runs past its hard limit and would not stop.
+
+        The slot's own watchdog interrupts the task at its hard limit and
+        gives up the slot ``HARD_GRACE_SECONDS`` later; code that holds the
+        GIL (a regular expression, a C extension) stops both. The supervisor
+        then kills the slot from outside, records the attempt ``timed_out``
+        and replaces the slot.
+        """
+        now = time.monotonic()
+        if now < self.next_limit_check:
+            return
+        self.next_limit_check = now + LIMIT_CHECK_SECONDS
+        for child in self.children:
+            if child.done or child.overdue is not None:
+                continue
+            for mark in self.table.read(child.index):
+                if mark.overdue(now, HARD_GRACE_SECONDS + OUTSIDE_GRACE_SECONDS):
+                    child.overdue = mark
+                    with contextlib.suppress(ProcessLookupError):  # it just exited
+                        os.kill(child.process.pid, signal.SIGKILL)
+                    break
 
     def _escalate(self) -> None:
         """Force the stop after the grace period; kill what ignores it."""
@@ -261,33 +323,70 @@ class Worker:
         if self.state.forced and waited >= grace + KILL_AFTER_SECONDS:
             self._relay(signal.SIGKILL)
 
-    def _recover(self, worker_id: str, outcome: AttemptOutcome) -> None:
+    def _recover(self, child: _Child, outcome: AttemptOutcome) -> None:
+        """End the attempts of a slot process that is gone, by its running marks."""
+        marks = self.table.read(child.index)
+        overdue = child.overdue
         try:
+            if overdue is not None:
+                transitions.time_out(
+                    self.backend_options.database,
+                    child.worker_id,
+                    overdue.task_id,
+                    attempt=overdue.attempt,
+                    hard_limit=overdue.hard_limit,
+                    now=timezone.now(),
+                )
             transitions.release_worker(
-                self.backend_options.database, worker_id, outcome=outcome, now=timezone.now()
+                self.backend_options.database,
+                child.worker_id,
+                outcome=outcome,
+                now=timezone.now(),
+                started=started_attempts(marks),
             )
         except DatabaseError as exc:
             # Its leases will expire, and any worker then recovers the tasks.
             logger.warning(
                 "could not recover the tasks of %s now (%s); their leases will expire",
-                worker_id,
+                child.worker_id,
                 exc,
-                extra={"action": "recovery_deferred", "worker_id": worker_id},
+                extra={"action": "recovery_deferred", "worker_id": child.worker_id},
             )
         finally:
-            if self.options.pool == "process":
-                connections.close_all()  # nothing open across the next fork
+            connections.close_all()  # nothing open across the next fork
+
+    def _recover_thread_slot(self, slot: Slot) -> None:
+        """End the attempts of a slot thread that stopped, by its running marks."""
+        marks = self.thread_marks.pop(slot.worker_id)
+        try:
+            transitions.release_worker(
+                self.backend_options.database,
+                slot.worker_id,
+                outcome=AttemptOutcome.LOST,
+                now=timezone.now(),
+                started=started_attempts(marks.read()),
+            )
+        except DatabaseError as exc:
+            logger.warning(
+                "could not recover the tasks of %s now (%s); their leases will expire",
+                slot.worker_id,
+                exc,
+                extra={"action": "recovery_deferred", "worker_id": slot.worker_id},
+            )
 
     def _start_thread(self, index: int) -> tuple[threading.Thread, Slot]:
         self.threads_started += 1
+        worker_id = self.options.slot_id(os.getpid(), self.threads_started)
+        marks = self.thread_marks[worker_id] = MemoryMarks()
         slot = Slot(
             options=self.backend_options,
             backend=self.options.backend,
             queues=self.options.queue_names,
-            worker_id=self.options.slot_id(os.getpid(), self.threads_started),
+            worker_id=worker_id,
             # Its own event: a slot whose recorder fails stops alone.
             stop=threading.Event(),
             burst=self.options.burst,
+            marks=marks,
         )
         thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)
         thread.start()
@@ -301,8 +400,11 @@ class Worker:
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,
-                    # but the slot's work was handed back; start a fresh one.
-                    self.threads[index] = self._start_thread(index)
+                    # but the slot's work was handed back. Start a fresh one,
+                    # unless the worker is stopping: then nothing new starts.
+                    if self.state.requested_at is None:
+                        self.thread_marks.pop(slot.worker_id, None)
+                        self.threads[index] = self._start_thread(index)
                     continue
                 if thread.is_alive() or self.state.requested_at is not None or self.options.burst:
                     continue
@@ -311,7 +413,7 @@ class Worker:
                     slot.worker_id,
                     extra={"action": "slot_died", "worker_id": slot.worker_id},
                 )
-                self._recover(slot.worker_id, AttemptOutcome.LOST)
+                self._recover_thread_slot(slot)
                 self.threads[index] = self._start_thread(index)
             if self._must_abandon_threads():
                 # A thread cannot be interrupted: record what each slot finished,

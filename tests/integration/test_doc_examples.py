@@ -22,12 +22,13 @@ from django.db import connections
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from django_taskflow import RetryPolicy, Timeout, events, models
+from django_taskflow import RetryPolicy, Timeout, events, models, transitions
 from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
-from testproject.docs_examples import events_and_hooks, middleware, retries, timeouts
+from testproject.docs_examples import crashes, events_and_hooks, middleware, retries, timeouts
+from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +107,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/timeouts.py",
         "testproject/docs_examples/events_and_hooks.py",
         "testproject/docs_examples/middleware.py",
+        "testproject/docs_examples/crashes.py",
     }
 
 
@@ -152,7 +154,7 @@ def test_status_415_fails_at_once() -> None:
     result = retries.upload_file.enqueue("photo.heic")
     run_tasks()
     assert row(result.id).status == Status.FAILED
-    assert outcomes(result.id) == [Outcome.FAILED]
+    assert outcomes(result.id) == [AttemptOutcome.FAILED]
 
 
 def test_network_error_of_the_upload_goes_to_retry_if_too() -> None:
@@ -186,7 +188,7 @@ def test_errors_not_worth_a_retry_fail_at_once(error: Exception) -> None:
     result = retries.fetch_exchange_rates.enqueue("2026-11-26")
     run_tasks()
     assert row(result.id).status == Status.FAILED
-    assert outcomes(result.id) == [Outcome.FAILED]
+    assert outcomes(result.id) == [AttemptOutcome.FAILED]
 
 
 def test_context_retry_waits_as_long_as_asked() -> None:
@@ -198,7 +200,7 @@ def test_context_retry_waits_as_long_as_asked() -> None:
     run_at(clock + timedelta(seconds=42))
     result.refresh()
     assert result.return_value == "synced"
-    assert outcomes(result.id) == [Outcome.RETRY_REQUESTED, Outcome.SUCCEEDED]
+    assert outcomes(result.id) == [AttemptOutcome.RETRY_REQUESTED, AttemptOutcome.SUCCEEDED]
 
 
 def test_custom_policy_is_stored_by_path_and_gives_its_delays() -> None:
@@ -463,3 +465,17 @@ def test_middleware_transforms_the_error_so_that_retry_on_applies(
     assert caplog.messages[0].startswith(
         "testproject.docs_examples.middleware.fetch_feed attempt 1 raised ConnectionError after"
     )
+
+
+def test_charge_that_lost_its_worker_fails_instead_of_charging_twice() -> None:
+    crashes.CHARGES.clear()
+    result = crashes.charge_card.enqueue("tok_visa", 4200)
+    claim_for("dead-worker")
+    expire_leases("dead-worker")
+    transitions.recover_expired("default", timezone.now())
+    run_tasks()
+
+    row = models.Task.objects.get(pk=result.id)
+    assert row.status == Status.FAILED
+    assert row.attempt_set.get().error_class == "django_taskflow.exceptions.WorkerLost"
+    assert crashes.CHARGES == []  # never run again by the worker

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from django_taskflow import models, transitions
 from django_taskflow.execution import outcome
 from django_taskflow.models import EventKind
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.slot import Slot
 from tests import tasks
-from tests.conftest import claim_for
+from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
 
@@ -41,24 +41,25 @@ def slot_for(worker_id: str) -> Slot:
 
 def test_a_stopping_worker_cannot_interrupt_an_attempt_it_no_longer_holds() -> None:
     result = tasks.add.using(max_attempts=5).enqueue(1, 2)
-    stale = claim("A", lease_seconds=1)
-    transitions.recover_expired("default", timezone.now() + timedelta(seconds=5))
+    stale = claim("A")
+    expire_leases("A")
+    transitions.recover_expired("default", timezone.now())
     models.Task.objects.filter(pk=result.id).update(run_after=timezone.now())
     claim("B")
     slot_for("A")._interrupt(stale)  # A is forced to stop, with an old idea of its task
     row = models.Task.objects.get(pk=result.id)
     assert (row.status, row.worker_id, row.attempts) == (Status.RUNNING, "B", 2)
-    assert [a.outcome for a in row.attempt_set.all()] == [Outcome.LOST]
+    assert [a.outcome for a in row.attempt_set.all()] == [AttemptOutcome.LOST]
 
 
 def test_recovery_loses_to_a_lease_renewed_after_it_looked() -> None:
     result = tasks.add.enqueue(1, 2)
-    claim("slow", lease_seconds=1)
-    later = timezone.now() + timedelta(seconds=5)
-    [expired] = models.Task.objects.lease_expired(later)
-    transitions.extend_lease("default", "slow", expired.pk, later + timedelta(seconds=30))
+    claim("slow")
+    expire_leases("slow")
+    [expired] = models.Task.objects.lease_expired()
+    transitions.extend_lease("default", "slow", expired.pk, 30)
     assert not transitions.end_attempt_abruptly(
-        "default", expired, outcome=Outcome.LOST, now=later, expired_before=later
+        "default", expired, outcome=AttemptOutcome.LOST, now=timezone.now(), expired_before=Now()
     )
     assert models.Task.objects.get(pk=result.id).status == Status.RUNNING
 

@@ -10,7 +10,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 
 from django_taskflow import models
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
 
@@ -92,7 +92,7 @@ def test_validator_accepts_a_good_result_after_a_retry(tmp_path: Path) -> None:
 def test_dont_retry_on_fails_at_once() -> None:
     result = tasks.refuse_permission.enqueue()
     run_tasks()
-    assert attempts_of(result.id) == [(1, Outcome.FAILED, "builtins.PermissionError")]
+    assert attempts_of(result.id) == [(1, AttemptOutcome.FAILED, "builtins.PermissionError")]
     assert models.Task.objects.get(pk=result.id).status == Status.FAILED
 
 
@@ -108,7 +108,7 @@ def test_context_retry_schedules_another_attempt_after_the_countdown() -> None:
     result = tasks.asks_to_retry.enqueue()
     run_tasks()  # countdown=0 overrides the task's 60 s policy, so both run now
     outcomes = [a[1] for a in attempts_of(result.id)]
-    assert outcomes == [Outcome.RETRY_REQUESTED, Outcome.SUCCEEDED]
+    assert outcomes == [AttemptOutcome.RETRY_REQUESTED, AttemptOutcome.SUCCEEDED]
     result.refresh()
     assert result.return_value == 2
 

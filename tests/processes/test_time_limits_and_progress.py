@@ -10,7 +10,7 @@ import pytest
 
 from django_taskflow import events, models
 from django_taskflow.monitor import Queued, Running, Succeeded, monitor
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from tests import tasks
 from tests.conftest import WorkerProcesses, wait_for
 
@@ -60,7 +60,7 @@ def test_hard_timeout_stops_a_never_ending_task_and_the_worker_goes_on(
     wait_for(lambda: models.Task.objects.get(pk=stuck.id).status == Status.FAILED, timeout=30)
     assert time.monotonic() - started < 15
     outcomes = [a.outcome for a in models.Attempt.objects.filter(task_id=stuck.id)]
-    assert outcomes == [Outcome.TIMED_OUT, Outcome.TIMED_OUT]
+    assert outcomes == [AttemptOutcome.TIMED_OUT, AttemptOutcome.TIMED_OUT]
     assert tasks.add.enqueue(2, 3).wait(timeout=30).return_value == 5
     assert process.poll() is None
 
@@ -78,7 +78,7 @@ def test_task_that_ignores_its_hard_limit_loses_its_slot(
     wait_for(lambda: marks(mark))
     wait_for(lambda: models.Task.objects.get(pk=stuck.id).status == Status.FAILED, timeout=30)
     attempt = models.Attempt.objects.get(task_id=stuck.id)
-    assert attempt.outcome == Outcome.TIMED_OUT
+    assert attempt.outcome == AttemptOutcome.TIMED_OUT
     assert "did not stop" in attempt.error_message
     # A fresh slot took over: new work still runs.
     assert tasks.add.enqueue(1, 1).wait(timeout=30).return_value == 2
@@ -93,7 +93,7 @@ def test_hard_timeout_stops_an_async_task_for_real(
     stuck = tasks.async_never_ends.enqueue(str(mark))
     process = workers.start("--pool", pool)
     wait_for(lambda: models.Task.objects.get(pk=stuck.id).status == Status.FAILED, timeout=30)
-    assert models.Attempt.objects.get(task_id=stuck.id).outcome == Outcome.TIMED_OUT
+    assert models.Attempt.objects.get(task_id=stuck.id).outcome == AttemptOutcome.TIMED_OUT
     assert tasks.add.enqueue(2, 2).wait(timeout=30).return_value == 4
     process.send_signal(signal.SIGTERM)  # nothing left running: a prompt, clean exit
     assert process.wait(timeout=15) == 0

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from django_taskflow import models
-from django_taskflow.states import Outcome, Status
+from django_taskflow.states import AttemptOutcome, Status
 from tests import tasks
 from tests.conftest import WorkerProcesses, wait_for
 
@@ -83,7 +83,7 @@ def test_killed_worker_task_is_recovered_by_another_after_its_lease(
     outcomes = list(
         models.Attempt.objects.filter(task_id=result.id).values_list("number", "outcome")
     )
-    assert outcomes == [(1, Outcome.LOST), (2, Outcome.SUCCEEDED)]
+    assert outcomes == [(1, AttemptOutcome.LOST), (2, AttemptOutcome.SUCCEEDED)]
 
 
 def test_killed_slot_process_is_replaced_and_its_task_recovered_at_once(
@@ -99,8 +99,8 @@ def test_killed_slot_process_is_replaced_and_its_task_recovered_at_once(
     result.wait(timeout=30)
     assert result.return_value == 2
     assert [a.outcome for a in models.Attempt.objects.filter(task_id=result.id)] == [
-        Outcome.LOST,
-        Outcome.SUCCEEDED,
+        AttemptOutcome.LOST,
+        AttemptOutcome.SUCCEEDED,
     ]
     assert process.poll() is None  # the worker itself carries on
     assert tasks.add.enqueue(1, 1).wait(timeout=30).return_value == 2
@@ -115,7 +115,7 @@ def test_sigterm_lets_the_running_task_finish(workers: WorkerProcesses, tmp_path
     assert process.wait(timeout=30) == 0
     result.refresh()
     assert result.return_value == 1
-    assert models.Attempt.objects.get(task_id=result.id).outcome == Outcome.SUCCEEDED
+    assert models.Attempt.objects.get(task_id=result.id).outcome == AttemptOutcome.SUCCEEDED
 
 
 @pytest.mark.parametrize("pool", ["process", "thread"])
@@ -132,7 +132,7 @@ def test_sigterm_hands_back_a_task_that_outlives_the_grace_period(
     row = models.Task.objects.get(pk=result.id)
     assert row.status == Status.QUEUED
     assert row.worker_id is None
-    assert [a.outcome for a in row.attempt_set.all()] == [Outcome.INTERRUPTED]
+    assert [a.outcome for a in row.attempt_set.all()] == [AttemptOutcome.INTERRUPTED]
     assert statuses(waiting.id) == [Status.QUEUED]  # never claimed once stopping
 
 
@@ -149,7 +149,7 @@ def test_second_signal_stops_at_once_and_hands_the_task_back(
     process.wait(timeout=15)
     row = models.Task.objects.get(pk=result.id)
     assert row.status == Status.QUEUED
-    assert [a.outcome for a in row.attempt_set.all()] == [Outcome.INTERRUPTED]
+    assert [a.outcome for a in row.attempt_set.all()] == [AttemptOutcome.INTERRUPTED]
 
 
 def test_worker_reconnects_after_its_connections_are_killed(workers: WorkerProcesses) -> None:

@@ -21,6 +21,7 @@ NUMERIC_OPTIONS = [
     "BATCH_SIZE",
     "MAX_PAYLOAD_BYTES",
     "SHUTDOWN_GRACE_SECONDS",
+    "MAX_LOST_ATTEMPTS",
 ]
 
 
@@ -37,6 +38,7 @@ def test_empty_options_give_the_documented_defaults() -> None:
     assert options.batch_size == 50
     assert options.max_payload_bytes == 1_000_000
     assert options.shutdown_grace_seconds == 30.0
+    assert options.max_lost_attempts == 3
 
 
 def test_given_options_replace_the_defaults() -> None:
@@ -53,6 +55,7 @@ def test_given_options_replace_the_defaults() -> None:
             "BATCH_SIZE": 10,
             "MAX_PAYLOAD_BYTES": 2048,
             "SHUTDOWN_GRACE_SECONDS": 0,
+            "MAX_LOST_ATTEMPTS": 5,
         },
     )
 
@@ -67,6 +70,7 @@ def test_given_options_replace_the_defaults() -> None:
         batch_size=10,
         max_payload_bytes=2048,
         shutdown_grace_seconds=0,
+        max_lost_attempts=5,
     )
 
 
@@ -91,6 +95,8 @@ def test_given_options_replace_the_defaults() -> None:
         ("MAX_PAYLOAD_BYTES", -1, "a whole number of at least 1"),
         ("MAX_PAYLOAD_BYTES", "1MB", "a whole number of at least 1"),
         ("SHUTDOWN_GRACE_SECONDS", -0.5, "a finite number of at least 0"),
+        ("MAX_LOST_ATTEMPTS", 0, "a whole number of at least 1"),
+        ("MAX_LOST_ATTEMPTS", True, "a whole number of at least 1"),
         ("DATABASE", "missing", "the alias of a database in DATABASES"),
         ("DATABASE", None, "the alias of a database in DATABASES"),
     ],

@@ -29,6 +29,7 @@ class FakeReporter:
         self.leases: list[float | None] = []
 
     handles_signals = True
+    hard_limit_passed = False
 
     def begin_attempt(self, task: Any, context: Any) -> None:
         raise AssertionError("the context never begins an attempt itself")
@@ -51,7 +52,11 @@ def reporter() -> FakeReporter:
 
 
 def make_context(
-    reporter: FakeReporter | None = None, *, attempt: int = 1, max_attempts: int = 3
+    reporter: FakeReporter | None = None,
+    *,
+    attempt: int = 1,
+    max_attempts: int = 3,
+    lost_attempts: int = 0,
 ) -> TaskContext:
     snapshot = results.build(
         tasks.whoami, task_id="task-1", status="running", args=[], kwargs={}, enqueued_at=None
@@ -60,6 +65,7 @@ def make_context(
         task_result=snapshot,
         attempt_number=attempt,
         max_attempts=max_attempts,
+        lost_attempts=lost_attempts,
         worker_id="worker-1",
         reporter=reporter,
     )
@@ -79,6 +85,11 @@ def test_context_names_the_task_and_the_attempt() -> None:
 @pytest.mark.parametrize(("attempt", "last"), [(1, False), (2, False), (3, True)])
 def test_is_last_attempt_on_the_final_allowed_run(attempt: int, last: bool) -> None:
     assert make_context(attempt=attempt, max_attempts=3).is_last_attempt is last
+
+
+def test_lost_attempts_do_not_bring_the_last_attempt_closer() -> None:
+    assert make_context(attempt=3, max_attempts=3, lost_attempts=1).is_last_attempt is False
+    assert make_context(attempt=4, max_attempts=3, lost_attempts=1).is_last_attempt is True
 
 
 def test_extra_starts_empty_for_each_context() -> None:

@@ -73,6 +73,8 @@ def reject_negative(value: object) -> object:
         ({"queue_name": "q" * 101}, "queue_name"),
         ({"backend": 7}, "backend"),
         ({"takes_context": "yes"}, "takes_context"),
+        ({"on_lost": "retry"}, "on_lost"),
+        ({"on_lost": None}, "on_lost"),
     ],
 )
 def test_bad_option_is_refused_when_the_task_is_defined(
@@ -157,6 +159,15 @@ def test_bare_decorator_leaves_options_to_the_backend() -> None:
     assert tasks.add.timeout is None
     assert tuple(tasks.add.tags) == ()
     assert tasks.add.key is None
+    assert tasks.add.on_lost == "requeue"
+
+
+def test_on_lost_can_be_set_on_the_decorator_and_changed_with_using() -> None:
+    definition = task(on_lost="fail")(tasks.add.func)
+
+    assert definition.on_lost == "fail"
+    assert definition.using(on_lost="requeue").on_lost == "requeue"
+    assert definition.using(priority=3).on_lost == "fail"
 
 
 def test_using_returns_a_copy_with_the_options_changed() -> None:
@@ -237,6 +248,7 @@ def test_using_accepts_zero_priority() -> None:
         ({"backend": 7}, "backend"),
         ({"run_after": "2030-01-01"}, "run_after"),
         ({"run_after": datetime.datetime(2030, 1, 1)}, "run_after"),
+        ({"on_lost": "ignore"}, "on_lost"),
     ],
 )
 def test_using_refuses_bad_options(options: dict[str, Any], option: str) -> None:

@@ -7,8 +7,7 @@ import datetime as dt
 import pytest
 
 from django_taskflow.execution import outcome
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.states import AttemptOutcome, Status
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -221,3 +220,40 @@ def test_raised_error_has_no_rejected_value() -> None:
 )
 def test_event_kind_names_what_follows_the_attempt(result: outcome.Outcome, kind: str) -> None:
     assert result.event_kind == kind
+
+
+# Attempts left, and lost attempts
+
+
+@pytest.mark.parametrize(
+    ("attempt", "lost", "left"),
+    [(1, 0, True), (3, 0, False), (3, 1, True), (4, 1, False), (5, 4, True)],
+)
+def test_lost_attempts_do_not_use_up_max_attempts(attempt: int, lost: int, left: bool) -> None:
+    assert outcome.has_attempts_left(attempt=attempt, lost_attempts=lost, max_attempts=3) is left
+
+
+def test_failure_after_lost_attempts_is_still_retried() -> None:
+    result = outcome.failed(
+        raised(RuntimeError("boom")),
+        attempt=3,
+        max_attempts=2,
+        lost_attempts=2,
+        retry_delay=0,
+        now=NOW,
+    )
+
+    assert result.status == Status.QUEUED
+
+
+@pytest.mark.parametrize(
+    ("lost", "on_lost", "for_good"),
+    [(1, "requeue", False), (2, "requeue", False), (3, "requeue", True), (1, "fail", True)],
+)
+def test_lost_task_fails_when_it_must_not_repeat_or_keeps_getting_lost(
+    lost: int, on_lost: str, for_good: bool
+) -> None:
+    assert (
+        outcome.is_lost_for_good(lost_attempts=lost, on_lost=on_lost, max_lost_attempts=3)
+        is for_good
+    )

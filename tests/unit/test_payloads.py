@@ -17,16 +17,21 @@ TASK_PATH = "tests.tasks.echo"
 LIMIT = 1_000_000
 
 
+def check_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> int:
+    """Encode the arguments as enqueue does; return the size they take."""
+    return payloads.call_size(*payloads.encode_arguments(task_path, args, kwargs, max_bytes))
+
+
 def test_plain_json_arguments_are_accepted() -> None:
     args = (1, -2.5, "text", True, None, [1, [2, "three"]], {"nested": {"list": [1, 2]}})
     kwargs = {"a": {"b": [None, False]}, "c": (1, 2), "unicode": "été ☃"}
 
-    payloads.check_arguments(TASK_PATH, args, kwargs, LIMIT)
+    check_arguments(TASK_PATH, args, kwargs, LIMIT)
 
 
-def test_check_arguments_returns_the_encoded_size() -> None:
+def test_encoded_size_counts_the_whole_call() -> None:
     # [[1],{"a":"b"}] is 15 bytes.
-    assert payloads.check_arguments(TASK_PATH, (1,), {"a": "b"}, LIMIT) == 15
+    assert check_arguments(TASK_PATH, (1,), {"a": "b"}, LIMIT) == 15
 
 
 @pytest.mark.parametrize(
@@ -56,7 +61,7 @@ def test_non_json_argument_is_refused_naming_its_path_and_the_task(
     args: tuple[Any, ...], kwargs: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(UnserializablePayload) as info:
-        payloads.check_arguments(TASK_PATH, args, kwargs, LIMIT)
+        check_arguments(TASK_PATH, args, kwargs, LIMIT)
 
     message = str(info.value)
     assert expected in message
@@ -65,22 +70,22 @@ def test_non_json_argument_is_refused_naming_its_path_and_the_task(
 
 def test_unserializable_arguments_can_be_caught_as_type_error() -> None:
     with pytest.raises(TypeError, match=r"kwargs\['when'\]"):
-        payloads.check_arguments(TASK_PATH, (), {"when": dt.date(2025, 1, 1)}, LIMIT)
+        check_arguments(TASK_PATH, (), {"when": dt.date(2025, 1, 1)}, LIMIT)
 
 
 def test_unserializable_payload_is_a_taskflow_error() -> None:
     with pytest.raises(TaskflowError):
-        payloads.check_arguments(TASK_PATH, ({1},), {}, LIMIT)
+        check_arguments(TASK_PATH, ({1},), {}, LIMIT)
 
 
 def test_nul_character_in_a_dict_key_is_refused() -> None:
     with pytest.raises(UnserializablePayload, match=r"kwargs\['headers'\]"):
-        payloads.check_arguments(TASK_PATH, (), {"headers": {"X-\x00": "v"}}, LIMIT)
+        check_arguments(TASK_PATH, (), {"headers": {"X-\x00": "v"}}, LIMIT)
 
 
 def test_arguments_larger_than_max_payload_bytes_are_refused() -> None:
     with pytest.raises(PayloadTooLarge) as info:
-        payloads.check_arguments(TASK_PATH, ("x" * 100,), {}, 50)
+        check_arguments(TASK_PATH, ("x" * 100,), {}, 50)
 
     message = str(info.value)
     assert "MAX_PAYLOAD_BYTES" in message
@@ -90,14 +95,14 @@ def test_arguments_larger_than_max_payload_bytes_are_refused() -> None:
 
 def test_too_large_arguments_can_be_caught_as_value_error() -> None:
     with pytest.raises(ValueError, match="MAX_PAYLOAD_BYTES"):
-        payloads.check_arguments(TASK_PATH, ("x" * 100,), {}, 50)
+        check_arguments(TASK_PATH, ("x" * 100,), {}, 50)
 
 
 def test_arguments_exactly_at_the_size_limit_are_accepted() -> None:
     # [["xx"],{}] is 11 bytes.
-    assert payloads.check_arguments(TASK_PATH, ("xx",), {}, 11) == 11
+    assert check_arguments(TASK_PATH, ("xx",), {}, 11) == 11
     with pytest.raises(PayloadTooLarge):
-        payloads.check_arguments(TASK_PATH, ("xx",), {}, 10)
+        check_arguments(TASK_PATH, ("xx",), {}, 10)
 
 
 def test_encode_result_returns_compact_json() -> None:

@@ -1,0 +1,125 @@
+"""Interrupts reach only the task's own code: time limits and forced stops.
+
+The runner tells the slot when the task's code (its middleware and body)
+starts and ends; this module keeps that flag and delivers an interrupt only
+while it is set. A hard time limit raises ``HardTimeLimitExceeded`` in the
+slot's main thread: in a process slot through ``SIGALRM``, in a thread
+slot as an asynchronous exception. Either lands between two bytecodes. An
+interrupt that arrives as the task's code returns is discarded: the
+attempt ended in time after all, and its result stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from types import FrameType
+
+from django_taskflow import models, transitions
+from django_taskflow.claim import ClaimedTask
+from django_taskflow.exceptions import HardTimeLimitExceeded
+from django_taskflow.states import AttemptOutcome, Status
+from django_taskflow.worker.watchdog import clear_pending_interrupt, raise_in_thread
+
+logger = logging.getLogger(__name__)
+
+
+class ForcedStop(BaseException):
+    """Raised into the running task when the worker must stop at once."""
+
+
+class Interrupts:
+    """Knows whether the task's own code runs, and interrupts only that."""
+
+    def __init__(self, *, in_process: bool, cancel_query: Callable[[], None]) -> None:
+        self.in_process = in_process
+        self.cancel_query = cancel_query
+        self.lock = threading.Lock()
+        self.in_user_code = False
+        self.hard_limit_passed = False
+        self.task: ClaimedTask | None = None
+        self.thread_id = 0
+
+    def install(self) -> None:
+        """Called in the thread that runs tasks, before the first one."""
+        self.thread_id = threading.get_ident()
+        if self.in_process:
+            signal.signal(signal.SIGALRM, self._on_hard_timeout_signal)
+
+    def enter(self, task: ClaimedTask) -> None:
+        """The task's code starts."""
+        with self.lock:
+            self.in_user_code = True
+            self.hard_limit_passed = False
+            self.task = task
+
+    def leave(self) -> None:
+        """The task's code returned or raised: no interrupt may land after this."""
+        try:
+            with self.lock:
+                self.in_user_code = False
+                self.task = None
+                if not self.in_process:
+                    clear_pending_interrupt(self.thread_id)
+        except (HardTimeLimitExceeded, ForcedStop):
+            # The task's code is over: its outcome stands, and a forced stop
+            # (its stop event is set) ends the slot once it is recorded.
+            logger.debug("an interrupt arrived as the task's code returned")
+
+    def hard_limit(self, task: ClaimedTask) -> None:
+        """From the watchdog: interrupt ``task`` if its code still runs, and
+        cancel the query it may be waiting on (the interrupt alone would leave
+        it running on the server, and the connection busy)."""
+        with self.lock:
+            if not self.in_user_code or self.task is not task:
+                return
+            self.hard_limit_passed = True
+            if self.in_process:
+                signal.pthread_kill(self.thread_id, signal.SIGALRM)
+            else:
+                raise_in_thread(self.thread_id)
+            self.cancel_query()
+
+    def stop_now(self) -> None:
+        """From the forced-stop signal handler (main thread): interrupt the
+        task's own code if it runs. Once the body has returned, its outcome
+        (type check, validation, encoding) is decided and recorded instead."""
+        if self.in_user_code:
+            raise ForcedStop
+
+    def _on_hard_timeout_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Runs in the main thread, which also sets in_user_code: no race.
+        task = self.task
+        if self.in_user_code and task is not None:
+            raise HardTimeLimitExceeded(
+                f"the attempt ran past its hard time limit ({task.timeout_hard:g} s)"
+            )
+
+
+def end_attempt_without_result(
+    database: str,
+    worker_id: str,
+    task: ClaimedTask,
+    *,
+    outcome: AttemptOutcome,
+    now: datetime,
+) -> None:
+    """Record ``task``'s attempt as interrupted (or timed out), if ``worker_id`` still
+    holds it: not finished meanwhile, nor recovered and claimed by another worker."""
+    row = models.Task.objects.using(database).filter(pk=task.id).first()
+    if (
+        row is None
+        or row.status != Status.RUNNING
+        or row.worker_id != worker_id
+        or row.attempts != task.attempt
+    ):
+        return
+    message = None
+    if outcome == AttemptOutcome.TIMED_OUT:
+        message = (
+            f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) and did not stop"
+        )
+    transitions.end_attempt_abruptly(database, row, outcome=outcome, now=now, message=message)

@@ -1,0 +1,175 @@
+"""The tasks a slot has claimed but not started: claim, check, hand back.
+
+**Adaptive prefetch.** The slot keeps an exponentially weighted average of
+how long its tasks take and claims ``min(BATCH_SIZE, PREFETCH_SECONDS /
+average)`` tasks at a time, at least one: many short tasks come in
+batches, and a long task is never held in a busy slot's queue while
+another worker sits idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import InterfaceError, OperationalError, connections
+
+from django_taskflow import transitions
+from django_taskflow.claim import ClaimedTask, claim_batch
+from django_taskflow.conf import Options
+from django_taskflow.states import OnLost
+from django_taskflow.worker.marks import RunningMarks
+from django_taskflow.worker.reconnect import Reconnect
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# Claim enough tasks to keep the slot busy this long.
+PREFETCH_SECONDS = 0.05
+
+
+class Prefetch:
+    """Claims for one slot (on its main thread) and holds what waits to start."""
+
+    def __init__(
+        self,
+        *,
+        options: Options,
+        backend: str,
+        queues: tuple[str, ...],
+        worker_id: str,
+        now: Callable[[], datetime],
+        marks: RunningMarks,
+    ) -> None:
+        self.options = options
+        self.database = options.database
+        self.backend = backend
+        self.queues = queues
+        self.worker_id = worker_id
+        self.now = now
+        self.marks = marks
+        self.tasks: deque[ClaimedTask] = deque()
+        self.lock = threading.Lock()
+        self.claimed_at = 0.0
+        self.average_seconds: float | None = None
+        self.reconnect = Reconnect(
+            database=self.database, worker_id=worker_id, max_delay=options.heartbeat_seconds
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks)
+
+    def claim(self) -> bool:
+        """Claim a batch of ready tasks; say if there were any."""
+        self._drop_broken_connection()
+        try:
+            claimed = claim_batch(
+                database=self.database,
+                worker_id=self.worker_id,
+                backend=self.backend,
+                queues=self.queues,
+                limit=self._batch_size(),
+                lease_seconds=self.options.lease_seconds,
+                now=self.now(),
+            )
+        except CONNECTION_ERRORS as exc:
+            self.reconnect.lost("claim", exc)
+            return False
+        self.reconnect.succeeded()
+        claimed = self._start_at_once_only(claimed)
+        with self.lock:
+            self.tasks.extend(claimed)
+            self.claimed_at = time.monotonic()
+        return bool(claimed)
+
+    def _start_at_once_only(self, claimed: list[ClaimedTask]) -> list[ClaimedTask]:
+        """Keep an ``on_lost="fail"`` task only if it is the one the slot starts next.
+
+        Claims happen when nothing waits, so the first task starts at once.
+        A prefetched task has not started, but if this whole host died,
+        recovery by lease expiry could not tell, and would fail it unrun.
+        """
+        kept = claimed[:1] + [task for task in claimed[1:] if task.on_lost != OnLost.FAIL]
+        if len(kept) < len(claimed):
+            kept_ids = {task.id for task in kept}
+            returned = [task.id for task in claimed if task.id not in kept_ids]
+            try:
+                transitions.hand_back(self.database, self.worker_id, returned)
+            except CONNECTION_ERRORS as exc:
+                # Then they are held with the rest: the slot runs them in turn.
+                self.reconnect.lost("hand-back", exc)
+                return claimed
+        return kept
+
+    def take(self) -> ClaimedTask | None:
+        """The next task to start, if there is one and this slot still holds it.
+
+        A task whose lease cannot be checked (the connection broke) stays at
+        the head of the queue: the check is tried again after the reconnect
+        pause, or the task is handed back if the slot stops meanwhile.
+        """
+        with self.lock:
+            if not self.tasks:
+                return None
+            task = self.tasks.popleft()
+        try:
+            held = self._still_held(task)
+        except CONNECTION_ERRORS as exc:
+            with self.lock:
+                self.tasks.appendleft(task)
+            self.reconnect.lost("lease check", exc)
+            return None
+        return task if held else None
+
+    def took(self, seconds: float) -> None:
+        """A task took ``seconds`` to run: adjust the size of the next claims."""
+        average = self.average_seconds
+        self.average_seconds = seconds if average is None else 0.8 * average + 0.2 * seconds
+
+    def hand_back(self) -> None:
+        """Return every unstarted task to the queue, uncounted (from any thread)."""
+        with self.lock:
+            unstarted = [task.id for task in self.tasks]
+            self.tasks.clear()
+        if unstarted:
+            transitions.hand_back(self.database, self.worker_id, unstarted)
+            self.marks.committed(unstarted)
+
+    def _batch_size(self) -> int:
+        if self.average_seconds is None:
+            return 1
+        wanted = int(PREFETCH_SECONDS / max(self.average_seconds, 1e-6))
+        return max(1, min(self.options.batch_size, wanted))
+
+    def _still_held(self, task: ClaimedTask) -> bool:
+        """Before starting a task that waited behind a long one, confirm its lease.
+
+        If heartbeats failed meanwhile, another worker may have recovered it:
+        starting it here would run it twice.
+        """
+        if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
+            return True
+        if transitions.extend_lease(
+            self.database, self.worker_id, task.id, self.options.lease_seconds
+        ):
+            return True
+        logger.warning(
+            "skipped task %s: its lease passed to another worker while it waited",
+            task.id,
+            extra={"action": "prefetched_task_lost", "task_id": str(task.id)},
+        )
+        return False
+
+    def _drop_broken_connection(self) -> None:
+        # Not close_old_connections(): with CONN_MAX_AGE = 0 it would reconnect
+        # before every claim. A worker keeps its connection while it works.
+        connection = connections[self.database]
+        if connection.connection is not None and connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()

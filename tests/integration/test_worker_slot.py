@@ -1,0 +1,99 @@
+"""A worker slot and its recorder, with the database or our code failing at chosen moments."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from django_taskflow import models, transitions
+from django_taskflow.execution import outcome
+from django_taskflow.states import Status
+from django_taskflow.worker.marks import NO_MARKS
+from django_taskflow.worker.options import WorkerOptions
+from django_taskflow.worker.publisher import Publisher
+from django_taskflow.worker.recorder import Recorder
+from django_taskflow.worker.slot import Slot
+from tests import tasks
+from tests.conftest import claim_for
+
+# The slot closes its connection after an error: not inside a test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def burst_slot(worker_id: str) -> Slot:
+    options = WorkerOptions()
+    return Slot(
+        options=options.backend_options,
+        backend="default",
+        queues=options.queue_names,
+        worker_id=worker_id,
+        stop=threading.Event(),
+        burst=True,
+        inline=True,
+    )
+
+
+def test_a_lease_check_that_cannot_reach_the_database_is_tried_again_not_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = tasks.add.enqueue(1, 2)
+    slot = burst_slot("A")
+    assert slot.prefetch.claim()
+    slot.prefetch.claimed_at -= 3600  # it waited behind a long task
+    checks: list[object] = []
+    check = transitions.extend_lease
+
+    def unreachable_once(*args: object, **kwargs: object) -> bool:
+        checks.append(args)
+        if len(checks) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transitions, "extend_lease", unreachable_once)
+    slot.run()
+    assert len(checks) == 2
+    assert models.Task.objects.get(pk=result.id).status == Status.SUCCEEDED
+
+
+def test_the_recorder_survives_any_exception_and_keeps_the_batch_it_took(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = tasks.add.enqueue(1, 2)
+    [claimed] = claim_for("A")
+    now = timezone.now()
+    recorder = Recorder(
+        database="default",
+        worker_id="A",
+        batch_size=50,
+        max_reconnect_delay=1.0,
+        marks=NO_MARKS,
+        publisher=Publisher(name="A", inline=True),
+        stop=threading.Event(),
+        now=timezone.now,
+    )
+    record_batch = transitions.record_batch
+    calls: list[int] = []
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[2]))
+        if len(calls) == 1:
+            raise RuntimeError("a bug of ours")
+        return record_batch(*args, **kwargs)
+
+    monkeypatch.setattr(transitions, "record_batch", fails_once)
+    recorder.start()
+    recorder.add(
+        transitions.Completion(
+            task=claimed, outcome=outcome.succeeded("3"), started_at=now, finished_at=now
+        ),
+        None,
+    )
+    recorder.wait_until_recorded(timeout=30)
+    assert recorder.thread is not None and recorder.thread.is_alive()
+    recorder.stop()
+    assert calls == [1, 1]
+    assert models.Task.objects.get(pk=result.id).status == Status.SUCCEEDED
