@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 from django.tasks import task_backends
 
-from django_taskflow import models, registry
+from django_taskflow import logs, models, registry
 from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.worker import Worker, WorkerOptions
 
@@ -36,6 +36,10 @@ def queue_list(value: str) -> tuple[str, ...]:
 class Command(BaseCommand):
     help = "Run queued tasks: claim, execute, record; Ctrl-C or SIGTERM stops gracefully."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # No abbreviations: a mistyped --queue must be an error, not --queues.
+        return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
         parser.add_argument(
@@ -57,6 +61,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="", help="worker name shown in worker ids (default: host name)"
         )
+        parser.add_argument(
+            "--log-format",
+            choices=logs.LOG_FORMATS,
+            default=None,
+            help="log lines as text or JSON objects (for log shippers) on stderr; "
+            "default: the project's LOGGING for django_taskflow if it has any, else text",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["backend"] not in task_backends.settings:
@@ -73,10 +84,12 @@ class Command(BaseCommand):
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
-        unknown = set(worker_options.queue_names) - task_backends[worker_options.backend].queues
-        if task_backends[worker_options.backend].queues and unknown:
+        valid_queues = task_backends[worker_options.backend].queues
+        unknown = set(worker_options.queue_names) - valid_queues
+        if valid_queues and unknown:
             raise CommandError(
-                f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}"
+                f"--queues names queues not in TASKS[{worker_options.backend!r}]['QUEUES']: "
+                f"{', '.join(sorted(unknown))}. Valid queues: {', '.join(sorted(valid_queues))}."
             )
         connection = connections[backend_options.database]
         try:
@@ -88,6 +101,7 @@ class Command(BaseCommand):
             ) from exc
         finally:
             connections.close_all()
+        log_setup = logs.configure(options["log_format"], options["verbosity"])
         self.stdout.write(
             "django_taskflow worker\n"
             f"  queues:      {', '.join(worker_options.queue_names) or '(all)'}\n"
@@ -95,7 +109,9 @@ class Command(BaseCommand):
             f"{', burst' if worker_options.burst else ''}\n"
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
             f"  lease:       {backend_options.lease_seconds:g} s\n"
-            f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}"
+            f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}\n"
+            f"  log:         {log_setup}; progress reports log at DEBUG "
+            "(--verbosity 2 shows them)"
         )
         self.stdout.flush()
         code = Worker(worker_options).run()
