@@ -2,14 +2,91 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from django_taskflow import models
+from django_taskflow.states import Outcome, Status
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
+
+
+def format_time(value: datetime | None) -> str:
+    """A time to the millisecond, in the current time zone: ``2026-05-04 12:04:31.207``.
+
+    Django's default shows times to the minute, which cannot tell apart the
+    steps of a task that ran for a second.
+    """
+    if value is None:
+        return ""
+    return timezone.localtime(value).isoformat(sep=" ", timespec="milliseconds")[:23]
+
+
+def precise_time(field: str, description: _StrOrPromise) -> Callable[[Any, Any], str]:
+    """An admin column or read-only field showing ``field`` with :func:`format_time`."""
+
+    @admin.display(description=description, ordering=field)
+    def show(model_admin: Any, obj: Any) -> str:
+        return format_time(getattr(obj, field))
+
+    return show
+
+
+def uncounted_attempts(task: models.Task) -> int:
+    """Attempts that do not count against ``max_attempts``.
+
+    Today these are attempts interrupted by a forced stop (the task went
+    back to the queue at once), counted by ``TaskAdmin.get_queryset``. The
+    one place to change if the task row comes to count them itself.
+    """
+    counted = getattr(task, "interrupted_attempts", None)
+    if counted is None:
+        counted = task.attempt_set.filter(outcome=Outcome.INTERRUPTED).count()
+    return int(counted)
+
+
+def attempts_summary(task: models.Task) -> str:
+    """``2/3`` (attempts used of the limit), plus ``(+1 interrupted)`` when some did not count."""
+    uncounted = uncounted_attempts(task)
+    text = f"{task.attempts - uncounted}/{task.max_attempts}"
+    return f"{text} (+{uncounted} {_('interrupted')})" if uncounted else text
+
+
+def current_progress(task: models.Task) -> float | None:
+    """The progress of the task's current (or last) attempt; None if it reported none.
+
+    A queued task has no attempt running, and an attempt that has not
+    reported yet must not show what an earlier one reported: the stored
+    value is kept across attempts, so it is checked against the attempt
+    number of the last progress event (annotated by ``get_queryset``).
+    """
+    if task.progress is None or task.status == Status.QUEUED:
+        return None
+    reported_in = getattr(task, "progress_attempt", task.attempts)
+    return task.progress if reported_in == task.attempts else None
+
+
+def policy_without_duplicates(task: models.Task) -> dict[str, Any]:
+    """The stored retry policy, minus ``max_attempts`` when the task's own field says it.
+
+    The policy keeps ``max_attempts: null`` when the limit came from the
+    task's options; shown beside the real limit, it reads as "unlimited".
+    """
+    policy = dict(task.retry_policy or {})
+    if policy.get("max_attempts") in (None, task.max_attempts):
+        policy.pop("max_attempts", None)
+    return policy
 
 
 class ReadOnlyMixin:
@@ -32,14 +109,17 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-ar
         "number",
         "outcome",
         "worker_id",
-        "started_at",
-        "finished_at",
+        "started",
+        "finished",
         "duration_seconds",
         "error_class",
         "error_message",
         "error_value",
         "formatted_traceback",
     )
+
+    started = precise_time("started_at", _("started at"))
+    finished = precise_time("finished_at", _("finished at"))
 
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, attempt: models.Attempt) -> str:
@@ -62,8 +142,10 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = models.Event
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("created_at", "kind", "attempt", "data")
+    fields = readonly_fields = ("created", "kind", "attempt", "data")
     verbose_name_plural = _("timeline")
+
+    created = precise_time("created_at", _("created at"))
 
 
 @admin.register(models.Task)
@@ -76,9 +158,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         "priority",
         "attempts_display",
         "progress_display",
-        "enqueued_at",
-        "started_at",
-        "finished_at",
+        "enqueued",
+        "started",
+        "finished",
         "duration_seconds",
     ]
     list_display_links = ["task_path"]
@@ -108,15 +190,15 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             _("Attempts"),
             {
                 "fields": [
-                    "attempts",
+                    "attempts_display",
                     "max_attempts",
-                    "retry_policy",
+                    "retry_policy_display",
                     "timeout_soft",
                     "timeout_hard",
-                    "progress",
-                    "progress_detail",
+                    "progress_display",
+                    "progress_detail_display",
                     "worker_id",
-                    "lease_expires_at",
+                    "lease_expires",
                 ]
             },
         ),
@@ -124,23 +206,55 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             _("Times"),
             {
                 "fields": [
-                    "enqueued_at",
-                    "run_after",
-                    "started_at",
-                    "last_attempted_at",
-                    "finished_at",
+                    "enqueued",
+                    "run_after_display",
+                    "started",
+                    "last_attempted",
+                    "finished",
                     "duration_seconds",
                 ]
             },
         ),
     ]
 
+    enqueued = precise_time("enqueued_at", _("enqueued at"))
+    run_after_display = precise_time("run_after", _("run after"))
+    started = precise_time("started_at", _("started at"))
+    last_attempted = precise_time("last_attempted_at", _("last attempted at"))
+    finished = precise_time("finished_at", _("finished at"))
+    lease_expires = precise_time("lease_expires_at", _("lease expires at"))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.Task]:
+        interrupted = (
+            models.Attempt.objects.filter(task=OuterRef("pk"), outcome=Outcome.INTERRUPTED)
+            .order_by()
+            .values("task")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        last_progress = (
+            models.Event.objects.filter(task=OuterRef("pk"), kind=models.EventKind.PROGRESS)
+            .order_by("-id")
+            .values("attempt")[:1]
+        )
+        tasks = cast("QuerySet[models.Task]", super().get_queryset(request))
+        return tasks.annotate(
+            interrupted_attempts=Coalesce(
+                Subquery(interrupted, output_field=IntegerField()), Value(0)
+            ),
+            progress_attempt=Subquery(last_progress, output_field=IntegerField()),
+        )
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [str(name) for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, task: models.Task) -> str:
-        return f"{task.attempts}/{task.max_attempts}"
+        return attempts_summary(task)
+
+    @admin.display(description=_("retry policy"))
+    def retry_policy_display(self, task: models.Task) -> str:
+        return json.dumps(policy_without_duplicates(task))
 
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, task: models.Task) -> str:
@@ -148,4 +262,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("progress"))
     def progress_display(self, task: models.Task) -> str:
-        return "" if task.progress is None else f"{task.progress:.0%}"
+        progress = current_progress(task)
+        return "" if progress is None else f"{progress:.0%}"
+
+    @admin.display(description=_("progress detail"))
+    def progress_detail_display(self, task: models.Task) -> str:
+        return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
