@@ -136,7 +136,7 @@ def attempt_extra(worker_id: str, completion: Completion) -> dict[str, Any]:
     outcome = completion.outcome
     task = completion.task
     extra: dict[str, Any] = {
-        "action": f"task_{outcome.event_kind}",
+        "action": f"task_{outcome.status.value}",
         "task_id": str(task.id),
         "task_name": task.task_path,
         "worker_id": worker_id,
