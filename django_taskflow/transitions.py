@@ -292,8 +292,19 @@ def _log_outcomes(
     for completion in completions:
         task = completion.task
         if task.id in won:
-            logger.info(
-                "%s", logs.AttemptLine(completion), extra=logs.attempt_extra(worker_id, completion)
+            # makeRecord + handle: logger.info() without its caller lookup,
+            # the costliest step of a line that no one may print.
+            logger.handle(
+                logger.makeRecord(
+                    logger.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "%s",
+                    (logs.AttemptLine(completion),),
+                    None,
+                    extra=logs.attempt_extra(worker_id, completion),
+                )
             )
         else:
             logger.debug(

@@ -285,3 +285,11 @@ def test_an_explicit_format_replaces_the_project_handlers(clean_logger: logging.
 )
 def test_verbosity_sets_the_level(verbosity: int, level: int) -> None:
     assert logs.level_for(verbosity) == level
+
+
+def test_verbosity_two_opens_debug_on_project_logging(clean_logger: logging.Logger) -> None:
+    clean_logger.addHandler(logging.StreamHandler(io.StringIO()))
+    clean_logger.setLevel(logging.INFO)
+    described = logs.configure(None, verbosity=2)
+    assert described == "the project's LOGGING (logger django_taskflow, level DEBUG)"
+    assert clean_logger.isEnabledFor(logging.DEBUG)
