@@ -69,7 +69,10 @@ def task_label(task_name: str | None, task_id: object) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """A duration as people read it: ``0.4 ms``, ``12 ms``, ``2.50 s``, ``12.5 s``, ``3 min 05 s``."""
+    """A duration as people read it: ``0.04 ms``, ``1.2 ms``, ``12 ms``, ``2.50 s``, ``12.5 s``,
+    ``3 min 05 s``."""
+    if seconds < 0.001:
+        return f"{seconds * 1000:.2f} ms"
     if seconds < 0.01:
         return f"{seconds * 1000:.1f} ms"
     if seconds < 1:
@@ -235,11 +238,15 @@ def formatter_for(log_format: LogFormat) -> logging.Formatter:
 # -- the default setup ---------------------------------------------------------
 
 
+class WorkerLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler ``configure()`` installs; not mistaken for the project's own."""
+
+
 def is_configured_by_project() -> bool:
     """Whether a handler on ``django_taskflow`` or a logger above it takes its records."""
     logger: logging.Logger | None = logging.getLogger(LOGGER_NAME)
     while logger is not None:
-        if logger.handlers:
+        if any(not isinstance(handler, WorkerLogHandler) for handler in logger.handlers):
             return True
         if not logger.propagate:
             return False
@@ -265,7 +272,7 @@ def configure(log_format: LogFormat | None, verbosity: int = 1) -> str:
             logger.setLevel(level_for(verbosity))
         level = logging.getLevelName(logger.getEffectiveLevel())
         return f"the project's LOGGING (logger {LOGGER_NAME}, level {level})"
-    handler = logging.StreamHandler(sys.stderr)
+    handler = WorkerLogHandler(sys.stderr)
     handler.setFormatter(formatter_for(log_format or "text"))
     for existing in list(logger.handlers):
         logger.removeHandler(existing)

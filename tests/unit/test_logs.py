@@ -81,7 +81,14 @@ def test_short_id_is_the_tail_of_the_id() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.0012, "1.2 ms"), (0.25, "250 ms"), (2.5, "2.50 s"), (12.5, "12.5 s"), (185, "3 min 05 s")],
+    [
+        (0.00004, "0.04 ms"),
+        (0.0012, "1.2 ms"),
+        (0.25, "250 ms"),
+        (2.5, "2.50 s"),
+        (12.5, "12.5 s"),
+        (185, "3 min 05 s"),
+    ],
 )
 def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
     assert logs.format_duration(seconds) == text
@@ -293,3 +300,10 @@ def test_verbosity_two_opens_debug_on_project_logging(clean_logger: logging.Logg
     described = logs.configure(None, verbosity=2)
     assert described == "the project's LOGGING (logger django_taskflow, level DEBUG)"
     assert clean_logger.isEnabledFor(logging.DEBUG)
+
+
+def test_configuring_twice_keeps_one_handler_of_ours(clean_logger: logging.Logger) -> None:
+    with no_root_handlers():
+        logs.configure(None, verbosity=1)
+        assert logs.configure(None, verbosity=1) == "text on stderr, level INFO"
+    assert len(clean_logger.handlers) == 1
