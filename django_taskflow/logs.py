@@ -178,17 +178,17 @@ class TextFormatter(logging.Formatter):
     """``12:04:31 INFO  succeeded myapp.tasks.add[…c4d854] in 1.2 ms → 5``.
 
     Local time (Django sets it to ``TIME_ZONE``), the level, the message. A
-    record that carries ``task_id`` in ``extra`` but does not already name
-    the task gets its label appended, so every line about a task says which.
+    record that carries ``task_id`` in ``extra`` but not the short id in its
+    message gets the task's label (with ``task_name`` from ``extra`` when
+    present) in place of the full id, or else at the end: every line about
+    a task says which, briefly.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         task_id = getattr(record, "task_id", None)
-        if task_id:
-            label = short_id(task_id)
-            if label not in message:
-                message += f" ({task_label(getattr(record, 'task_name', None), task_id)})"
+        if task_id and short_id(task_id) not in message:
+            message = _name_task(message, str(task_id), getattr(record, "task_name", None))
         clock = time.strftime("%H:%M:%S", self.converter(record.created))
         line = f"{clock} {record.levelname:<5} {message}"
         if record.exc_info and not record.exc_text:
@@ -198,6 +198,15 @@ class TextFormatter(logging.Formatter):
         if record.stack_info:
             line += "\n" + self.formatStack(record.stack_info)
         return line
+
+
+def _name_task(message: str, task_id: str, task_name: str | None) -> str:
+    """Put the task's label where the message has its full id, or else at the end."""
+    if task_id in message:
+        return message.replace(
+            task_id, task_label(task_name, task_id) if task_name else short_id(task_id)
+        )
+    return f"{message} ({task_label(task_name, task_id)})"
 
 
 # What every LogRecord has; anything else on a record came from ``extra``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.processes
 
 
 def test_text_log_has_one_line_per_attempt_and_progress_at_debug(
-    workers: WorkerProcesses,
+    workers: WorkerProcesses, tmp_path: Path
 ) -> None:
+    slow = tasks.outlives_soft_limit.enqueue(str(tmp_path / "soft"), 0.6)
     added = tasks.add.enqueue(2, 3)
     failing = tasks.fail_always.enqueue("disk on fire")  # 3 attempts, no delay
     steps = tasks.progress_steps.enqueue(2, 0.01)
@@ -47,6 +49,12 @@ def test_text_log_has_one_line_per_attempt_and_progress_at_debug(
     progress = re.escape(f"progress tests.tasks.progress_steps[{logs.short_id(steps.id)}]")
     assert re.search(rf"^{clock} DEBUG {progress} 50% {{\"step\": 1}}$", log, re.MULTILINE)
     assert "progress reports log at DEBUG (--verbosity 2 shows them)" in log
+    # A time-limit line names the task's id too, the short way.
+    assert re.search(
+        rf"^{clock} WARNING task {logs.short_id(slow.id)} passed its soft time limit \(0.3 s\)$",
+        log,
+        re.MULTILINE,
+    )
 
 
 def test_json_log_has_one_object_per_line_with_the_extra_fields(

@@ -171,16 +171,29 @@ def test_text_format_is_time_level_message(utc_clock: None) -> None:
 def test_text_format_names_the_task_of_a_line_that_carries_only_its_id(
     utc_clock: None,
 ) -> None:
-    # As the watchdog logs a time limit: the id in extra, not in the message.
-    line = record(
-        "passed its soft time limit (%g s)", 0.3, action="soft_timeout", task_id=str(TASK_ID)
-    )
+    line = record("a soft limit passed", task_id=str(TASK_ID))
     line.levelno, line.levelname = logging.WARNING, "WARNING"
-    assert logs.TextFormatter().format(line) == (
-        "12:04:31 WARNING passed its soft time limit (0.3 s) (task[…c4d854])"
+    formatter = logs.TextFormatter()
+    assert formatter.format(line) == "12:04:31 WARNING a soft limit passed (task[…c4d854])"
+    line.task_name = "myapp.tasks.slow"
+    assert formatter.format(line).endswith("a soft limit passed (myapp.tasks.slow[…c4d854])")
+
+
+def test_text_format_shortens_a_full_id_in_the_message(utc_clock: None) -> None:
+    # As the watchdog logs a time limit: the full id in the message and in extra.
+    line = record(
+        "task %s passed its hard time limit (%g s); interrupting it",
+        TASK_ID,
+        1.0,
+        action="hard_timeout",
+        task_id=str(TASK_ID),
+    )
+    formatter = logs.TextFormatter()
+    assert formatter.format(line) == (
+        "12:04:31 INFO  task …c4d854 passed its hard time limit (1 s); interrupting it"
     )
     line.task_name = "myapp.tasks.slow"
-    assert logs.TextFormatter().format(line).endswith("(myapp.tasks.slow[…c4d854])")
+    assert "task myapp.tasks.slow[…c4d854] passed its hard time limit" in formatter.format(line)
 
 
 def test_text_format_adds_the_traceback_of_an_exception(utc_clock: None) -> None:
