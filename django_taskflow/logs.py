@@ -16,7 +16,8 @@ is above INFO pays one ``isEnabledFor`` check per recorded batch.
   configures only the ``django`` loggers) the text format is installed.
 - The level follows ``--verbosity`` where we install the handler: 0 is
   WARNING, 1 (the default) INFO, 2 and above DEBUG, which shows progress
-  reports. With the project's configuration, ``--verbosity 0`` or ``2``
+  reports. The handler also takes ``django.tasks``' lines from WARNING up
+  (see ``_quiet_django_task_lines``). With the project's configuration, ``--verbosity 0`` or ``2``
   sets the ``django_taskflow`` logger's level, and the project's handlers
   keep their own levels.
 """
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from django_taskflow.transitions import Completion, Note
 
 LOGGER_NAME = "django_taskflow"
+DJANGO_TASKS_LOGGER = "django.tasks"
 SHORT_ID_LENGTH = 6
 RESULT_WIDTH = 80
 MESSAGE_WIDTH = 200
@@ -288,4 +290,24 @@ def configure(log_format: LogFormat | None, verbosity: int = 1) -> str:
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(level_for(verbosity))
+    _quiet_django_task_lines(handler)
     return f"{log_format or 'text'} on stderr, level {logging.getLevelName(logger.level)}"
+
+
+def _quiet_django_task_lines(handler: logging.Handler) -> None:
+    """Send ``django.tasks``' own lines through ``handler``, from WARNING up.
+
+    Django logs every task's start and end at INFO ("Task id=... state=..."),
+    which under ``DEBUG = True`` doubles our per-attempt line in another
+    format. Its failure lines (ERROR, with the traceback) stay. Left alone
+    if the project set a level or a handler on ``django.tasks``.
+    """
+    django_tasks = logging.getLogger(DJANGO_TASKS_LOGGER)
+    ours = [each for each in django_tasks.handlers if isinstance(each, WorkerLogHandler)]
+    if not ours and (django_tasks.handlers or django_tasks.level != logging.NOTSET):
+        return
+    for previous in ours:
+        django_tasks.removeHandler(previous)
+    django_tasks.addHandler(handler)
+    django_tasks.propagate = False
+    django_tasks.setLevel(logging.WARNING)

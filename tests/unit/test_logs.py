@@ -253,18 +253,21 @@ def no_root_handlers() -> Iterator[None]:
 
 @pytest.fixture
 def clean_logger() -> Iterator[logging.Logger]:
-    """The package logger with no handlers (as in a project without LOGGING), restored after."""
-    logger = logging.getLogger(logs.LOGGER_NAME)
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    for handler in saved[0]:
-        logger.removeHandler(handler)
-    logger.propagate = True
-    yield logger
-    for handler in [*logger.handlers]:
-        logger.removeHandler(handler)
-    for handler in saved[0]:
-        logger.addHandler(handler)
-    logger.propagate, logger.level = saved[1], saved[2]
+    """The package logger and ``django.tasks`` with no handlers or level, restored after."""
+    saved = []
+    for name in (logs.LOGGER_NAME, logs.DJANGO_TASKS_LOGGER):
+        logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate, logger.level = True, logging.NOTSET
+    yield logging.getLogger(logs.LOGGER_NAME)
+    for logger, handlers, propagate, level in saved:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.propagate, logger.level = propagate, level
 
 
 def test_without_project_logging_the_text_format_is_installed_at_info(
@@ -320,3 +323,25 @@ def test_configuring_twice_keeps_one_handler_of_ours(clean_logger: logging.Logge
         logs.configure(None, verbosity=1)
         assert logs.configure(None, verbosity=1) == "text on stderr, level INFO"
     assert len(clean_logger.handlers) == 1
+    assert logging.getLogger(logs.DJANGO_TASKS_LOGGER).handlers == clean_logger.handlers
+
+
+def test_our_format_keeps_only_djangos_task_failures(clean_logger: logging.Logger) -> None:
+    # Django logs every task's start and end at INFO: in our format only its
+    # failures (ERROR, with the traceback) are kept, through our handler.
+    with no_root_handlers():
+        logs.configure(None, verbosity=1)
+    django_tasks = logging.getLogger(logs.DJANGO_TASKS_LOGGER)
+    assert django_tasks.handlers == clean_logger.handlers
+    assert not django_tasks.propagate
+    assert not django_tasks.isEnabledFor(logging.INFO)
+    assert django_tasks.isEnabledFor(logging.ERROR)
+
+
+def test_a_level_the_project_set_on_django_tasks_is_kept(clean_logger: logging.Logger) -> None:
+    django_tasks = logging.getLogger(logs.DJANGO_TASKS_LOGGER)
+    django_tasks.setLevel(logging.INFO)
+    with no_root_handlers():
+        logs.configure(None, verbosity=1)
+    assert django_tasks.handlers == []
+    assert django_tasks.level == logging.INFO
