@@ -275,23 +275,28 @@ def level_for(verbosity: int) -> int:
 def configure(log_format: LogFormat | None, verbosity: int = 1) -> str:
     """Set up the ``django_taskflow`` logger for a worker (rule in the module docstring).
 
-    Returns a short description of the outcome for the worker's banner.
+    Returns what the worker's banner says about its log: where it goes, at
+    which level, and how to see progress reports.
     """
     logger = logging.getLogger(LOGGER_NAME)
     if log_format is None and is_configured_by_project():
         if verbosity != 1:
             logger.setLevel(level_for(verbosity))
         level = logging.getLevelName(logger.getEffectiveLevel())
-        return f"the project's LOGGING (logger {LOGGER_NAME}, level {level})"
-    handler = WorkerLogHandler(sys.stderr)
-    handler.setFormatter(formatter_for(log_format or "text"))
-    for existing in list(logger.handlers):
-        logger.removeHandler(existing)
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(level_for(verbosity))
-    _quiet_django_task_lines(handler)
-    return f"{log_format or 'text'} on stderr, level {logging.getLevelName(logger.level)}"
+        where = f"the project's LOGGING (logger {LOGGER_NAME}, level {level})"
+    else:
+        handler = WorkerLogHandler(sys.stderr)
+        handler.setFormatter(formatter_for(log_format or "text"))
+        for existing in list(logger.handlers):
+            logger.removeHandler(existing)
+        logger.addHandler(handler)
+        logger.propagate = False
+        logger.setLevel(level_for(verbosity))
+        _quiet_django_task_lines(handler)
+        where = f"{log_format or 'text'} on stderr, level {logging.getLevelName(logger.level)}"
+    if logger.isEnabledFor(logging.DEBUG):
+        return f"{where}; progress reports shown (DEBUG)"
+    return f"{where}; progress reports log at DEBUG (--verbosity 2 shows them)"
 
 
 def _quiet_django_task_lines(handler: logging.Handler) -> None:

@@ -48,7 +48,7 @@ def test_text_log_has_one_line_per_attempt_and_progress_at_debug(
     )
     progress = re.escape(f"progress tests.tasks.progress_steps[{logs.short_id(steps.id)}]")
     assert re.search(rf"^{clock} DEBUG {progress} 50% {{\"step\": 1}}$", log, re.MULTILINE)
-    assert "progress reports log at DEBUG (--verbosity 2 shows them)" in log
+    assert "log:         text on stderr, level DEBUG; progress reports shown (DEBUG)" in log
     # A time-limit line names the task's id too, the short way.
     assert re.search(
         rf"^{clock} WARNING task {logs.short_id(slow.id)} passed its soft time limit \(0.3 s\)$",
@@ -64,7 +64,12 @@ def test_json_log_has_one_object_per_line_with_the_extra_fields(
     steps = tasks.progress_steps.enqueue(1, 0.01)
     process = workers.start("--burst", "--log-format", "json")
     assert process.wait(timeout=60) == 0
-    lines = [json.loads(line) for line in workers.log(process).splitlines() if line.startswith("{")]
+    log = workers.log(process)
+    assert (
+        "log:         json on stderr, level INFO; "
+        "progress reports log at DEBUG (--verbosity 2 shows them)"
+    ) in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert lines, "no JSON lines in the worker's output"
     (succeeded,) = [line for line in lines if line.get("task_id") == added.id]
     assert succeeded["message"] == (

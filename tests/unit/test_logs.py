@@ -276,7 +276,9 @@ def test_without_project_logging_the_text_format_is_installed_at_info(
     with no_root_handlers():
         assert not logs.is_configured_by_project()
         described = logs.configure(None, verbosity=1)
-    assert described == "text on stderr, level INFO"
+    assert described == (
+        "text on stderr, level INFO; progress reports log at DEBUG (--verbosity 2 shows them)"
+    )
     (handler,) = clean_logger.handlers
     assert isinstance(handler.formatter, logs.TextFormatter)
     assert not clean_logger.propagate
@@ -314,14 +316,17 @@ def test_verbosity_two_opens_debug_on_project_logging(clean_logger: logging.Logg
     clean_logger.addHandler(logging.StreamHandler(io.StringIO()))
     clean_logger.setLevel(logging.INFO)
     described = logs.configure(None, verbosity=2)
-    assert described == "the project's LOGGING (logger django_taskflow, level DEBUG)"
+    assert described == (
+        "the project's LOGGING (logger django_taskflow, level DEBUG); "
+        "progress reports shown (DEBUG)"
+    )
     assert clean_logger.isEnabledFor(logging.DEBUG)
 
 
 def test_configuring_twice_keeps_one_handler_of_ours(clean_logger: logging.Logger) -> None:
     with no_root_handlers():
         logs.configure(None, verbosity=1)
-        assert logs.configure(None, verbosity=1) == "text on stderr, level INFO"
+        assert logs.configure(None, verbosity=1).startswith("text on stderr, level INFO;")
     assert len(clean_logger.handlers) == 1
     assert logging.getLogger(logs.DJANGO_TASKS_LOGGER).handlers == clean_logger.handlers
 

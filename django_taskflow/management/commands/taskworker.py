@@ -110,8 +110,7 @@ class Command(BaseCommand):
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
             f"  lease:       {backend_options.lease_seconds:g} s\n"
             f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}\n"
-            f"  log:         {log_setup}; progress reports log at DEBUG "
-            "(--verbosity 2 shows them)"
+            f"  log:         {log_setup}"
         )
         self.stdout.flush()
         code = Worker(worker_options).run()
