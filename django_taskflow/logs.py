@@ -186,13 +186,25 @@ class TextFormatter(logging.Formatter):
     a task says which, briefly.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_clock = (-1, "")
+
+    def _clock(self, created: float) -> str:
+        # A busy worker logs many lines within one second: format it once.
+        second = int(created)
+        last_second, text = self._last_clock
+        if second != last_second:
+            text = time.strftime("%H:%M:%S", self.converter(created))
+            self._last_clock = (second, text)
+        return text
+
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         task_id = getattr(record, "task_id", None)
         if task_id and short_id(task_id) not in message:
             message = _name_task(message, str(task_id), getattr(record, "task_name", None))
-        clock = time.strftime("%H:%M:%S", self.converter(record.created))
-        line = f"{clock} {record.levelname:<5} {message}"
+        line = f"{self._clock(record.created)} {record.levelname:<5} {message}"
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
