@@ -31,7 +31,9 @@ BENCH_DB = "taskflow_bench"
 
 
 def database_env(db: str, workdir: str) -> dict[str, str]:
-    env = {**os.environ, "TASKFLOW_LOG_LEVEL": "WARNING", "TASKFLOW_VAR_DIR": workdir}
+    # TASKFLOW_BENCH_LOG_LEVEL=INFO turns the per-attempt log lines on (they go to stderr).
+    log_level = os.environ.get("TASKFLOW_BENCH_LOG_LEVEL", "WARNING")
+    env = {**os.environ, "TASKFLOW_LOG_LEVEL": log_level, "TASKFLOW_VAR_DIR": workdir}
     env.pop("DATABASE_URL", None)
     if db == "postgres":
         env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{BENCH_DB}"

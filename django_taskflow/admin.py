@@ -2,14 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from django_taskflow import models
+from django_taskflow.states import Status
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrOrPromise
+
+
+def format_time(value: datetime | None) -> str:
+    """A time to the millisecond, in the current time zone: ``2026-05-04 12:04:31.207``.
+
+    Django's default shows times to the minute, which cannot tell apart the
+    steps of a task that ran for a second.
+    """
+    if value is None:
+        return ""
+    return timezone.localtime(value).isoformat(sep=" ", timespec="milliseconds")[:23]
+
+
+def precise_time(field: str, description: _StrOrPromise) -> Callable[[Any, Any], str]:
+    """An admin column or read-only field showing ``field`` with :func:`format_time`."""
+
+    @admin.display(description=description, ordering=field)
+    def show(model_admin: Any, obj: Any) -> str:
+        return format_time(getattr(obj, field))
+
+    return show
+
+
+def attempts_summary(task: models.Task) -> str:
+    """``2/3`` (attempts used of the limit), plus ``(+1 lost)`` for those that did not count.
+
+    Attempts lost with their worker or interrupted by a forced stop are the
+    worker's failure, not the task's: they do not use up ``max_attempts``.
+    """
+    text = f"{task.counted_attempts}/{task.max_attempts}"
+    return f"{text} (+{task.lost_attempts} {_('lost')})" if task.lost_attempts else text
+
+
+def current_progress(task: models.Task) -> float | None:
+    """The progress of the task's current (or last) attempt; None if it reported none.
+
+    A queued task has no attempt running, and an attempt that has not
+    reported yet must not show what an earlier one reported: the stored
+    value is kept across attempts, so it is checked against the attempt
+    number of the last progress event (annotated by ``get_queryset``).
+    """
+    if task.progress is None or task.status == Status.QUEUED:
+        return None
+    reported_in = getattr(task, "progress_attempt", task.attempts)
+    return task.progress if reported_in == task.attempts else None
+
+
+def policy_without_duplicates(task: models.Task) -> dict[str, Any]:
+    """The stored retry policy, minus ``max_attempts`` when the task's own field says it.
+
+    The policy keeps ``max_attempts: null`` when the limit came from the
+    task's options; shown beside the real limit, it reads as "unlimited".
+    """
+    policy = dict(task.retry_policy or {})
+    if policy.get("max_attempts") in (None, task.max_attempts):
+        policy.pop("max_attempts", None)
+    return policy
 
 
 class ReadOnlyMixin:
@@ -32,14 +98,17 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-ar
         "number",
         "outcome",
         "worker_id",
-        "started_at",
-        "finished_at",
+        "started",
+        "finished",
         "duration_seconds",
         "error_class",
         "error_message",
         "error_value",
         "formatted_traceback",
     )
+
+    started = precise_time("started_at", _("started at"))
+    finished = precise_time("finished_at", _("finished at"))
 
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, attempt: models.Attempt) -> str:
@@ -62,8 +131,10 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = models.Event
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("created_at", "kind", "attempt", "data")
+    fields = readonly_fields = ("created", "kind", "attempt", "data")
     verbose_name_plural = _("timeline")
+
+    created = precise_time("created_at", _("created at"))
 
 
 @admin.register(models.Task)
@@ -76,9 +147,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         "priority",
         "attempts_display",
         "progress_display",
-        "enqueued_at",
-        "started_at",
-        "finished_at",
+        "enqueued",
+        "started",
+        "finished",
         "duration_seconds",
     ]
     list_display_links = ["task_path"]
@@ -108,17 +179,16 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             _("Attempts"),
             {
                 "fields": [
-                    "attempts",
-                    "lost_attempts",
+                    "attempts_display",
                     "max_attempts",
                     "on_lost",
-                    "retry_policy",
+                    "retry_policy_display",
                     "timeout_soft",
                     "timeout_hard",
-                    "progress",
-                    "progress_detail",
+                    "progress_display",
+                    "progress_detail_display",
                     "worker_id",
-                    "lease_expires_at",
+                    "lease_expires",
                 ]
             },
         ),
@@ -126,25 +196,45 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             _("Times"),
             {
                 "fields": [
-                    "enqueued_at",
-                    "run_after",
-                    "started_at",
-                    "last_attempted_at",
-                    "finished_at",
+                    "enqueued",
+                    "run_after_display",
+                    "started",
+                    "last_attempted",
+                    "finished",
                     "duration_seconds",
                 ]
             },
         ),
     ]
 
+    enqueued = precise_time("enqueued_at", _("enqueued at"))
+    run_after_display = precise_time("run_after", _("run after"))
+    started = precise_time("started_at", _("started at"))
+    last_attempted = precise_time("last_attempted_at", _("last attempted at"))
+    finished = precise_time("finished_at", _("finished at"))
+    lease_expires = precise_time("lease_expires_at", _("lease expires at"))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.Task]:
+        last_progress = (
+            models.Event.objects.filter(task=OuterRef("pk"), kind=models.EventKind.PROGRESS)
+            .order_by("-id")
+            .values("attempt")[:1]
+        )
+        tasks = cast("QuerySet[models.Task]", super().get_queryset(request))
+        return tasks.annotate(
+            progress_attempt=Subquery(last_progress, output_field=IntegerField()),
+        )
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [str(name) for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, task: models.Task) -> str:
-        # Lost attempts do not use up max_attempts: show them apart.
-        counted = f"{task.counted_attempts}/{task.max_attempts}"
-        return f"{counted} (+{task.lost_attempts} lost)" if task.lost_attempts else counted
+        return attempts_summary(task)
+
+    @admin.display(description=_("retry policy"))
+    def retry_policy_display(self, task: models.Task) -> str:
+        return json.dumps(policy_without_duplicates(task))
 
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, task: models.Task) -> str:
@@ -152,4 +242,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=_("progress"))
     def progress_display(self, task: models.Task) -> str:
-        return "" if task.progress is None else f"{task.progress:.0%}"
+        progress = current_progress(task)
+        return "" if progress is None else f"{progress:.0%}"
+
+    @admin.display(description=_("progress detail"))
+    def progress_detail_display(self, task: models.Task) -> str:
+        return json.dumps(task.progress_detail) if current_progress(task) is not None else ""

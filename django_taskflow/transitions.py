@@ -23,7 +23,7 @@ from django.db.models.functions import Greatest, Now
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
-from django_taskflow import events, models, results, signals
+from django_taskflow import events, logs, models, results, signals
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
 from django_taskflow.db import LeaseUntil, dialect_for
@@ -310,30 +310,63 @@ def record_batch(
             if completion.task.id in single_won:
                 kept.append(completion)
             written += single_events
-    _log_outcomes(worker_id, completions, {c.task.id for c in kept})
+    _log_outcomes(worker_id, completions, {c.task.id for c in kept}, notes)
     return kept, written
 
 
-def _log_outcomes(worker_id: str, completions: Sequence[Completion], won: set[uuid.UUID]) -> None:
+def _log_outcomes(
+    worker_id: str,
+    completions: Sequence[Completion],
+    won: set[uuid.UUID],
+    notes: Sequence[Note] = (),
+) -> None:
+    """Log one line per recorded attempt at INFO, progress reports at DEBUG.
+
+    One level check per batch; the lines render only if a handler formats
+    them (see ``logs.AttemptLine``), so quiet workers pay almost nothing.
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    if logger.isEnabledFor(logging.DEBUG):
+        for note in notes:
+            if note.kind == EventKind.PROGRESS:
+                logger.debug(
+                    "%s",
+                    logs.ProgressLine(note),
+                    extra={
+                        "action": "task_progress",
+                        "task_id": str(note.task.id),
+                        "task_name": note.task.task_path,
+                        "worker_id": worker_id,
+                        "progress": note.data["progress"],
+                    },
+                )
     for completion in completions:
         task = completion.task
         if task.id in won:
-            logger.info(
-                "task %s %s (attempt %d)",
-                task.task_path,
-                completion.outcome.status.value if completion.outcome.is_final else "will retry",
-                task.attempt,
-                extra={
-                    "action": f"task_{completion.outcome.status.value}",
-                    "task_id": str(task.id),
-                    "worker_id": worker_id,
-                },
+            # makeRecord + handle: logger.info() without its caller lookup,
+            # the costliest step of a line that no one may print.
+            logger.handle(
+                logger.makeRecord(
+                    logger.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "%s",
+                    (logs.AttemptLine(completion),),
+                    None,
+                    extra=logs.attempt_extra(worker_id, completion),
+                )
             )
         else:
             logger.debug(
-                "lost the race to record task %s: it was recovered by another worker",
-                task.id,
-                extra={"action": "transition_lost", "task_id": str(task.id)},
+                "lost the race to record %s: it was recovered by another worker",
+                logs.task_label(task.task_path, task.id),
+                extra={
+                    "action": "transition_lost",
+                    "task_id": str(task.id),
+                    "task_name": task.task_path,
+                },
             )
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import html
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from django_taskflow import models
+from django_taskflow import models, transitions
+from django_taskflow.models import EventKind
+from django_taskflow.states import Outcome
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.conftest import claim_for
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +94,74 @@ def test_staff_without_view_permission_is_refused(client: Client) -> None:
     assert client.get(url).status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="view_task"))
     assert client.get(url).status_code == 200
+
+
+# -- display faults --------------------------------------------------------------
+
+
+def changelist(client: Client) -> str:
+    return html.unescape(
+        client.get(reverse("admin:django_taskflow_task_changelist")).content.decode()
+    )
+
+
+def detail(client: Client, task_id: str) -> str:
+    return html.unescape(
+        client.get(reverse("admin:django_taskflow_task_change", args=[task_id])).content.decode()
+    )
+
+
+def interrupt(worker_id: str) -> None:
+    """What a forced stop records: the running attempt is handed back at once."""
+    transitions.release_worker(
+        "default", worker_id, outcome=Outcome.INTERRUPTED, now=timezone.now()
+    )
+
+
+def test_an_interrupted_attempt_is_not_shown_as_over_the_limit(staff_client: Client) -> None:
+    result = tasks.add.enqueue(1, 2)  # max_attempts=1
+    claim_for("forced-stop:1")
+    interrupt("forced-stop:1")
+    run_tasks()
+    assert models.Task.objects.get(pk=result.id).attempts == 2
+    for page in (changelist(staff_client), detail(staff_client, result.id)):
+        assert "1/1 (+1 interrupted)" in page
+        assert "2/1" not in page
+
+
+def test_a_requeued_task_does_not_show_the_progress_of_its_last_attempt(
+    staff_client: Client,
+) -> None:
+    result = tasks.add.enqueue(1, 2)
+    (claimed,) = claim_for("slot:1")
+    note = transitions.Note(
+        task=claimed, kind=EventKind.PROGRESS, at=timezone.now(), data={"progress": 0.4}
+    )
+    transitions.record_batch("default", "slot:1", [], [note])
+    assert "40%" in changelist(staff_client)  # shown while its attempt runs
+
+    interrupt("slot:1")
+    assert models.Task.objects.get(pk=result.id).progress == 0.4  # the stale stored value
+    assert "40%" not in changelist(staff_client)
+    claim_for("slot:2")  # the next attempt runs but has reported nothing yet
+    assert "40%" not in changelist(staff_client)
+    assert "40%" not in detail(staff_client, result.id)
+
+
+def test_times_show_seconds_and_milliseconds(staff_client: Client) -> None:
+    at = datetime(2026, 5, 4, 12, 4, 31, 207_000, tzinfo=UTC)
+    result = tasks.add.enqueue(1, 2)
+    models.Task.objects.filter(pk=result.id).update(enqueued_at=at, run_after=at)
+    run_tasks(now=lambda: at + timedelta(seconds=1.5))
+    assert "2026-05-04 12:04:31.207" in changelist(staff_client)
+    page = detail(staff_client, result.id)
+    assert "2026-05-04 12:04:31.207" in page  # enqueued
+    assert "2026-05-04 12:04:32.707" in page  # started and finished (attempt and task)
+
+
+def test_the_retry_policy_does_not_show_a_null_max_attempts(staff_client: Client) -> None:
+    result = tasks.fail_always.enqueue("x")  # max_attempts=3 on the task, not the policy
+    assert models.Task.objects.get(pk=result.id).retry_policy["max_attempts"] is None
+    page = detail(staff_client, result.id)
+    assert '{"kind": "fixed", "delay": 0, "jitter": false}' in page
+    assert '"max_attempts": null' not in page

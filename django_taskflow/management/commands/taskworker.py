@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 from django.tasks import task_backends
 
-from django_taskflow import models, registry
+from django_taskflow import logs, models, registry
 from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.worker import Worker, WorkerOptions, reload
 
@@ -36,7 +36,7 @@ def queue_list(value: str) -> tuple[str, ...]:
 class Command(BaseCommand):
     help = "Run queued tasks: claim, execute, record; Ctrl-C or SIGTERM stops gracefully."
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         # No abbreviations: a mistyped --queue must be an error, not --queues.
         return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
 
@@ -67,6 +67,13 @@ class Command(BaseCommand):
             help="restart the worker when code changes, with Django's autoreloader "
             "(for development only)",
         )
+        parser.add_argument(
+            "--log-format",
+            choices=logs.LOG_FORMATS,
+            default=None,
+            help="log lines as text or JSON objects (for log shippers) on stderr; "
+            "default: the project's LOGGING for django_taskflow if it has any, else text",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["reload"] and options["burst"]:
@@ -87,12 +94,12 @@ class Command(BaseCommand):
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
             raise CommandError(str(exc)) from exc
-        valid = task_backends[worker_options.backend].queues
-        unknown = set(worker_options.queue_names) - valid
-        if valid and unknown:
+        valid_queues = task_backends[worker_options.backend].queues
+        unknown = set(worker_options.queue_names) - valid_queues
+        if valid_queues and unknown:
             raise CommandError(
-                f"--queues names queues not in TASKS QUEUES: {', '.join(sorted(unknown))}. "
-                f"The queues of TASKS[{worker_options.backend!r}] are: {', '.join(sorted(valid))}."
+                f"--queues names queues not in TASKS[{worker_options.backend!r}]['QUEUES']: "
+                f"{', '.join(sorted(unknown))}. Valid queues: {', '.join(sorted(valid_queues))}."
             )
         connection = connections[backend_options.database]
         try:
@@ -104,6 +111,7 @@ class Command(BaseCommand):
             ) from exc
         finally:
             connections.close_all()
+        log_setup = logs.configure(options["log_format"], options["verbosity"])
         self.stdout.write(
             "django_taskflow worker\n"
             f"  queues:      {', '.join(worker_options.queue_names) or '(all)'}\n"
@@ -111,7 +119,8 @@ class Command(BaseCommand):
             f"{', burst' if worker_options.burst else ''}\n"
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
             f"  lease:       {backend_options.lease_seconds:g} s\n"
-            f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}"
+            f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}\n"
+            f"  log:         {log_setup}"
             + (
                 "\n  reload:      restarts when code changes (development only: "
                 "never use --reload in production)"

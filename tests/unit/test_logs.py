@@ -1,0 +1,352 @@
+"""The worker's log lines: what one finished attempt says, in text and JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from django_taskflow import logs
+from django_taskflow.claim import ClaimedTask
+from django_taskflow.execution.outcome import Outcome
+from django_taskflow.models import EventKind
+from django_taskflow.states import Outcome as AttemptOutcome
+from django_taskflow.states import Status
+from django_taskflow.transitions import Completion, Note
+
+TASK_ID = uuid.UUID("01a24924-247b-7290-a04b-46ac47c4d854")
+FINISHED = datetime(2026, 5, 4, 12, 4, 31, tzinfo=UTC)
+
+
+def claimed(path: str = "myapp.tasks.add", attempt: int = 1) -> ClaimedTask:
+    return ClaimedTask(
+        id=TASK_ID,
+        task_path=path,
+        backend="default",
+        queue_name="default",
+        priority=0,
+        args=[],
+        kwargs={},
+        attempt=attempt,
+        max_attempts=3,
+        retry_policy={},
+        timeout_soft=None,
+        timeout_hard=None,
+        key=None,
+        tags=[],
+        run_after=FINISHED,
+        enqueued_at=FINISHED,
+        started_at=None,
+    )
+
+
+def completion(outcome: Outcome, seconds: float = 0.0012) -> Completion:
+    return Completion(
+        task=claimed(),
+        outcome=outcome,
+        started_at=FINISHED - timedelta(seconds=seconds),
+        finished_at=FINISHED,
+    )
+
+
+def record(message: str, *args: object, **extra: object) -> logging.LogRecord:
+    made = logging.LogRecord(
+        "django_taskflow.transitions", logging.INFO, __file__, 1, message, args, None
+    )
+    made.__dict__.update(extra)
+    made.created = FINISHED.timestamp()
+    return made
+
+
+@pytest.fixture
+def utc_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local time is UTC, so clock readings in lines are predictable."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def test_short_id_is_the_tail_of_the_id() -> None:
+    # The head of a time-ordered id is its timestamp, shared by tasks
+    # enqueued together; the tail tells them apart.
+    assert logs.short_id(TASK_ID) == "…c4d854"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.00004, "0.04 ms"),
+        (0.0012, "1.2 ms"),
+        (0.25, "250 ms"),
+        (2.5, "2.50 s"),
+        (12.5, "12.5 s"),
+        (185, "3 min 05 s"),
+    ],
+)
+def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
+    assert logs.format_duration(seconds) == text
+
+
+def test_a_success_line_has_name_short_id_duration_and_value() -> None:
+    line = logs.AttemptLine(
+        completion(
+            Outcome(
+                status=Status.SUCCEEDED, attempt_outcome=AttemptOutcome.SUCCEEDED, result_json="5"
+            )
+        )
+    )
+    assert str(line) == "succeeded myapp.tasks.add[…c4d854] in 1.2 ms → 5"
+
+
+def test_a_long_return_value_is_truncated_on_one_line() -> None:
+    value = json.dumps({"text": "x" * 500, "more": "line\nbreak"})
+    line = str(
+        logs.AttemptLine(
+            completion(
+                Outcome(
+                    status=Status.SUCCEEDED,
+                    attempt_outcome=AttemptOutcome.SUCCEEDED,
+                    result_json=value,
+                )
+            )
+        )
+    )
+    shown = line.split(" → ", 1)[1]
+    assert len(shown) == logs.RESULT_WIDTH
+    assert shown.endswith("…")
+    assert "\n" not in line
+
+
+def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: None) -> None:
+    outcome = Outcome(
+        status=Status.QUEUED,
+        attempt_outcome=AttemptOutcome.FAILED,
+        error_class="builtins.ConnectionError",
+        error_message="smtp refused",
+        retry_at=FINISHED + timedelta(seconds=10),
+    )
+    assert str(logs.AttemptLine(completion(outcome, seconds=0.03))) == (
+        "retrying myapp.tasks.add[…c4d854] in 30 ms: ConnectionError: smtp refused; "
+        "next attempt at 12:04:41 (in 10.0 s)"
+    )
+
+
+def test_a_final_failure_line_has_the_error_class_and_message() -> None:
+    outcome = Outcome(
+        status=Status.FAILED,
+        attempt_outcome=AttemptOutcome.TIMED_OUT,
+        error_class="django_taskflow.exceptions.HardTimeLimitExceeded",
+        error_message="the attempt ran past its hard time limit (1 s)",
+    )
+    assert str(logs.AttemptLine(completion(outcome, seconds=1.004))) == (
+        "failed myapp.tasks.add[…c4d854] in 1.00 s: HardTimeLimitExceeded: "
+        "the attempt ran past its hard time limit (1 s)"
+    )
+
+
+def test_a_progress_line_has_the_fraction_and_detail() -> None:
+    note = Note(
+        task=claimed("myapp.tasks.resize"),
+        kind=EventKind.PROGRESS,
+        at=FINISHED,
+        data={"progress": 0.4, "detail": {"step": 2}},
+    )
+    assert str(logs.ProgressLine(note)) == 'progress myapp.tasks.resize[…c4d854] 40% {"step": 2}'
+
+
+def test_text_format_is_time_level_message(utc_clock: None) -> None:
+    formatted = logs.TextFormatter().format(
+        record("%s", "succeeded myapp.tasks.add[…c4d854] in 1.2 ms → 5", task_id=str(TASK_ID))
+    )
+    assert formatted == "12:04:31 INFO  succeeded myapp.tasks.add[…c4d854] in 1.2 ms → 5"
+
+
+def test_text_format_names_the_task_of_a_line_that_carries_only_its_id(
+    utc_clock: None,
+) -> None:
+    line = record("a soft limit passed", task_id=str(TASK_ID))
+    line.levelno, line.levelname = logging.WARNING, "WARNING"
+    formatter = logs.TextFormatter()
+    assert formatter.format(line) == "12:04:31 WARNING a soft limit passed (task[…c4d854])"
+    line.task_name = "myapp.tasks.slow"
+    assert formatter.format(line).endswith("a soft limit passed (myapp.tasks.slow[…c4d854])")
+
+
+def test_text_format_shortens_a_full_id_in_the_message(utc_clock: None) -> None:
+    # As the watchdog logs a time limit: the full id in the message and in extra.
+    line = record(
+        "task %s passed its hard time limit (%g s); interrupting it",
+        TASK_ID,
+        1.0,
+        action="hard_timeout",
+        task_id=str(TASK_ID),
+    )
+    formatter = logs.TextFormatter()
+    assert formatter.format(line) == (
+        "12:04:31 INFO  task …c4d854 passed its hard time limit (1 s); interrupting it"
+    )
+    line.task_name = "myapp.tasks.slow"
+    assert "task myapp.tasks.slow[…c4d854] passed its hard time limit" in formatter.format(line)
+
+
+def test_text_format_adds_the_traceback_of_an_exception(utc_clock: None) -> None:
+    try:
+        raise RuntimeError("recorder broke")
+    except RuntimeError:
+        line = record("the recorder thread failed")
+        line.exc_info = sys.exc_info()
+    formatted = logs.TextFormatter().format(line)
+    assert formatted.startswith("12:04:31 INFO  the recorder thread failed\nTraceback")
+    assert formatted.endswith("RuntimeError: recorder broke")
+
+
+def test_json_format_is_one_object_with_the_extra_fields() -> None:
+    done = completion(
+        Outcome(status=Status.SUCCEEDED, attempt_outcome=AttemptOutcome.SUCCEEDED, result_json="5")
+    )
+    line = record("%s", logs.AttemptLine(done), **logs.attempt_extra("host:12:1", done))
+    formatted = logs.JsonFormatter().format(line)
+    assert "\n" not in formatted
+    assert json.loads(formatted) == {
+        "time": "2026-05-04T12:04:31.000+00:00",
+        "level": "INFO",
+        "logger": "django_taskflow.transitions",
+        "message": "succeeded myapp.tasks.add[…c4d854] in 1.2 ms → 5",
+        "action": "task_succeeded",
+        "task_id": str(TASK_ID),
+        "task_name": "myapp.tasks.add",
+        "worker_id": "host:12:1",
+        "attempt": 1,
+        "outcome": "succeeded",
+        "duration": 0.0012,
+    }
+
+
+def test_json_format_writes_values_json_cannot_hold_as_text() -> None:
+    formatted = logs.JsonFormatter().format(record("x", when=FINISHED))
+    assert json.loads(formatted)["when"] == str(FINISHED)
+
+
+# -- the default setup ---------------------------------------------------------
+
+
+@contextmanager
+def no_root_handlers() -> Iterator[None]:
+    """The root logger without handlers (pytest adds its own for each test phase)."""
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    for handler in saved:
+        root.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in saved:
+            root.addHandler(handler)
+
+
+@pytest.fixture
+def clean_logger() -> Iterator[logging.Logger]:
+    """The package logger and ``django.tasks`` with no handlers or level, restored after."""
+    saved = []
+    for name in (logs.LOGGER_NAME, logs.DJANGO_TASKS_LOGGER):
+        logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate, logger.level = True, logging.NOTSET
+    yield logging.getLogger(logs.LOGGER_NAME)
+    for logger, handlers, propagate, level in saved:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.propagate, logger.level = propagate, level
+
+
+def test_without_project_logging_the_text_format_is_installed_at_info(
+    clean_logger: logging.Logger,
+) -> None:
+    with no_root_handlers():
+        assert not logs.is_configured_by_project()
+        described = logs.configure(None, verbosity=1)
+    assert described == (
+        "text on stderr, level INFO; progress reports log at DEBUG (--verbosity 2 shows them)"
+    )
+    (handler,) = clean_logger.handlers
+    assert isinstance(handler.formatter, logs.TextFormatter)
+    assert not clean_logger.propagate
+    assert not clean_logger.isEnabledFor(logging.DEBUG)
+
+
+def test_project_logging_is_left_alone(clean_logger: logging.Logger) -> None:
+    theirs = logging.StreamHandler(io.StringIO())
+    with no_root_handlers():
+        logging.getLogger().addHandler(theirs)  # configured above us, on the root logger
+        assert logs.is_configured_by_project()
+        described = logs.configure(None, verbosity=1)
+        logging.getLogger().removeHandler(theirs)
+    assert described.startswith("the project's LOGGING")
+    assert clean_logger.handlers == []
+
+
+def test_an_explicit_format_replaces_the_project_handlers(clean_logger: logging.Logger) -> None:
+    clean_logger.addHandler(logging.StreamHandler(io.StringIO()))
+    logs.configure("json", verbosity=2)
+    (handler,) = clean_logger.handlers
+    assert isinstance(handler.formatter, logs.JsonFormatter)
+    assert clean_logger.isEnabledFor(logging.DEBUG)
+
+
+@pytest.mark.parametrize(
+    ("verbosity", "level"),
+    [(0, logging.WARNING), (1, logging.INFO), (2, logging.DEBUG), (3, logging.DEBUG)],
+)
+def test_verbosity_sets_the_level(verbosity: int, level: int) -> None:
+    assert logs.level_for(verbosity) == level
+
+
+def test_verbosity_two_opens_debug_on_project_logging(clean_logger: logging.Logger) -> None:
+    clean_logger.addHandler(logging.StreamHandler(io.StringIO()))
+    clean_logger.setLevel(logging.INFO)
+    described = logs.configure(None, verbosity=2)
+    assert described == (
+        "the project's LOGGING (logger django_taskflow, level DEBUG); "
+        "progress reports shown (DEBUG)"
+    )
+    assert clean_logger.isEnabledFor(logging.DEBUG)
+
+
+def test_configuring_twice_keeps_one_handler_of_ours(clean_logger: logging.Logger) -> None:
+    with no_root_handlers():
+        logs.configure(None, verbosity=1)
+        assert logs.configure(None, verbosity=1).startswith("text on stderr, level INFO;")
+    assert len(clean_logger.handlers) == 1
+    assert logging.getLogger(logs.DJANGO_TASKS_LOGGER).handlers == clean_logger.handlers
+
+
+def test_our_format_keeps_only_djangos_task_failures(clean_logger: logging.Logger) -> None:
+    # Django logs every task's start and end at INFO: in our format only its
+    # failures (ERROR, with the traceback) are kept, through our handler.
+    with no_root_handlers():
+        logs.configure(None, verbosity=1)
+    django_tasks = logging.getLogger(logs.DJANGO_TASKS_LOGGER)
+    assert django_tasks.handlers == clean_logger.handlers
+    assert not django_tasks.propagate
+    assert not django_tasks.isEnabledFor(logging.INFO)
+    assert django_tasks.isEnabledFor(logging.ERROR)
+
+
+def test_a_level_the_project_set_on_django_tasks_is_kept(clean_logger: logging.Logger) -> None:
+    django_tasks = logging.getLogger(logs.DJANGO_TASKS_LOGGER)
+    django_tasks.setLevel(logging.INFO)
+    with no_root_handlers():
+        logs.configure(None, verbosity=1)
+    assert django_tasks.handlers == []
+    assert django_tasks.level == logging.INFO
