@@ -37,7 +37,7 @@ class ClaimedTask:
     kwargs: dict[str, Any]
     attempt: int  # counts every attempt, this one included
     max_attempts: int
-    lost_attempts: int  # of the earlier attempts, those lost with their worker
+    lost_attempts: int  # of the earlier attempts, those lost or interrupted (uncharged)
     on_lost: str  # "requeue" or "fail" (never prefetched)
     retry_policy: dict[str, Any]
     timeout_soft: float | None

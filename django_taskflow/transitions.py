@@ -501,8 +501,9 @@ def end_attempt_abruptly(
     (its worker died mid-run) and ``INTERRUPTED`` (a forced shutdown) are
     the worker's failure: the task is queued again at once, except that a
     task with ``on_lost="fail"`` fails, and a ``LOST`` one also fails once it
-    has been lost ``OPTIONS["MAX_LOST_ATTEMPTS"]`` times. A lost attempt adds
-    to ``lost_attempts``, so it does not use up ``max_attempts``. Returns
+    has been lost ``OPTIONS["MAX_LOST_ATTEMPTS"]`` times. A lost or
+    interrupted attempt adds to ``lost_attempts``, so it does not use up
+    ``max_attempts``. Returns
     False when someone else changed the task first: the guard is the status,
     the worker and the attempt number read in ``task``, and with
     ``expired_before`` also a lease that has not been renewed since.
@@ -518,14 +519,16 @@ def end_attempt_abruptly(
         )
         if expired_before is not None:
             guard = guard.filter(lease_expires_at__lt=expired_before)
-        lost = 1 if outcome == AttemptOutcome.LOST else 0
+        # Lost and interrupted attempts are the worker's failure: they are
+        # counted apart, so they do not use up max_attempts.
+        uncharged = 0 if outcome == AttemptOutcome.TIMED_OUT else 1
         won = guard.update(
             status=Status.FAILED if final else Status.QUEUED,
             worker_id=None,
             lease_expires_at=None,
             run_after=end.run_after,
             finished_at=now if final else None,
-            lost_attempts=F("lost_attempts") + lost,
+            lost_attempts=F("lost_attempts") + uncharged,
         )
         if not won:
             logger.debug("task %s changed before it could be recovered", task.pk)

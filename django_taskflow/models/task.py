@@ -82,8 +82,9 @@ class Task(models.Model):
     )
     tags = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    # Attempts lost mid-run (the worker died): counted in attempts, but not
-    # against max_attempts; OPTIONS["MAX_LOST_ATTEMPTS"] caps them instead.
+    # Attempts lost mid-run (the worker died) or interrupted by a forced stop:
+    # counted in attempts, but not against max_attempts, since they are the
+    # worker's failure; OPTIONS["MAX_LOST_ATTEMPTS"] caps them instead.
     lost_attempts = models.PositiveIntegerField(default=0, db_default=0)
     max_attempts = models.PositiveIntegerField(default=1)
     on_lost = models.CharField(

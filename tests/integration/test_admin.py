@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from django_taskflow import models, transitions
 from django_taskflow.models import EventKind
-from django_taskflow.states import Outcome
+from django_taskflow.states import AttemptOutcome
 from django_taskflow.testing import run_tasks
 from tests import tasks
 from tests.conftest import claim_for
@@ -114,7 +114,7 @@ def detail(client: Client, task_id: str) -> str:
 def interrupt(worker_id: str) -> None:
     """What a forced stop records: the running attempt is handed back at once."""
     transitions.release_worker(
-        "default", worker_id, outcome=Outcome.INTERRUPTED, now=timezone.now()
+        "default", worker_id, outcome=AttemptOutcome.INTERRUPTED, now=timezone.now()
     )
 
 
@@ -125,7 +125,7 @@ def test_an_interrupted_attempt_is_not_shown_as_over_the_limit(staff_client: Cli
     run_tasks()
     assert models.Task.objects.get(pk=result.id).attempts == 2
     for page in (changelist(staff_client), detail(staff_client, result.id)):
-        assert "1/1 (+1 interrupted)" in page
+        assert "1/1 (+1 lost)" in page
         assert "2/1" not in page
 
 

@@ -18,8 +18,7 @@ from django_taskflow import logs
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.execution.outcome import Outcome
 from django_taskflow.models import EventKind
-from django_taskflow.states import Outcome as AttemptOutcome
-from django_taskflow.states import Status
+from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.transitions import Completion, Note
 
 TASK_ID = uuid.UUID("01a24924-247b-7290-a04b-46ac47c4d854")
@@ -36,6 +35,8 @@ def claimed(path: str = "myapp.tasks.add", attempt: int = 1) -> ClaimedTask:
         args=[],
         kwargs={},
         attempt=attempt,
+        lost_attempts=0,
+        on_lost="requeue",
         max_attempts=3,
         retry_policy={},
         timeout_soft=None,

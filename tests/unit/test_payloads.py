@@ -153,13 +153,13 @@ def nested_lists(levels: int) -> list[Any]:
 
 
 def test_arguments_nested_as_deep_as_the_limit_are_accepted() -> None:
-    payloads.check_arguments(TASK_PATH, (nested_lists(payloads.MAX_DEPTH - 1),), {}, LIMIT)
+    payloads.encode_arguments(TASK_PATH, (nested_lists(payloads.MAX_DEPTH - 1),), {}, LIMIT)
 
 
 @pytest.mark.parametrize("levels", [payloads.MAX_DEPTH, 2_000, 100_000])
 def test_arguments_nested_deeper_than_the_limit_are_refused_with_the_limit(levels: int) -> None:
     with pytest.raises(UnserializablePayload, match="deeper than the limit of 500 levels"):
-        payloads.check_arguments(TASK_PATH, (nested_lists(levels),), {}, LIMIT)
+        payloads.encode_arguments(TASK_PATH, (nested_lists(levels),), {}, LIMIT)
 
 
 def test_an_argument_that_contains_itself_is_refused_with_the_limit() -> None:
@@ -167,7 +167,7 @@ def test_an_argument_that_contains_itself_is_refused_with_the_limit() -> None:
     loop.append(loop)
 
     with pytest.raises(UnserializablePayload, match="deeper than the limit of 500 levels"):
-        payloads.check_arguments(TASK_PATH, (), {"loop": {"inner": loop}}, LIMIT)
+        payloads.encode_arguments(TASK_PATH, (), {"loop": {"inner": loop}}, LIMIT)
 
 
 def test_a_result_nested_deeper_than_the_limit_is_refused_with_the_limit() -> None:
@@ -192,7 +192,7 @@ def test_a_lone_surrogate_in_an_argument_is_refused() -> None:
     name = b"report-\xff.csv".decode("utf-8", "surrogateescape")
 
     with pytest.raises(UnserializablePayload, match=r"kwargs\['path'\] contains a lone surrogate"):
-        payloads.check_arguments(TASK_PATH, (), {"path": name}, LIMIT)
+        payloads.encode_arguments(TASK_PATH, (), {"path": name}, LIMIT)
 
 
 # The likely fix, named in the message
@@ -213,7 +213,7 @@ def test_a_lone_surrogate_in_an_argument_is_refused() -> None:
 )
 def test_a_common_value_that_is_not_json_gets_its_likely_fix(value: Any, fix: str) -> None:
     with pytest.raises(UnserializablePayload) as info:
-        payloads.check_arguments(TASK_PATH, ({"when": value},), {}, LIMIT)
+        payloads.encode_arguments(TASK_PATH, ({"when": value},), {}, LIMIT)
 
     assert "args[0]['when'] is " in str(info.value)
     assert fix in str(info.value)
