@@ -1,41 +1,206 @@
-"""Throughput and latency of the queue itself, on SQLite and PostgreSQL.
+"""Throughput, latency, start-up and memory of the queue, beside a raw-SQL baseline.
 
-Prints figures; asserts nothing. Each database is measured in a fresh
-database by a child process of this script:
+Prints figures, each the median of ``--runs`` runs (3 by default), next to
+the issue's target and, where one exists, as a share of a raw-SQL baseline
+of the same protocol measured in the same run (``raw_postgres.py``,
+``raw_sqlite.py``). Every run uses a fresh database; attempts and their
+events are recorded as in production.
 
-    python benchmarks/run.py                 # both databases
-    python benchmarks/run.py --db postgres   # one of them
-    python benchmarks/run.py --tasks 20000 --history 1000000
+    python benchmarks/run.py                       # everything, both databases
+    python benchmarks/run.py --quick               # one smaller run of each
+    python benchmarks/run.py --db sqlite --only drain,baseline
+    python benchmarks/run.py --db sqlite --sqlite-settings default
 
-Figures: enqueue rate (one call per task, and bulk), drain rate of no-op
-tasks with ``taskworker --concurrency 4`` (attempts recorded), idle
-enqueue-to-start latency (p50, p95) and, on PostgreSQL, the drain rate again
-with a large history of finished tasks.
+Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
+memory, history. Everything talks to 127.0.0.1 only. PostgreSQL runs use
+the database ``tf_bench`` (recreated per run) and the baseline
+``tf_bench_raw``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
-import signal
+import platform
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_SERVER = os.environ.get("TASKFLOW_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-BENCH_DB = "taskflow_bench"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import raw_postgres  # noqa: E402
+import raw_sqlite  # noqa: E402
+
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+BENCH_DB = "tf_bench"
+FIGURE_NAMES = ("baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history")
 
 
-def database_env(db: str, workdir: str) -> dict[str, str]:
-    env = {**os.environ, "TASKFLOW_LOG_LEVEL": "WARNING", "TASKFLOW_VAR_DIR": workdir}
-    env.pop("DATABASE_URL", None)
-    if db == "postgres":
-        env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{BENCH_DB}"
-    return env
+@dataclass(frozen=True, slots=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    targets: dict[str, float]  # by database; absent: no target
+    higher_is_better: bool = True
+    raw_key: str = ""  # the baseline figure it is compared with
+
+
+FIGURES = [
+    Figure("drain", "drain, --concurrency 4, {tasks:,} tasks", "/s",
+           {"postgres": 10_000, "sqlite": 10_000}, raw_key="drain"),
+    Figure("enqueue", "enqueue, one call each", "/s",
+           {"postgres": 2_000, "sqlite": 8_000}, raw_key="enqueue"),
+    Figure("bulk", "bulk enqueue (enqueue_many)", "/s",
+           {"postgres": 50_000, "sqlite": 60_000}, raw_key="bulk"),
+    Figure("latency_p50", "idle enqueue -> body start, p50", "ms",
+           {"postgres": 1.5, "sqlite": 1.5}, higher_is_better=False),
+    Figure("latency_p95", "idle enqueue -> body start, p95", "ms", {}, higher_is_better=False),
+    Figure("history", "drain with {history:,} finished tasks", "% of empty",
+           {"postgres": 95}),
+    Figure("first", "worker start -> first body start", "s",
+           {"postgres": 0.5, "sqlite": 0.5}, higher_is_better=False),
+    Figure("pss_slot", "memory per slot process (PSS, largest)", "MB",
+           {"postgres": 80, "sqlite": 80}, higher_is_better=False),
+    Figure("pss_supervisor", "memory of the supervisor (PSS)", "MB", {}, higher_is_better=False),
+]  # fmt: skip
+DRAIN_SHARE_TARGET = 35.0  # % of the raw baseline's drain
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--sqlite-settings",
+        choices=["default", "recommended", "both"],
+        default="both",
+        help="SQLite connection options: Django's defaults, those taskflow.W001 recommends, "
+        "or both (default)",
+    )
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3)")
+    parser.add_argument("--tasks", type=int, default=None, help="tasks per drain (default 20000)")
+    parser.add_argument("--singles", type=int, default=None, help="one-by-one enqueues (5000)")
+    parser.add_argument("--samples", type=int, default=None, help="latency samples (200)")
+    parser.add_argument(
+        "--history", type=int, default=None, help="finished tasks for the history drain (1000000)"
+    )
+    parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FIGURE_NAMES)}")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 run, 5000 tasks, 100000 history rows"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    args.runs = args.runs or (1 if quick else 3)
+    args.tasks = args.tasks or (5_000 if quick else 20_000)
+    args.singles = args.singles or (1_000 if quick else 5_000)
+    args.samples = args.samples or (50 if quick else 200)
+    args.history = args.history if args.history is not None else (100_000 if quick else 1_000_000)
+    only = {name for name in args.only.split(",") if name}
+    if only - set(FIGURE_NAMES):
+        parser.error(f"--only takes {', '.join(FIGURE_NAMES)}; got {args.only!r}")
+    args.only = only
+
+    print_machine()
+    for db, sqlite_settings in setups(args):
+        figures = measure_database(args, db, sqlite_settings)
+        print_table(args, db, sqlite_settings, figures)
+    print(f"\nfinished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+
+
+def setups(args: argparse.Namespace) -> list[tuple[str, str]]:
+    found = []
+    if args.db in ("sqlite", "both"):
+        variants = (
+            ["recommended", "default"] if args.sqlite_settings == "both" else [args.sqlite_settings]
+        )
+        found += [("sqlite", variant) for variant in variants]
+    if args.db in ("postgres", "both"):
+        found.append(("postgres", ""))
+    return found
+
+
+def wants(args: argparse.Namespace, name: str) -> bool:
+    return not args.only or name in args.only
+
+
+def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) -> dict[str, float]:
+    """Run the baseline and the product ``args.runs`` times; return the median of each figure."""
+    product_names = set(args.only) - {"baseline", "history"} if args.only else set()
+    wants_product = not args.only or bool(product_names)
+    product_options = [
+        "--tasks", str(args.tasks), "--singles", str(args.singles),
+        "--samples", str(args.samples), "--only", ",".join(sorted(product_names)),
+    ]  # fmt: skip
+    history_options = [
+        "--tasks", str(args.tasks), "--singles", "0", "--samples", "0",
+        "--history", str(args.history), "--runs", str(args.runs),
+    ]  # fmt: skip
+    runs: list[dict[str, float]] = []
+    for number in range(args.runs):
+        print(f"  {db} {sqlite_settings} run {number + 1}/{args.runs} ...", flush=True)
+        figures: dict[str, float] = {}
+        if wants(args, "baseline") or wants(args, "drain"):
+            raw = (raw_postgres if db == "postgres" else raw_sqlite).measure(args.tasks)
+            figures.update({f"raw_{key}": value for key, value in raw.items()})
+        if wants_product:
+            figures.update(run_child(db, sqlite_settings, product_options))
+        runs.append(figures)
+    medians = {
+        key: statistics.median(run[key] for run in runs if key in run)
+        for key in {key for run in runs for key in run}
+    }
+    if db == "postgres" and args.history and wants(args, "history"):
+        print(f"  {db} history: {args.history:,} rows, {args.runs} drains each ...", flush=True)
+        medians.update(run_child(db, sqlite_settings, history_options))
+    return medians
+
+
+def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, float]:
+    """Migrate a fresh database, then run ``measure.py`` on it in a child process."""
+    with tempfile.TemporaryDirectory(prefix="taskflow-bench-") as workdir:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+            "PYTHONPATH": str(ROOT),
+            "TASKFLOW_VAR_DIR": workdir,
+            "TASKFLOW_BENCH_SQLITE_SETTINGS": sqlite_settings or "recommended",
+        }
+        env.pop("DATABASE_URL", None)
+        if db == "postgres":
+            recreate_postgres()
+            env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{BENCH_DB}"
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        log = Path(workdir) / "workers.log"
+        done = subprocess.run(
+            [sys.executable, str(HERE / "measure.py"), "--log", str(log), *options],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            sys.stderr.write(done.stdout + done.stderr)
+            if log.exists():
+                sys.stderr.write(log.read_text()[-4000:])
+            raise SystemExit(f"the {db} run failed")
+        for line in done.stdout.splitlines():
+            if line.startswith("RESULT "):
+                return dict(json.loads(line.removeprefix("RESULT ")))
+        raise SystemExit(f"the {db} run printed no result:\n{done.stdout}")
 
 
 def recreate_postgres() -> None:
@@ -46,179 +211,69 @@ def recreate_postgres() -> None:
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--tasks", type=int, default=10_000, help="tasks per drain (default 10000)")
-    parser.add_argument(
-        "--history", type=int, default=1_000_000, help="finished rows for the history run"
-    )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        measure(args)
-        return
-    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-        with tempfile.TemporaryDirectory() as workdir:
-            if db == "postgres":
-                recreate_postgres()
-            env = database_env(db, workdir)
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-            )
-            print(f"\n== {db} ==", flush=True)
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    "--db",
-                    db,
-                    "--tasks",
-                    str(args.tasks),
-                    "--history",
-                    str(args.history),
-                ],
-                cwd=ROOT,
-                env=env,
-                check=True,
-            )
-
-
-# -- child: one database, Django set up ---------------------------------------
-
-
-def measure(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
-    import django
-
-    django.setup()
-    from django_taskflow import models
-    from testproject.demo.tasks import noop
-
-    def report(name: str, value: float, unit: str) -> None:
-        print(f"{name:<44} {value:>10,.1f} {unit}", flush=True)
-
-    # Enqueue, one call each.
-    count = min(args.tasks, 5_000)
-    started = time.perf_counter()
-    for _ in range(count):
-        noop.enqueue()
-    report("enqueue, one call each", count / (time.perf_counter() - started), "tasks/s")
-    models.Task.objects.all().delete()
-
-    # Bulk enqueue.
-    started = time.perf_counter()
-    noop.enqueue_many([()] * args.tasks)
-    report("bulk enqueue (enqueue_many)", args.tasks / (time.perf_counter() - started), "tasks/s")
-
-    report("drain, no-op, concurrency 4", drain(args.tasks, already_queued=True), "tasks/s")
-
-    p50, p95 = latency(200)
-    report("idle enqueue-to-start latency p50", p50 * 1000, "ms")
-    report("idle enqueue-to-start latency p95", p95 * 1000, "ms")
-
-    if args.db == "postgres" and args.history:
-        empty = drain(args.tasks)
-        add_history(args.history)
-        full = drain(args.tasks)
-        report("drain again, empty history (rerun)", empty, "tasks/s")
-        report(f"drain with {args.history:,} finished tasks", full, "tasks/s")
-        report("  ratio to empty history", 100 * full / empty, "%")
-
-
-def start_worker(*extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "taskworker", "--concurrency", "4", *extra],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+def print_machine() -> None:
+    print(
+        f"make bench, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} on "
+        f"{socket.gethostname()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}",
+        flush=True,
     )
 
 
-def drain(tasks: int, already_queued: bool = False) -> float:
-    """Queue ``tasks`` no-ops, run a burst worker; rate from first start to last finish."""
-    from django.db.models import Max, Min
-
-    from django_taskflow import models
-    from testproject.demo.tasks import noop
-
-    if not already_queued:
-        models.Task.objects.filter(task_path=noop.module_path).delete()
-        noop.enqueue_many([()] * tasks)
-    worker = start_worker("--burst")
-    worker.wait()
-    pending = (
-        models.Task.objects.exclude(status="succeeded").filter(task_path=noop.module_path).count()
-    )
-    if pending:
-        print(f"  warning: {pending} tasks did not succeed", flush=True)
-    span = models.Task.objects.filter(task_path=noop.module_path).aggregate(
-        first=Min("last_attempted_at"), last=Max("finished_at")
-    )
-    models.Task.objects.filter(task_path=noop.module_path).delete()
-    return tasks / (span["last"] - span["first"]).total_seconds()
-
-
-def latency(samples: int) -> tuple[float, float]:
-    """Enqueue one task at a time to an idle worker; time from enqueue to start."""
-    from testproject.demo.tasks import noop
-
-    worker = start_worker()
-    try:
-        noop.enqueue().wait(timeout=30)  # the worker is up and warm
-        delays = []
-        for _ in range(samples):
-            time.sleep(0.02)  # let the worker go idle again
-            result = noop.enqueue().wait(timeout=30)
-            delays.append((result.started_at - result.enqueued_at).total_seconds())
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
-    delays.sort()
-    return statistics.median(delays), delays[int(len(delays) * 0.95) - 1]
-
-
-def add_history(rows: int) -> None:
-    """Insert ``rows`` finished tasks, each with its attempt and two events, in SQL."""
-    from django.db import connection
-
-    from django_taskflow import models
-
-    task_table = models.Task._meta.db_table
-    attempt_table = models.Attempt._meta.db_table
-    event_table = models.Event._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {task_table} (id, task_path, backend, queue_name, priority, status,
-                args, kwargs, result, tags, attempts, max_attempts, retry_policy,
-                progress_detail, run_after, enqueued_at, started_at, last_attempted_at,
-                finished_at)
-            SELECT gen_random_uuid(), 'history.old_task', 'default', 'default', 0, 'succeeded',
-                '[]', '{{}}', '1', '[]', 1, 1, '{{}}', '{{}}', now() - interval '1 day',
-                now() - interval '1 day', now() - interval '1 day', now() - interval '1 day',
-                now() - interval '1 day'
-            FROM generate_series(1, %s)
-            """,
-            [rows],
+def print_table(
+    args: argparse.Namespace, db: str, sqlite_settings: str, figures: dict[str, float]
+) -> None:
+    title = "PostgreSQL" if db == "postgres" else f"SQLite, {sqlite_settings} settings"
+    print(f"\n== {title} (median of {args.runs} run{'s' if args.runs > 1 else ''}) ==")
+    if "raw_drain" in figures:
+        print(
+            f"raw-SQL baseline: enqueue {figures['raw_enqueue']:,.0f}/s, "
+            f"bulk {figures['raw_bulk']:,.0f}/s, drain {figures['raw_drain']:,.0f}/s "
+            "(4 processes, batch 50, one attempt row per task)"
         )
-        cursor.execute(
-            f"""INSERT INTO {attempt_table} (task_id, number, worker_id, started_at, finished_at,
-                outcome, error_class, error_message, traceback)
-            SELECT id, 1, 'history', started_at, finished_at, 'succeeded', '', '', ''
-            FROM {task_table} WHERE task_path = 'history.old_task'"""
+    print(f"{'figure':<44} {'value':>14} {'target':>10} {'':4} {'raw':>10} {'share':>7}")
+    for figure in FIGURES:
+        if figure.key not in figures:
+            continue
+        value = figures[figure.key]
+        label = figure.label.format(tasks=args.tasks, history=args.history)
+        target = figure.targets.get(db)
+        target_text, verdict = "", ""
+        if target is not None:
+            sign = ">=" if figure.higher_is_better else "<="
+            target_text = f"{sign} {target:,g}"
+            met = value >= target if figure.higher_is_better else value <= target
+            verdict = "ok" if met else "MISS"
+        raw_text, share_text = "", ""
+        raw = figures.get(f"raw_{figure.raw_key}") if figure.raw_key else None
+        if raw:
+            share = 100 * value / raw
+            raw_text, share_text = f"{raw:,.0f}", f"{share:.0f} %"
+            if figure.key == "drain" and share < DRAIN_SHARE_TARGET:
+                verdict = "MISS"
+                share_text += f" (>= {DRAIN_SHARE_TARGET:g} %)"
+        print(
+            f"{label:<44} {format_value(value, figure.unit):>14} {target_text:>10} "
+            f"{verdict:4} {raw_text:>10} {share_text:>7}"
         )
-        cursor.execute(
-            f"""INSERT INTO {event_table} (task_id, kind, attempt, created_at, data)
-            SELECT id, kind, 1, finished_at, '{{}}'
-            FROM {task_table}, (VALUES ('started'), ('succeeded')) AS kinds (kind)
-            WHERE task_path = 'history.old_task'"""
-        )
-        for table in (task_table, attempt_table, event_table):
-            cursor.execute(f"ANALYZE {table}")
+    if "slots" in figures:
+        print(f"(PSS of the supervisor and of {figures['slots']:.0f} slot processes, "
+              "from /proc/PID/smaps_rollup, measured while idle after the latency samples)")  # fmt: skip
+    sys.stdout.flush()
+
+
+def format_value(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:.0f} {unit}"
 
 
 if __name__ == "__main__":

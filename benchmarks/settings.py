@@ -1,0 +1,32 @@
+"""Settings for ``make bench``: the test project's, as a production site has them.
+
+The test project defaults to ``DEBUG = True``, under which Django keeps every
+query and formats its SQL, and it logs each task at INFO. Neither belongs in
+a measurement of the queue, so the benchmark sets them here rather than
+hoping the caller exported ``DJANGO_DEBUG=0``.
+
+``TASKFLOW_BENCH_SQLITE_SETTINGS`` picks the SQLite connection options:
+``recommended`` (the default) is WAL, ``synchronous=NORMAL``, IMMEDIATE
+transactions and a busy timeout, as ``taskflow.W001`` asks; ``default`` is
+what ``startproject`` gives (rollback journal, deferred transactions).
+"""
+
+from __future__ import annotations
+
+import os
+
+from testproject.settings import *  # noqa: F403
+from testproject.settings import DATABASES, LOGGING
+
+DEBUG = False
+
+LOGGING["loggers"]["django_taskflow"]["level"] = "WARNING"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    sqlite_settings = os.environ.get("TASKFLOW_BENCH_SQLITE_SETTINGS", "recommended")
+    if sqlite_settings == "default":
+        DATABASES["default"]["OPTIONS"] = {}
+    elif sqlite_settings != "recommended":
+        raise ValueError(
+            f"TASKFLOW_BENCH_SQLITE_SETTINGS must be default or recommended, got {sqlite_settings!r}"
+        )
