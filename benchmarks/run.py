@@ -178,6 +178,9 @@ def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, fl
             "TASKFLOW_BENCH_SQLITE_SETTINGS": sqlite_settings or "recommended",
         }
         env.pop("DATABASE_URL", None)
+        # Measure a start as users get it: with compiled bytecode cached. With
+        # PYTHONDONTWRITEBYTECODE set, every worker recompiles our modules.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         if db == "postgres":
             recreate_postgres()
             env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{BENCH_DB}"
