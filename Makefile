@@ -11,7 +11,8 @@ help:
 	@echo "  make demo    migrate, create an admin login, enqueue example tasks, run a worker and the dev server"
 	@echo "  make test    ruff, migrations check, and the test suite on SQLite and PostgreSQL"
 	@echo "               (pytest options: make test ARGS=\"-k retry -x\")"
-	@echo "  make bench   run the benchmarks (options: make bench ARGS=\"...\")"
+	@echo "  make bench   benchmarks beside a raw-SQL baseline, medians of 3 runs"
+	@echo "               (options: make bench ARGS=\"--quick\", ARGS=\"--db sqlite --only drain\")"
 	@echo "  make lint    ruff check"
 	@echo "  make clean   remove .venv and var/"
 
