@@ -143,7 +143,13 @@ class Bench:
         return rate, span["first"].timestamp() - spawned
 
     def idle_latency_and_memory(self, samples: int) -> dict[str, float]:
-        """Enqueue one task at a time to an idle worker; time from enqueue to body start."""
+        """Enqueue one task at a time to an idle worker; time from enqueue to body start.
+
+        Then give the same worker a burst of work and, once it is idle
+        again, read the memory of its processes.
+        """
+        from django_taskflow import models
+
         worker = self.start_worker()
         try:
             self.noop.enqueue().wait(timeout=60)  # the worker is up and warm
@@ -152,6 +158,15 @@ class Bench:
                 time.sleep(0.02)  # let the slots go idle again
                 result = self.noop.enqueue().wait(timeout=30)
                 delays.append((result.started_at - result.enqueued_at).total_seconds())
+            self.noop.enqueue_many([()] * 2_000)
+            deadline = time.monotonic() + 120
+            unfinished = models.Task.objects.filter(task_path=self.noop.module_path).exclude(
+                status="succeeded"
+            )
+            while unfinished.exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker did not finish 2,000 tasks; see {self.log}")
+                time.sleep(0.1)
             memory = pss_of_tree(worker.pid)
         finally:
             worker.send_signal(signal.SIGTERM)

@@ -261,7 +261,7 @@ def print_table(
         )
     if "slots" in figures:
         print(f"(PSS of the supervisor and of {figures['slots']:.0f} slot processes, "
-              "from /proc/PID/smaps_rollup, measured while idle after the latency samples)")  # fmt: skip
+              "from /proc/PID/smaps_rollup, measured once the latency worker has also run 2,000 more tasks)")  # fmt: skip
     sys.stdout.flush()
 
 
