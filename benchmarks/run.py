@@ -147,11 +147,12 @@ def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) ->
         "--tasks", str(args.tasks), "--singles", "0", "--samples", "0",
         "--history", str(args.history), "--runs", str(args.runs),
     ]  # fmt: skip
+    wants_baseline = wants(args, "baseline") or wants(args, "drain")
     runs: list[dict[str, float]] = []
-    for number in range(args.runs):
+    for number in range(args.runs if wants_baseline or wants_product else 0):
         print(f"  {db} {sqlite_settings} run {number + 1}/{args.runs} ...", flush=True)
         figures: dict[str, float] = {}
-        if wants(args, "baseline") or wants(args, "drain"):
+        if wants_baseline:
             raw = (raw_postgres if db == "postgres" else raw_sqlite).measure(args.tasks)
             figures.update({f"raw_{key}": value for key, value in raw.items()})
         if wants_product:
