@@ -13,7 +13,8 @@ help:
 	@echo "  make test    ruff, mypy, migrations check, and the test suite on SQLite and PostgreSQL"
 	@echo "               (needs PostgreSQL on 127.0.0.1:5432, started if it is down and stopped after)"
 	@echo "               (pytest options: make test ARGS=\"-k retry -x\", ARGS=\"-m 'not install'\")"
-	@echo "  make bench   run the benchmarks (options: make bench ARGS=\"...\")"
+	@echo "  make bench   benchmarks beside a raw-SQL baseline, medians of 3 runs"
+	@echo "               (options: make bench ARGS=\"--quick\", ARGS=\"--db sqlite --only drain\")"
 	@echo "  make lint    ruff check"
 	@echo "  make clean   remove .venv, var/, build/ and dist/"
 

@@ -1,23 +1,29 @@
-"""Throughput and latency of the queue itself, on SQLite and PostgreSQL.
+"""Throughput, latency, start-up and memory of the queue, beside a raw-SQL baseline.
 
-Prints figures; asserts nothing. Each database is measured in a fresh
-database by a child process of this script:
+Prints figures, each the median of ``--runs`` runs (3 by default), next to
+the issue's target and, where one exists, as a share of a raw-SQL baseline
+of the same protocol measured in the same run (``raw_postgres.py``,
+``raw_sqlite.py``). Every run uses a fresh database; attempts and their
+events are recorded as in production.
 
-    python benchmarks/run.py                 # both databases
-    python benchmarks/run.py --db postgres   # one of them
-    python benchmarks/run.py --tasks 20000 --history 1000000
+    python benchmarks/run.py                       # everything, both databases
+    python benchmarks/run.py --quick               # one smaller run of each
+    python benchmarks/run.py --db sqlite --only drain,baseline
+    python benchmarks/run.py --db sqlite --sqlite-settings default
 
-Figures: enqueue rate (one call per task, and bulk), drain rate of no-op
-tasks with ``taskworker --concurrency 4`` (attempts recorded), idle
-enqueue-to-start latency (p50, p95) and, on PostgreSQL, the drain rate again
-with a large history of finished tasks.
+Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
+memory, history. Everything talks to 127.0.0.1 only. PostgreSQL runs use
+the database ``tf_bench`` (recreated per run) and the baseline
+``tf_bench_raw``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import signal
+import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,19 +31,148 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_SERVER = os.environ.get("TASKFLOW_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-BENCH_DB = "taskflow_bench"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import raw_postgres  # noqa: E402
+import raw_sqlite  # noqa: E402
+from report import print_table  # noqa: E402
+
+POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
+BENCH_DB = "tf_bench"
+FIGURE_NAMES = ("baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history")
 
 
-def database_env(db: str, workdir: str) -> dict[str, str]:
-    # TASKFLOW_BENCH_LOG_LEVEL=INFO turns the per-attempt log lines on (they go to stderr).
-    log_level = os.environ.get("TASKFLOW_BENCH_LOG_LEVEL", "WARNING")
-    env = {**os.environ, "TASKFLOW_LOG_LEVEL": log_level, "TASKFLOW_VAR_DIR": workdir}
-    env.pop("DATABASE_URL", None)
-    if db == "postgres":
-        env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{BENCH_DB}"
-    return env
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--sqlite-settings",
+        choices=["default", "recommended", "both"],
+        default="both",
+        help="SQLite connection options: Django's defaults, those taskflow.W002 recommends, "
+        "or both (default)",
+    )
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3)")
+    parser.add_argument("--tasks", type=int, default=None, help="tasks per drain (default 20000)")
+    parser.add_argument("--singles", type=int, default=None, help="one-by-one enqueues (5000)")
+    parser.add_argument("--samples", type=int, default=None, help="latency samples (200)")
+    parser.add_argument(
+        "--history", type=int, default=None, help="finished tasks for the history drain (1000000)"
+    )
+    parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FIGURE_NAMES)}")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 run, 5000 tasks, 100000 history rows"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    args.runs = args.runs or (1 if quick else 3)
+    args.tasks = args.tasks or (5_000 if quick else 20_000)
+    args.singles = args.singles or (1_000 if quick else 5_000)
+    args.samples = args.samples or (50 if quick else 200)
+    args.history = args.history if args.history is not None else (100_000 if quick else 1_000_000)
+    only = {name for name in args.only.split(",") if name}
+    if only - set(FIGURE_NAMES):
+        parser.error(f"--only takes {', '.join(FIGURE_NAMES)}; got {args.only!r}")
+    args.only = only
+
+    print_machine()
+    for db, sqlite_settings in setups(args):
+        figures = measure_database(args, db, sqlite_settings)
+        print_table(args, db, sqlite_settings, figures)
+    print(f"\nfinished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+
+
+def setups(args: argparse.Namespace) -> list[tuple[str, str]]:
+    found = []
+    if args.db in ("sqlite", "both"):
+        variants = (
+            ["recommended", "default"] if args.sqlite_settings == "both" else [args.sqlite_settings]
+        )
+        found += [("sqlite", variant) for variant in variants]
+    if args.db in ("postgres", "both"):
+        found.append(("postgres", ""))
+    return found
+
+
+def wants(args: argparse.Namespace, name: str) -> bool:
+    return not args.only or name in args.only
+
+
+def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) -> dict[str, float]:
+    """Run the baseline and the product ``args.runs`` times; return the median of each figure."""
+    product_names = set(args.only) - {"baseline", "history"} if args.only else set()
+    wants_product = not args.only or bool(product_names)
+    product_options = [
+        "--tasks", str(args.tasks), "--singles", str(args.singles),
+        "--samples", str(args.samples), "--only", ",".join(sorted(product_names)),
+    ]  # fmt: skip
+    history_options = [
+        "--tasks", str(args.tasks), "--singles", "0", "--samples", "0",
+        "--history", str(args.history), "--runs", str(args.runs),
+    ]  # fmt: skip
+    wants_baseline = wants(args, "baseline") or wants(args, "drain")
+    runs: list[dict[str, float]] = []
+    for number in range(args.runs if wants_baseline or wants_product else 0):
+        print(f"  {db} {sqlite_settings} run {number + 1}/{args.runs} ...", flush=True)
+        figures: dict[str, float] = {}
+        if wants_baseline:
+            raw = (raw_postgres if db == "postgres" else raw_sqlite).measure(args.tasks)
+            figures.update({f"raw_{key}": value for key, value in raw.items()})
+        if wants_product:
+            figures.update(run_child(db, sqlite_settings, product_options))
+        runs.append(figures)
+    medians = {
+        key: statistics.median(run[key] for run in runs if key in run)
+        for key in {key for run in runs for key in run}
+    }
+    if db == "postgres" and args.history and wants(args, "history"):
+        print(f"  {db} history: {args.history:,} rows, {args.runs} drains each ...", flush=True)
+        medians.update(run_child(db, sqlite_settings, history_options))
+    return medians
+
+
+def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, float]:
+    """Migrate a fresh database, then run ``measure.py`` on it in a child process."""
+    with tempfile.TemporaryDirectory(prefix="taskflow-bench-") as workdir:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+            "PYTHONPATH": str(ROOT),
+            "TASKFLOW_VAR_DIR": workdir,
+            "TASKFLOW_BENCH_SQLITE_SETTINGS": sqlite_settings or "recommended",
+        }
+        env.pop("DATABASE_URL", None)
+        # Measure a start as users get it: with compiled bytecode cached. With
+        # PYTHONDONTWRITEBYTECODE set, every worker recompiles our modules.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if db == "postgres":
+            recreate_postgres()
+            env["DATABASE_URL"] = f"{POSTGRES_SERVER}/{BENCH_DB}"
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        log = Path(workdir) / "workers.log"
+        done = subprocess.run(
+            [sys.executable, str(HERE / "measure.py"), "--log", str(log), *options],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            sys.stderr.write(done.stdout + done.stderr)
+            if log.exists():
+                sys.stderr.write(log.read_text()[-4000:])
+            raise SystemExit(f"the {db} run failed")
+        for line in done.stdout.splitlines():
+            if line.startswith("RESULT "):
+                return dict(json.loads(line.removeprefix("RESULT ")))
+        raise SystemExit(f"the {db} run printed no result:\n{done.stdout}")
 
 
 def recreate_postgres() -> None:
@@ -48,179 +183,13 @@ def recreate_postgres() -> None:
         conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def print_machine() -> None:
+    print(
+        f"make bench, {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} on "
+        f"{socket.gethostname()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}",
+        flush=True,
     )
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--tasks", type=int, default=10_000, help="tasks per drain (default 10000)")
-    parser.add_argument(
-        "--history", type=int, default=1_000_000, help="finished rows for the history run"
-    )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        measure(args)
-        return
-    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
-        with tempfile.TemporaryDirectory() as workdir:
-            if db == "postgres":
-                recreate_postgres()
-            env = database_env(db, workdir)
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-            )
-            print(f"\n== {db} ==", flush=True)
-            subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    "--db",
-                    db,
-                    "--tasks",
-                    str(args.tasks),
-                    "--history",
-                    str(args.history),
-                ],
-                cwd=ROOT,
-                env=env,
-                check=True,
-            )
-
-
-# -- child: one database, Django set up ---------------------------------------
-
-
-def measure(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "testproject.settings")
-    import django
-
-    django.setup()
-    from django_taskflow import models
-    from testproject.demo.tasks import noop
-
-    def report(name: str, value: float, unit: str) -> None:
-        print(f"{name:<44} {value:>10,.1f} {unit}", flush=True)
-
-    # Enqueue, one call each.
-    count = min(args.tasks, 5_000)
-    started = time.perf_counter()
-    for _ in range(count):
-        noop.enqueue()
-    report("enqueue, one call each", count / (time.perf_counter() - started), "tasks/s")
-    models.Task.objects.all().delete()
-
-    # Bulk enqueue.
-    started = time.perf_counter()
-    noop.enqueue_many([()] * args.tasks)
-    report("bulk enqueue (enqueue_many)", args.tasks / (time.perf_counter() - started), "tasks/s")
-
-    report("drain, no-op, concurrency 4", drain(args.tasks, already_queued=True), "tasks/s")
-
-    p50, p95 = latency(200)
-    report("idle enqueue-to-start latency p50", p50 * 1000, "ms")
-    report("idle enqueue-to-start latency p95", p95 * 1000, "ms")
-
-    if args.db == "postgres" and args.history:
-        empty = drain(args.tasks)
-        add_history(args.history)
-        full = drain(args.tasks)
-        report("drain again, empty history (rerun)", empty, "tasks/s")
-        report(f"drain with {args.history:,} finished tasks", full, "tasks/s")
-        report("  ratio to empty history", 100 * full / empty, "%")
-
-
-def start_worker(*extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "taskworker", "--concurrency", "4", *extra],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def drain(tasks: int, already_queued: bool = False) -> float:
-    """Queue ``tasks`` no-ops, run a burst worker; rate from first start to last finish."""
-    from django.db.models import Max, Min
-
-    from django_taskflow import models
-    from testproject.demo.tasks import noop
-
-    if not already_queued:
-        models.Task.objects.filter(task_path=noop.module_path).delete()
-        noop.enqueue_many([()] * tasks)
-    worker = start_worker("--burst")
-    worker.wait()
-    pending = (
-        models.Task.objects.exclude(status="succeeded").filter(task_path=noop.module_path).count()
-    )
-    if pending:
-        print(f"  warning: {pending} tasks did not succeed", flush=True)
-    span = models.Task.objects.filter(task_path=noop.module_path).aggregate(
-        first=Min("last_attempted_at"), last=Max("finished_at")
-    )
-    models.Task.objects.filter(task_path=noop.module_path).delete()
-    return tasks / (span["last"] - span["first"]).total_seconds()
-
-
-def latency(samples: int) -> tuple[float, float]:
-    """Enqueue one task at a time to an idle worker; time from enqueue to start."""
-    from testproject.demo.tasks import noop
-
-    worker = start_worker()
-    try:
-        noop.enqueue().wait(timeout=30)  # the worker is up and warm
-        delays = []
-        for _ in range(samples):
-            time.sleep(0.02)  # let the worker go idle again
-            result = noop.enqueue().wait(timeout=30)
-            delays.append((result.started_at - result.enqueued_at).total_seconds())
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=60)
-    delays.sort()
-    return statistics.median(delays), delays[int(len(delays) * 0.95) - 1]
-
-
-def add_history(rows: int) -> None:
-    """Insert ``rows`` finished tasks, each with its attempt and two events, in SQL."""
-    from django.db import connection
-
-    from django_taskflow import models
-
-    task_table = models.Task._meta.db_table
-    attempt_table = models.Attempt._meta.db_table
-    event_table = models.Event._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {task_table} (id, task_path, backend, queue_name, priority, status,
-                args, kwargs, result, tags, attempts, max_attempts, retry_policy,
-                progress_detail, run_after, enqueued_at, started_at, last_attempted_at,
-                finished_at)
-            SELECT gen_random_uuid(), 'history.old_task', 'default', 'default', 0, 'succeeded',
-                '[]', '{{}}', '1', '[]', 1, 1, '{{}}', '{{}}', now() - interval '1 day',
-                now() - interval '1 day', now() - interval '1 day', now() - interval '1 day',
-                now() - interval '1 day'
-            FROM generate_series(1, %s)
-            """,
-            [rows],
-        )
-        cursor.execute(
-            f"""INSERT INTO {attempt_table} (task_id, number, worker_id, started_at, finished_at,
-                outcome, error_class, error_message, traceback)
-            SELECT id, 1, 'history', started_at, finished_at, 'succeeded', '', '', ''
-            FROM {task_table} WHERE task_path = 'history.old_task'"""
-        )
-        cursor.execute(
-            f"""INSERT INTO {event_table} (task_id, kind, attempt, created_at, data)
-            SELECT id, kind, 1, finished_at, '{{}}'
-            FROM {task_table}, (VALUES ('started'), ('succeeded')) AS kinds (kind)
-            WHERE task_path = 'history.old_task'"""
-        )
-        for table in (task_table, attempt_table, event_table):
-            cursor.execute(f"ANALYZE {table}")
 
 
 if __name__ == "__main__":

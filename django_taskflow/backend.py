@@ -12,7 +12,7 @@ from django.db import connections
 from django.tasks import Task
 from django.tasks.backends.base import BaseTaskBackend
 
-from django_taskflow import conf, enqueue, registry, results
+from django_taskflow import conf, enqueue, registry, results, sqlite_check
 from django_taskflow.definition import TaskflowTask
 from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.execution import middleware
@@ -92,6 +92,7 @@ class TaskflowBackend(BaseTaskBackend):
                     id="taskflow.E003",
                 )
             )
+        messages += sqlite_check.check_sqlite_settings(self.alias, database, connections[database])
         setting = f"TASKS[{self.alias!r}]['OPTIONS']['MIDDLEWARE']"
         try:
             middleware.load(self.config.middleware, setting=setting)

@@ -1,0 +1,263 @@
+"""One benchmark run against one fresh, migrated database (run by ``run.py``).
+
+Runs with Django set up (``benchmarks.settings``) and prints its figures as
+one JSON line starting with ``RESULT``. Workers are real ``manage.py
+taskworker`` processes, started the way a user starts them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, required=True)
+    parser.add_argument("--singles", type=int, required=True)
+    parser.add_argument("--samples", type=int, required=True)
+    parser.add_argument("--only", default="")
+    parser.add_argument("--history", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--log", required=True)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    bench = Bench(args.tasks, Path(args.log))
+    if args.history:
+        figures = bench.history(args.history, args.runs)
+    else:
+        wanted = set(args.only.split(",")) if args.only else set()
+        figures = bench.run(wanted, singles=args.singles, samples=args.samples)
+    print("RESULT " + json.dumps(figures), flush=True)
+
+
+# A short backlog, drained by a freshly started worker, is dominated by its start.
+FIRST_TASK_BACKLOG = 10
+
+
+class Bench:
+    def __init__(self, tasks: int, log: Path) -> None:
+        from testproject.demo.tasks import noop
+
+        self.tasks = tasks
+        self.log = log
+        self.noop = noop
+
+    def run(self, wanted: set[str], *, singles: int, samples: int) -> dict[str, float]:
+        def want(name: str) -> bool:
+            return not wanted or name in wanted
+
+        figures: dict[str, float] = {}
+        if want("enqueue"):
+            figures["enqueue"] = self.enqueue_one_by_one(singles)
+        if want("bulk"):
+            figures["bulk"] = self.enqueue_bulk(self.tasks)
+        if want("drain"):
+            figures["drain"], figures["first_backlog"] = self.drain(self.tasks)
+        if want("first"):
+            figures["first"] = self.drain(FIRST_TASK_BACKLOG)[1]
+        if want("latency") or want("memory"):
+            figures.update(self.idle_latency_and_memory(samples))
+        return figures
+
+    def clear(self) -> None:
+        """Delete the benchmark's tasks and, on PostgreSQL, vacuum their dead rows away.
+
+        Without the vacuum, the claim index of the next phase still holds
+        the deleted rows, and they sort before the new ones: each claim of
+        the drain would first step over them.
+        """
+        from django.db import connection
+
+        from django_taskflow import models
+
+        models.Task.objects.filter(task_path=self.noop.module_path).delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for model in (models.Event, models.Attempt, models.Task):
+                    cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+
+    def enqueue_one_by_one(self, count: int) -> float:
+        # Warm up: the first calls open the connection and fill Django's caches.
+        for _ in range(20):
+            self.noop.enqueue()
+        self.clear()
+        started = time.perf_counter()
+        for _ in range(count):
+            self.noop.enqueue()
+        rate = count / (time.perf_counter() - started)
+        self.clear()
+        return rate
+
+    def enqueue_bulk(self, count: int) -> float:
+        self.noop.enqueue_many([()] * 100)
+        self.clear()
+        started = time.perf_counter()
+        self.noop.enqueue_many([()] * count)
+        rate = count / (time.perf_counter() - started)
+        self.clear()
+        return rate
+
+    def start_worker(self, *extra: str) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "manage.py", "taskworker", "--concurrency", "4", *extra],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def drain(self, count: int) -> tuple[float, float]:
+        """Drain ``count`` queued no-ops with a fresh burst worker.
+
+        Returns the rate from the first body start to the last finish, and
+        the time from the worker's process start to its first body start.
+        """
+        from django.db.models import Max, Min
+
+        from django_taskflow import models
+
+        self.clear()
+        self.noop.enqueue_many([()] * count)
+        spawned = time.time()
+        worker = self.start_worker("--burst")
+        if worker.wait(timeout=600):
+            raise RuntimeError(f"the burst worker exited with {worker.returncode}; see {self.log}")
+        tasks = models.Task.objects.filter(task_path=self.noop.module_path)
+        pending = tasks.exclude(status="succeeded").count()
+        if pending:
+            raise RuntimeError(f"{pending} of {count} tasks did not succeed; see {self.log}")
+        span = tasks.aggregate(first=Min("started_at"), last=Max("finished_at"))
+        self.clear()
+        rate = count / max((span["last"] - span["first"]).total_seconds(), 1e-6)
+        return rate, span["first"].timestamp() - spawned
+
+    def idle_latency_and_memory(self, samples: int) -> dict[str, float]:
+        """Enqueue one task at a time to an idle worker; time from enqueue to body start.
+
+        Then give the same worker a burst of work and, once it is idle
+        again, read the memory of its processes.
+        """
+        from django_taskflow import models
+
+        worker = self.start_worker()
+        try:
+            self.noop.enqueue().wait(timeout=60)  # the worker is up and warm
+            delays = []
+            for _ in range(samples):
+                time.sleep(0.02)  # let the slots go idle again
+                result = self.noop.enqueue().wait(timeout=30)
+                delays.append((result.started_at - result.enqueued_at).total_seconds())
+            self.noop.enqueue_many([()] * 2_000)
+            deadline = time.monotonic() + 120
+            unfinished = models.Task.objects.filter(task_path=self.noop.module_path).exclude(
+                status="succeeded"
+            )
+            while unfinished.exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker did not finish 2,000 tasks; see {self.log}")
+                time.sleep(0.1)
+            memory = pss_of_tree(worker.pid)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+        self.clear()
+        delays.sort()
+        return {
+            "latency_p50": statistics.median(delays) * 1000,
+            "latency_p95": delays[max(0, int(len(delays) * 0.95) - 1)] * 1000,
+            **memory,
+        }
+
+    def history(self, rows: int, runs: int) -> dict[str, float]:
+        """Drain rate with ``rows`` finished tasks in the tables, as a share of empty."""
+        empty = statistics.median(self.drain(self.tasks)[0] for _ in range(runs))
+        add_history(rows)
+        full = statistics.median(self.drain(self.tasks)[0] for _ in range(runs))
+        return {"history_empty": empty, "history_full": full, "history": 100 * full / empty}
+
+
+def pss_of_tree(pid: int) -> dict[str, float]:
+    """PSS in MB of the supervisor ``pid`` and of its largest slot child."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces; the parent pid follows its closing bracket.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry.name))
+    slots = [pss_mb(child) for child in children]
+    return {
+        "pss_supervisor": pss_mb(pid),
+        "pss_slot": max(slots) if slots else float("nan"),
+        "slots": float(len(slots)),
+    }
+
+
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no Pss line in /proc/{pid}/smaps_rollup")
+
+
+def add_history(rows: int) -> None:
+    """Insert ``rows`` finished tasks, each with its attempt and two events, in SQL."""
+    from django.db import connection
+
+    from django_taskflow import models
+
+    task_table = models.Task._meta.db_table
+    attempt_table = models.Attempt._meta.db_table
+    event_table = models.Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {task_table} (id, task_path, backend, queue_name, priority, status,
+                args, kwargs, result, tags, attempts, max_attempts, retry_policy,
+                progress_detail, run_after, enqueued_at, started_at, last_attempted_at,
+                finished_at)
+            SELECT gen_random_uuid(), 'history.old_task', 'default', 'default', 0, 'succeeded',
+                '[]', '{{}}', '1', '[]', 1, 1, '{{}}', '{{}}', now() - interval '1 day',
+                now() - interval '1 day', now() - interval '1 day', now() - interval '1 day',
+                now() - interval '1 day'
+            FROM generate_series(1, %s)
+            """,
+            [rows],
+        )
+        cursor.execute(
+            f"""INSERT INTO {attempt_table} (task_id, number, worker_id, started_at, finished_at,
+                outcome, error_class, error_message, traceback)
+            SELECT id, 1, 'history', started_at, finished_at, 'succeeded', '', '', ''
+            FROM {task_table} WHERE task_path = 'history.old_task'"""
+        )
+        cursor.execute(
+            f"""INSERT INTO {event_table} (task_id, kind, attempt, created_at, data)
+            SELECT id, kind, 1, finished_at, '{{}}'
+            FROM {task_table}, (VALUES ('started'), ('succeeded')) AS kinds (kind)
+            WHERE task_path = 'history.old_task'"""
+        )
+        for table in (task_table, attempt_table, event_table):
+            cursor.execute(f"ANALYZE {table}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""How ``run.py`` prints its figures: targets, baseline and share of it."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    targets: dict[str, float]  # by database; absent: no target
+    higher_is_better: bool = True
+    raw_key: str = ""  # the baseline figure it is compared with
+
+
+FIGURES = [
+    Figure("drain", "drain, --concurrency 4, {tasks:,} tasks", "/s",
+           {"postgres": 10_000, "sqlite": 10_000}, raw_key="drain"),
+    Figure("enqueue", "enqueue, one call each", "/s",
+           {"postgres": 2_000, "sqlite": 8_000}, raw_key="enqueue"),
+    Figure("bulk", "bulk enqueue (enqueue_many)", "/s",
+           {"postgres": 50_000, "sqlite": 60_000}, raw_key="bulk"),
+    Figure("latency_p50", "idle enqueue -> body start, p50", "ms",
+           {"postgres": 1.5, "sqlite": 1.5}, higher_is_better=False),
+    Figure("latency_p95", "idle enqueue -> body start, p95", "ms", {}, higher_is_better=False),
+    Figure("history", "drain with {history:,} finished tasks", "% of empty",
+           {"postgres": 95}),
+    Figure("first", "worker start -> first body, 10 queued", "s",
+           {"postgres": 0.5, "sqlite": 0.5}, higher_is_better=False),
+    Figure("first_backlog", "worker start -> first body, {tasks:,} queued", "s", {},
+           higher_is_better=False),
+    Figure("pss_slot", "memory per slot process (PSS, largest)", "MB",
+           {"postgres": 80, "sqlite": 80}, higher_is_better=False),
+    Figure("pss_supervisor", "memory of the supervisor (PSS)", "MB", {}, higher_is_better=False),
+]  # fmt: skip
+DRAIN_SHARE_TARGET = 35.0  # % of the raw baseline's drain
+
+
+def print_table(
+    args: argparse.Namespace, db: str, sqlite_settings: str, figures: dict[str, float]
+) -> None:
+    title = "PostgreSQL" if db == "postgres" else f"SQLite, {sqlite_settings} settings"
+    print(f"\n== {title} (median of {args.runs} run{'s' if args.runs > 1 else ''}) ==")
+    if "raw_drain" in figures:
+        print(
+            f"raw-SQL baseline: enqueue {figures['raw_enqueue']:,.0f}/s, "
+            f"bulk {figures['raw_bulk']:,.0f}/s, drain {figures['raw_drain']:,.0f}/s "
+            "(4 processes, batch 50, one attempt row per task)"
+        )
+    print(f"{'figure':<44} {'value':>14} {'target':>10} {'':4} {'raw':>10} {'share':>7}")
+    for figure in FIGURES:
+        if figure.key not in figures:
+            continue
+        value = figures[figure.key]
+        label = figure.label.format(tasks=args.tasks, history=args.history)
+        target = figure.targets.get(db)
+        target_text, verdict = "", ""
+        if target is not None:
+            sign = ">=" if figure.higher_is_better else "<="
+            target_text = f"{sign} {target:,g}"
+            met = value >= target if figure.higher_is_better else value <= target
+            verdict = "ok" if met else "MISS"
+        raw_text, share_text = "", ""
+        raw = figures.get(f"raw_{figure.raw_key}") if figure.raw_key else None
+        if raw:
+            share = 100 * value / raw
+            raw_text, share_text = f"{raw:,.0f}", f"{share:.0f} %"
+            if figure.key == "drain" and share < DRAIN_SHARE_TARGET:
+                verdict = "MISS"
+                share_text += f" (>= {DRAIN_SHARE_TARGET:g} %)"
+        print(
+            f"{label:<44} {format_value(value, figure.unit):>14} {target_text:>10} "
+            f"{verdict:4} {raw_text:>10} {share_text:>7}"
+        )
+    if "slots" in figures:
+        print(f"(PSS of the supervisor and of {figures['slots']:.0f} slot processes, "
+              "from /proc/PID/smaps_rollup, measured once the latency worker has also run 2,000 more tasks)")  # fmt: skip
+    sys.stdout.flush()
+
+
+def format_value(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:.0f} {unit}"

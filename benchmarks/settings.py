@@ -1,0 +1,38 @@
+"""Settings for ``make bench``: the test project's, as a production site has them.
+
+The test project defaults to ``DEBUG = True``, under which Django keeps every
+query and formats its SQL, and it logs each task at INFO. Neither belongs in
+a measurement of the queue, so the benchmark sets them here rather than
+hoping the caller exported ``DJANGO_DEBUG=0``.
+
+``TASKFLOW_BENCH_SQLITE_SETTINGS`` picks the SQLite connection options:
+``recommended`` (the default) is WAL, ``synchronous=NORMAL``, IMMEDIATE
+transactions and a busy timeout, as ``taskflow.W002`` asks; ``default`` is
+what ``startproject`` gives (rollback journal, deferred transactions).
+"""
+
+from __future__ import annotations
+
+import os
+
+from testproject.settings import *  # noqa: F403
+from testproject.settings import DATABASES, LOGGING
+
+DEBUG = False
+
+# TASKFLOW_BENCH_LOG_LEVEL=INFO turns the per-attempt log lines on, to
+# measure what they cost.
+LOGGING["loggers"]["django_taskflow"]["level"] = os.environ.get(
+    "TASKFLOW_BENCH_LOG_LEVEL", "WARNING"
+)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    sqlite_settings = os.environ.get("TASKFLOW_BENCH_SQLITE_SETTINGS", "recommended")
+    if sqlite_settings == "default":
+        DATABASES["default"]["OPTIONS"] = {}
+        # Measured on purpose; the warning would only repeat in every run.
+        SILENCED_SYSTEM_CHECKS = ["taskflow.W002"]
+    elif sqlite_settings != "recommended":
+        raise ValueError(
+            f"TASKFLOW_BENCH_SQLITE_SETTINGS must be default or recommended, got {sqlite_settings!r}"
+        )
