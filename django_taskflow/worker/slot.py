@@ -176,8 +176,10 @@ class Slot:
                 reporter=self,
             )
         finally:
-            # On a forced stop self.current stays set: run() hands it back.
-            self.interrupts.end()
+            # The runner ends the attempt itself, unless a forced stop landed as
+            # it began. On a forced stop self.current stays set: run() hands it back.
+            if self.interrupts.in_user_code:
+                self.interrupts.end()
         self.current = None
         if self.interrupts.hard_limit_passed:
             # Its query was cancelled, perhaps mid-flight: start afresh.
