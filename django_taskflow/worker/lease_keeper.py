@@ -154,7 +154,8 @@ class LeaseKeeper:
                         if self.stopping:
                             return
                     try:
-                        self.run_due()
+                        with self.publisher.batch():
+                            self.run_due()
                         self.reconnect.succeeded()
                     except DatabaseError as exc:
                         self.reconnect.lost("lease renewal", exc)

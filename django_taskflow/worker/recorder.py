@@ -196,7 +196,8 @@ class Recorder:
         if batch:
             self.marks.committed([completion.task.id for completion, _ in batch])
         try:
-            self._announce(batch, kept, written)
+            with self.publisher.batch():
+                self._announce(batch, kept, written)
         except Exception:
             # Written and committed: never write it again for this.
             logger.exception(
