@@ -135,8 +135,10 @@ class LeaseKeeper:
             extension.written.set()
         clock = time.monotonic()
         if clock >= self.next_renewal:
-            self.next_renewal = clock + self.heartbeat_seconds
             transitions.extend_leases(self.database, self.worker_id, self.lease_seconds)
+            # Only once written: after a failure it is tried again right
+            # after the reconnect pause, not a whole interval later.
+            self.next_renewal = clock + self.heartbeat_seconds
         if clock >= self.next_recovery:
             # Every worker recovers expired leases; jitter spreads them out.
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311

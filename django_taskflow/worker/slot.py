@@ -1,18 +1,10 @@
 """One execution slot: claim tasks and run them, one at a time.
 
-The slot's main thread claims and runs. Its side duties each have a thread
-and a module of their own:
-
-- ``Prefetch`` (``prefetch.py``) claims, and holds what waits to start;
-- ``Recorder`` (``recorder.py``) writes finished attempts and notes;
-- ``LeaseKeeper`` (``lease_keeper.py``) renews and extends this slot's
-  leases and recovers other workers' expired ones;
-- ``Publisher`` (``publisher.py``) sends the signals (and so calls the
-  hooks) that announce what those two committed;
-- ``Watchdog`` (``watchdog.py``) enforces time limits, and ``Interrupts``
-  (``interrupts.py``) makes sure that they, and a forced stop, reach only
-  the task's own code.
-
+The main thread claims (``Prefetch``) and runs. Each side duty has a
+module and a thread of its own: ``Recorder`` writes outcomes and notes,
+``LeaseKeeper`` renews, extends and recovers leases, ``Publisher`` sends
+signals and hooks, and ``Interrupts`` (with its ``Watchdog``) lets time
+limits and forced stops reach only the task's own code.
 ``docs/architecture.md`` names the handshakes between them.
 """
 
