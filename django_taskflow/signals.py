@@ -73,6 +73,8 @@ def delivered_by(deliver: Deliver) -> Iterator[None]:
 
 def send_from_worker(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """Send ``signal``, or queue it for delivery when this thread says so (``delivered_by``)."""
+    if not signal.receivers:
+        return  # nothing to call: not worth a trip through the publisher's queue
     deliver: Deliver | None = getattr(_thread, "deliver", None)
     if deliver is not None:
         deliver(signal, sender, kwargs)

@@ -1,8 +1,9 @@
 """Interrupts reach only the task's own code: time limits and forced stops.
 
 The runner tells the slot when the task's code (its middleware and body)
-starts and ends; this module keeps that flag and delivers an interrupt only
-while it is set. A hard time limit raises ``HardTimeLimitExceeded`` in the
+starts and ends; this module keeps that flag, starts and stops the
+attempt's ``Watchdog``, and delivers an interrupt only while the flag is
+set. A hard time limit raises ``HardTimeLimitExceeded`` in the
 slot's main thread: in a process slot through ``SIGALRM``, in a thread
 slot as an asynchronous exception. Either lands between two bytecodes. An
 interrupt that arrives as the task's code returns is discarded: the
@@ -17,12 +18,17 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
+from typing import Any
 
-from django_taskflow import models, transitions
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from django_taskflow import models, registry, transitions
 from django_taskflow.claim import ClaimedTask
-from django_taskflow.exceptions import HardTimeLimitExceeded
+from django_taskflow.db import dialect_for
+from django_taskflow.exceptions import HardTimeLimitExceeded, UnknownTask
 from django_taskflow.states import AttemptOutcome, Status
-from django_taskflow.worker.watchdog import clear_pending_interrupt, raise_in_thread
+from django_taskflow.worker.watchdog import Watchdog, clear_pending_interrupt, raise_in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -34,29 +40,53 @@ class ForcedStop(BaseException):
 class Interrupts:
     """Knows whether the task's own code runs, and interrupts only that."""
 
-    def __init__(self, *, in_process: bool, cancel_query: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        database: str,
+        in_process: bool,
+        on_soft: Callable[[ClaimedTask], None],
+        give_up: Callable[[ClaimedTask], bool],
+    ) -> None:
+        self.name = name
+        self.database = database
         self.in_process = in_process
-        self.cancel_query = cancel_query
+        self.on_soft = on_soft
+        self.give_up = give_up
         self.lock = threading.Lock()
         self.in_user_code = False
         self.hard_limit_passed = False
         self.task: ClaimedTask | None = None
         self.thread_id = 0
+        self.task_connection: BaseDatabaseWrapper | None = None
+        self.watchdog: Watchdog | None = None
 
-    def install(self) -> None:
+    def install(self, *, watch: bool) -> None:
         """Called in the thread that runs tasks, before the first one."""
         self.thread_id = threading.get_ident()
+        self.task_connection = connections[self.database]  # this thread's: the task's
+        if watch:
+            self.watchdog = Watchdog(
+                name=self.name,
+                on_soft=self.on_soft,
+                interrupt=self.hard_limit,
+                give_up=self.give_up,
+            )
         if self.in_process:
             signal.signal(signal.SIGALRM, self._on_hard_timeout_signal)
 
-    def enter(self, task: ClaimedTask) -> None:
-        """The task's code starts."""
+    def begin(self, task: ClaimedTask, context: Any) -> None:
+        """The task's code starts: time it, and let interrupts in."""
         with self.lock:
             self.in_user_code = True
             self.hard_limit_passed = False
             self.task = task
+        if self.watchdog is not None:
+            timeout = getattr(_definition_or_none(task), "timeout", None)
+            self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
 
-    def leave(self) -> None:
+    def end(self) -> None:
         """The task's code returned or raised: no interrupt may land after this."""
         try:
             with self.lock:
@@ -68,6 +98,12 @@ class Interrupts:
             # The task's code is over: its outcome stands, and a forced stop
             # (its stop event is set) ends the slot once it is recorded.
             logger.debug("an interrupt arrived as the task's code returned")
+        if self.watchdog is not None:
+            self.watchdog.end()
+
+    def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
 
     def hard_limit(self, task: ClaimedTask) -> None:
         """From the watchdog: interrupt ``task`` if its code still runs, and
@@ -81,7 +117,13 @@ class Interrupts:
                 signal.pthread_kill(self.thread_id, signal.SIGALRM)
             else:
                 raise_in_thread(self.thread_id)
-            self.cancel_query()
+            self._cancel_query()
+
+    def _cancel_query(self) -> None:
+        connection = self.task_connection
+        raw = None if connection is None else connection.connection
+        if raw is not None:
+            dialect_for(self.database).cancel_query(raw)
 
     def stop_now(self) -> None:
         """From the forced-stop signal handler (main thread): interrupt the
@@ -123,3 +165,10 @@ def end_attempt_without_result(
             f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) and did not stop"
         )
     transitions.end_attempt_abruptly(database, row, outcome=outcome, now=now, message=message)
+
+
+def _definition_or_none(task: ClaimedTask) -> Any:
+    try:
+        return registry.resolve(task.task_path)
+    except UnknownTask:
+        return None

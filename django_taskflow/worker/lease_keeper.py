@@ -32,6 +32,8 @@ from datetime import datetime
 from django.db import DatabaseError, connections
 
 from django_taskflow import signals, transitions
+from django_taskflow.conf import Options
+from django_taskflow.db import dialect_for
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.reconnect import Reconnect
 
@@ -56,27 +58,26 @@ class LeaseKeeper:
     def __init__(
         self,
         *,
-        database: str,
+        options: Options,
         worker_id: str,
-        lease_seconds: float,
-        heartbeat_seconds: float,
         publisher: Publisher,
         stop: threading.Event,
         parent_pid: int | None = None,
         now: Callable[[], datetime],
         inline: bool = False,
     ) -> None:
-        self.database = database
+        self.database = options.database
         self.worker_id = worker_id
-        self.lease_seconds = lease_seconds
-        self.heartbeat_seconds = heartbeat_seconds
+        self.lease_seconds = options.lease_seconds
+        self.heartbeat_seconds = options.heartbeat_seconds
         self.publisher = publisher
         self.slot_stop = stop
         self.parent_pid = parent_pid
         self.now = now
         self.inline = inline
+        self.one_writer: bool = dialect_for(self.database).ONE_WRITER
         self.reconnect = Reconnect(
-            database=database, worker_id=worker_id, max_delay=heartbeat_seconds
+            database=self.database, worker_id=worker_id, max_delay=self.heartbeat_seconds
         )
         self.changed = threading.Condition()
         self.extensions: list[_Extension] = []
@@ -100,9 +101,14 @@ class LeaseKeeper:
             self.thread.join()
 
     def extend(self, task_id: uuid.UUID, seconds: float) -> None:
-        """Make ``task_id``'s lease last ``seconds`` more; return once it is written."""
-        if self.inline:
-            # run_tasks(): one thread, one connection, inside the caller's transaction.
+        """Make ``task_id``'s lease last ``seconds`` more; return once it is written.
+
+        Called from the task's code (any thread). Written on the keeper's own
+        connection, except inline (``run_tasks()``: the caller's connection
+        and transaction) and on a one-writer database (SQLite) inside the
+        caller's transaction, which holds the write lock: there, in it.
+        """
+        if self.inline or (self.one_writer and connections[self.database].in_atomic_block):
             transitions.extend_lease(self.database, self.worker_id, task_id, seconds)
             return
         extension = _Extension(task_id=task_id, seconds=seconds)
@@ -129,8 +135,10 @@ class LeaseKeeper:
             extension.written.set()
         clock = time.monotonic()
         if clock >= self.next_renewal:
-            self.next_renewal = clock + self.heartbeat_seconds
             transitions.extend_leases(self.database, self.worker_id, self.lease_seconds)
+            # Only once written: after a failure it is tried again right
+            # after the reconnect pause, not a whole interval later.
+            self.next_renewal = clock + self.heartbeat_seconds
         if clock >= self.next_recovery:
             # Every worker recovers expired leases; jitter spreads them out.
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
@@ -148,7 +156,8 @@ class LeaseKeeper:
                         if self.stopping:
                             return
                     try:
-                        self.run_due()
+                        with self.publisher.batch():
+                            self.run_due()
                         self.reconnect.succeeded()
                     except DatabaseError as exc:
                         self.reconnect.lost("lease renewal", exc)

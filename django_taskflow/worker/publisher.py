@@ -12,6 +12,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections
@@ -21,7 +23,8 @@ from django_taskflow import signals
 
 logger = logging.getLogger(__name__)
 
-type _Item = tuple[Signal, Any, dict[str, Any]] | None
+type _Signal = tuple[Signal, Any, dict[str, Any]]
+type _Item = list[_Signal] | None
 
 
 class Publisher:
@@ -40,7 +43,27 @@ class Publisher:
         if self.inline:
             signals.send_now(signal, sender, kwargs)
         else:
-            self.queue.put((signal, sender, kwargs))
+            self.queue.put([(signal, sender, kwargs)])
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Queue the signals this thread sends within the block as one item.
+
+        One hand-over per batch rather than per signal: the publisher thread
+        wakes once, not once per finished task.
+        """
+        if self.inline:
+            yield
+            return
+        items: list[_Signal] = []
+        with signals.delivered_by(
+            lambda signal, sender, kwargs: items.append((signal, sender, kwargs))
+        ):
+            try:
+                yield
+            finally:
+                if items:
+                    self.queue.put(items)
 
     def close(self, timeout: float) -> None:
         """Deliver what is queued, waiting at most ``timeout`` seconds, then stop."""
@@ -59,16 +82,16 @@ class Publisher:
     def _loop(self) -> None:
         try:
             while (item := self.queue.get()) is not None:
-                signal, sender, kwargs = item
-                try:
-                    signals.send_now(signal, sender, kwargs)
-                except BaseException:
-                    # send_robust catches Exception; this is a receiver's
-                    # SystemExit or the like. The thread goes on.
-                    logger.exception(
-                        "a signal receiver raised past send_robust",
-                        extra={"action": "receiver_failed"},
-                    )
+                for signal, sender, kwargs in item:
+                    try:
+                        signals.send_now(signal, sender, kwargs)
+                    except BaseException:
+                        # send_robust catches Exception; this is a receiver's
+                        # SystemExit or the like. The thread goes on.
+                        logger.exception(
+                            "a signal receiver raised past send_robust",
+                            extra={"action": "receiver_failed"},
+                        )
         finally:
             # Receivers may have queried the database on this thread.
             connections.close_all()

@@ -26,6 +26,7 @@ from django.db import DatabaseError, connections
 
 from django_taskflow import events, results, signals, transitions
 from django_taskflow.claim import ClaimedTask
+from django_taskflow.conf import Options
 from django_taskflow.models import EventKind
 from django_taskflow.worker.marks import RunningMarks
 from django_taskflow.worker.publisher import Publisher
@@ -45,26 +46,24 @@ class Recorder:
     def __init__(
         self,
         *,
-        database: str,
+        options: Options,
         worker_id: str,
-        batch_size: int,
-        max_reconnect_delay: float,
         marks: RunningMarks,
         publisher: Publisher,
         stop: threading.Event,
         now: Callable[[], datetime],
         inline: bool = False,
     ) -> None:
-        self.database = database
+        self.database = options.database
         self.slot_stop = stop
         self.worker_id = worker_id
-        self.batch_size = batch_size
+        self.batch_size = options.batch_size
         self.marks = marks
         self.publisher = publisher
         self.now = now
         self.inline = inline
         self.reconnect = Reconnect(
-            database=database, worker_id=worker_id, max_delay=max_reconnect_delay
+            database=self.database, worker_id=worker_id, max_delay=options.heartbeat_seconds
         )
         self.pending: list[Pending] = []
         self.notes: list[transitions.Note] = []
@@ -197,7 +196,8 @@ class Recorder:
         if batch:
             self.marks.committed([completion.task.id for completion, _ in batch])
         try:
-            self._announce(batch, kept, written)
+            with self.publisher.batch():
+                self._announce(batch, kept, written)
         except Exception:
             # Written and committed: never write it again for this.
             logger.exception(

@@ -1,18 +1,10 @@
 """One execution slot: claim tasks and run them, one at a time.
 
-The slot's main thread claims and runs. Its side duties each have a thread
-and a module of their own:
-
-- ``Prefetch`` (``prefetch.py``) claims, and holds what waits to start;
-- ``Recorder`` (``recorder.py``) writes finished attempts and notes;
-- ``LeaseKeeper`` (``lease_keeper.py``) renews and extends this slot's
-  leases and recovers other workers' expired ones;
-- ``Publisher`` (``publisher.py``) sends the signals (and so calls the
-  hooks) that announce what those two committed;
-- ``Watchdog`` (``watchdog.py``) enforces time limits, and ``Interrupts``
-  (``interrupts.py``) makes sure that they, and a forced stop, reach only
-  the task's own code.
-
+The main thread claims (``Prefetch``) and runs. Each side duty has a
+module and a thread of its own: ``Recorder`` writes outcomes and notes,
+``LeaseKeeper`` renews, extends and recovers leases, ``Publisher`` sends
+signals and hooks, and ``Interrupts`` (with its ``Watchdog``) lets time
+limits and forced stops reach only the task's own code.
 ``docs/architecture.md`` names the handshakes between them.
 """
 
@@ -27,13 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from django_taskflow import claim, registry, transitions
+from django_taskflow import claim, transitions
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import UnknownTask
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
 from django_taskflow.models import EventKind
@@ -44,7 +34,6 @@ from django_taskflow.worker.marks import NO_MARKS, RunningMarks
 from django_taskflow.worker.prefetch import Prefetch
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.recorder import Recorder
-from django_taskflow.worker.watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -97,19 +86,20 @@ class Slot:
         self.abandoned = False
         self.pause = threading.Event()  # never set: waits without a bare sleep
         self.waiter = dialect_for(self.database).Waiter(self.database, stop)
-        self.one_writer: bool = dialect_for(self.database).ONE_WRITER
         self.middleware = middleware_chain.load(
             options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
         )
-        self.interrupts = Interrupts(in_process=in_process, cancel_query=self._cancel_task_query)
-        self.task_connection: BaseDatabaseWrapper | None = None
-        self.watchdog: Watchdog | None = None
+        self.interrupts = Interrupts(
+            name=worker_id,
+            database=self.database,
+            in_process=in_process,
+            on_soft=self._note_soft_timeout,
+            give_up=self._give_up,
+        )
         self.publisher = Publisher(name=worker_id, inline=inline)
         self.recorder = Recorder(
-            database=self.database,
+            options=options,
             worker_id=worker_id,
-            batch_size=options.batch_size,
-            max_reconnect_delay=options.heartbeat_seconds,
             marks=marks,
             publisher=self.publisher,
             stop=stop,
@@ -117,10 +107,8 @@ class Slot:
             inline=inline,
         )
         self.keeper = LeaseKeeper(
-            database=self.database,
+            options=options,
             worker_id=worker_id,
-            lease_seconds=options.lease_seconds,
-            heartbeat_seconds=options.heartbeat_seconds,
             publisher=self.publisher,
             stop=stop,
             parent_pid=parent_pid,
@@ -137,17 +125,9 @@ class Slot:
 
     def run(self) -> None:
         """Work until asked to stop (or, in burst mode, until nothing is ready)."""
-        self.interrupts.install()
-        self.task_connection = connections[self.database]  # this thread's: the task's
+        self.interrupts.install(watch=not self.inline)
         self.recorder.start()
         self.keeper.start()
-        if not self.inline:
-            self.watchdog = Watchdog(
-                name=self.worker_id,
-                on_soft=self._note_soft_timeout,
-                interrupt=self.interrupts.hard_limit,
-                give_up=self._give_up,
-            )
         try:
             while not self.stop.is_set():
                 if not self.run_once() and self.burst:
@@ -187,9 +167,10 @@ class Slot:
                 reporter=self,
             )
         finally:
-            # On a forced stop self.current stays set: run() hands it back.
-            if self.watchdog is not None:
-                self.watchdog.end()
+            # The runner ends the attempt itself, unless a forced stop landed as
+            # it began. On a forced stop self.current stays set: run() hands it back.
+            if self.interrupts.in_user_code:
+                self.interrupts.end()
         self.marks.body_ended(task.id)  # its mark stays until the outcome is committed
         self.current = None
         if self.interrupts.hard_limit_passed:
@@ -217,16 +198,16 @@ class Slot:
         # The last step before middleware and body: from here a crash may
         # have cost effects, so the task counts as started (a lost attempt).
         self.marks.started(task.id, task.attempt, task.timeout_hard)
-        self.interrupts.enter(task)
-        if self.watchdog is not None:
-            timeout = getattr(_definition_or_none(task), "timeout", None)
-            self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
+        self.interrupts.begin(task, context)
 
     def end_attempt(self) -> None:
         """Called by the runner as the task's code returns or raises."""
-        self.interrupts.leave()
-        if self.watchdog is not None:
-            self.watchdog.end()
+        self.interrupts.end()
+
+    @property
+    def hard_limit_passed(self) -> bool:
+        """Whether the running attempt was interrupted at its hard limit."""
+        return self.interrupts.hard_limit_passed
 
     def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
         task = self.current
@@ -234,36 +215,10 @@ class Slot:
             self.recorder.note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
-        """Extend the running task's lease; written by the lease keeper before this returns.
-
-        On a one-writer database (SQLite), a task inside a transaction holds
-        the write lock, so there the extension is written in that transaction.
-        """
+        """Extend the running task's lease (see ``LeaseKeeper.extend``)."""
         task = self.current
-        if task is None or str(task.id) != task_id:
-            return
-        seconds = seconds or self.options.lease_seconds
-        if self.one_writer and self._in_task_transaction():
-            transitions.extend_lease(self.database, self.worker_id, task.id, seconds)
-        else:
-            self.keeper.extend(task.id, seconds)
-
-    def _in_task_transaction(self) -> bool:
-        return (
-            threading.get_ident() == self.interrupts.thread_id
-            and connections[self.database].in_atomic_block
-        )
-
-    @property
-    def hard_limit_passed(self) -> bool:
-        """Whether the running attempt was interrupted at its hard limit."""
-        return self.interrupts.hard_limit_passed
-
-    def _cancel_task_query(self) -> None:
-        connection = self.task_connection
-        raw = None if connection is None else connection.connection
-        if raw is not None:
-            dialect_for(self.database).cancel_query(raw)
+        if task is not None and str(task.id) == task_id:
+            self.keeper.extend(task.id, seconds or self.options.lease_seconds)
 
     def _note_soft_timeout(self, task: claim.ClaimedTask) -> None:
         self.recorder.note(task, EventKind.SOFT_TIMEOUT, {"seconds": task.timeout_soft})
@@ -335,8 +290,7 @@ class Slot:
         self.marks.committed([task.id])
 
     def _shut_down(self) -> None:
-        if self.watchdog is not None:
-            self.watchdog.stop()
+        self.interrupts.stop()
         self.recorder.stop()
         self.prefetch.hand_back()
         self.keeper.stop()
@@ -344,10 +298,3 @@ class Slot:
         self.waiter.close()
         if not self.inline:
             connections.close_all()
-
-
-def _definition_or_none(task: claim.ClaimedTask) -> Any:
-    try:
-        return registry.resolve(task.task_path)
-    except UnknownTask:
-        return None

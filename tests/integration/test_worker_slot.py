@@ -66,10 +66,8 @@ def test_the_recorder_survives_any_exception_and_keeps_the_batch_it_took(
     [claimed] = claim_for("A")
     now = timezone.now()
     recorder = Recorder(
-        database="default",
+        options=WorkerOptions().backend_options,
         worker_id="A",
-        batch_size=50,
-        max_reconnect_delay=1.0,
         marks=NO_MARKS,
         publisher=Publisher(name="A", inline=True),
         stop=threading.Event(),
