@@ -79,12 +79,14 @@ class WorkerProcesses:
         lease_seconds: float = 30,
         grace_seconds: float | None = None,
         clock_skew_seconds: float = 0,
+        poll_interval: float = 1,
     ) -> subprocess.Popen[str]:
         """Start a worker; ``clock_skew_seconds`` sets its clock that far off."""
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
             "TASKFLOW_LEASE_SECONDS": str(lease_seconds),
+            "TASKFLOW_POLL_INTERVAL": str(poll_interval),
             "TASKFLOW_LOG_LEVEL": "INFO",
             "PYTHONPATH": str(ROOT),
         }

@@ -291,14 +291,7 @@ class Waiter:
         self.connection: Any = None
 
     def _connect(self) -> Any:
-        import psycopg
-
-        params = connections[self.database].get_connection_params()
-        for private in ("cursor_factory", "context", "server_side_binding"):
-            params.pop(private, None)
-        connection = psycopg.connect(**params, autocommit=True)
-        connection.execute(f"LISTEN {CHANNEL}")
-        return connection
+        return connect_listener(self.database)
 
     def wait(self, timeout: float) -> bool:
         """Return True when woken by a notification."""
@@ -332,3 +325,21 @@ class Waiter:
                 self.connection.close()
             finally:
                 self.connection = None
+
+
+# A listener that cannot reach the server gives up after this long, rather
+# than hold up the worker's supervisor, which opens one in its watch loop.
+LISTENER_CONNECT_TIMEOUT_SECONDS = 10
+
+
+def connect_listener(database: str) -> Any:
+    """Open a connection of its own, in autocommit, that listens for wake-ups (``LISTEN``)."""
+    import psycopg
+
+    params = connections[database].get_connection_params()
+    for private in ("cursor_factory", "context", "server_side_binding"):
+        params.pop(private, None)
+    params.setdefault("connect_timeout", LISTENER_CONNECT_TIMEOUT_SECONDS)
+    connection = psycopg.connect(**params, autocommit=True)
+    connection.execute(f"LISTEN {CHANNEL}")
+    return connection

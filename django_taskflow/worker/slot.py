@@ -34,6 +34,7 @@ from django_taskflow.worker.marks import NO_MARKS, RunningMarks
 from django_taskflow.worker.prefetch import Prefetch
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.recorder import Recorder
+from django_taskflow.worker.wakeup import Waiter
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Slot:
         parent_pid: int | None = None,
         now: Callable[[], datetime] = timezone.now,
         marks: RunningMarks = NO_MARKS,
+        waiter: Waiter | None = None,
     ) -> None:
         self.options = options
         self.database = options.database
@@ -85,7 +87,8 @@ class Slot:
         self.processed = 0
         self.abandoned = False
         self.pause = threading.Event()  # never set: waits without a bare sleep
-        self.waiter = dialect_for(self.database).Waiter(self.database, stop)
+        # Given by a supervisor that shares its LISTEN connection; else its own.
+        self.waiter: Waiter = waiter or dialect_for(self.database).Waiter(self.database, stop)
         self.middleware = middleware_chain.load(
             options.middleware, setting=f"TASKS[{backend!r}]['OPTIONS']['MIDDLEWARE']"
         )

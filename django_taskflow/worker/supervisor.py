@@ -41,6 +41,7 @@ from django_taskflow.worker.running_table import (
     started_attempts,
 )
 from django_taskflow.worker.slot import EXIT_GIVEN_UP, Slot
+from django_taskflow.worker.wakeup import SharedListener, WakePipe, shares_listener
 from django_taskflow.worker.watchdog import HARD_GRACE_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class _StopState:
     requested_at: float | None = None
     forced: bool = False
     signals: int = 0
-    wake: threading.Event = field(default_factory=threading.Event)
+    # A pipe, not an event: the watch loop waits on it and the LISTEN socket at once.
+    wake: WakePipe = field(default_factory=WakePipe)
 
 
 DRAIN_SIGNAL = signal.SIGUSR1
@@ -82,7 +84,12 @@ STOP_NOW_SIGNAL = signal.SIGUSR2
 FORK_BLOCKED = {DRAIN_SIGNAL, STOP_NOW_SIGNAL, signal.SIGTERM, signal.SIGINT}
 
 
-def _run_child(options: WorkerOptions, index: int, table: SharedRunningTable) -> None:
+def _run_child(
+    options: WorkerOptions,
+    index: int,
+    table: SharedRunningTable,
+    listener: SharedListener | None,
+) -> None:
     """Entry point of a forked slot process."""
     stop = threading.Event()
     worker_id = options.slot_id(os.getpid())
@@ -111,6 +118,7 @@ def _run_child(options: WorkerOptions, index: int, table: SharedRunningTable) ->
         in_process=True,
         parent_pid=os.getppid(),
         marks=table.writer(index),
+        waiter=listener.waiter_for(index, stop) if listener is not None else None,
     )
     slot.run()
 
@@ -131,6 +139,12 @@ class Worker:
         # Created before the slots are forked, so that they share it.
         self.table = SharedRunningTable(
             options.concurrency, capacity_for(self.backend_options.batch_size)
+        )
+        # Its pipes too; its LISTEN connection opens in the watch loop.
+        self.listener = (
+            SharedListener(database=self.backend_options.database, slots=options.concurrency)
+            if shares_listener(self.backend_options.database, options.pool)
+            else None
         )
 
     # -- signals -------------------------------------------------------------
@@ -179,6 +193,9 @@ class Worker:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            if self.listener is not None:
+                self.listener.close()
+            self.state.wake.close()
 
     def _start_child(self, index: int) -> None:
         """Fork slot ``index`` unless the worker is stopping; it takes position ``index``."""
@@ -190,10 +207,12 @@ class Worker:
                 return
             # A forked child must not share the parent's database sockets.
             connections.close_all()
+            if self.listener is not None:
+                self.listener.disconnect()
             self.table.clear(index)
             process = multiprocessing.get_context("fork").Process(
                 target=_run_child,
-                args=(self.options, index, self.table),
+                args=(self.options, index, self.table, self.listener),
                 name=f"taskworker-{index}",
             )
             process.start()
@@ -219,7 +238,11 @@ class Worker:
             self._start_child(index)
         exit_code = 0
         while not all(child.done for child in self.children) or self._respawns_due():
-            self.state.wake.wait(self.respawns.wait_at_most(WATCH_SECONDS))
+            timeout = self.respawns.wait_at_most(WATCH_SECONDS)
+            if self.listener is not None:
+                self.listener.wait(timeout, self.state.wake)
+            else:
+                self.state.wake.wait(timeout)
             self.state.wake.clear()
             self._enforce_hard_limits()
             for child in self.children:
@@ -229,6 +252,8 @@ class Worker:
             self._respawn_due_slots()
             self._escalate()
         connections.close_all()
+        if self.listener is not None:
+            self.listener.disconnect()
         # A forced stop is not a clean one: tell process managers so.
         return 1 if self.state.forced else exit_code
 
