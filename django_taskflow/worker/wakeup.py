@@ -190,7 +190,7 @@ class SharedListener:
             self._lost(exc)
             return
         if self.failed:
-            logger.warning(
+            logger.info(
                 "LISTEN connection restored; slots are woken by notifications again",
                 extra={"action": "listener_reconnected"},
             )
