@@ -31,6 +31,7 @@ pool's slots each ``LISTEN``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -78,10 +79,9 @@ class WakePipe:
     def set(self) -> None:
         if self.write_fd < 0:
             return
-        try:
+        # A full pipe already holds a wake-up. No logging: this runs in signal handlers.
+        with contextlib.suppress(BlockingIOError):
             os.write(self.write_fd, b"\0")
-        except BlockingIOError:
-            logger.debug("wake pipe full: a wake-up is already pending")
 
     def clear(self) -> bool:
         """Read every pending byte; return False if the writing end is closed."""
