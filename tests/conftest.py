@@ -123,3 +123,6 @@ def workers(transactional_db: None, tmp_path: Path) -> Iterator[WorkerProcesses]
     processes = WorkerProcesses(tmp_path)
     yield processes
     processes.stop_all()
+    # Captured, so pytest shows the workers' logs only when the test failed.
+    for process in processes.processes:
+        sys.stdout.write(f"--- log of worker {process.pid} ---\n{processes.log(process)}\n")
