@@ -52,9 +52,15 @@ class _CallShape:
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         if self.passes_context:
-            self.signature.bind(None, *args, **kwargs)
+            bound = self.signature.bind(None, *args, **kwargs)
         else:
-            self.signature.bind(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)
+        # Signature.bind puts a positional-only parameter given by keyword
+        # into **kwargs and then forgets that the parameter itself is missing
+        # (``f(a, /, **kw)`` binds ``a=1``); a direct call refuses it.
+        for name in self.required:
+            if name not in bound.arguments:
+                raise TypeError(f"missing a required positional-only argument: {name!r}")
 
 
 @lru_cache(maxsize=1024)

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.django_db
         (tasks.add, (1,), {"a": 2}),
         (tasks.noop, (1,), {}),
         (tasks.fail_until_attempt, (), {}),  # takes_context: the context is not counted
+        # Positional-only, given by keyword: Signature.bind alone lets it into **options.
+        (tasks.positional_only_with_options, (), {"path": "a"}),
     ],
 )
 def test_arguments_that_do_not_fit_raise_the_type_error_of_a_direct_call(
@@ -47,6 +49,12 @@ def test_arguments_that_do_not_fit_raise_the_type_error_of_a_direct_call(
     assert str(direct.value).startswith(f"{name}() ")
     assert str(enqueued.value).startswith(f"{name}() ")
     assert models.Task.objects.count() == 0
+
+
+def test_a_positional_only_argument_may_also_be_named_in_kwargs() -> None:
+    tasks.positional_only_with_options.enqueue("a", path="b")  # a direct call accepts it
+
+    assert models.Task.objects.get().kwargs == {"path": "b"}
 
 
 def test_enqueue_many_binds_every_call_and_writes_none_when_one_does_not_fit() -> None:
