@@ -417,6 +417,7 @@ def test_timeout_refuses_no_limit_at_all() -> None:
         ("hard", -5),
         ("soft", True),
         ("hard", "1"),
+        pytest.param("hard", 10**400, id="hard-too-large-for-a-float"),
     ],
 )
 def test_timeout_refuses_a_limit_that_is_not_a_positive_finite_number(
