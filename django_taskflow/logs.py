@@ -16,8 +16,8 @@ is above INFO pays one ``isEnabledFor`` check per recorded batch.
   configures only the ``django`` loggers) the text format is installed.
 - The level follows ``--verbosity`` where we install the handler: 0 is
   WARNING, 1 (the default) INFO, 2 and above DEBUG, which shows progress
-  reports. The handler also takes ``django.tasks``' lines from WARNING up
-  (see ``_quiet_django_task_lines``). With the project's configuration, ``--verbosity 0`` or ``2``
+  reports. The handler also takes ``django.tasks``' lines from WARNING up,
+  except its task state lines (see ``_quiet_django_task_lines``). With the project's configuration, ``--verbosity 0`` or ``2``
   sets the ``django_taskflow`` logger's level, and the project's handlers
   keep their own levels.
 """
@@ -311,13 +311,23 @@ def configure(log_format: LogFormat | None, verbosity: int = 1) -> str:
     return f"{where}; progress reports log at DEBUG (--verbosity 2 shows them)"
 
 
-def _quiet_django_task_lines(handler: logging.Handler) -> None:
-    """Send ``django.tasks``' own lines through ``handler``, from WARNING up.
+# The line django.tasks logs when a task starts or ends (django/tasks/signals.py).
+DJANGO_TASK_STATE_LINE = "Task id=%s path=%s state=%s"
 
-    Django logs every task's start and end at INFO ("Task id=... state=..."),
-    which under ``DEBUG = True`` doubles our per-attempt line in another
-    format. Its failure lines (ERROR, with the traceback) stay. Left alone
-    if the project set a level or a handler on ``django.tasks``.
+
+def _is_not_a_task_state_line(record: logging.LogRecord) -> bool:
+    return record.msg != DJANGO_TASK_STATE_LINE
+
+
+def _quiet_django_task_lines(handler: logging.Handler) -> None:
+    """Send ``django.tasks``' own lines through ``handler``, from WARNING up, minus state lines.
+
+    Django logs every task's start and end ("Task id=... path=... state=..."):
+    at INFO, and a failure at ERROR. In the worker these only double our
+    per-attempt line in another format, with the full id and, since the
+    worker sends ``task_finished`` after recording the attempt, no
+    traceback: they are dropped. Django's other lines pass from WARNING up.
+    Left alone if the project set a level or a handler on ``django.tasks``.
     """
     django_tasks = logging.getLogger(DJANGO_TASKS_LOGGER)
     ours = [each for each in django_tasks.handlers if isinstance(each, WorkerLogHandler)]
@@ -326,5 +336,6 @@ def _quiet_django_task_lines(handler: logging.Handler) -> None:
     for previous in ours:
         django_tasks.removeHandler(previous)
     django_tasks.addHandler(handler)
+    django_tasks.addFilter(_is_not_a_task_state_line)  # added once, however often called
     django_tasks.propagate = False
     django_tasks.setLevel(logging.WARNING)

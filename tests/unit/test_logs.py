@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -254,20 +255,24 @@ def no_root_handlers() -> Iterator[None]:
 
 @pytest.fixture
 def clean_logger() -> Iterator[logging.Logger]:
-    """The package logger and ``django.tasks`` with no handlers or level, restored after."""
+    """The package logger and ``django.tasks`` with no handlers, filters or level, restored after."""
     saved = []
     for name in (logs.LOGGER_NAME, logs.DJANGO_TASKS_LOGGER):
         logger = logging.getLogger(name)
-        saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
+        saved.append(
+            (logger, list(logger.handlers), list(logger.filters), logger.propagate, logger.level)
+        )
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
+        logger.filters = []
         logger.propagate, logger.level = True, logging.NOTSET
     yield logging.getLogger(logs.LOGGER_NAME)
-    for logger, handlers, propagate, level in saved:
+    for logger, handlers, filters, propagate, level in saved:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         for handler in handlers:
             logger.addHandler(handler)
+        logger.filters = filters
         logger.propagate, logger.level = propagate, level
 
 
@@ -332,16 +337,29 @@ def test_configuring_twice_keeps_one_handler_of_ours(clean_logger: logging.Logge
     assert logging.getLogger(logs.DJANGO_TASKS_LOGGER).handlers == clean_logger.handlers
 
 
-def test_our_format_keeps_only_djangos_task_failures(clean_logger: logging.Logger) -> None:
-    # Django logs every task's start and end at INFO: in our format only its
-    # failures (ERROR, with the traceback) are kept, through our handler.
+def test_our_format_drops_djangos_task_state_lines_and_keeps_its_warnings(
+    clean_logger: logging.Logger,
+) -> None:
+    # Django logs every task's start and end, a failure at ERROR: in the
+    # worker that only doubles the per-attempt line, without a traceback.
+    stream = io.StringIO()
     with no_root_handlers():
         logs.configure(None, verbosity=1)
     django_tasks = logging.getLogger(logs.DJANGO_TASKS_LOGGER)
     assert django_tasks.handlers == clean_logger.handlers
     assert not django_tasks.propagate
-    assert not django_tasks.isEnabledFor(logging.INFO)
-    assert django_tasks.isEnabledFor(logging.ERROR)
+    (handler,) = django_tasks.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+
+    task_id = "01a2494c-ed1d-72c2-96b1-4db46bf16232"
+    django_tasks.error(logs.DJANGO_TASK_STATE_LINE, task_id, "myapp.tasks.add", "FAILED")
+    django_tasks.info(logs.DJANGO_TASK_STATE_LINE, task_id, "myapp.tasks.add", "RUNNING")
+    django_tasks.info("something else")
+    django_tasks.warning("something to see")
+
+    (line,) = stream.getvalue().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d WARNING something to see", line)
 
 
 def test_a_level_the_project_set_on_django_tasks_is_kept(clean_logger: logging.Logger) -> None:
