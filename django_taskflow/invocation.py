@@ -118,6 +118,15 @@ def _import_problem(func: Any, task_path: str) -> str | None:
             "it was not defined in a module Python can import (it seems to come "
             "from `manage.py shell` or another interactive session)"
         )
+    qualname = getattr(func, "__qualname__", "")
+    if "<lambda>" in qualname:
+        return "it is a lambda, which has no name to import it by"
+    if "." in qualname:
+        owner = qualname.rpartition(".")[0]
+        return (
+            f"it is defined inside {owner}, and the worker imports only names "
+            "at the top level of a module"
+        )
     try:
         found = import_string(task_path)
     except ImportError as exc:

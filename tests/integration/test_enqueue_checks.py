@@ -120,6 +120,32 @@ def test_a_task_whose_path_leads_to_another_object_is_refused_at_enqueue() -> No
         defined_in("tests.tasks", name="add").enqueue(2)
 
 
+double_lambda = lambda value: value * 2  # noqa: E731  # a lambda at module level
+
+
+def test_a_lambda_task_is_refused_naming_the_lambda() -> None:
+    with pytest.raises(UnimportableTask, match=r"it is a lambda, which has no name to import"):
+        task(double_lambda).enqueue(2)
+
+    assert models.Task.objects.count() == 0
+
+
+class Jobs:
+    @staticmethod
+    def double(value: int) -> int:
+        return value * 2
+
+
+def test_a_task_defined_in_a_class_is_refused_naming_the_class() -> None:
+    with pytest.raises(UnimportableTask) as info:
+        task(Jobs.double).enqueue(2)
+
+    assert "it is defined inside Jobs, and the worker imports only names at the top level" in str(
+        info.value
+    )
+    assert models.Task.objects.count() == 0
+
+
 def test_a_copy_made_with_using_imports_back_to_its_function() -> None:
     tasks.add.using(priority=5).enqueue(1, 2)
 
