@@ -209,6 +209,9 @@ def test_enqueue_before_migrate_says_to_run_migrate(monkeypatch: pytest.MonkeyPa
     message = str(info.value)
     assert "The table django_taskflow_not_migrated does not exist in database 'default'" in message
     assert "run `manage.py migrate`" in message
+    # One line: PostgreSQL's own message goes on with the statement and a caret.
+    assert "\n" not in message
+    assert message.endswith(").")
 
 
 def test_enqueue_many_before_migrate_says_to_run_migrate(monkeypatch: pytest.MonkeyPatch) -> None:
