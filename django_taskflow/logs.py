@@ -87,10 +87,31 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+# Control characters other than tab, as the backslash escapes Python prints:
+# a carriage return or an escape sequence in an error message would
+# otherwise overwrite or restyle the terminal's line.
+_CONTROL_ESCAPES = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F) if chr(code) not in "\t\n"
+}
+
+
 def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters (an ellipsis marks the cut) on one line."""
-    line = text.replace("\n", " ⏎ ")
-    return line if len(line) <= width else line[: width - 1] + "…"
+    """``text`` cut to ``width`` characters (an ellipsis marks the cut) on one line.
+
+    Line breaks (``\\n``, ``\\r\\n`` or ``\\r``) show as ``⏎``, other control
+    characters as escapes (``\\x1b``). Only the head of ``text`` is read,
+    so a long value costs no more than a short one.
+    """
+    head = text[: width + 1]  # escapes only lengthen it: enough to fill the width
+    line = (
+        head.replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .replace("\n", " ⏎ ")
+        .translate(_CONTROL_ESCAPES)
+    )
+    if len(text) <= width and len(line) <= width:
+        return line
+    return line[: width - 1] + "…"
 
 
 def _local_clock(moment: datetime) -> str:

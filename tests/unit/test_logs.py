@@ -126,6 +126,26 @@ def test_a_long_return_value_is_truncated_on_one_line() -> None:
     assert "\n" not in line
 
 
+def test_an_error_message_cannot_move_the_cursor_or_restyle_the_terminal() -> None:
+    outcome = Outcome(
+        status=Status.FAILED,
+        attempt_outcome=AttemptOutcome.FAILED,
+        error_class="builtins.ValueError",
+        error_message="Bad Request\r\nretry later\rFAKE\x1b[2J\x07\tend",
+    )
+    line = str(logs.AttemptLine(completion(outcome, seconds=0.03)))
+    assert line == (
+        "failed myapp.tasks.add[…c4d854] in 30 ms: ValueError: "
+        "Bad Request ⏎ retry later ⏎ FAKE\\x1b[2J\\x07\tend"
+    )
+
+
+def test_a_huge_value_is_cut_from_its_head() -> None:
+    assert logs.truncate("x" * 10_000_000, 10) == "x" * 9 + "…"
+    assert logs.truncate("x" * 10, 10) == "x" * 10
+    assert logs.truncate("x" * 9 + "\n", 10) == "x" * 9 + "…"  # the line break widens it
+
+
 def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: None) -> None:
     outcome = Outcome(
         status=Status.QUEUED,
