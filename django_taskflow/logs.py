@@ -72,7 +72,7 @@ def task_label(task_name: str | None, task_id: object) -> str:
 
 def format_duration(seconds: float) -> str:
     """A duration as people read it: ``0.04 ms``, ``1.2 ms``, ``12 ms``, ``2.50 s``, ``12.5 s``,
-    ``3 min 05 s``."""
+    ``3 min 05 s``, ``2 h 05 min``, ``3 d 04 h`` (a retry may be days away)."""
     if seconds < 0.001:
         return f"{seconds * 1000:.2f} ms"
     if seconds < 0.01:
@@ -83,8 +83,14 @@ def format_duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest:02d} s"
+    if seconds < 86400:
+        hours, rest = divmod(round(seconds / 60), 60)
+        return f"{hours} h {rest:02d} min"
+    days, rest = divmod(round(seconds / 3600), 24)
+    return f"{days} d {rest:02d} h"
 
 
 # Control characters other than tab, as the backslash escapes Python prints:
@@ -114,8 +120,12 @@ def truncate(text: str, width: int) -> str:
     return line[: width - 1] + "…"
 
 
-def _local_clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S")
+def _local_clock(moment: datetime, now: datetime) -> str:
+    """``12:04:41``, with the date when ``moment`` is on another local day than ``now``."""
+    local = moment.astimezone()
+    if local.date() == now.astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class AttemptLine:
@@ -150,7 +160,8 @@ class AttemptLine:
         if outcome.retry_at is not None:
             wait = (outcome.retry_at - completion.finished_at).total_seconds()
             text += (
-                f"; next attempt at {_local_clock(outcome.retry_at)} (in {format_duration(wait)})"
+                f"; next attempt at {_local_clock(outcome.retry_at, completion.finished_at)} "
+                f"(in {format_duration(wait)})"
                 if wait >= 0.001
                 else "; next attempt now"
             )

@@ -90,6 +90,8 @@ def test_short_id_is_the_tail_of_the_id() -> None:
         (2.5, "2.50 s"),
         (12.5, "12.5 s"),
         (185, "3 min 05 s"),
+        (7500, "2 h 05 min"),
+        (273_600, "3 d 04 h"),
     ],
 )
 def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
@@ -157,6 +159,19 @@ def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: 
     assert str(logs.AttemptLine(completion(outcome, seconds=0.03))) == (
         "retrying myapp.tasks.add[…c4d854] in 30 ms: ConnectionError: smtp refused; "
         "next attempt at 12:04:41 (in 10.0 s)"
+    )
+
+
+def test_a_retry_due_on_another_day_shows_its_date(utc_clock: None) -> None:
+    outcome = Outcome(
+        status=Status.QUEUED,
+        attempt_outcome=AttemptOutcome.FAILED,
+        error_class="builtins.ConnectionError",
+        error_message="smtp refused",
+        retry_at=FINISHED + timedelta(days=2, hours=3),
+    )
+    assert str(logs.AttemptLine(completion(outcome, seconds=0.03))).endswith(
+        f"; next attempt at {(FINISHED + timedelta(days=2, hours=3)):%Y-%m-%d %H:%M:%S} (in 2 d 03 h)"
     )
 
 
