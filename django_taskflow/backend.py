@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
+from django.apps import apps
 from django.core import checks
 from django.db import connections
 from django.tasks import Task
 from django.tasks.backends.base import BaseTaskBackend
 
-from django_taskflow import conf, enqueue, registry, results, sqlite_check
+from django_taskflow import conf, registry, sqlite_check
 from django_taskflow.definition import TaskflowTask
 from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.execution import middleware
+
+if TYPE_CHECKING:
+    from django_taskflow import results
+
+# The modules that import the models (enqueue, results) are imported when
+# first used, not with this module: the models cannot load unless the app is
+# installed, and __init__ must first be able to say so.
 
 SUPPORTED_VENDORS = ("postgresql", "sqlite")
 
@@ -35,6 +43,12 @@ class TaskflowBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
+        if not apps.is_installed("django_taskflow"):
+            raise ConfigurationError(
+                f"TASKS[{alias!r}] uses django_taskflow's TaskflowBackend, but "
+                "'django_taskflow' is not in INSTALLED_APPS: add it, then run "
+                "`manage.py migrate` to create its tables."
+            )
         self.raw_options: dict[str, Any] = dict(params.get("OPTIONS", {}))
 
     @cached_property
@@ -47,6 +61,8 @@ class TaskflowBackend(BaseTaskBackend):
         registry.register(task)
 
     def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> results.TaskflowResult:
+        from django_taskflow import enqueue
+
         self.validate_task(task)
         return enqueue.enqueue(self, task, args, kwargs)
 
@@ -54,6 +70,8 @@ class TaskflowBackend(BaseTaskBackend):
         self, task: Task[Any, Any], calls: Iterable[Any]
     ) -> list[results.TaskflowResult]:
         """Enqueue one task per call in one round trip; see ``TaskflowTask.enqueue_many``."""
+        from django_taskflow import enqueue
+
         self.validate_task(task)
         return enqueue.enqueue_many(self, task, calls)
 
@@ -63,9 +81,13 @@ class TaskflowBackend(BaseTaskBackend):
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(task, list(calls))
 
     def get_result(self, result_id: str) -> results.TaskflowResult:
+        from django_taskflow import results
+
         return results.load(self.config.database, result_id)
 
     async def aget_result(self, result_id: str) -> results.TaskflowResult:
+        from django_taskflow import results
+
         return await results.aload(self.config.database, result_id)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:

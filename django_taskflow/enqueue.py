@@ -150,9 +150,11 @@ def _insert(
     except DatabaseError as exc:
         # Checked only after a failure, so that a normal enqueue pays nothing for it.
         if not _table_exists(database, table):
+            # The first line only: PostgreSQL adds the statement and a caret.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise MigrationsNotApplied(
                 f"The table {table} does not exist in database {database!r}: run "
-                f"`manage.py migrate` to create django_taskflow's tables ({exc})."
+                f"`manage.py migrate` to create django_taskflow's tables ({reason})."
             ) from exc
         raise
 

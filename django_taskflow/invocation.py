@@ -52,9 +52,15 @@ class _CallShape:
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         if self.passes_context:
-            self.signature.bind(None, *args, **kwargs)
+            bound = self.signature.bind(None, *args, **kwargs)
         else:
-            self.signature.bind(*args, **kwargs)
+            bound = self.signature.bind(*args, **kwargs)
+        # Signature.bind puts a positional-only parameter given by keyword
+        # into **kwargs and then forgets that the parameter itself is missing
+        # (``f(a, /, **kw)`` binds ``a=1``); a direct call refuses it.
+        for name in self.required:
+            if name not in bound.arguments:
+                raise TypeError(f"missing a required positional-only argument: {name!r}")
 
 
 @lru_cache(maxsize=1024)
@@ -111,6 +117,15 @@ def _import_problem(func: Any, task_path: str) -> str | None:
         return (
             "it was not defined in a module Python can import (it seems to come "
             "from `manage.py shell` or another interactive session)"
+        )
+    qualname = getattr(func, "__qualname__", "")
+    if "<lambda>" in qualname:
+        return "it is a lambda, which has no name to import it by"
+    if "." in qualname:
+        owner = qualname.rpartition(".")[0]
+        return (
+            f"it is defined inside {owner}, and the worker imports only names "
+            "at the top level of a module"
         )
     try:
         found = import_string(task_path)

@@ -16,8 +16,8 @@ is above INFO pays one ``isEnabledFor`` check per recorded batch.
   configures only the ``django`` loggers) the text format is installed.
 - The level follows ``--verbosity`` where we install the handler: 0 is
   WARNING, 1 (the default) INFO, 2 and above DEBUG, which shows progress
-  reports. The handler also takes ``django.tasks``' lines from WARNING up
-  (see ``_quiet_django_task_lines``). With the project's configuration, ``--verbosity 0`` or ``2``
+  reports. The handler also takes ``django.tasks``' lines from WARNING up,
+  except its task state lines (see ``_quiet_django_task_lines``). With the project's configuration, ``--verbosity 0`` or ``2``
   sets the ``django_taskflow`` logger's level, and the project's handlers
   keep their own levels.
 """
@@ -72,7 +72,7 @@ def task_label(task_name: str | None, task_id: object) -> str:
 
 def format_duration(seconds: float) -> str:
     """A duration as people read it: ``0.04 ms``, ``1.2 ms``, ``12 ms``, ``2.50 s``, ``12.5 s``,
-    ``3 min 05 s``."""
+    ``3 min 05 s``, ``2 h 05 min``, ``3 d 04 h`` (a retry may be days away)."""
     if seconds < 0.001:
         return f"{seconds * 1000:.2f} ms"
     if seconds < 0.01:
@@ -83,18 +83,49 @@ def format_duration(seconds: float) -> str:
         return f"{seconds:.2f} s"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest:02d} s"
+    if seconds < 86400:
+        hours, rest = divmod(round(seconds / 60), 60)
+        return f"{hours} h {rest:02d} min"
+    days, rest = divmod(round(seconds / 3600), 24)
+    return f"{days} d {rest:02d} h"
+
+
+# Control characters other than tab, as the backslash escapes Python prints:
+# a carriage return or an escape sequence in an error message would
+# otherwise overwrite or restyle the terminal's line.
+_CONTROL_ESCAPES = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F) if chr(code) not in "\t\n"
+}
 
 
 def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters (an ellipsis marks the cut) on one line."""
-    line = text.replace("\n", " ⏎ ")
-    return line if len(line) <= width else line[: width - 1] + "…"
+    """``text`` cut to ``width`` characters (an ellipsis marks the cut) on one line.
+
+    Line breaks (``\\n``, ``\\r\\n`` or ``\\r``) show as ``⏎``, other control
+    characters as escapes (``\\x1b``). Only the head of ``text`` is read,
+    so a long value costs no more than a short one.
+    """
+    head = text[: width + 1]  # escapes only lengthen it: enough to fill the width
+    line = (
+        head.replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .replace("\n", " ⏎ ")
+        .translate(_CONTROL_ESCAPES)
+    )
+    if len(text) <= width and len(line) <= width:
+        return line
+    return line[: width - 1] + "…"
 
 
-def _local_clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S")
+def _local_clock(moment: datetime, now: datetime) -> str:
+    """``12:04:41``, with the date when ``moment`` is on another local day than ``now``."""
+    local = moment.astimezone()
+    if local.date() == now.astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
 class AttemptLine:
@@ -129,7 +160,8 @@ class AttemptLine:
         if outcome.retry_at is not None:
             wait = (outcome.retry_at - completion.finished_at).total_seconds()
             text += (
-                f"; next attempt at {_local_clock(outcome.retry_at)} (in {format_duration(wait)})"
+                f"; next attempt at {_local_clock(outcome.retry_at, completion.finished_at)} "
+                f"(in {format_duration(wait)})"
                 if wait >= 0.001
                 else "; next attempt now"
             )
@@ -311,13 +343,23 @@ def configure(log_format: LogFormat | None, verbosity: int = 1) -> str:
     return f"{where}; progress reports log at DEBUG (--verbosity 2 shows them)"
 
 
-def _quiet_django_task_lines(handler: logging.Handler) -> None:
-    """Send ``django.tasks``' own lines through ``handler``, from WARNING up.
+# The line django.tasks logs when a task starts or ends (django/tasks/signals.py).
+DJANGO_TASK_STATE_LINE = "Task id=%s path=%s state=%s"
 
-    Django logs every task's start and end at INFO ("Task id=... state=..."),
-    which under ``DEBUG = True`` doubles our per-attempt line in another
-    format. Its failure lines (ERROR, with the traceback) stay. Left alone
-    if the project set a level or a handler on ``django.tasks``.
+
+def _is_not_a_task_state_line(record: logging.LogRecord) -> bool:
+    return record.msg != DJANGO_TASK_STATE_LINE
+
+
+def _quiet_django_task_lines(handler: logging.Handler) -> None:
+    """Send ``django.tasks``' own lines through ``handler``, from WARNING up, minus state lines.
+
+    Django logs every task's start and end ("Task id=... path=... state=..."):
+    at INFO, and a failure at ERROR. In the worker these only double our
+    per-attempt line in another format, with the full id and, since the
+    worker sends ``task_finished`` after recording the attempt, no
+    traceback: they are dropped. Django's other lines pass from WARNING up.
+    Left alone if the project set a level or a handler on ``django.tasks``.
     """
     django_tasks = logging.getLogger(DJANGO_TASKS_LOGGER)
     ours = [each for each in django_tasks.handlers if isinstance(each, WorkerLogHandler)]
@@ -326,5 +368,6 @@ def _quiet_django_task_lines(handler: logging.Handler) -> None:
     for previous in ours:
         django_tasks.removeHandler(previous)
     django_tasks.addHandler(handler)
+    django_tasks.addFilter(_is_not_a_task_state_line)  # added once, however often called
     django_tasks.propagate = False
     django_tasks.setLevel(logging.WARNING)

@@ -11,6 +11,7 @@ import datetime
 import decimal
 import json
 import math
+import sys
 import uuid
 from typing import Any
 
@@ -54,6 +55,8 @@ def find_unserializable(value: Any, path: str, depth: int = 0) -> str | None:
     """
     if isinstance(value, str):
         return _text_problem(value, path)
+    if isinstance(value, int) and value.bit_length() > _BITS_SURELY_WRITABLE:
+        return _int_problem(value, path)
     if isinstance(value, _SCALARS):
         return None
     if isinstance(value, float):
@@ -80,6 +83,22 @@ def find_unserializable(value: Any, path: str, depth: int = 0) -> str | None:
         return None
     kind = f"{type(value).__module__}.{type(value).__qualname__}"
     return f"{path} is {kind}, which is not JSON{_fix_for(value)}"
+
+
+# An int of at most this many bits has fewer than 3,100 digits, below
+# Python's smallest limit on int-to-text conversion (sys.set_int_max_str_digits).
+_BITS_SURELY_WRITABLE = 10_000
+
+
+def _int_problem(value: int, path: str) -> str | None:
+    try:
+        str(value)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        return (
+            f"{path} is an int of more than {sys.get_int_max_str_digits():,} digits, "
+            "which JSON cannot write here; pass it as a str"
+        )
+    return None
 
 
 def _text_problem(text: str, subject: str) -> str | None:

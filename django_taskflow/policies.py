@@ -422,7 +422,8 @@ class Timeout:
         if self.soft is not None and self.hard is not None and self.soft >= self.hard:
             raise InvalidTaskOptions(
                 f"soft timeout ({self.soft!r} s) must be shorter than the hard timeout "
-                f"({self.hard!r} s)"
+                f"({self.hard!r} s): give both, e.g. Timeout(soft={self.hard / 2:g}, "
+                f"hard={self.hard:g}), or soft=None for no soft limit"
             )
         if self.on_soft_timeout is not None and not callable(self.on_soft_timeout):
             raise InvalidTaskOptions(

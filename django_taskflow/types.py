@@ -10,5 +10,14 @@ type JSONValue = JSONScalar | list[JSONValue] | dict[str, JSONValue]
 
 
 def is_finite_number(value: Any) -> bool:
-    """True for an int or float that is not a bool, NaN or infinite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """True for an int or float that is not a bool, NaN or infinite.
+
+    An int too large for a float (``10**400``) is not finite here: every
+    number this package takes is used as a float.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

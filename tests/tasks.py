@@ -356,3 +356,8 @@ def catastrophic_regex(mark_path: str) -> bool:
 @task(takes_context=True, max_attempts=2)
 def last_attempt_flag(context: TaskContext) -> dict[str, object]:
     return {"attempt": context.attempt, "is_last_attempt": context.is_last_attempt}
+
+
+@task
+def positional_only_with_options(path: str, /, **options: object) -> str:
+    return path

@@ -8,7 +8,8 @@ is the worker. It runs in the child's main thread as it would without
 Watchman when installed, else polling once a second) watches every imported
 module from a thread. On a change the child stops the worker as SIGTERM
 would (running tasks finish, nothing more is claimed) and exits with
-``RESTART_CODE``.
+``RESTART_CODE``. If the restarted child then fails (a syntax error saved in
+a task module), the parent waits for the next change and starts it again.
 
 Not ``autoreload.run_with_reloader()`` itself: it runs the main function in a
 daemon thread, where the worker can neither install its signal handlers nor
@@ -82,6 +83,7 @@ def restart_on_change() -> int:
     environment = {**os.environ, autoreload.DJANGO_AUTORELOAD_ENV: "true"}
     relay = _Relay()
     previous = {signum: signal.signal(signum, relay.on_signal) for signum in STOP_SIGNALS}
+    restarted = False
     try:
         while True:
             # A session of its own, so that a Ctrl-C or a hang-up reaches the
@@ -89,14 +91,57 @@ def restart_on_change() -> int:
             child = subprocess.Popen(arguments, env=environment, start_new_session=True)  # noqa: S603
             relay.attach(child)
             code = child.wait()
-            if code != RESTART_CODE or relay.is_stopping:
+            if relay.is_stopping or code == 0:
                 return 128 - code if code < 0 else code
-            logger.info(
-                "restarting the worker with the changed code", extra={"action": "worker_reloading"}
-            )
+            if code == RESTART_CODE:
+                restarted = True
+                logger.info(
+                    "restarting the worker with the changed code",
+                    extra={"action": "worker_reloading"},
+                )
+                continue
+            if not restarted or not _wait_for_a_fix(code, relay):
+                # The code it started with fails: a mistake in the command or
+                # the settings, which no edit the parent watches would fix.
+                return 128 - code if code < 0 else code
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _wait_for_a_fix(code: int, relay: _Relay) -> bool:
+    """After an edit broke the worker (say, a syntax error), wait for the next change.
+
+    As ``runserver`` does, a mistake saved in a task module does not end
+    ``--reload``: the worker starts again once a file changes. Watched here
+    are the modules the parent imported, the project's as they were before
+    the edit. Return False if a stop signal came first.
+    """
+    logger.error(
+        "the worker exited with code %d after the code changed (its error is above); "
+        "it starts again when a file changes",
+        code,
+        extra={"action": "worker_reload_failed"},
+    )
+    changed = threading.Event()
+
+    def on_file_changed(sender: Any, file_path: Path, **kwargs: Any) -> bool:
+        changed.set()
+        return True  # handled: the reloader must not exit its own thread
+
+    autoreload.file_changed.connect(on_file_changed, weak=False)
+    reloader = autoreload.get_reloader()
+    threading.Thread(
+        target=reloader.run, args=(threading.main_thread(),), name="reloader", daemon=True
+    ).start()
+    try:
+        while not changed.wait(PARENT_CHECK_SECONDS):
+            if relay.is_stopping:
+                return False
+        return not relay.is_stopping
+    finally:
+        reloader.stop()
+        autoreload.file_changed.disconnect(on_file_changed)
 
 
 def watch_code() -> threading.Event:

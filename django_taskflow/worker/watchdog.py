@@ -129,14 +129,22 @@ class Watchdog:
                     "task %s passed its hard time limit (%g s); interrupting it",
                     attempt.task.id,
                     attempt.task.timeout_hard,
-                    extra={"action": "hard_timeout", "task_id": str(attempt.task.id)},
+                    extra={
+                        "action": "hard_timeout",
+                        "task_id": str(attempt.task.id),
+                        "task_name": attempt.task.task_path,
+                    },
                 )
                 self.interrupt(attempt.task)
             elif now >= attempt.give_up_at and self.give_up(attempt.task):
                 logger.error(
                     "task %s ignored its hard time limit; gave up its slot",
                     attempt.task.id,
-                    extra={"action": "slot_given_up", "task_id": str(attempt.task.id)},
+                    extra={
+                        "action": "slot_given_up",
+                        "task_id": str(attempt.task.id),
+                        "task_name": attempt.task.task_path,
+                    },
                 )
                 self.stopped = True
 
@@ -145,7 +153,11 @@ class Watchdog:
             "task %s passed its soft time limit (%g s)",
             attempt.task.id,
             attempt.task.timeout_soft,
-            extra={"action": "soft_timeout", "task_id": str(attempt.task.id)},
+            extra={
+                "action": "soft_timeout",
+                "task_id": str(attempt.task.id),
+                "task_name": attempt.task.task_path,
+            },
         )
         self.on_soft(attempt.task)
         if attempt.on_soft_timeout is not None:
@@ -165,7 +177,11 @@ def _call_soft_callback(callback: Callable[[Any], Any], context: Any, task: Clai
         logger.exception(
             "on_soft_timeout of task %s raised",
             task.id,
-            extra={"action": "soft_timeout_callback_failed", "task_id": str(task.id)},
+            extra={
+                "action": "soft_timeout_callback_failed",
+                "task_id": str(task.id),
+                "task_name": task.task_path,
+            },
         )
 
 

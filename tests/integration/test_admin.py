@@ -165,3 +165,35 @@ def test_the_retry_policy_does_not_show_a_null_max_attempts(staff_client: Client
     page = detail(staff_client, result.id)
     assert '{"kind": "fixed", "delay": 0, "jitter": false}' in page
     assert '"max_attempts": null' not in page
+
+
+def test_every_page_renders_for_a_task_in_each_state_even_if_its_path_no_longer_imports(
+    staff_client: Client,
+) -> None:
+    queued = tasks.add.enqueue(1, 2)
+    running = tasks.echo.enqueue({"nested": ["value", None]})
+    claim_for("slot:1", limit=2)
+    finished = [tasks.add.enqueue(3, 4), tasks.fail_always.enqueue("x"), tasks.fail_once.enqueue()]
+    run_tasks()
+    cancelled = tasks.noop.enqueue()
+    models.Task.objects.filter(pk=cancelled.id).update(status="cancelled")
+    gone = tasks.add.enqueue(5, 6)
+    models.Task.objects.filter(pk=gone.id).update(task_path="myapp.tasks.renamed_since")
+    ids = [queued.id, running.id, *(result.id for result in finished), cancelled.id, gone.id]
+    statuses = set(models.Task.objects.values_list("status", flat=True))
+    assert statuses >= {"queued", "running", "succeeded", "failed", "cancelled"}
+
+    changelist_url = reverse("admin:django_taskflow_task_changelist")
+    for query in (
+        "",
+        "?q=renamed_since",
+        "?q=not-an-id",
+        "?task_path__exact=myapp.tasks.renamed_since",
+    ):
+        assert staff_client.get(changelist_url + query).status_code == 200
+    for task_id in ids:
+        for view in ("change", "history"):
+            url = reverse(f"admin:django_taskflow_task_{view}", args=[task_id])
+            assert staff_client.get(url).status_code == 200, (view, task_id)
+        delete = reverse("admin:django_taskflow_task_delete", args=[task_id])
+        assert staff_client.get(delete).status_code == 403

@@ -31,6 +31,8 @@ pytestmark = pytest.mark.django_db
         (tasks.add, (1,), {"a": 2}),
         (tasks.noop, (1,), {}),
         (tasks.fail_until_attempt, (), {}),  # takes_context: the context is not counted
+        # Positional-only, given by keyword: Signature.bind alone lets it into **options.
+        (tasks.positional_only_with_options, (), {"path": "a"}),
     ],
 )
 def test_arguments_that_do_not_fit_raise_the_type_error_of_a_direct_call(
@@ -47,6 +49,12 @@ def test_arguments_that_do_not_fit_raise_the_type_error_of_a_direct_call(
     assert str(direct.value).startswith(f"{name}() ")
     assert str(enqueued.value).startswith(f"{name}() ")
     assert models.Task.objects.count() == 0
+
+
+def test_a_positional_only_argument_may_also_be_named_in_kwargs() -> None:
+    tasks.positional_only_with_options.enqueue("a", path="b")  # a direct call accepts it
+
+    assert models.Task.objects.get().kwargs == {"path": "b"}
 
 
 def test_enqueue_many_binds_every_call_and_writes_none_when_one_does_not_fit() -> None:
@@ -112,6 +120,32 @@ def test_a_task_whose_path_leads_to_another_object_is_refused_at_enqueue() -> No
         defined_in("tests.tasks", name="add").enqueue(2)
 
 
+double_lambda = lambda value: value * 2  # noqa: E731  # a lambda at module level
+
+
+def test_a_lambda_task_is_refused_naming_the_lambda() -> None:
+    with pytest.raises(UnimportableTask, match=r"it is a lambda, which has no name to import"):
+        task(double_lambda).enqueue(2)
+
+    assert models.Task.objects.count() == 0
+
+
+class Jobs:
+    @staticmethod
+    def double(value: int) -> int:
+        return value * 2
+
+
+def test_a_task_defined_in_a_class_is_refused_naming_the_class() -> None:
+    with pytest.raises(UnimportableTask) as info:
+        task(Jobs.double).enqueue(2)
+
+    assert "it is defined inside Jobs, and the worker imports only names at the top level" in str(
+        info.value
+    )
+    assert models.Task.objects.count() == 0
+
+
 def test_a_copy_made_with_using_imports_back_to_its_function() -> None:
     tasks.add.using(priority=5).enqueue(1, 2)
 
@@ -175,6 +209,9 @@ def test_enqueue_before_migrate_says_to_run_migrate(monkeypatch: pytest.MonkeyPa
     message = str(info.value)
     assert "The table django_taskflow_not_migrated does not exist in database 'default'" in message
     assert "run `manage.py migrate`" in message
+    # One line: PostgreSQL's own message goes on with the statement and a caret.
+    assert "\n" not in message
+    assert message.endswith(").")
 
 
 def test_enqueue_many_before_migrate_says_to_run_migrate(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,6 +117,42 @@ def test_reload_runs_the_edited_task_code(
     assert process.poll() is None, "the --reload parent exited instead of restarting"
     assert not any(is_alive(pid) for pid in workers_before), "the old worker is still running"
     assert log.read_text().count("development only") >= 2  # the banner, once per start
+
+
+def test_a_mistake_saved_in_a_task_module_does_not_end_reload(
+    reloading_worker: tuple[subprocess.Popen[str], Path], reloadable_app: Path
+) -> None:
+    process, log = reloading_worker
+    assert run_one_task() == "first"
+    wait_for(lambda: "watching for code changes" in log.read_text())
+    module = reloadable_app / "tasks.py"
+
+    def saved_until(text: str, seen: Callable[[str], bool]) -> Callable[[], bool]:
+        def save_and_look() -> bool:
+            # Saved again on each poll, as above: the reloader compares times.
+            module.write_text(text)
+            return seen(log.read_text())
+
+        return save_and_look
+
+    wait_for(
+        saved_until("def version(:\n", lambda text: "it starts again when a file changes" in text),
+        interval=0.5,
+        timeout=60,
+    )
+    assert "SyntaxError" in log.read_text()
+    assert process.poll() is None, "the --reload parent exited on the broken module"
+
+    wait_for(
+        saved_until(
+            TASK_MODULE.format(answer="fixed"),
+            lambda text: text.count("watching for code changes") == 2,
+        ),
+        interval=0.5,
+        timeout=60,
+    )
+    assert run_one_task() == "fixed"
+    assert process.poll() is None
 
 
 def test_stopping_a_reloading_worker_stops_its_child(

@@ -49,9 +49,10 @@ def test_text_log_has_one_line_per_attempt_and_progress_at_debug(
     progress = re.escape(f"progress tests.tasks.progress_steps[{logs.short_id(steps.id)}]")
     assert re.search(rf"^{clock} DEBUG {progress} 50% {{\"step\": 1}}$", log, re.MULTILINE)
     assert "log:         text on stderr, level DEBUG; progress reports shown (DEBUG)" in log
-    # A time-limit line names the task's id too, the short way.
+    # A time-limit line names the task and its id, the short way.
+    slow_label = re.escape(f"tests.tasks.outlives_soft_limit[{logs.short_id(slow.id)}]")
     assert re.search(
-        rf"^{clock} WARNING task {logs.short_id(slow.id)} passed its soft time limit \(0.3 s\)$",
+        rf"^{clock} WARNING task {slow_label} passed its soft time limit \(0.3 s\)$",
         log,
         re.MULTILINE,
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +18,7 @@ from django.test import override_settings
 from django_taskflow import backend as backend_module
 from django_taskflow.backend import TaskflowBackend
 from django_taskflow.exceptions import ConfigurationError
+from tests.conftest import ROOT
 
 BACKEND_PATH = "django_taskflow.backend.TaskflowBackend"
 
@@ -232,3 +237,40 @@ def test_a_subclass_of_taskflow_backend_passes_w001() -> None:
 
 class OurBackend(TaskflowBackend):
     """A project's own subclass: still django_taskflow's backend."""
+
+
+def test_the_backend_without_the_app_in_installed_apps_says_to_add_it(tmp_path: Path) -> None:
+    # A fresh process: the fault was the backend's module failing to import
+    # (the models' RuntimeError about an explicit app_label) before any check.
+    (tmp_path / "without_app_settings.py").write_text(
+        "from testproject.settings import *  # noqa: F403\n"
+        "INSTALLED_APPS = [app for app in INSTALLED_APPS  # noqa: F405\n"
+        '                  if app not in ("django_taskflow", "testproject.demo")]\n'
+    )
+    script = (
+        "import django; django.setup()\n"
+        "from django.tasks import task_backends\n"
+        "from django_taskflow.exceptions import ConfigurationError\n"
+        "try:\n"
+        "    task_backends['default']\n"
+        "except ConfigurationError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "without_app_settings",
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+    }
+    finished = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert finished.stdout.strip() == (
+        "TASKS['default'] uses django_taskflow's TaskflowBackend, but 'django_taskflow' is "
+        "not in INSTALLED_APPS: add it, then run `manage.py migrate` to create its tables."
+    ), finished.stderr

@@ -118,8 +118,10 @@ def test_unknown_pool_is_refused() -> None:
         call_command("taskworker", "--pool", "fork")
 
 
-def test_unknown_backend_alias_is_refused() -> None:
-    with pytest.raises(CommandError, match="--backend 'nope' is not in TASKS"):
+def test_unknown_backend_alias_is_refused_with_the_valid_ones_listed() -> None:
+    with pytest.raises(
+        CommandError, match=r"^--backend 'nope' is not in TASKS\. Aliases in TASKS: default\.$"
+    ):
         call_command("taskworker", "--backend", "nope")
 
 

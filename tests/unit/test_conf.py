@@ -128,6 +128,7 @@ def test_zero_is_allowed_where_the_option_may_be_zero() -> None:
     [
         ("LEASE_SECONDS", float("nan")),
         ("LEASE_SECONDS", float("inf")),
+        pytest.param("LEASE_SECONDS", 10**400, id="LEASE_SECONDS-too-large-for-a-float"),
         ("POLL_INTERVAL", float("nan")),
         ("SHUTDOWN_GRACE_SECONDS", float("nan")),
     ],

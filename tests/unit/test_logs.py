@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -89,6 +90,8 @@ def test_short_id_is_the_tail_of_the_id() -> None:
         (2.5, "2.50 s"),
         (12.5, "12.5 s"),
         (185, "3 min 05 s"),
+        (7500, "2 h 05 min"),
+        (273_600, "3 d 04 h"),
     ],
 )
 def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
@@ -125,6 +128,26 @@ def test_a_long_return_value_is_truncated_on_one_line() -> None:
     assert "\n" not in line
 
 
+def test_an_error_message_cannot_move_the_cursor_or_restyle_the_terminal() -> None:
+    outcome = Outcome(
+        status=Status.FAILED,
+        attempt_outcome=AttemptOutcome.FAILED,
+        error_class="builtins.ValueError",
+        error_message="Bad Request\r\nretry later\rFAKE\x1b[2J\x07\tend",
+    )
+    line = str(logs.AttemptLine(completion(outcome, seconds=0.03)))
+    assert line == (
+        "failed myapp.tasks.add[…c4d854] in 30 ms: ValueError: "
+        "Bad Request ⏎ retry later ⏎ FAKE\\x1b[2J\\x07\tend"
+    )
+
+
+def test_a_huge_value_is_cut_from_its_head() -> None:
+    assert logs.truncate("x" * 10_000_000, 10) == "x" * 9 + "…"
+    assert logs.truncate("x" * 10, 10) == "x" * 10
+    assert logs.truncate("x" * 9 + "\n", 10) == "x" * 9 + "…"  # the line break widens it
+
+
 def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: None) -> None:
     outcome = Outcome(
         status=Status.QUEUED,
@@ -136,6 +159,19 @@ def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: 
     assert str(logs.AttemptLine(completion(outcome, seconds=0.03))) == (
         "retrying myapp.tasks.add[…c4d854] in 30 ms: ConnectionError: smtp refused; "
         "next attempt at 12:04:41 (in 10.0 s)"
+    )
+
+
+def test_a_retry_due_on_another_day_shows_its_date(utc_clock: None) -> None:
+    outcome = Outcome(
+        status=Status.QUEUED,
+        attempt_outcome=AttemptOutcome.FAILED,
+        error_class="builtins.ConnectionError",
+        error_message="smtp refused",
+        retry_at=FINISHED + timedelta(days=2, hours=3),
+    )
+    assert str(logs.AttemptLine(completion(outcome, seconds=0.03))).endswith(
+        f"; next attempt at {(FINISHED + timedelta(days=2, hours=3)):%Y-%m-%d %H:%M:%S} (in 2 d 03 h)"
     )
 
 
@@ -254,20 +290,24 @@ def no_root_handlers() -> Iterator[None]:
 
 @pytest.fixture
 def clean_logger() -> Iterator[logging.Logger]:
-    """The package logger and ``django.tasks`` with no handlers or level, restored after."""
+    """The package logger and ``django.tasks`` with no handlers, filters or level, restored after."""
     saved = []
     for name in (logs.LOGGER_NAME, logs.DJANGO_TASKS_LOGGER):
         logger = logging.getLogger(name)
-        saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
+        saved.append(
+            (logger, list(logger.handlers), list(logger.filters), logger.propagate, logger.level)
+        )
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
+        logger.filters = []
         logger.propagate, logger.level = True, logging.NOTSET
     yield logging.getLogger(logs.LOGGER_NAME)
-    for logger, handlers, propagate, level in saved:
+    for logger, handlers, filters, propagate, level in saved:
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         for handler in handlers:
             logger.addHandler(handler)
+        logger.filters = filters
         logger.propagate, logger.level = propagate, level
 
 
@@ -332,16 +372,29 @@ def test_configuring_twice_keeps_one_handler_of_ours(clean_logger: logging.Logge
     assert logging.getLogger(logs.DJANGO_TASKS_LOGGER).handlers == clean_logger.handlers
 
 
-def test_our_format_keeps_only_djangos_task_failures(clean_logger: logging.Logger) -> None:
-    # Django logs every task's start and end at INFO: in our format only its
-    # failures (ERROR, with the traceback) are kept, through our handler.
+def test_our_format_drops_djangos_task_state_lines_and_keeps_its_warnings(
+    clean_logger: logging.Logger,
+) -> None:
+    # Django logs every task's start and end, a failure at ERROR: in the
+    # worker that only doubles the per-attempt line, without a traceback.
+    stream = io.StringIO()
     with no_root_handlers():
         logs.configure(None, verbosity=1)
     django_tasks = logging.getLogger(logs.DJANGO_TASKS_LOGGER)
     assert django_tasks.handlers == clean_logger.handlers
     assert not django_tasks.propagate
-    assert not django_tasks.isEnabledFor(logging.INFO)
-    assert django_tasks.isEnabledFor(logging.ERROR)
+    (handler,) = django_tasks.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+
+    task_id = "01a2494c-ed1d-72c2-96b1-4db46bf16232"
+    django_tasks.error(logs.DJANGO_TASK_STATE_LINE, task_id, "myapp.tasks.add", "FAILED")
+    django_tasks.info(logs.DJANGO_TASK_STATE_LINE, task_id, "myapp.tasks.add", "RUNNING")
+    django_tasks.info("something else")
+    django_tasks.warning("something to see")
+
+    (line,) = stream.getvalue().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d WARNING something to see", line)
 
 
 def test_a_level_the_project_set_on_django_tasks_is_kept(clean_logger: logging.Logger) -> None:

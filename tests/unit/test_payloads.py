@@ -29,6 +29,18 @@ def test_plain_json_arguments_are_accepted() -> None:
     check_arguments(TASK_PATH, args, kwargs, LIMIT)
 
 
+def test_an_int_too_long_to_write_as_text_is_refused_naming_its_path() -> None:
+    with pytest.raises(UnserializablePayload) as info:
+        check_arguments(TASK_PATH, (1, [10**5000]), {}, 10**9)
+
+    assert "args[1][0] is an int of more than 4,300 digits" in str(info.value)
+    assert "pass it as a str" in str(info.value)
+
+
+def test_a_long_int_that_json_can_write_is_accepted() -> None:
+    check_arguments(TASK_PATH, (2**70, -(10**4000)), {}, 10**9)
+
+
 def test_encoded_size_counts_the_whole_call() -> None:
     # [[1],{"a":"b"}] is 15 bytes.
     assert check_arguments(TASK_PATH, (1,), {"a": "b"}, LIMIT) == 15
@@ -117,6 +129,7 @@ def test_encode_result_returns_compact_json() -> None:
         ({1, 2}, "the return value is builtins.set"),
         ("a\x00b", "the return value contains a NUL character"),
         ({"when": dt.date(2025, 1, 1)}, "the return value['when'] is datetime.date"),
+        ([10**5000], "the return value[0] is an int of more than"),
     ],
 )
 def test_encode_result_refuses_non_json_values(value: Any, expected: str) -> None:

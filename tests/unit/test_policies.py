@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -380,6 +381,16 @@ def test_timeout_refuses_a_soft_limit_not_shorter_than_the_hard_one() -> None:
         Timeout(soft=60, hard=60)
 
 
+def test_a_copy_that_lowers_the_hard_limit_below_the_soft_one_says_what_to_write() -> None:
+    with pytest.raises(InvalidTaskOptions) as info:
+        replace(Timeout.QUICK, hard=5)  # QUICK's soft limit is 10 s
+
+    assert str(info.value) == (
+        "soft timeout (10 s) must be shorter than the hard timeout (5 s): give both, "
+        "e.g. Timeout(soft=2.5, hard=5), or soft=None for no soft limit"
+    )
+
+
 @pytest.mark.parametrize(
     ("given", "soft", "hard"),
     [
@@ -417,6 +428,7 @@ def test_timeout_refuses_no_limit_at_all() -> None:
         ("hard", -5),
         ("soft", True),
         ("hard", "1"),
+        pytest.param("hard", 10**400, id="hard-too-large-for-a-float"),
     ],
 )
 def test_timeout_refuses_a_limit_that_is_not_a_positive_finite_number(

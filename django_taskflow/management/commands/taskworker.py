@@ -81,7 +81,10 @@ class Command(BaseCommand):
         if options["reload"] and not reload.is_reloaded_child():
             raise SystemExit(reload.restart_on_change())
         if options["backend"] not in task_backends.settings:
-            raise CommandError(f"--backend {options['backend']!r} is not in TASKS.")
+            aliases = ", ".join(sorted(task_backends.settings))
+            raise CommandError(
+                f"--backend {options['backend']!r} is not in TASKS. Aliases in TASKS: {aliases}."
+            )
         try:
             worker_options = WorkerOptions(
                 backend=options["backend"],
