@@ -24,7 +24,8 @@ from django_taskflow.exceptions import (
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.execution.middleware import use
 from django_taskflow.hooks import on_task_complete, on_task_failed, on_task_start, remove_hook
-from django_taskflow.policies import RetryPolicy, Timeout
+from django_taskflow.policies import RetryPolicy
+from django_taskflow.timeouts import Timeout
 
 __all__ = [
     "ConfigurationError",

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
-from django_taskflow.policies import RetryPolicy, Timeout, coerce_policy
+from django_taskflow.policies import RetryPolicy, coerce_policy
+from django_taskflow.timeouts import Timeout
 from django_taskflow.types import is_finite_number
 
 

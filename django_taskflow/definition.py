@@ -14,9 +14,10 @@ from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN
 from django.utils import timezone
 
 from django_taskflow.exceptions import InvalidTaskOptions
-from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, Timeout, is_attempt_count
+from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, is_attempt_count
 from django_taskflow.states import OnLost
 from django_taskflow.text import storable_text
+from django_taskflow.timeouts import Timeout
 
 if TYPE_CHECKING:
     from django_taskflow.results import TaskflowResult

@@ -12,7 +12,8 @@ from django.test import override_settings
 
 from django_taskflow import conf
 from django_taskflow.exceptions import ConfigurationError, TaskflowError
-from django_taskflow.policies import RetryPolicy, Timeout
+from django_taskflow.policies import RetryPolicy
+from django_taskflow.timeouts import Timeout
 
 NUMERIC_OPTIONS = [
     "LEASE_SECONDS",

@@ -13,7 +13,8 @@ from django.tasks.exceptions import InvalidTask
 
 from django_taskflow import TaskflowTask, task
 from django_taskflow.exceptions import InvalidTaskOptions, TaskflowError
-from django_taskflow.policies import RetryPolicy, Timeout
+from django_taskflow.policies import RetryPolicy
+from django_taskflow.timeouts import Timeout
 from tests import tasks
 
 SURROGATE = b"\xff".decode("utf-8", "surrogateescape")

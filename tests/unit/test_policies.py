@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from django_taskflow import policies
+from django_taskflow import policies, timeouts
 from django_taskflow.exceptions import InvalidTaskOptions, TaskflowError
-from django_taskflow.policies import RetryPolicy, Timeout, coerce_policy
+from django_taskflow.policies import RetryPolicy, coerce_policy
+from django_taskflow.timeouts import Timeout
 
 SETTING = "TASKS['default']['OPTIONS']['RETRY_POLICY']"
 calls: list[int] = []
@@ -359,7 +360,7 @@ def test_timeout_presets_have_the_documented_values() -> None:
     assert (Timeout.QUICK.soft, Timeout.QUICK.hard) == (10, 30)
     assert (Timeout.MODERATE.soft, Timeout.MODERATE.hard) == (300, 600)
     assert (Timeout.EXTENDED.soft, Timeout.EXTENDED.hard) == (3600, 7200)
-    assert Timeout.QUICK is policies.QUICK
+    assert Timeout.QUICK is timeouts.QUICK
 
 
 def test_retry_policy_max_attempts_is_bounded_by_what_the_column_holds() -> None:
