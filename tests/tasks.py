@@ -356,3 +356,10 @@ def catastrophic_regex(mark_path: str) -> bool:
 @task(takes_context=True, max_attempts=2)
 def last_attempt_flag(context: TaskContext) -> dict[str, object]:
     return {"attempt": context.attempt, "is_last_attempt": context.is_last_attempt}
+
+
+@task(takes_context=True)
+def exits_its_slot_cleanly(context: TaskContext, log_path: str) -> None:
+    """Ends its process with exit code 0 mid-run, as a forked helper or a C library may."""
+    _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
+    os._exit(0)

@@ -142,6 +142,9 @@ class Slot:
 
     def run_once(self) -> bool:
         """Run one task if there is one (claiming first if needed); say if it did."""
+        if not self.prefetch and self.prefetch.may_hold_strays:
+            self.recorder.wait_until_recorded()  # a finished task is no stray
+            self.prefetch.hand_back_strays()
         if not self.prefetch and not self.prefetch.claim():
             if self.inline:
                 self.keeper.run_due()

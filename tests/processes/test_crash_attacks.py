@@ -1,0 +1,127 @@
+"""Crashes, stops and lost connections at awkward moments: no task lost, doubled or stuck."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from django_taskflow import models
+from django_taskflow.states import AttemptOutcome, Status
+from tests import tasks
+from tests.conftest import WorkerProcesses, wait_for
+from tests.processes.test_crashes import executions, lines, settled, slot_pids
+
+pytestmark = pytest.mark.processes
+
+
+def test_worker_stopped_past_its_lease_never_overwrites_the_recovered_outcome(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "executions"
+    result = tasks.log_execution.enqueue(str(log), 3)
+    frozen = workers.start(lease_seconds=2)
+    wait_for(lambda: lines(log))
+    os.killpg(frozen.pid, signal.SIGSTOP)  # alive, but neither renews nor runs
+    try:
+        rescuer = workers.start(lease_seconds=2)
+        wait_for(lambda: settled([result.id]), timeout=30)
+    finally:
+        os.killpg(frozen.pid, signal.SIGCONT)
+    # The frozen body ends now, then its worker stops, writing all it has.
+    wait_for(lambda: len(lines(log)) == 4, timeout=30)
+    frozen.send_signal(signal.SIGTERM)
+    assert frozen.wait(timeout=30) == 0
+    rescuer.send_signal(signal.SIGTERM)
+    assert rescuer.wait(timeout=30) == 0
+
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts, row.lost_attempts) == (Status.SUCCEEDED, 2, 1)
+    outcomes = [a.outcome for a in row.attempt_set.order_by("number")]
+    assert outcomes == [AttemptOutcome.LOST, AttemptOutcome.SUCCEEDED]
+    ran = executions(log)
+    assert ran["start", str(result.id), 1] == ran["start", str(result.id), 2] == 1
+
+
+def test_task_that_ends_its_slot_with_exit_code_0_is_not_left_running(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "executions"
+    result = tasks.exits_its_slot_cleanly.enqueue(str(log))
+    process = workers.start("--burst", lease_seconds=600)
+    assert process.wait(timeout=30) == 0
+
+    row = models.Task.objects.get(pk=result.id)
+    assert row.status != Status.RUNNING
+    assert [a.outcome for a in row.attempt_set.all()] == [AttemptOutcome.LOST]
+
+
+def test_random_sigkills_of_four_slots_with_mixed_durations_cost_no_task(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "executions"
+    chance = random.Random(11)
+    durations = [chance.choice((0.001, 0.003, 0.01, 0.05, 0.3)) for _ in range(600)]
+    results = tasks.log_execution.enqueue_many([(str(log), seconds) for seconds in durations])
+    ids = [result.id for result in results]
+    supervisor = workers.start("--concurrency", "4", lease_seconds=600)
+    kills = 0
+    deadline = time.monotonic() + 45
+    while not settled(ids) and kills < 16 and time.monotonic() < deadline:
+        seen = len(lines(log)) + chance.randint(10, 40)
+        wait_for(lambda: len(lines(log)) >= seen or settled(ids), timeout=30)  # noqa: B023
+        pids = slot_pids(supervisor.pid)
+        if pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(chance.choice(pids), signal.SIGKILL)
+            kills += 1
+    wait_for(lambda: settled(ids), timeout=90)
+    assert kills >= 5
+
+    rows = {str(row.pk): row for row in models.Task.objects.filter(pk__in=ids)}
+    assert [t for t, row in rows.items() if row.status != Status.SUCCEEDED] == []
+    ran = executions(log)
+    outcomes = {
+        (str(a.task_id), a.number): a.outcome
+        for a in models.Attempt.objects.filter(task_id__in=ids)
+    }
+    for task_id, row in rows.items():
+        for number in range(1, row.attempts + 1):
+            assert ran["start", task_id, number] <= 1, (task_id, number)
+        # Every execution but the last is a lost attempt on record.
+        started = [n for n in range(1, row.attempts + 1) if ran["start", task_id, n]]
+        assert all(outcomes[task_id, n] == AttemptOutcome.LOST for n in started[:-1])
+        assert outcomes[task_id, row.attempts] == AttemptOutcome.SUCCEEDED
+        assert row.lost_attempts == row.attempts - 1
+
+
+def test_connections_killed_again_and_again_mid_drain_cost_no_task(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating server connections needs PostgreSQL")
+    log = tmp_path / "executions"
+    results = tasks.log_execution.enqueue_many([(str(log), 0.005)] * 800)
+    ids = [result.id for result in results]
+    process = workers.start("--concurrency", "2", lease_seconds=600)
+    for round_ in range(6):
+        wait_for(lambda: len(lines(log)) >= 60 * (round_ + 1) or settled(ids), timeout=60)  # noqa: B023
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+    wait_for(lambda: settled(ids), timeout=90)
+
+    rows = models.Task.objects.filter(pk__in=ids)
+    assert rows.filter(status=Status.SUCCEEDED).count() == len(ids)
+    # A lost connection is no crash: no attempt was lost, none ran twice.
+    assert not rows.filter(attempts__gt=1).exists()
+    assert max(executions(log).values()) == 1
+    assert process.poll() is None
