@@ -363,3 +363,40 @@ def exits_its_slot_cleanly(context: TaskContext, log_path: str) -> None:
     """Ends its process with exit code 0 mid-run, as a forked helper or a C library may."""
     _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
     os._exit(0)
+
+
+@task(takes_context=True)
+def changes_reported_progress(context: TaskContext) -> str:
+    """Reports a list as progress, then keeps using the list (as loops do)."""
+    done: list[object] = ["a.csv"]
+    context.report_progress(0.5, done=done)
+    done.append(Path("b.csv"))  # not JSON: it was never reported
+    return "done"
+
+
+class _StrReturnsBytes(Exception):
+    def __str__(self) -> str:
+        return b"not text"  # type: ignore[return-value]
+
+
+class _StrRaises(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+@task(max_attempts=2, retry=RetryPolicy.fixed(0))
+def raise_awkward_error(kind: str) -> None:
+    """Errors that are hard to print: whose str() is not text or raises, huge, deeply chained."""
+    if kind == "bytes":
+        raise _StrReturnsBytes
+    if kind == "raises":
+        raise _StrRaises
+    if kind == "huge":
+        raise ValueError("x" * 10_000_000)
+    error: BaseException = ValueError("root")
+    for depth in range(2_000):
+        try:
+            raise RuntimeError(f"level {depth}") from error
+        except RuntimeError as exc:
+            error = exc
+    raise error

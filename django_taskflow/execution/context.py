@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
@@ -102,6 +103,9 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
 
             raise UnserializablePayload(f"Progress details must be JSON: {problem}.")
         if self.reporter is not None:
+            # A copy, as it is now: it is written later, on another thread,
+            # and the task may go on changing what it passed.
+            detail = json.loads(json.dumps(detail))
             self.reporter.report_progress(self.task_id, float(fraction), detail)
 
     def heartbeat(self) -> None:
