@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING
 from django.db import connection, transaction
 from django.tasks import task as django_task
 
-from django_taskflow import RetryPolicy, TaskContext, Timeout, on_task_start, task
+from django_taskflow import (
+    RetryPolicy,
+    TaskContext,
+    Timeout,
+    on_task_complete,
+    on_task_start,
+    task,
+)
 
 if TYPE_CHECKING:
     from django_taskflow.events import TaskEvent
@@ -400,3 +408,14 @@ def raise_awkward_error(kind: str) -> None:
         except RuntimeError as exc:
             error = exc
     raise error
+
+
+@task
+def blocks_its_completion_hook() -> None:
+    """Its ``on_task_complete`` hook (below) never returns."""
+
+
+@on_task_complete
+def never_return_from_completion_hook(event: TaskEvent) -> None:
+    if event.task_name == blocks_its_completion_hook.module_path:
+        threading.Event().wait()

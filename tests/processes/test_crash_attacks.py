@@ -125,3 +125,55 @@ def test_connections_killed_again_and_again_mid_drain_cost_no_task(
     assert not rows.filter(attempts__gt=1).exists()
     assert max(executions(log).values()) == 1
     assert process.poll() is None
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_hook_that_never_returns_costs_no_lease_and_does_not_block_shutdown(
+    workers: WorkerProcesses, tmp_path: Path, pool: str
+) -> None:
+    log = tmp_path / "executions"
+    blocker = tasks.blocks_its_completion_hook.enqueue()
+    process = workers.start("--pool", pool, lease_seconds=2, grace_seconds=3)
+    wait_for(lambda: settled([blocker.id]), timeout=30)
+    # Runs in the same slot while the hook blocks its publisher: 3 leases long.
+    result = tasks.log_execution.enqueue(str(log), 6)
+    wait_for(lambda: settled([result.id]), timeout=30)
+    process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+
+    # Signals left undelivered make it an unclean stop (exit code 1), but a stop.
+    process.wait(timeout=30)
+    assert time.monotonic() - stopped < 3 + 10  # grace, then the publisher's last wait
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts) == (Status.SUCCEEDED, 1)
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+@pytest.mark.parametrize("stop", ["grace_expired", "second_signal"])
+def test_task_that_must_not_run_twice_fails_on_a_forced_stop_and_never_runs_again(
+    workers: WorkerProcesses, tmp_path: Path, pool: str, stop: str
+) -> None:
+    log = tmp_path / "executions"
+    results = tasks.must_not_run_twice.enqueue_many([(str(log), 60)] * 3)
+    ids = [result.id for result in results]
+    grace = 1 if stop == "grace_expired" else 60
+    process = workers.start(
+        "--pool", pool, "--concurrency", "2", lease_seconds=2, grace_seconds=grace
+    )
+    wait_for(lambda: len(lines(log)) == 2)
+    process.send_signal(signal.SIGTERM)
+    if stop == "second_signal":
+        wait_for(lambda: "finishing running tasks" in workers.log(process))
+        process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 1
+
+    # The two that started failed for good; the third was never claimed.
+    rows = models.Task.objects.filter(pk__in=ids)
+    assert sorted((row.status, row.attempts) for row in rows) == [
+        (Status.FAILED, 1),
+        (Status.FAILED, 1),
+        (Status.QUEUED, 0),
+    ]
+    for row in rows.filter(status=Status.FAILED):
+        [attempt] = row.attempt_set.all()
+        assert attempt.outcome == AttemptOutcome.INTERRUPTED
