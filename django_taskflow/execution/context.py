@@ -83,7 +83,8 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
         Seen by ``monitor()``, the event stream and the ``task_progress``
         signal. NUL characters and lone surrogates in the details' strings
         are stored as backslash escapes (see ``django_taskflow.text``).
-        Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
+        The details are copied as they are now: the task may go on changing
+        them. Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
         outside 0..1 and ``UnserializablePayload`` for details that are not
         JSON.
         """

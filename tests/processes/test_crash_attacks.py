@@ -177,3 +177,36 @@ def test_task_that_must_not_run_twice_fails_on_a_forced_stop_and_never_runs_agai
     for row in rows.filter(status=Status.FAILED):
         [attempt] = row.attempt_set.all()
         assert attempt.outcome == AttemptOutcome.INTERRUPTED
+
+
+def test_thread_pool_worker_killed_whole_costs_no_task_and_never_runs_one_twice_unrecorded(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "executions"
+    chance = random.Random(5)
+    durations = [chance.choice((0.001, 0.005, 0.02, 0.2)) for _ in range(400)]
+    results = tasks.log_execution.enqueue_many([(str(log), seconds) for seconds in durations])
+    ids = [result.id for result in results]
+    process = workers.start("--pool", "thread", "--concurrency", "4", lease_seconds=2)
+    # Two kills at most: a task held at every kill could be lost MAX_LOST_ATTEMPTS times.
+    for _ in range(2):
+        seen = len(lines(log)) + chance.randint(30, 90)
+        wait_for(lambda: len(lines(log)) >= seen or settled(ids), timeout=30)  # noqa: B023
+        os.killpg(process.pid, signal.SIGKILL)  # the whole host is gone
+        process.wait(timeout=10)
+        process = workers.start("--pool", "thread", "--concurrency", "4", lease_seconds=2)
+    wait_for(lambda: settled(ids), timeout=90)
+
+    rows = {str(row.pk): row for row in models.Task.objects.filter(pk__in=ids)}
+    assert [t for t, row in rows.items() if row.status != Status.SUCCEEDED] == []
+    ran = executions(log)
+    outcomes = {
+        (str(a.task_id), a.number): a.outcome
+        for a in models.Attempt.objects.filter(task_id__in=ids)
+    }
+    for task_id, row in rows.items():
+        for number in range(1, row.attempts + 1):
+            assert ran["start", task_id, number] <= 1, (task_id, number)
+            if number < row.attempts:
+                assert outcomes[task_id, number] == AttemptOutcome.LOST, (task_id, number)
+        assert outcomes[task_id, row.attempts] == AttemptOutcome.SUCCEEDED
