@@ -67,7 +67,7 @@ def test_random_sigkills_of_four_slots_with_mixed_durations_cost_no_task(
 ) -> None:
     log = tmp_path / "executions"
     chance = random.Random(11)
-    durations = [chance.choice((0.001, 0.003, 0.01, 0.05, 0.3)) for _ in range(600)]
+    durations = [chance.choice((0.001, 0.003, 0.01, 0.05, 0.3)) for _ in range(400)]
     results = tasks.log_execution.enqueue_many([(str(log), seconds) for seconds in durations])
     ids = [result.id for result in results]
     supervisor = workers.start("--concurrency", "4", lease_seconds=600)
@@ -135,8 +135,8 @@ def test_hook_that_never_returns_costs_no_lease_and_does_not_block_shutdown(
     blocker = tasks.blocks_its_completion_hook.enqueue()
     process = workers.start("--pool", pool, lease_seconds=2, grace_seconds=3)
     wait_for(lambda: settled([blocker.id]), timeout=30)
-    # Runs in the same slot while the hook blocks its publisher: 3 leases long.
-    result = tasks.log_execution.enqueue(str(log), 6)
+    # Runs in the same slot while the hook blocks its publisher: 2 leases long.
+    result = tasks.log_execution.enqueue(str(log), 4)
     wait_for(lambda: settled([result.id]), timeout=30)
     process.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
