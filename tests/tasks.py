@@ -419,3 +419,14 @@ def blocks_its_completion_hook() -> None:
 def never_return_from_completion_hook(event: TaskEvent) -> None:
     if event.task_name == blocks_its_completion_hook.module_path:
         threading.Event().wait()
+
+
+@task
+async def awaits_a_cancelled_task() -> None:
+    """Awaits work that was cancelled: ``CancelledError`` is a ``BaseException``."""
+    import asyncio
+
+    inner = asyncio.create_task(asyncio.sleep(60))
+    await asyncio.sleep(0)
+    inner.cancel()
+    await inner

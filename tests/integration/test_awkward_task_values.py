@@ -39,3 +39,17 @@ def test_an_error_that_is_hard_to_print_still_ends_its_attempt(kind: str) -> Non
         "ValueError",
         "RuntimeError",
     }
+
+
+def test_a_cancelled_error_from_an_async_task_is_its_own_error_not_a_worker_crash() -> None:
+    result = tasks.awaits_a_cancelled_task.enqueue()
+
+    run_tasks()
+
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts, row.lost_attempts) == (Status.FAILED, 1, 0)
+    [attempt] = row.attempt_set.all()
+    assert (attempt.outcome, attempt.error_class) == (
+        AttemptOutcome.FAILED,
+        "asyncio.exceptions.CancelledError",
+    )
