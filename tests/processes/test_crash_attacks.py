@@ -210,3 +210,50 @@ def test_thread_pool_worker_killed_whole_costs_no_task_and_never_runs_one_twice_
             if number < row.attempts:
                 assert outcomes[task_id, number] == AttemptOutcome.LOST, (task_id, number)
         assert outcomes[task_id, row.attempts] == AttemptOutcome.SUCCEEDED
+
+
+def test_random_sigkills_never_run_a_task_that_must_not_run_twice_twice(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "executions"
+    chance = random.Random(3)
+    once = tasks.must_not_run_twice.enqueue_many([(str(log), 0.01)] * 150)
+    again = tasks.log_execution.enqueue_many([(str(log), 0.002)] * 300)
+    ids = [result.id for result in [*once, *again]]
+    supervisors = [workers.start("--concurrency", "2", lease_seconds=3) for _ in range(2)]
+    for kill in range(10):
+        seen = len(lines(log)) + chance.randint(20, 60)
+        wait_for(lambda: len(lines(log)) >= seen or settled(ids), timeout=30)  # noqa: B023
+        position = chance.randrange(len(supervisors))
+        supervisor = supervisors[position]
+        if kill in (4, 8):  # the whole host: only lease expiry recovers its tasks
+            os.killpg(supervisor.pid, signal.SIGKILL)
+            supervisor.wait(timeout=10)
+            supervisors[position] = workers.start("--concurrency", "2", lease_seconds=3)
+        elif pids := slot_pids(supervisor.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(chance.choice(pids), signal.SIGKILL)
+    wait_for(lambda: settled(ids), timeout=90)
+
+    ran = executions(log)
+    for result in once:
+        starts = sum(n for (kind, tid, _), n in ran.items() if kind == "start" and tid == result.id)
+        assert starts <= 1, result.id
+        row = models.Task.objects.get(pk=result.id)
+        assert row.attempts == 1, result.id
+        if row.status == Status.FAILED:
+            # It ran (or its slot died as it began); never a prefetched task.
+            [attempt] = row.attempt_set.all()
+            assert attempt.outcome == AttemptOutcome.LOST
+    failed_unstarted = [
+        result.id
+        for result in once
+        if models.Task.objects.get(pk=result.id).status == Status.FAILED
+        and not ran["start", result.id, 1]
+    ]
+    # A slot killed between marking a start and the body's first line: at
+    # most one such task per kill.
+    assert len(failed_unstarted) <= 10, failed_unstarted
+    assert not models.Task.objects.filter(pk__in=[r.id for r in again]).exclude(
+        status=Status.SUCCEEDED
+    )
