@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING
 from django.db import connection, transaction
 from django.tasks import task as django_task
 
-from django_taskflow import RetryPolicy, TaskContext, Timeout, on_task_start, task
+from django_taskflow import (
+    RetryPolicy,
+    TaskContext,
+    Timeout,
+    on_task_complete,
+    on_task_start,
+    task,
+)
 
 if TYPE_CHECKING:
     from django_taskflow.events import TaskEvent
@@ -361,3 +369,69 @@ def last_attempt_flag(context: TaskContext) -> dict[str, object]:
 @task
 def positional_only_with_options(path: str, /, **options: object) -> str:
     return path
+
+
+@task(takes_context=True)
+def exits_its_slot_cleanly(context: TaskContext, log_path: str) -> None:
+    """Ends its process with exit code 0 mid-run, as a forked helper or a C library may."""
+    _log(log_path, f"start {context.task_id} {context.attempt} {os.getpid()}")
+    os._exit(0)
+
+
+@task(takes_context=True)
+def changes_reported_progress(context: TaskContext) -> str:
+    """Reports a list as progress, then keeps using the list (as loops do)."""
+    done: list[object] = ["a.csv"]
+    context.report_progress(0.5, done=done)
+    done.append(Path("b.csv"))  # not JSON: it was never reported
+    return "done"
+
+
+class _StrReturnsBytes(Exception):
+    def __str__(self) -> str:
+        return b"not text"  # type: ignore[return-value]
+
+
+class _StrRaises(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+@task(max_attempts=2, retry=RetryPolicy.fixed(0))
+def raise_awkward_error(kind: str) -> None:
+    """Errors that are hard to print: whose str() is not text or raises, huge, deeply chained."""
+    if kind == "bytes":
+        raise _StrReturnsBytes
+    if kind == "raises":
+        raise _StrRaises
+    if kind == "huge":
+        raise ValueError("x" * 10_000_000)
+    error: BaseException = ValueError("root")
+    for depth in range(2_000):
+        try:
+            raise RuntimeError(f"level {depth}") from error
+        except RuntimeError as exc:
+            error = exc
+    raise error
+
+
+@task
+def blocks_its_completion_hook() -> None:
+    """Its ``on_task_complete`` hook (below) never returns."""
+
+
+@on_task_complete
+def never_return_from_completion_hook(event: TaskEvent) -> None:
+    if event.task_name == blocks_its_completion_hook.module_path:
+        threading.Event().wait()
+
+
+@task
+async def awaits_a_cancelled_task() -> None:
+    """Awaits work that was cancelled: ``CancelledError`` is a ``BaseException``."""
+    import asyncio
+
+    inner = asyncio.create_task(asyncio.sleep(60))
+    await asyncio.sleep(0)
+    inner.cancel()
+    await inner

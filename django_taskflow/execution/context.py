@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
@@ -82,7 +83,8 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
         Seen by ``monitor()``, the event stream and the ``task_progress``
         signal. NUL characters and lone surrogates in the details' strings
         are stored as backslash escapes (see ``django_taskflow.text``).
-        Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
+        The details are copied as they are now: the task may go on changing
+        them. Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
         outside 0..1 and ``UnserializablePayload`` for details that are not
         JSON.
         """
@@ -102,6 +104,9 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
 
             raise UnserializablePayload(f"Progress details must be JSON: {problem}.")
         if self.reporter is not None:
+            # A copy, as it is now: it is written later, on another thread,
+            # and the task may go on changing what it passed.
+            detail = json.loads(json.dumps(detail))
             self.reporter.report_progress(self.task_id, float(fraction), detail)
 
     def heartbeat(self) -> None:

@@ -196,10 +196,11 @@ def run(
         if reporter is None or not reporter.handles_signals:
             raise
         return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
-    # A SystemExit was raised by the task's own code: it is that attempt's
-    # error like any Exception. Anything else (a forced stop) propagates to
-    # the slot, which hands the task back.
-    except (Exception, SystemExit) as exc:
+    # A SystemExit was raised by the task's own code, and a CancelledError by
+    # work it awaited: each is that attempt's error like any Exception.
+    # Anything else (a forced stop) propagates to the slot, which hands the
+    # task back.
+    except (Exception, SystemExit, asyncio.CancelledError) as exc:
         if reporter is not None and reporter.hard_limit_passed:
             # The hard limit cancelled the task's query, and the cancellation
             # (say, an OperationalError) came out first: the limit is the cause.

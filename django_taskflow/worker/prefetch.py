@@ -18,10 +18,10 @@ from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, connections
 
-from django_taskflow import transitions
+from django_taskflow import models, transitions
 from django_taskflow.claim import ClaimedTask, claim_batch
 from django_taskflow.conf import Options
-from django_taskflow.states import OnLost
+from django_taskflow.states import OnLost, Status
 from django_taskflow.worker.marks import RunningMarks
 from django_taskflow.worker.reconnect import Reconnect
 
@@ -56,6 +56,9 @@ class Prefetch:
         self.lock = threading.Lock()
         self.claimed_at = 0.0
         self.average_seconds: float | None = None
+        # A claim or hand-back failed with its outcome unknown: this worker id
+        # may hold tasks the slot does not know of (see ``hand_back_strays``).
+        self.may_hold_strays = False
         self.reconnect = Reconnect(
             database=self.database, worker_id=worker_id, max_delay=options.heartbeat_seconds
         )
@@ -77,6 +80,8 @@ class Prefetch:
                 now=self.now(),
             )
         except CONNECTION_ERRORS as exc:
+            # It may have committed before the connection broke.
+            self.may_hold_strays = True
             self.reconnect.lost("claim", exc)
             return False
         self.reconnect.succeeded()
@@ -100,9 +105,10 @@ class Prefetch:
             try:
                 transitions.hand_back(self.database, self.worker_id, returned)
             except CONNECTION_ERRORS as exc:
-                # Then they are held with the rest: the slot runs them in turn.
+                # Perhaps handed back, perhaps not: never run them here (they
+                # could run twice), but hand back whatever is still held.
+                self.may_hold_strays = True
                 self.reconnect.lost("hand-back", exc)
-                return claimed
         return kept
 
     def take(self) -> ClaimedTask | None:
@@ -138,6 +144,26 @@ class Prefetch:
         if unstarted:
             transitions.hand_back(self.database, self.worker_id, unstarted)
             self.marks.committed(unstarted)
+
+    def hand_back_strays(self) -> None:
+        """Hand back the tasks this worker id holds but the slot does not know of.
+
+        After a claim whose reply was lost, its tasks are ``running`` for this
+        worker id, and the lease keeper would renew them for ever. Call it
+        only when the slot holds nothing: no prefetched task, none running,
+        every outcome written, so that every task still held is a stray.
+        """
+        try:
+            strays = list(
+                models.Task.objects.using(self.database)
+                .filter(status=Status.RUNNING, worker_id=self.worker_id)
+                .values_list("pk", flat=True)
+            )
+            transitions.hand_back(self.database, self.worker_id, strays)
+        except CONNECTION_ERRORS as exc:
+            self.reconnect.lost("hand-back", exc)
+            return
+        self.may_hold_strays = False
 
     def _batch_size(self) -> int:
         if self.average_seconds is None:

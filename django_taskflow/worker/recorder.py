@@ -117,6 +117,12 @@ class Recorder:
                 self.changed.wait(0.05)
         return had_work
 
+    @property
+    def all_recorded(self) -> bool:
+        """Whether every finished attempt handed over so far is written."""
+        with self.changed:
+            return not (self.pending or self.recording)
+
     def stop(self) -> None:
         """Stop the thread, then write what is left from the calling thread."""
         self.stopping.set()

@@ -14,11 +14,12 @@ slot killed at any instant cannot leave a lock held. Each entry carries a
 sequence number (a seqlock): the writer makes it odd, writes the entry,
 then makes it even again; a reader keeps an entry only if it saw the same
 even number before and after reading it. A slot killed while writing leaves
-that one entry odd, and the reader skips it. That is safe both ways: a
-write in progress is either a start whose body has not begun (so the task
-is rightly treated as unstarted) or the clearing of a committed outcome
-(whose row the slot no longer holds). Entries are 56 bytes; a region holds
-``capacity`` of them.
+that one entry odd, and the reader skips it. Only a start is written that
+way, and its body has not begun, so the task is rightly treated as
+unstarted. A change of state alone (body ended, outcome committed) is one
+byte, written without a sequence update: it cannot be torn, and a slot
+killed as it writes it leaves the old state or the new. Entries are 56
+bytes; a region holds ``capacity`` of them.
 
 Thread pool: :class:`MemoryMarks`, the same protocol in a dict.
 """
@@ -181,13 +182,11 @@ class SlotMarks:
         return self.entries.pop(oldest)
 
     def _write_state(self, entry: int, state: int) -> None:
-        offset = self.table.offset(self.slot, entry)
-        memory = self.table.memory
-        self.seqs[entry] += 1
-        _SEQ.pack_into(memory, offset, self.seqs[entry])
-        _STATE.pack_into(memory, offset + _SEQ.size, state)
-        self.seqs[entry] += 1
-        _SEQ.pack_into(memory, offset, self.seqs[entry])
+        # One byte, written at once: a reader sees the old state or the new,
+        # beside the same other fields, so no sequence update is needed. And
+        # none is wanted: a slot killed between two sequence updates would
+        # leave the entry odd, and a body that ran would count as unstarted.
+        _STATE.pack_into(self.table.memory, self.table.offset(self.slot, entry) + _SEQ.size, state)
 
     def body_ended(self, task_id: uuid.UUID) -> None:
         with self.lock:

@@ -145,6 +145,11 @@ class Slot:
 
     def run_once(self) -> bool:
         """Run one task if there is one (claiming first if needed); say if it did."""
+        if not self.prefetch and self.prefetch.may_hold_strays:
+            # A task whose outcome waits to be written is no stray.
+            self.recorder.wait_until_recorded(timeout=self.options.heartbeat_seconds)
+            if self.recorder.all_recorded:
+                self.prefetch.hand_back_strays()
         if not self.prefetch and not self.prefetch.claim():
             if self.inline:
                 self.keeper.run_due()

@@ -299,6 +299,10 @@ class Worker:
         elif code != 0:
             self._recover(child, AttemptOutcome.INTERRUPTED)
             return 1
+        else:
+            # A clean exit hands everything back, so this finds nothing, unless
+            # a task's own code ended the process (os._exit(0)) mid-run.
+            self._recover(child, AttemptOutcome.LOST)
         return 0
 
     def _respawns_due(self) -> bool:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_taskflow import models, transitions
 from django_taskflow.execution import outcome
 from django_taskflow.states import Status
+from django_taskflow.worker import prefetch
 from django_taskflow.worker.marks import NO_MARKS
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.publisher import Publisher
@@ -95,3 +96,29 @@ def test_the_recorder_survives_any_exception_and_keeps_the_batch_it_took(
     recorder.stop()
     assert calls == [1, 1]
     assert models.Task.objects.get(pk=result.id).status == Status.SUCCEEDED
+
+
+def test_tasks_claimed_by_a_claim_whose_reply_was_lost_are_not_held_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The claim committed, then the connection broke before its rows came
+    # back: the slot does not know it holds them, yet its worker id does.
+    result = tasks.add.enqueue(1, 2)
+    slot = burst_slot("A")
+    claim_batch = prefetch.claim_batch
+    claims: list[int] = []
+
+    def reply_lost_once(**kwargs: Any) -> Any:
+        claims.append(1)
+        claimed = claim_batch(**kwargs)
+        if len(claims) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return claimed
+
+    monkeypatch.setattr(prefetch, "claim_batch", reply_lost_once)
+    monkeypatch.setattr(slot.prefetch.reconnect, "wait", lambda: None)
+    slot.run()
+    slot.run()  # the next look at the queue, as a worker that goes on would
+
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts) == (Status.SUCCEEDED, 1)

@@ -125,3 +125,29 @@ def test_memory_marks_for_thread_slots_read_the_same() -> None:
     [mark] = marks.read()
     assert (mark.task_id, mark.attempt, mark.hard_limit, mark.body_running) == (A, 1, 3.0, False)
     assert running_table.started_attempts(marks.read()) == {A: 1}
+
+
+class _KilledWhileWriting:
+    """A stand-in for the state field's packer that kills the process as it writes."""
+
+    def pack_into(self, *args: object) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_slot_killed_while_marking_a_body_ended_still_counts_the_task_started() -> None:
+    # The body ran (it may have had effects): if the slot dies as it notes
+    # the body's return, the task must still count as started, never as
+    # unstarted (which would run it again with no lost attempt on record).
+    table = SharedRunningTable(slots=1, capacity=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the slot process
+        marks = table.writer(0)
+        marks.started(A, 1, None)
+        running_table._STATE = _KilledWhileWriting()  # type: ignore[assignment]
+        marks.body_ended(A)
+        os._exit(0)  # not reached
+    os.waitpid(pid, 0)
+
+    assert [(mark.task_id, mark.attempt) for mark in table.read(0)] == [(A, 1)]
