@@ -69,6 +69,14 @@ class WorkerInterrupted(TaskflowError):
     """The worker was forced to stop while this attempt ran; the task was handed back."""
 
 
+class ForcedStop(BaseException):
+    """The worker must stop at once: raised into the running task's own code.
+
+    A ``BaseException`` for the same reason as :class:`HardTimeLimitExceeded`;
+    the runner lets it through to the slot, which hands the task back.
+    """
+
+
 class HardTimeLimitExceeded(BaseException):
     """The attempt ran past its hard time limit and was stopped.
 

@@ -435,3 +435,12 @@ async def awaits_a_cancelled_task() -> None:
     await asyncio.sleep(0)
     inner.cancel()
     await inner
+
+
+class FrameworkExit(BaseException):
+    """Like pytest's ``Failed`` or gevent's ``GreenletExit``: not an ``Exception``."""
+
+
+@task
+def raises_a_base_exception() -> None:
+    raise FrameworkExit("raised by a framework the task uses")

@@ -24,6 +24,7 @@ from django.tasks import Task
 from django_taskflow import payloads, registry, results, signals, typecheck
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.exceptions import (
+    ForcedStop,
     HardTimeLimitExceeded,
     PayloadTooLarge,
     ResultRejected,
@@ -196,11 +197,13 @@ def run(
         if reporter is None or not reporter.handles_signals:
             raise
         return _failed(claimed, exc, now=now(), retryable=is_retryable(definition, exc)), snapshot
-    # A SystemExit was raised by the task's own code, and a CancelledError by
-    # work it awaited: each is that attempt's error like any Exception.
-    # Anything else (a forced stop) propagates to the slot, which hands the
-    # task back.
-    except (Exception, SystemExit, asyncio.CancelledError) as exc:
+    except ForcedStop:
+        raise  # the worker must stop now: the slot hands the task back
+    # Anything else came from the task's own code or from what it called (a
+    # SystemExit, a CancelledError from work it awaited, a test framework's
+    # BaseException): that attempt's error like any Exception, never a crash
+    # of the slot.
+    except BaseException as exc:
         if reporter is not None and reporter.hard_limit_passed:
             # The hard limit cancelled the task's query, and the cancellation
             # (say, an OperationalError) came out first: the limit is the cause.

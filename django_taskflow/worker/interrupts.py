@@ -26,15 +26,11 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django_taskflow import models, registry, transitions
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import HardTimeLimitExceeded, UnknownTask
+from django_taskflow.exceptions import ForcedStop, HardTimeLimitExceeded, UnknownTask
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.worker.watchdog import Watchdog, clear_pending_interrupt, raise_in_thread
 
 logger = logging.getLogger(__name__)
-
-
-class ForcedStop(BaseException):
-    """Raised into the running task when the worker must stop at once."""
 
 
 class Interrupts:

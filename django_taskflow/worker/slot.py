@@ -24,11 +24,12 @@ from django.utils import timezone
 from django_taskflow import claim, transitions
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
+from django_taskflow.exceptions import ForcedStop
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
 from django_taskflow.models import EventKind
 from django_taskflow.states import AttemptOutcome
-from django_taskflow.worker.interrupts import ForcedStop, Interrupts, end_attempt_without_result
+from django_taskflow.worker.interrupts import Interrupts, end_attempt_without_result
 from django_taskflow.worker.lease_keeper import LeaseKeeper
 from django_taskflow.worker.marks import NO_MARKS, RunningMarks
 from django_taskflow.worker.prefetch import Prefetch

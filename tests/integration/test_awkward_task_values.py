@@ -53,3 +53,17 @@ def test_a_cancelled_error_from_an_async_task_is_its_own_error_not_a_worker_cras
         AttemptOutcome.FAILED,
         "asyncio.exceptions.CancelledError",
     )
+
+
+def test_a_base_exception_from_the_task_is_its_own_error_not_a_worker_crash() -> None:
+    result = tasks.raises_a_base_exception.enqueue()
+
+    run_tasks()
+
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.status, row.attempts, row.lost_attempts) == (Status.FAILED, 1, 0)
+    [attempt] = row.attempt_set.all()
+    assert (attempt.outcome, attempt.error_class) == (
+        AttemptOutcome.FAILED,
+        "tests.tasks.FrameworkExit",
+    )
