@@ -139,6 +139,42 @@ def complete(
     return won
 
 
+# ``record`` writes several statements: the caller holds a transaction.
+RECORD_IS_ONE_STATEMENT = False
+
+
+def record(
+    cursor: Any,
+    *,
+    task_table: str,
+    attempt_table: str,
+    event_table: str,
+    worker_id: str,
+    completions: Sequence[Sequence[Any]],
+    events: Sequence[Sequence[Any]],
+) -> set[Any]:
+    """Write outcomes, their Attempt rows and events; see ``postgres.record``.
+
+    Ids are drawn in the order written: the notes' events, then the outcomes'.
+    """
+    insert_events(cursor, table=event_table, rows=[row[:-1] for row in events if not row[-1]])
+    won = (
+        complete(
+            cursor,
+            task_table=task_table,
+            attempt_table=attempt_table,
+            worker_id=worker_id,
+            completions=completions,
+        )
+        if completions
+        else set()
+    )
+    insert_events(
+        cursor, table=event_table, rows=[row[:-1] for row in events if row[-1] and row[0] in won]
+    )
+    return won
+
+
 def cancel_query(connection: Any) -> None:
     """Abort what ``connection`` runs (``sqlite3.Connection.interrupt`` is thread-safe)."""
     connection.interrupt()
