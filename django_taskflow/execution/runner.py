@@ -136,9 +136,10 @@ def run(
         )
         return _failed(claimed, exc, now=started_at, retryable=False), None
     snapshot = running_snapshot(definition, claimed, worker_id, started_at)
-    signals.send_from_worker(
-        signals.task_started, type(definition.get_backend()), task_result=snapshot
-    )
+    if signals.is_heard(signals.task_started):
+        signals.send_from_worker(
+            signals.task_started, type(definition.get_backend()), task_result=snapshot
+        )
     context = TaskContext(
         task_result=snapshot,
         attempt_number=claimed.attempt,
