@@ -76,6 +76,12 @@ def claim(
     this WHERE repeats): on a database never analysed, the planner would
     otherwise sort every queued row while holding the write lock, about
     10 ms per claim with 20,000 queued against 0.03 ms through the index.
+
+    The outer UPDATE finds its rows by primary key alone. It needs no
+    status filter (the statement holds the write lock, so the rows the
+    subquery chose are still queued), and with one the planner walked
+    every queued row through the status index: 25 ms per claim at 18,000
+    queued.
     """
     queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})" if queues else ""
     cursor.execute(
@@ -83,7 +89,7 @@ def claim(
         UPDATE {table}
         SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = attempts + 1
-        WHERE status = 'queued' AND id IN (
+        WHERE id IN (
             SELECT id FROM {table} INDEXED BY {CLAIM_INDEX}
             WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
             ORDER BY priority DESC, run_after, id

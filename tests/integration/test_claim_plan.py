@@ -15,8 +15,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the plan of SQLite's claim")
 def test_sqlite_claim_walks_the_claim_index_on_a_never_analysed_database() -> None:
-    # Without statistics the planner once sorted every queued row, holding
-    # the write lock all the while.
+    # Without statistics the planner once sorted every queued row, and the
+    # UPDATE then walked them all again, holding the write lock all the while.
     tasks.add.enqueue_many([(n, n) for n in range(200)])
     statements: list[tuple[str, Any]] = []
 
@@ -32,3 +32,7 @@ def test_sqlite_claim_walks_the_claim_index_on_a_never_analysed_database() -> No
         plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
     assert "taskflow_task_claim_idx" in plan
     assert "TEMP B-TREE" not in plan
+    # The UPDATE finds the chosen rows by primary key, not by walking every
+    # queued row through an index on status.
+    assert "(id=?)" in plan
+    assert "status_idx" not in plan
