@@ -151,7 +151,7 @@ def _event_row(
         event.kind.value,
         event.attempt,
         connections[database].ops.adapt_datetimefield_value(event.created_at),
-        json.dumps(event.data),
+        json.dumps(event.data) if event.data else "{}",
         outcome,
     )
 

@@ -299,10 +299,16 @@ def record(
     flag: an outcome's event, written only if its task's outcome was. Their
     ids follow the order given. Returns the ids whose outcome was written.
     """
-    completion_rows = [dict(zip(COMPLETION_COLUMNS, row, strict=True)) for row in completions]
+    # Each id is turned into text once, though it comes with several rows.
+    id_texts: dict[Any, str] = {}
+    completion_rows = []
+    for row in completions:
+        named = dict(zip(COMPLETION_COLUMNS, row, strict=True))
+        named["id"] = id_texts[row[0]] = str(row[0])
+        completion_rows.append(named)
     event_rows = [
         {
-            "task_id": task_id,
+            "task_id": id_texts.get(task_id) or str(task_id),
             "kind": kind,
             "attempt": attempt,
             "created_at": created_at,
