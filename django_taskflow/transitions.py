@@ -68,12 +68,12 @@ class Note:
     data: dict[str, Any]
 
 
-def _row(database: str, completion: Completion) -> tuple[object, ...]:
-    ops = connections[database].ops
+def _row(connection: Any, completion: Completion) -> tuple[object, ...]:
+    ops = connection.ops
     outcome = completion.outcome
     finished = ops.adapt_datetimefield_value(completion.finished_at)
     return (
-        _db_id(database, completion.task.id),
+        _db_id(connection, completion.task.id),
         outcome.status.value,
         outcome.result_json,
         ops.adapt_datetimefield_value(outcome.retry_at),
@@ -89,8 +89,8 @@ def _row(database: str, completion: Completion) -> tuple[object, ...]:
     )
 
 
-def _db_id(database: str, task_id: uuid.UUID) -> Any:
-    return models.Task._meta.pk.get_db_prep_value(task_id, connections[database])
+def _db_id(connection: Any, task_id: uuid.UUID) -> Any:
+    return models.Task._meta.pk.get_db_prep_value(task_id, connection)
 
 
 def outcome_event(completion: Completion, database: str) -> events.TaskEvent:
@@ -143,14 +143,14 @@ def _event(
 
 
 def _event_row(
-    database: str, db_id: Any, event: events.TaskEvent, *, outcome: bool
+    connection: Any, db_id: Any, event: events.TaskEvent, *, outcome: bool
 ) -> tuple[Any, ...]:
     """An event as ``record`` takes it; ``outcome``: written only if its task's outcome is."""
     return (
         db_id,
         event.kind.value,
         event.attempt,
-        connections[database].ops.adapt_datetimefield_value(event.created_at),
+        connection.ops.adapt_datetimefield_value(event.created_at),
         json.dumps(event.data) if event.data else "{}",
         outcome,
     )
@@ -176,7 +176,9 @@ def _write(
     the dialect needs one for it, or progress notes add updates of their own.
     """
     dialect = dialect_for(database)
-    rows = [_row(database, completion) for completion in completions]
+    # Looked up once: connections[...] goes through a thread-local each time.
+    connection = connections[database]
+    rows = [_row(connection, completion) for completion in completions]
     by_db_id = {
         row[0]: completion.task.id for row, completion in zip(rows, completions, strict=True)
     }
@@ -185,11 +187,11 @@ def _write(
     outcomes = [outcome_event(completion, database) for completion in completions]
     event_rows = [
         *(
-            _event_row(database, _db_id(database, note.task.id), event, outcome=False)
+            _event_row(connection, _db_id(connection, note.task.id), event, outcome=False)
             for note, event in zip(notes, noted, strict=True)
         ),
         *(
-            _event_row(database, row[0], event, outcome=True)
+            _event_row(connection, row[0], event, outcome=True)
             for row, event in zip(rows, outcomes, strict=True)
         ),
     ]
@@ -199,7 +201,7 @@ def _write(
         if has_progress or not dialect.RECORD_IS_ONE_STATEMENT
         else contextlib.nullcontext()
     )
-    with atomic, connections[database].cursor() as cursor:
+    with atomic, connection.cursor() as cursor:
         if has_progress:
             _update_progress(database, worker_id, notes)
         won = {

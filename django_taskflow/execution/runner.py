@@ -65,6 +65,11 @@ def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> floa
 
 
 @lru_cache(maxsize=1024)
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func)
+
+
+@lru_cache(maxsize=1024)
 def _return_type(func: Callable[..., Any]) -> Any:
     return typecheck.return_type(func)
 
@@ -153,7 +158,7 @@ def run(
 
     def call() -> Any:
         args = (context, *claimed.args) if definition.takes_context else tuple(claimed.args)
-        if inspect.iscoroutinefunction(definition.func):
+        if _is_coroutine_function(definition.func):
             # In this thread, not in asgiref's loop thread, so that a time
             # limit or a forced stop interrupts the coroutine itself.
             return asyncio.run(definition.func(*args, **claimed.kwargs))
