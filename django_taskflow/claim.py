@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.db import connections
@@ -62,8 +63,26 @@ def _datetime(value: Any) -> datetime | None:
     return parsed
 
 
+# What most tasks store: no arguments, no tags. Decoded without the parser.
+_EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
+
+
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    if not isinstance(value, str | bytes):
+        return value  # already decoded by the driver
+    empty = _EMPTY_JSON.get(value) if isinstance(value, str) else None
+    return empty() if empty is not None else json.loads(value)
+
+
+@lru_cache(maxsize=256)
+def _policy(text: str) -> dict[str, Any]:
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def _retry_policy(value: Any) -> dict[str, Any]:
+    # Few distinct policies, one per task definition: decode each once. A
+    # copy each time, so that no task's dict is another's.
+    return dict(_policy(value)) if isinstance(value, str) else _json(value)
 
 
 def _read(row: dict[str, Any]) -> ClaimedTask:
@@ -77,7 +96,7 @@ def _read(row: dict[str, Any]) -> ClaimedTask:
         kwargs=_json(row["kwargs"]),
         attempt=row["attempts"],
         max_attempts=row["max_attempts"],
-        retry_policy=_json(row["retry_policy"]),
+        retry_policy=_retry_policy(row["retry_policy"]),
         timeout_soft=row["timeout_soft"],
         timeout_hard=row["timeout_hard"],
         key=row["key"],

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.dispatch import Signal
+from django.tasks import signals as django_signals
 from django.tasks.signals import task_enqueued, task_finished, task_started
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ task_cancelled = Signal()
 
 __all__ = [
     "delivered_by",
+    "is_heard",
     "send_from_worker",
     "send_now",
     "task_cancelled",
@@ -69,6 +71,37 @@ def delivered_by(deliver: Deliver) -> Iterator[None]:
         yield
     finally:
         _thread.deliver = previous
+
+
+# Django connects a receiver of its own to task_started and task_finished:
+# it logs to the "django.tasks" logger, at INFO (ERROR for a failed task).
+_DJANGO_LOGGERS = {
+    id(receiver)
+    for receiver in (
+        getattr(django_signals, "log_task_started", None),
+        getattr(django_signals, "log_task_finished", None),
+    )
+    if receiver is not None
+}
+_django_tasks_logger = logging.getLogger("django.tasks")
+
+
+def is_heard(signal: Signal, *, failed: bool = False) -> bool:
+    """Whether sending ``signal`` would do anything.
+
+    A worker sends ``task_started`` and ``task_finished`` for every task,
+    with a result snapshot built for them. Django's own receiver of each
+    only logs, so while its logger would drop the line (the default below
+    INFO), that receiver alone is not worth the snapshot. ``failed``: the
+    task failed, which Django logs at ERROR.
+    """
+    receivers = signal.receivers
+    if not receivers:
+        return False
+    for lookup_key, *_ in receivers:
+        if lookup_key[0] not in _DJANGO_LOGGERS:
+            return True
+    return _django_tasks_logger.isEnabledFor(logging.ERROR if failed else logging.INFO)
 
 
 def send_from_worker(signal: Signal, sender: Any, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ normal (another worker recovered the task) and is logged at DEBUG.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -67,12 +68,12 @@ class Note:
     data: dict[str, Any]
 
 
-def _row(database: str, completion: Completion) -> tuple[object, ...]:
-    ops = connections[database].ops
+def _row(connection: Any, completion: Completion) -> tuple[object, ...]:
+    ops = connection.ops
     outcome = completion.outcome
     finished = ops.adapt_datetimefield_value(completion.finished_at)
     return (
-        _db_id(database, completion.task.id),
+        _db_id(connection, completion.task.id),
         outcome.status.value,
         outcome.result_json,
         ops.adapt_datetimefield_value(outcome.retry_at),
@@ -88,8 +89,8 @@ def _row(database: str, completion: Completion) -> tuple[object, ...]:
     )
 
 
-def _db_id(database: str, task_id: uuid.UUID) -> Any:
-    return models.Task._meta.pk.get_db_prep_value(task_id, connections[database])
+def _db_id(connection: Any, task_id: uuid.UUID) -> Any:
+    return models.Task._meta.pk.get_db_prep_value(task_id, connection)
 
 
 def outcome_event(completion: Completion, database: str) -> events.TaskEvent:
@@ -141,31 +142,26 @@ def _event(
     )
 
 
-def _event_row(database: str, event: events.TaskEvent) -> tuple[Any, ...]:
+def _event_row(
+    connection: Any, db_id: Any, event: events.TaskEvent, *, outcome: bool
+) -> tuple[Any, ...]:
+    """An event as ``record`` takes it; ``outcome``: written only if its task's outcome is."""
     return (
-        _db_id(database, uuid.UUID(event.task_id)),
+        db_id,
         event.kind.value,
         event.attempt,
-        connections[database].ops.adapt_datetimefield_value(event.created_at),
-        json.dumps(event.data),
+        connection.ops.adapt_datetimefield_value(event.created_at),
+        json.dumps(event.data) if event.data else "{}",
+        outcome,
     )
 
 
-def _write_notes(
-    cursor: Any, database: str, worker_id: str, notes: Sequence[Note]
-) -> list[events.TaskEvent]:
-    written = [note_event(note, database) for note in notes]
-    dialect_for(database).insert_events(
-        cursor,
-        table=models.Event._meta.db_table,
-        rows=[_event_row(database, event) for event in written],
-    )
+def _update_progress(database: str, worker_id: str, notes: Sequence[Note]) -> None:
     latest_progress = {note.task.id: note for note in notes if note.kind == EventKind.PROGRESS}
     for note in latest_progress.values():
         models.Task.objects.using(database).filter(
             pk=note.task.id, status=Status.RUNNING, worker_id=worker_id
         ).update(progress=note.data["progress"], progress_detail=note.data.get("detail", {}))
-    return written
 
 
 def _write(
@@ -174,31 +170,57 @@ def _write(
     completions: Sequence[Completion],
     notes: Sequence[Note] = (),
 ) -> tuple[set[uuid.UUID], list[events.TaskEvent]]:
-    rows = [_row(database, completion) for completion in completions]
+    """Write ``completions`` and ``notes`` with their events, atomically.
+
+    One ``record`` call writes them all; a transaction is opened only if
+    the dialect needs one for it, or progress notes add updates of their own.
+    """
+    dialect = dialect_for(database)
+    # Looked up once: connections[...] goes through a thread-local each time.
+    connection = connections[database]
+    rows = [_row(connection, completion) for completion in completions]
     by_db_id = {
         row[0]: completion.task.id for row, completion in zip(rows, completions, strict=True)
     }
-    with transaction.atomic(using=database), connections[database].cursor() as cursor:
-        written = _write_notes(cursor, database, worker_id, notes)
-        won: set[uuid.UUID] = set()
-        if rows:
-            won = {
-                by_db_id.get(db_id, db_id)
-                for db_id in dialect_for(database).complete(
-                    cursor,
-                    task_table=models.Task._meta.db_table,
-                    attempt_table=models.Attempt._meta.db_table,
-                    worker_id=worker_id,
-                    completions=rows,
-                )
-            }
-        outcomes = [outcome_event(c, database) for c in completions if c.task.id in won]
-        dialect_for(database).insert_events(
-            cursor,
-            table=models.Event._meta.db_table,
-            rows=[_event_row(database, event) for event in outcomes],
-        )
-    return won, written + outcomes
+    noted = [note_event(note, database) for note in notes]
+    # Every outcome's event is sent; the database keeps those whose task it wrote.
+    outcomes = [outcome_event(completion, database) for completion in completions]
+    event_rows = [
+        *(
+            _event_row(connection, _db_id(connection, note.task.id), event, outcome=False)
+            for note, event in zip(notes, noted, strict=True)
+        ),
+        *(
+            _event_row(connection, row[0], event, outcome=True)
+            for row, event in zip(rows, outcomes, strict=True)
+        ),
+    ]
+    has_progress = any(note.kind == EventKind.PROGRESS for note in notes)
+    atomic = (
+        transaction.atomic(using=database)
+        if has_progress or not dialect.RECORD_IS_ONE_STATEMENT
+        else contextlib.nullcontext()
+    )
+    with atomic, connection.cursor() as cursor:
+        if has_progress:
+            _update_progress(database, worker_id, notes)
+        won = {
+            by_db_id.get(db_id, db_id)
+            for db_id in dialect.record(
+                cursor,
+                task_table=models.Task._meta.db_table,
+                attempt_table=models.Attempt._meta.db_table,
+                event_table=models.Event._meta.db_table,
+                worker_id=worker_id,
+                completions=rows,
+                events=event_rows,
+            )
+        }
+    return won, noted + [
+        event
+        for completion, event in zip(completions, outcomes, strict=True)
+        if completion.task.id in won
+    ]
 
 
 # JSON escapes a database may refuse in a jsonb value: NUL, and surrogates.

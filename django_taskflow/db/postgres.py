@@ -3,14 +3,17 @@ wake workers with ``LISTEN/NOTIFY``."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connections
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS, INSERT_COLUMNS
+from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, INSERT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def lease_offset(seconds: float) -> float:
     return float(seconds)
 
 
-# PostgreSQL types of the completion columns: VALUES rows carry no types.
+# PostgreSQL types of the completion columns, as ``record`` reads them.
 _COMPLETION_CASTS = {
     "id": "uuid",
     "status": "varchar",
@@ -45,7 +48,6 @@ _COMPLETION_CASTS = {
     "traceback": "text",
     "error_value": "jsonb",
 }
-_COMPLETION_ROW = "(" + ", ".join(f"%s::{_COMPLETION_CASTS[c]}" for c in COMPLETION_COLUMNS) + ")"
 
 
 def install_notify_trigger(task_table: str) -> list[str]:
@@ -101,16 +103,6 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
         )
         return
     _copy(cursor, table, INSERT_COLUMNS, rows)
-
-
-def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert Event rows with COPY, inside the caller's transaction.
-
-    The transaction takes its id first: see :func:`assign_transaction_id`.
-    """
-    if rows:
-        assign_transaction_id(cursor)
-        _copy(cursor, table, EVENT_COLUMNS, rows)
 
 
 # -- late commits: what the event stream needs to know -------------------------
@@ -215,46 +207,130 @@ def claim(
     return cursor.fetchall()  # type: ignore[no-any-return]
 
 
-def complete(
+# Completion columns as read from the JSON ``record`` sends: texts stay text
+# (a JSON text is cast to jsonb in SQL), so each value is passed as it is.
+_RECORD_TYPES = {
+    **_COMPLETION_CASTS,
+    "result": "text",
+    "error_value": "text",
+}
+_RECORD_COMPLETIONS = ", ".join(
+    f"{column} {_RECORD_TYPES[column]}" for column in COMPLETION_COLUMNS
+)
+
+# Writes outcomes, their Attempt rows and the batch's events in one statement
+# (one round trip, atomic without BEGIN and COMMIT). Each column travels in
+# one JSON parameter: encoding it is one C call, where a parameter per value
+# cost the client more than the rest of the write.
+#
+# The event stream's first rule (``stream_cursor``): the transaction holds its
+# id before it draws any event id. ``xid`` takes it. The event rows are
+# joined with it and sorted before the INSERT above them evaluates the id
+# default (``nextval``), so no id can be drawn before ``pg_current_xact_id()``
+# has run. (Outcome events also wait for the UPDATE's rows, whose first write
+# would take the id as well; notes do not.)
+_RECORD_SQL = """
+WITH v AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%s::json) AS v ({completions})
+),
+won AS (
+    UPDATE {task_table} AS t
+    SET status = v.status, result = v.result::jsonb,
+        run_after = COALESCE(v.run_after, t.run_after),
+        worker_id = NULL, lease_expires_at = NULL,
+        started_at = COALESCE(t.started_at, v.started_at),
+        last_attempted_at = v.started_at, finished_at = v.final_at
+    FROM v
+    WHERE t.id = v.id AND t.status = 'running' AND t.worker_id = %s
+      AND t.attempts = v.number
+    RETURNING t.id
+),
+attempts AS (
+    INSERT INTO {attempt_table}
+        (task_id, number, worker_id, started_at, finished_at, outcome,
+         error_class, error_message, traceback, error_value)
+    SELECT v.id, v.number, %s, v.started_at, v.finished_at, v.outcome,
+           v.error_class, v.error_message, v.traceback, v.error_value::jsonb
+    FROM v JOIN won ON won.id = v.id
+),
+xid AS MATERIALIZED (SELECT pg_current_xact_id() AS xid),
+written AS (
+    INSERT INTO {event_table} (task_id, kind, attempt, created_at, data)
+    SELECT e.task_id, e.kind, e.attempt, e.created_at, e.data::jsonb
+    FROM json_to_recordset(%s::json) AS e (
+        task_id uuid, kind varchar, attempt integer, created_at timestamptz, data text,
+        n integer, outcome boolean
+    )
+    CROSS JOIN xid
+    WHERE xid.xid IS NOT NULL AND (NOT e.outcome OR e.task_id IN (SELECT id FROM won))
+    ORDER BY e.n
+)
+SELECT id FROM won
+"""
+
+# Writing several statements needs no transaction of the caller's.
+RECORD_IS_ONE_STATEMENT = True
+
+
+def _plain(value: Any) -> str:
+    """JSON for what ``json`` cannot encode itself: ids and times."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def record(
     cursor: Any,
     *,
     task_table: str,
     attempt_table: str,
+    event_table: str,
     worker_id: str,
     completions: Sequence[Sequence[Any]],
+    events: Sequence[Sequence[Any]],
 ) -> set[Any]:
-    """Write outcomes and their Attempt rows in one statement.
+    """Write outcomes, their Attempt rows and events in one statement.
 
-    Each row is guarded by status, worker and attempt number, so a task that
-    was recovered by another worker meanwhile is left alone. Returns the ids
-    that were written.
+    ``completions`` are rows of ``COMPLETION_COLUMNS``; each is guarded by
+    status, worker and attempt number, so a task another worker recovered
+    meanwhile is left alone. ``events`` are rows of ``EVENT_COLUMNS`` and a
+    flag: an outcome's event, written only if its task's outcome was. Their
+    ids follow the order given. Returns the ids whose outcome was written.
     """
-    values = ", ".join([_COMPLETION_ROW] * len(completions))
-    params: list[Any] = [value for completion in completions for value in completion]
+    # Each id is turned into text once, though it comes with several rows.
+    id_texts: dict[Any, str] = {}
+    completion_rows = []
+    for row in completions:
+        named = dict(zip(COMPLETION_COLUMNS, row, strict=True))
+        named["id"] = id_texts[row[0]] = str(row[0])
+        completion_rows.append(named)
+    event_rows = [
+        {
+            "task_id": id_texts.get(task_id) or str(task_id),
+            "kind": kind,
+            "attempt": attempt,
+            "created_at": created_at,
+            "data": data,
+            "n": n,
+            "outcome": outcome,
+        }
+        for n, (task_id, kind, attempt, created_at, data, outcome) in enumerate(events)
+    ]
     cursor.execute(
-        f"""
-        WITH v ({", ".join(COMPLETION_COLUMNS)}) AS (VALUES {values}),
-        won AS (
-            UPDATE {task_table} AS t
-            SET status = v.status, result = v.result,
-                run_after = COALESCE(v.run_after, t.run_after),
-                worker_id = NULL, lease_expires_at = NULL,
-                started_at = COALESCE(t.started_at, v.started_at),
-                last_attempted_at = v.started_at, finished_at = v.final_at
-            FROM v
-            WHERE t.id = v.id AND t.status = 'running' AND t.worker_id = %s
-              AND t.attempts = v.number
-            RETURNING t.id
-        )
-        INSERT INTO {attempt_table}
-            (task_id, number, worker_id, started_at, finished_at, outcome,
-             error_class, error_message, traceback, error_value)
-        SELECT v.id, v.number, %s, v.started_at, v.finished_at, v.outcome,
-               v.error_class, v.error_message, v.traceback, v.error_value
-        FROM v JOIN won ON won.id = v.id
-        RETURNING task_id
-        """,
-        [*params, worker_id, worker_id],
+        _RECORD_SQL.format(
+            completions=_RECORD_COMPLETIONS,
+            task_table=task_table,
+            attempt_table=attempt_table,
+            event_table=event_table,
+        ),
+        [
+            json.dumps(completion_rows, default=_plain),
+            worker_id,
+            worker_id,
+            json.dumps(event_rows, default=_plain),
+        ],
     )
     return {row[0] for row in cursor.fetchall()}
 

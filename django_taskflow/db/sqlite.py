@@ -55,6 +55,10 @@ def assign_transaction_id(cursor: Any) -> None:
     """Nothing to do: SQLite commits events in id order (``COMMITS_IN_ID_ORDER``)."""
 
 
+# The task table's partial index on queued rows, in claim order.
+CLAIM_INDEX = "taskflow_task_claim_idx"
+
+
 def claim(
     cursor: Any,
     *,
@@ -66,15 +70,27 @@ def claim(
     lease_seconds: float,
     now: Any,
 ) -> list[tuple[Any, ...]]:
-    """Mark up to ``limit`` ready rows running in one statement (one write lock)."""
+    """Mark up to ``limit`` ready rows running in one statement (one write lock).
+
+    ``INDEXED BY`` the claim index (partial on ``status = 'queued'``, which
+    this WHERE repeats): on a database never analysed, the planner would
+    otherwise sort every queued row while holding the write lock, about
+    10 ms per claim with 20,000 queued against 0.03 ms through the index.
+
+    The outer UPDATE finds its rows by primary key alone. It needs no
+    status filter (the statement holds the write lock, so the rows the
+    subquery chose are still queued), and with one the planner walked
+    every queued row through the status index: 25 ms per claim at 18,000
+    queued.
+    """
     queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})" if queues else ""
     cursor.execute(
         f"""
         UPDATE {table}
         SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = attempts + 1
-        WHERE status = 'queued' AND id IN (
-            SELECT id FROM {table}
+        WHERE id IN (
+            SELECT id FROM {table} INDEXED BY {CLAIM_INDEX}
             WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
             ORDER BY priority DESC, run_after, id
             LIMIT %s
@@ -125,6 +141,42 @@ def complete(
         f"""INSERT INTO {attempt_table} ({", ".join(_ATTEMPT_COLUMNS)})
         VALUES ({", ".join(["%s"] * len(_ATTEMPT_COLUMNS))})""",
         attempts,
+    )
+    return won
+
+
+# ``record`` writes several statements: the caller holds a transaction.
+RECORD_IS_ONE_STATEMENT = False
+
+
+def record(
+    cursor: Any,
+    *,
+    task_table: str,
+    attempt_table: str,
+    event_table: str,
+    worker_id: str,
+    completions: Sequence[Sequence[Any]],
+    events: Sequence[Sequence[Any]],
+) -> set[Any]:
+    """Write outcomes, their Attempt rows and events; see ``postgres.record``.
+
+    Ids are drawn in the order written: the notes' events, then the outcomes'.
+    """
+    insert_events(cursor, table=event_table, rows=[row[:-1] for row in events if not row[-1]])
+    won = (
+        complete(
+            cursor,
+            task_table=task_table,
+            attempt_table=attempt_table,
+            worker_id=worker_id,
+            completions=completions,
+        )
+        if completions
+        else set()
+    )
+    insert_events(
+        cursor, table=event_table, rows=[row[:-1] for row in events if row[-1] and row[0] in won]
     )
     return won
 

@@ -66,6 +66,11 @@ def retry_delay(claimed: ClaimedTask, policy: RetryPolicy | None = None) -> floa
 
 
 @lru_cache(maxsize=1024)
+def _is_coroutine_function(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func)
+
+
+@lru_cache(maxsize=1024)
 def _return_type(func: Callable[..., Any]) -> Any:
     return typecheck.return_type(func)
 
@@ -137,9 +142,10 @@ def run(
         )
         return _failed(claimed, exc, now=started_at, retryable=False), None
     snapshot = running_snapshot(definition, claimed, worker_id, started_at)
-    signals.send_from_worker(
-        signals.task_started, type(definition.get_backend()), task_result=snapshot
-    )
+    if signals.is_heard(signals.task_started):
+        signals.send_from_worker(
+            signals.task_started, type(definition.get_backend()), task_result=snapshot
+        )
     context = TaskContext(
         task_result=snapshot,
         attempt_number=claimed.attempt,
@@ -153,7 +159,7 @@ def run(
 
     def call() -> Any:
         args = (context, *claimed.args) if definition.takes_context else tuple(claimed.args)
-        if inspect.iscoroutinefunction(definition.func):
+        if _is_coroutine_function(definition.func):
             # In this thread, not in asgiref's loop thread, so that a time
             # limit or a forced stop interrupts the coroutine itself.
             return asyncio.run(definition.func(*args, **claimed.kwargs))

@@ -28,6 +28,7 @@ from django_taskflow import events, results, signals, transitions
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
 from django_taskflow.models import EventKind
+from django_taskflow.states import Status
 from django_taskflow.worker.marks import RunningMarks
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.reconnect import Reconnect
@@ -223,7 +224,13 @@ class Recorder:
         for completion in kept:
             snapshot = snapshots[completion.task.id]
             outcome = completion.outcome
-            if snapshot is None or not outcome.is_final:
+            if (
+                snapshot is None
+                or not outcome.is_final
+                or not signals.is_heard(
+                    signals.task_finished, failed=outcome.status == Status.FAILED
+                )
+            ):
                 continue
             finished = results.finished(
                 snapshot,

@@ -34,11 +34,19 @@ def write_events(task_id: str, kinds: list[str]) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     db_id = models.Task._meta.pk.get_db_prep_value(task_id, connection)
     rows = [
-        (db_id, kind, 1, now, json.dumps({"progress": 0.5, "detail": {"step": step}}))
+        (db_id, kind, 1, now, json.dumps({"progress": 0.5, "detail": {"step": step}}), False)
         for step, kind in enumerate(kinds)
     ]
     with transaction.atomic(), connection.cursor() as cursor:
-        dialect_for("default").insert_events(cursor, table=models.Event._meta.db_table, rows=rows)
+        dialect_for("default").record(
+            cursor,
+            task_table=models.Task._meta.db_table,
+            attempt_table=models.Attempt._meta.db_table,
+            event_table=models.Event._meta.db_table,
+            worker_id="writer",
+            completions=[],
+            events=rows,
+        )
 
 
 class HeldTransaction:
@@ -195,16 +203,49 @@ def statements_of(write: Callable[[], object]) -> list[str]:
     return [query["sql"] for query in queries.captured_queries]
 
 
+def statements_with_params(write: Callable[[], object]) -> list[tuple[str, Any]]:
+    statements: list[tuple[str, Any]] = []
+
+    def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        write()
+    return statements
+
+
+def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from plan_nodes(child)
+
+
 @pytest.mark.django_db
 def test_event_writers_take_their_transaction_id_before_drawing_event_ids() -> None:
     """Rule 1 of ``stream_cursor``, for both ways events are written."""
     require("postgresql")
     task_id = tasks.noop.enqueue().id
     task = models.Task.objects.get(pk=task_id)
-    # COPY does not pass through Django's cursor: only the statement before it shows.
-    assert "SELECT pg_current_xact_id()" in statements_of(
-        lambda: write_events(task_id, ["started"])
-    )
+    # The recorder's one statement: its event rows are joined with the
+    # transaction id and sorted before the INSERT above them draws their ids.
+    [(sql, params)] = [
+        (sql, params)
+        for sql, params in statements_with_params(lambda: write_events(task_id, ["started"]))
+        if models.Event._meta.db_table in sql
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {sql}", params)
+        [[plan]] = cursor.fetchone()
+    [drawing] = [
+        node
+        for node in plan_nodes(plan["Plan"])
+        if "nextval('django_taskflow_event_id_seq'" in " ".join(node.get("Output", []))
+    ]
+    below = [node.get("CTE Name") for node in plan_nodes(drawing)]
+    assert "xid" in below
+    [xid_cte] = [node for node in plan_nodes(plan["Plan"]) if node.get("Subplan Name") == "CTE xid"]
+    assert xid_cte["Output"] == ["pg_current_xact_id()"]
     single = statements_of(lambda: events.record_event(task, EventKind.PROGRESS))
     [take_id] = [i for i, sql in enumerate(single) if "pg_current_xact_id" in sql]
     [insert] = [i for i, sql in enumerate(single) if sql.startswith("INSERT")]
