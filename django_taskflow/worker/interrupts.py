@@ -23,7 +23,7 @@ from typing import Any
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_taskflow import models, registry, transitions
+from django_taskflow import models, recovery, registry
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import ForcedStop, HardTimeLimitExceeded, UnknownTask
@@ -160,7 +160,7 @@ def end_attempt_without_result(
         message = (
             f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) and did not stop"
         )
-    transitions.end_attempt_abruptly(database, row, outcome=outcome, now=now, message=message)
+    recovery.end_attempt_abruptly(database, row, outcome=outcome, now=now, message=message)
 
 
 def _definition_or_none(task: ClaimedTask) -> Any:

@@ -31,7 +31,7 @@ from datetime import datetime
 
 from django.db import DatabaseError, connections
 
-from django_taskflow import signals, transitions
+from django_taskflow import recovery, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.worker.publisher import Publisher
@@ -109,7 +109,7 @@ class LeaseKeeper:
         caller's transaction, which holds the write lock: there, in it.
         """
         if self.inline or (self.one_writer and connections[self.database].in_atomic_block):
-            transitions.extend_lease(self.database, self.worker_id, task_id, seconds)
+            recovery.extend_lease(self.database, self.worker_id, task_id, seconds)
             return
         extension = _Extension(task_id=task_id, seconds=seconds)
         with self.changed:
@@ -127,7 +127,7 @@ class LeaseKeeper:
         self._watch_parent()
         while self.extensions:
             extension = self.extensions[0]
-            transitions.extend_lease(
+            recovery.extend_lease(
                 self.database, self.worker_id, extension.task_id, extension.seconds
             )
             with self.changed:
@@ -135,14 +135,14 @@ class LeaseKeeper:
             extension.written.set()
         clock = time.monotonic()
         if clock >= self.next_renewal:
-            transitions.extend_leases(self.database, self.worker_id, self.lease_seconds)
+            recovery.extend_leases(self.database, self.worker_id, self.lease_seconds)
             # Only once written: after a failure it is tried again right
             # after the reconnect pause, not a whole interval later.
             self.next_renewal = clock + self.heartbeat_seconds
         if clock >= self.next_recovery:
             # Every worker recovers expired leases; jitter spreads them out.
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
-            transitions.recover_expired(self.database, self.now())
+            recovery.recover_expired(self.database, self.now())
 
     def _loop(self) -> None:
         with signals.delivered_by(self.publisher.deliver):

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from django.db import InterfaceError, OperationalError, connections
 
-from django_taskflow import models, transitions
+from django_taskflow import models, recovery
 from django_taskflow.claim import ClaimedTask, claim_batch
 from django_taskflow.conf import Options
 from django_taskflow.states import OnLost, Status
@@ -103,7 +103,7 @@ class Prefetch:
             kept_ids = {task.id for task in kept}
             returned = [task.id for task in claimed if task.id not in kept_ids]
             try:
-                transitions.hand_back(self.database, self.worker_id, returned)
+                recovery.hand_back(self.database, self.worker_id, returned)
             except CONNECTION_ERRORS as exc:
                 # Perhaps handed back, perhaps not: never run them here (they
                 # could run twice), but hand back whatever is still held.
@@ -142,7 +142,7 @@ class Prefetch:
             unstarted = [task.id for task in self.tasks]
             self.tasks.clear()
         if unstarted:
-            transitions.hand_back(self.database, self.worker_id, unstarted)
+            recovery.hand_back(self.database, self.worker_id, unstarted)
             self.marks.committed(unstarted)
 
     def hand_back_strays(self) -> None:
@@ -159,7 +159,7 @@ class Prefetch:
                 .filter(status=Status.RUNNING, worker_id=self.worker_id)
                 .values_list("pk", flat=True)
             )
-            transitions.hand_back(self.database, self.worker_id, strays)
+            recovery.hand_back(self.database, self.worker_id, strays)
         except CONNECTION_ERRORS as exc:
             self.reconnect.lost("hand-back", exc)
             return
@@ -179,7 +179,7 @@ class Prefetch:
         """
         if time.monotonic() - self.claimed_at < self.options.heartbeat_seconds:
             return True
-        if transitions.extend_lease(
+        if recovery.extend_lease(
             self.database, self.worker_id, task.id, self.options.lease_seconds
         ):
             return True

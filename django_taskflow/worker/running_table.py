@@ -234,5 +234,5 @@ class MemoryMarks:
 
 
 def started_attempts(marks: Collection[Mark]) -> dict[uuid.UUID, int]:
-    """The ``started`` mapping ``transitions.release_worker`` takes."""
+    """The ``started`` mapping ``recovery.release_worker`` takes."""
     return {mark.task_id: mark.attempt for mark in marks}

@@ -29,7 +29,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from django_taskflow import transitions
+from django_taskflow import recovery
 from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.respawn import RespawnSchedule
@@ -358,7 +358,7 @@ class Worker:
         overdue = child.overdue
         try:
             if overdue is not None:
-                transitions.time_out(
+                recovery.time_out(
                     self.backend_options.database,
                     child.worker_id,
                     overdue.task_id,
@@ -366,7 +366,7 @@ class Worker:
                     hard_limit=overdue.hard_limit,
                     now=timezone.now(),
                 )
-            transitions.release_worker(
+            recovery.release_worker(
                 self.backend_options.database,
                 child.worker_id,
                 outcome=outcome,
@@ -388,7 +388,7 @@ class Worker:
         """End the attempts of a slot thread that stopped, by its running marks."""
         marks = self.thread_marks.pop(slot.worker_id)
         try:
-            transitions.release_worker(
+            recovery.release_worker(
                 self.backend_options.database,
                 slot.worker_id,
                 outcome=AttemptOutcome.LOST,

@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from django_taskflow import models, transitions
+from django_taskflow import models, recovery, transitions
 from django_taskflow.models import EventKind
 from django_taskflow.states import AttemptOutcome
 from django_taskflow.testing import run_tasks
@@ -113,7 +113,7 @@ def detail(client: Client, task_id: str) -> str:
 
 def interrupt(worker_id: str) -> None:
     """What a forced stop records: the running attempt is handed back at once."""
-    transitions.release_worker(
+    recovery.release_worker(
         "default", worker_id, outcome=AttemptOutcome.INTERRUPTED, now=timezone.now()
     )
 

@@ -22,7 +22,7 @@ from django.db import connections
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from django_taskflow import RetryPolicy, Timeout, events, models, transitions
+from django_taskflow import RetryPolicy, Timeout, events, models, recovery
 from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.states import AttemptOutcome, Status
@@ -472,7 +472,7 @@ def test_charge_that_lost_its_worker_fails_instead_of_charging_twice() -> None:
     result = crashes.charge_card.enqueue("tok_visa", 4200)
     claim_for("dead-worker")
     expire_leases("dead-worker")
-    transitions.recover_expired("default", timezone.now())
+    recovery.recover_expired("default", timezone.now())
     run_tasks()
 
     row = models.Task.objects.get(pk=result.id)

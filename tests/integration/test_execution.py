@@ -8,7 +8,7 @@ import pytest
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 
-from django_taskflow import RetryPolicy, models, transitions
+from django_taskflow import RetryPolicy, models, recovery, transitions
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
@@ -115,10 +115,10 @@ def test_expired_lease_is_recovered_as_a_lost_attempt() -> None:
     result = tasks.add.using(max_attempts=2, retry=RetryPolicy.fixed(30)).enqueue(1, 2)
     task = claim_one("dead-worker")
     assert task.status == Status.RUNNING
-    assert transitions.recover_expired("default", timezone.now()) == 0
+    assert recovery.recover_expired("default", timezone.now()) == 0
     expire_leases("dead-worker")
     later = timezone.now() + timedelta(seconds=2)
-    assert transitions.recover_expired("default", later) == 1
+    assert recovery.recover_expired("default", later) == 1
     row = models.Task.objects.get(pk=result.id)
     assert row.status == Status.QUEUED and row.worker_id is None
     assert row.run_after == later + timedelta(seconds=30)  # the retry policy's delay
@@ -137,8 +137,8 @@ def test_heartbeat_extends_the_lease() -> None:
     tasks.add.enqueue(1, 2)
     task = claim_one("busy-worker")
     expire_leases("busy-worker")
-    assert transitions.extend_leases("default", "busy-worker", 60) == 1
-    assert transitions.recover_expired("default", timezone.now()) == 0
+    assert recovery.extend_leases("default", "busy-worker", 60) == 1
+    assert recovery.recover_expired("default", timezone.now()) == 0
     task.refresh_from_db()
     assert task.status == Status.RUNNING
     assert task.lease_expires_at is not None
@@ -152,7 +152,7 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
     tasks.add.using(max_attempts=3).enqueue(1, 2)
     claimed: ClaimedTask = claim_for("slow")[0]
     expire_leases("slow")
-    transitions.recover_expired("default", timezone.now())
+    recovery.recover_expired("default", timezone.now())
     now = timezone.now()
     kept, _ = transitions.record_batch(
         "default",
@@ -171,7 +171,7 @@ def test_completion_from_a_worker_that_lost_its_lease_is_ignored() -> None:
 def test_hand_back_returns_unstarted_tasks_without_counting_them() -> None:
     result = tasks.add.enqueue(1, 2)
     claim_one("stopping-worker")
-    assert transitions.hand_back("default", "stopping-worker", [models.Task.objects.get().pk]) == 1
+    assert recovery.hand_back("default", "stopping-worker", [models.Task.objects.get().pk]) == 1
     row = models.Task.objects.get(pk=result.id)
     assert (row.status, row.attempts, row.worker_id) == (Status.QUEUED, 0, None)
     assert not row.attempt_set.exists()

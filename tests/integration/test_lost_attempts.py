@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from django_taskflow import RetryPolicy, models, transitions
+from django_taskflow import RetryPolicy, models, recovery
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from tests import tasks
@@ -22,7 +22,7 @@ def lose(worker_id: str = "dead-worker") -> None:
     """Claim the ready task and lose it the way a dead host does: its lease expires."""
     assert len(claim_for(worker_id)) == 1
     expire_leases(worker_id)
-    assert transitions.recover_expired("default", timezone.now()) == 1
+    assert recovery.recover_expired("default", timezone.now()) == 1
 
 
 def make_ready(task_id: str) -> None:
@@ -86,7 +86,7 @@ def test_on_lost_fail_also_fails_a_task_interrupted_mid_run() -> None:
     result = tasks.add.using(on_lost="fail").enqueue(1, 2)
     claim_for("stopping-worker")
 
-    transitions.release_worker(
+    recovery.release_worker(
         "default",
         "stopping-worker",
         outcome=AttemptOutcome.INTERRUPTED,
@@ -103,7 +103,7 @@ def test_dead_slot_charges_only_the_tasks_it_had_started() -> None:
     assert len(claimed) == 2
     started = {task.id: task.attempt for task in claimed if str(task.id) == running.id}
 
-    count = transitions.release_worker(
+    count = recovery.release_worker(
         "default", "dead-slot", outcome=AttemptOutcome.LOST, now=timezone.now(), started=started
     )
 
@@ -120,7 +120,7 @@ def test_mark_of_an_earlier_attempt_does_not_count_as_started() -> None:
     result = tasks.add.enqueue(1, 2)
     [claimed] = claim_for("dead-slot")
 
-    transitions.release_worker(
+    recovery.release_worker(
         "default",
         "dead-slot",
         outcome=AttemptOutcome.LOST,
@@ -136,7 +136,7 @@ def test_attempt_timed_out_from_outside_counts_against_max_attempts() -> None:
     result = tasks.add.enqueue(1, 2)  # one attempt
     [claimed] = claim_for("killed-slot")
 
-    assert transitions.time_out(
+    assert recovery.time_out(
         "default",
         "killed-slot",
         claimed.id,

@@ -9,7 +9,7 @@ from django.db import OperationalError
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from django_taskflow import models, transitions
+from django_taskflow import models, recovery, transitions
 from django_taskflow.execution import outcome
 from django_taskflow.models import EventKind
 from django_taskflow.states import AttemptOutcome, Status
@@ -43,7 +43,7 @@ def test_a_stopping_worker_cannot_interrupt_an_attempt_it_no_longer_holds() -> N
     result = tasks.add.using(max_attempts=5).enqueue(1, 2)
     stale = claim("A")
     expire_leases("A")
-    transitions.recover_expired("default", timezone.now())
+    recovery.recover_expired("default", timezone.now())
     models.Task.objects.filter(pk=result.id).update(run_after=timezone.now())
     claim("B")
     slot_for("A")._interrupt(stale)  # A is forced to stop, with an old idea of its task
@@ -57,8 +57,8 @@ def test_recovery_loses_to_a_lease_renewed_after_it_looked() -> None:
     claim("slow")
     expire_leases("slow")
     [expired] = models.Task.objects.lease_expired()
-    transitions.extend_lease("default", "slow", expired.pk, 30)
-    assert not transitions.end_attempt_abruptly(
+    recovery.extend_lease("default", "slow", expired.pk, 30)
+    assert not recovery.end_attempt_abruptly(
         "default", expired, outcome=AttemptOutcome.LOST, now=timezone.now(), expired_before=Now()
     )
     assert models.Task.objects.get(pk=result.id).status == Status.RUNNING

@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from django_taskflow import models, transitions
+from django_taskflow import models, recovery, transitions
 from django_taskflow.execution import outcome
 from django_taskflow.states import Status
 from django_taskflow.worker import prefetch
@@ -46,7 +46,7 @@ def test_a_lease_check_that_cannot_reach_the_database_is_tried_again_not_skipped
     assert slot.prefetch.claim()
     slot.prefetch.claimed_at -= 3600  # it waited behind a long task
     checks: list[object] = []
-    check = transitions.extend_lease
+    check = recovery.extend_lease
 
     def unreachable_once(*args: object, **kwargs: object) -> bool:
         checks.append(args)
@@ -54,7 +54,7 @@ def test_a_lease_check_that_cannot_reach_the_database_is_tried_again_not_skipped
             raise OperationalError("server closed the connection unexpectedly")
         return check(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(transitions, "extend_lease", unreachable_once)
+    monkeypatch.setattr(recovery, "extend_lease", unreachable_once)
     slot.run()
     assert len(checks) == 2
     assert models.Task.objects.get(pk=result.id).status == Status.SUCCEEDED
