@@ -103,6 +103,15 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
     _copy(cursor, table, INSERT_COLUMNS, rows)
 
 
+def inserts_in_one_statement(row_count: int) -> bool:
+    """Whether :func:`insert_tasks` writes ``row_count`` rows in one statement.
+
+    Always: a multi-row ``INSERT`` or one ``COPY``. A statement run in
+    autocommit is a transaction of its own, all of it or nothing.
+    """
+    return True
+
+
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert Event rows with COPY, inside the caller's transaction.
 

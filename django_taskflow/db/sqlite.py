@@ -36,6 +36,15 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
     )
 
 
+def inserts_in_one_statement(row_count: int) -> bool:
+    """Whether :func:`insert_tasks` writes ``row_count`` rows in one statement.
+
+    Only one row: ``executemany`` runs one statement per row, and in
+    autocommit each would commit alone.
+    """
+    return row_count == 1
+
+
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert Event rows with one prepared statement."""
     if rows:
