@@ -78,6 +78,8 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
 
 def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
     """Read one entry of ``enqueue_many``: positional args, or a dict of kwargs."""
+    if type(call) is tuple:  # the common case, without the slower check of a Mapping
+        return call, {}
     if isinstance(call, Mapping):
         return (), call
     if isinstance(call, list | tuple):
