@@ -81,3 +81,13 @@ def test_enqueue_before_migrate_in_autocommit_says_to_run_migrate(
 
     with pytest.raises(MigrationsNotApplied, match=r"manage\.py migrate"):
         tasks.add.enqueue(1, 2)
+
+
+def test_enqueue_records_no_event() -> None:
+    # Enqueue skips BEGIN because it writes no Event row. An enqueue that
+    # records one must hold its transaction id before drawing the event's
+    # id (db.postgres.assign_transaction_id), or event streams may skip it.
+    tasks.add.enqueue(1, 2)
+    tasks.add.enqueue_many([(1, 2)] * 60)
+
+    assert not models.Event.objects.exists()
