@@ -2,6 +2,8 @@
 
 Inside ``transaction.atomic()`` the rows become visible to workers at
 commit, and vanish with a rollback; ``task_enqueued`` is sent after commit.
+In autocommit, an insert that is one statement runs without BEGIN and
+COMMIT: one round trip.
 On PostgreSQL a statement trigger NOTIFYs waiting workers (see
 ``db/postgres.py``). Rows are written by the dialect's ``insert_tasks``
 rather than ``bulk_create``: building ORM instances and compiling the
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -75,6 +78,8 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
 
 def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
     """Read one entry of ``enqueue_many``: positional args, or a dict of kwargs."""
+    if type(call) is tuple:  # the common case, without the slower check of a Mapping
+        return call, {}
     if isinstance(call, Mapping):
         return (), call
     if isinstance(call, list | tuple):
@@ -144,9 +149,19 @@ def _insert(
     if not rows:
         return []
     table = models.Task._meta.db_table
+    dialect = dialect_for(database)
+    # In autocommit, an insert that is one statement is a transaction by
+    # itself: BEGIN and COMMIT around it would cost two more round trips on
+    # PostgreSQL and make it no more all-or-nothing. Inside the caller's
+    # transaction, a savepoint keeps a failed insert from spoiling it.
+    own_transaction: AbstractContextManager[object] = (
+        nullcontext()
+        if connection.get_autocommit() and dialect.inserts_in_one_statement(len(rows))
+        else transaction.atomic(using=database)
+    )
     try:
-        with transaction.atomic(using=database), connection.cursor() as cursor:
-            dialect_for(database).insert_tasks(cursor, table=table, rows=rows)
+        with own_transaction, connection.cursor() as cursor:
+            dialect.insert_tasks(cursor, table=table, rows=rows)
     except DatabaseError as exc:
         # Checked only after a failure, so that a normal enqueue pays nothing for it.
         if not _table_exists(database, table):

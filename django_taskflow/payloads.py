@@ -19,6 +19,9 @@ from django_taskflow.exceptions import PayloadTooLarge, UnserializablePayload
 
 _SCALARS = (str, int, bool, type(None))
 
+# One encoder for every payload: json.dumps() with separators builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 MAX_DEPTH = 500
 """How deeply arguments, results and progress details may nest lists and dicts.
 
@@ -120,13 +123,27 @@ def encode_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> 
     is not plain JSON and :class:`PayloadTooLarge` (a ``ValueError``) when
     the call, as the JSON ``[args, kwargs]``, takes more than ``max_bytes``.
     """
-    problem = find_unserializable(list(args), "args") or find_unserializable(dict(kwargs), "kwargs")
-    if problem:
-        raise UnserializablePayload(
-            f"Arguments of {task_path} must be JSON-serialisable: {problem}."
-        )
-    args_json = json.dumps(list(args), separators=(",", ":"))
-    kwargs_json = json.dumps(dict(kwargs), separators=(",", ":"))
+    # A call without arguments, common for bulk enqueues, needs no walk.
+    if args:
+        args = list(args)
+        problem = find_unserializable(args, "args")
+        if problem:
+            raise UnserializablePayload(
+                f"Arguments of {task_path} must be JSON-serialisable: {problem}."
+            )
+        args_json = _ENCODER.encode(args)
+    else:
+        args_json = "[]"
+    if kwargs:
+        kwargs = dict(kwargs)
+        problem = find_unserializable(kwargs, "kwargs")
+        if problem:
+            raise UnserializablePayload(
+                f"Arguments of {task_path} must be JSON-serialisable: {problem}."
+            )
+        kwargs_json = _ENCODER.encode(kwargs)
+    else:
+        kwargs_json = "{}"
     size = call_size(args_json, kwargs_json)
     if size > max_bytes:
         raise PayloadTooLarge(
@@ -138,7 +155,12 @@ def encode_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> 
 
 def call_size(args_json: str, kwargs_json: str) -> int:
     """Bytes of the call as the JSON ``[args, kwargs]``."""
-    return len(args_json.encode()) + len(kwargs_json.encode()) + len("[,]")
+    return _utf8_length(args_json) + _utf8_length(kwargs_json) + len("[,]")
+
+
+def _utf8_length(text: str) -> int:
+    # Encoding JSON gives ASCII unless told otherwise: then characters are bytes.
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def encode_result(value: Any, max_bytes: int | None = None) -> str:
@@ -150,7 +172,7 @@ def encode_result(value: Any, max_bytes: int | None = None) -> str:
     problem = find_unserializable(value, "the return value")
     if problem:
         raise UnserializablePayload(f"The task's result must be JSON-serialisable: {problem}.")
-    encoded = json.dumps(value, separators=(",", ":"))
+    encoded = _ENCODER.encode(value)
     if max_bytes is not None and len(encoded.encode()) > max_bytes:
         raise PayloadTooLarge(
             f"The task's result takes {len(encoded.encode())} bytes as JSON, more than "

@@ -93,6 +93,15 @@ _INSERT_CASTS = {
 _INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
 
 
+def inserts_in_one_statement(row_count: int) -> bool:
+    """Whether :func:`insert_tasks` writes ``row_count`` rows in one statement.
+
+    Always: a multi-row ``INSERT`` or one ``COPY``. A statement run in
+    autocommit is a transaction of its own, all of it or nothing.
+    """
+    return True
+
+
 def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert task rows: one INSERT for a few, COPY for many (several times faster)."""
     columns = ", ".join(INSERT_COLUMNS)

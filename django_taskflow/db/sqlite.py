@@ -36,6 +36,15 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
     )
 
 
+def inserts_in_one_statement(row_count: int) -> bool:
+    """Whether :func:`insert_tasks` writes ``row_count`` rows in one statement.
+
+    Only one row: ``executemany`` runs one statement per row, and in
+    autocommit each would commit alone.
+    """
+    return row_count == 1
+
+
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert Event rows with one prepared statement."""
     if rows:
@@ -210,10 +219,15 @@ class Waiter:
 
     SQLite has no notifications, but every commit writes to the database
     file or its write-ahead log; a ``stat`` every few milliseconds sees an
-    enqueue without querying the database.
+    enqueue without querying the database. For a second after a change the
+    checks come every millisecond, when more work is likely to follow; then
+    every 5 ms, so that a worker left idle costs little CPU (two ``stat``
+    calls per check).
     """
 
-    CHECK_SECONDS = 0.005
+    BUSY_CHECK_SECONDS = 0.001
+    IDLE_CHECK_SECONDS = 0.005
+    BUSY_FOR_SECONDS = 1.0
 
     def __init__(self, database: str, stop: threading.Event) -> None:
         self.stop = stop
@@ -221,6 +235,7 @@ class Waiter:
         in_memory = name == ":memory:" or name.startswith("file:") or not name
         self.paths = [] if in_memory else [name, f"{name}-wal"]
         self.seen = self._signature()
+        self.changed_at = time.monotonic()
 
     def _signature(self) -> tuple[tuple[int, int], ...]:
         signature = []
@@ -233,18 +248,27 @@ class Waiter:
                 signature.append((status.st_mtime_ns, status.st_size))
         return tuple(signature)
 
+    def check_interval(self, now: float) -> float:
+        """Seconds until the next check: short while changes came lately."""
+        if now - self.changed_at < self.BUSY_FOR_SECONDS:
+            return self.BUSY_CHECK_SECONDS
+        return self.IDLE_CHECK_SECONDS
+
     def wait(self, timeout: float) -> bool:
         """Return True when the database changed (a commit happened)."""
         if not self.paths:
             self.stop.wait(timeout)
             return False
-        deadline = time.monotonic() + timeout
-        while not self.stop.wait(self.CHECK_SECONDS):
+        now = time.monotonic()
+        deadline = now + timeout
+        while not self.stop.wait(self.check_interval(now)):
+            now = time.monotonic()
             signature = self._signature()
             if signature != self.seen:
                 self.seen = signature
+                self.changed_at = now
                 return True
-            if time.monotonic() >= deadline:
+            if now >= deadline:
                 return False
         return False
 

@@ -46,6 +46,14 @@ def test_encoded_size_counts_the_whole_call() -> None:
     assert check_arguments(TASK_PATH, (1,), {"a": "b"}, LIMIT) == 15
 
 
+def test_a_call_without_arguments_is_stored_as_an_empty_list_and_dict() -> None:
+    assert payloads.encode_arguments(TASK_PATH, (), {}, LIMIT) == ("[]", "{}")
+    # [[],{}] is 7 bytes.
+    assert check_arguments(TASK_PATH, [], {}, LIMIT) == 7
+    with pytest.raises(PayloadTooLarge):
+        payloads.encode_arguments(TASK_PATH, (), {}, 6)
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "expected"),
     [
