@@ -116,6 +116,15 @@ def _text_problem(text: str, subject: str) -> str | None:
     return None
 
 
+def _encode_arguments_part(task_path: str, value: list[Any] | dict[str, Any], name: str) -> str:
+    problem = find_unserializable(value, name)
+    if problem:
+        raise UnserializablePayload(
+            f"Arguments of {task_path} must be JSON-serialisable: {problem}."
+        )
+    return _ENCODER.encode(value)
+
+
 def encode_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> tuple[str, str]:
     """Encode a call's arguments once, as stored: ``(args_json, kwargs_json)``.
 
@@ -124,26 +133,8 @@ def encode_arguments(task_path: str, args: Any, kwargs: Any, max_bytes: int) -> 
     the call, as the JSON ``[args, kwargs]``, takes more than ``max_bytes``.
     """
     # A call without arguments, common for bulk enqueues, needs no walk.
-    if args:
-        args = list(args)
-        problem = find_unserializable(args, "args")
-        if problem:
-            raise UnserializablePayload(
-                f"Arguments of {task_path} must be JSON-serialisable: {problem}."
-            )
-        args_json = _ENCODER.encode(args)
-    else:
-        args_json = "[]"
-    if kwargs:
-        kwargs = dict(kwargs)
-        problem = find_unserializable(kwargs, "kwargs")
-        if problem:
-            raise UnserializablePayload(
-                f"Arguments of {task_path} must be JSON-serialisable: {problem}."
-            )
-        kwargs_json = _ENCODER.encode(kwargs)
-    else:
-        kwargs_json = "{}"
+    args_json = _encode_arguments_part(task_path, list(args), "args") if args else "[]"
+    kwargs_json = _encode_arguments_part(task_path, dict(kwargs), "kwargs") if kwargs else "{}"
     size = call_size(args_json, kwargs_json)
     if size > max_bytes:
         raise PayloadTooLarge(

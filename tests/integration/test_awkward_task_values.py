@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from django_taskflow import models
@@ -41,29 +43,23 @@ def test_an_error_that_is_hard_to_print_still_ends_its_attempt(kind: str) -> Non
     }
 
 
-def test_a_cancelled_error_from_an_async_task_is_its_own_error_not_a_worker_crash() -> None:
-    result = tasks.awaits_a_cancelled_task.enqueue()
+@pytest.mark.parametrize(
+    ("definition", "error_class"),
+    [
+        # An async task awaited work that was cancelled.
+        (tasks.awaits_a_cancelled_task, "asyncio.exceptions.CancelledError"),
+        # A framework the task uses raised its own BaseException.
+        (tasks.raises_a_base_exception, "tests.tasks.FrameworkExit"),
+    ],
+)
+def test_a_base_exception_from_the_task_is_its_own_error_not_a_worker_crash(
+    definition: Any, error_class: str
+) -> None:
+    result = definition.enqueue()
 
     run_tasks()
 
     row = models.Task.objects.get(pk=result.id)
     assert (row.status, row.attempts, row.lost_attempts) == (Status.FAILED, 1, 0)
     [attempt] = row.attempt_set.all()
-    assert (attempt.outcome, attempt.error_class) == (
-        AttemptOutcome.FAILED,
-        "asyncio.exceptions.CancelledError",
-    )
-
-
-def test_a_base_exception_from_the_task_is_its_own_error_not_a_worker_crash() -> None:
-    result = tasks.raises_a_base_exception.enqueue()
-
-    run_tasks()
-
-    row = models.Task.objects.get(pk=result.id)
-    assert (row.status, row.attempts, row.lost_attempts) == (Status.FAILED, 1, 0)
-    [attempt] = row.attempt_set.all()
-    assert (attempt.outcome, attempt.error_class) == (
-        AttemptOutcome.FAILED,
-        "tests.tasks.FrameworkExit",
-    )
+    assert (attempt.outcome, attempt.error_class) == (AttemptOutcome.FAILED, error_class)
