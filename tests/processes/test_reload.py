@@ -84,6 +84,8 @@ def reloading_worker(
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
         kill_all(seen)
+        # Captured, so pytest shows it only when the test failed.
+        sys.stdout.write(f"--- log of the reloading worker ---\n{log.read_text()}\n")
 
 
 def run_one_task() -> str:
