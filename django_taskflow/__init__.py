@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
     ConfigurationError,
@@ -29,6 +30,7 @@ from django_taskflow.timeouts import Timeout
 
 __all__ = [
     "ConfigurationError",
+    "Dedup",
     "HardTimeLimitExceeded",
     "InvalidTaskOptions",
     "MigrationsNotApplied",

@@ -13,6 +13,7 @@ from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Ta
 from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from django.utils import timezone
 
+from django_taskflow.dedup import Dedup, missing_fields
 from django_taskflow.exceptions import InvalidTaskOptions
 from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, is_attempt_count
 from django_taskflow.states import OnLost
@@ -53,7 +54,10 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``timeout``: a :class:`Timeout` (soft and hard limits);
     - ``on_lost``: ``"requeue"`` (run again after a worker crash mid-run) or
       ``"fail"`` (fail with ``WorkerLost``: for work that must not run twice);
-    - ``tags`` and ``key``: labels and the caller's own identifier.
+    - ``tags`` and ``key``: labels and the caller's own identifier;
+    - ``dedup``: a :class:`Dedup`, which enqueues of it are duplicates for
+      how long (a duplicate returns the existing task's result);
+    - ``unique``: at most one queued or running task per identical call.
     """
 
     max_attempts: int | None = None
@@ -66,6 +70,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
+    dedup: Dedup | None = None
+    unique: bool = False
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -84,9 +90,14 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         on_lost: OnLostChoice | None = None,
         tags: Sequence[str] | None = None,
         key: str | None = None,
+        dedup: Dedup | Literal[False] | None = None,
+        unique: bool | None = None,
         **others: Any,
     ) -> TaskflowTask:
-        """Return a copy with the given options changed (for one enqueue, say)."""
+        """Return a copy with the given options changed (for one enqueue, say).
+
+        ``dedup=False`` turns deduplication off for the copy.
+        """
         for name in others:
             if name in DEFINITION_ONLY:
                 raise InvalidTaskOptions(
@@ -107,9 +118,12 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "on_lost": on_lost,
                 "tags": tags,
                 "key": key,
+                "unique": unique,
             }.items()
             if value is not None
         }
+        if dedup is not None:
+            changes["dedup"] = None if dedup is False else dedup
         return replace(self, **changes)
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[TaskflowResult]:
@@ -205,6 +219,38 @@ def validate_options(definition: TaskflowTask) -> None:
             f"None or a string of 1 to {KEY_MAX_LENGTH} characters without NUL or lone surrogates",
             key,
         )
+    _validate_dedup(definition)
+
+
+def _validate_dedup(definition: TaskflowTask) -> None:
+    if not isinstance(definition.unique, bool):
+        _refuse(definition, "unique", "True or False", definition.unique)
+    dedup = definition.dedup
+    if dedup is None:
+        return
+    if not isinstance(dedup, Dedup):
+        _refuse(
+            definition,
+            "dedup",
+            "None or a Dedup, such as Dedup.by_input(ttl=timedelta(minutes=5))",
+            dedup,
+        )
+    if definition.unique:
+        _refuse(
+            definition,
+            "dedup",
+            "None when unique=True (unique already deduplicates identical calls while "
+            "one is queued or running; choose one of the two)",
+            dedup,
+        )
+    missing = missing_fields(definition.func, definition.takes_context, dedup.fields)
+    if missing:
+        _refuse(
+            definition,
+            "dedup",
+            f"Dedup.by_fields naming parameters of the function; it has no {missing[0]!r}",
+            dedup,
+        )
 
 
 def _validate_django_options(definition: TaskflowTask) -> None:
@@ -272,6 +318,8 @@ def task(
     on_lost: OnLostChoice = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
+    dedup: Dedup | None = ...,
+    unique: bool = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -292,6 +340,8 @@ def task(
     on_lost: OnLostChoice = "requeue",
     tags: Sequence[str] = (),
     key: str | None = None,
+    dedup: Dedup | None = None,
+    unique: bool = False,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -319,6 +369,8 @@ def task(
             on_lost=on_lost,
             tags=tags,
             key=key,
+            dedup=dedup,
+            unique=unique,
         )
 
     if function is not None:

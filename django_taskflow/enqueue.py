@@ -8,6 +8,8 @@ On PostgreSQL a statement trigger NOTIFYs waiting workers (see
 ``db/postgres.py``). Rows are written by the dialect's ``insert_tasks``
 rather than ``bulk_create``: building ORM instances and compiling the
 INSERT cost more than the database write itself (see docs/architecture.md).
+Tasks with ``dedup`` or ``unique`` take their own path, ``enqueue_dedup``,
+after the rows are built; every other task pays one attribute check for it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from django_taskflow import invocation, models, payloads, results
+from django_taskflow import enqueue_dedup, invocation, models, payloads, results
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
 from django_taskflow.policies import DEFAULT_RETRY_POLICY
@@ -93,7 +95,7 @@ def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
 def _insert(
     backend: TaskflowBackend,
     definition: Task[Any, Any],
-    calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]],
+    calls: Sequence[tuple[Sequence[Any], Mapping[str, Any]]],
     now: datetime,
 ) -> list[results.TaskflowResult]:
     invocation.check_importable(definition)
@@ -148,6 +150,16 @@ def _insert(
         )
     if not rows:
         return []
+    if getattr(definition, "dedup", None) is not None or getattr(definition, "unique", False):
+        try:
+            answers, inserted = enqueue_dedup.insert(
+                definition, database, calls, rows, snapshots, now
+            )
+        except DatabaseError as exc:
+            _explain(database, exc)
+            raise
+        announce(backend, database, inserted)
+        return answers
     table = models.Task._meta.db_table
     dialect = dialect_for(database)
     # In autocommit, an insert that is one statement is a transaction by
@@ -163,7 +175,30 @@ def _insert(
         with own_transaction, connection.cursor() as cursor:
             dialect.insert_tasks(cursor, table=table, rows=rows)
     except DatabaseError as exc:
-        # Checked only after a failure, so that a normal enqueue pays nothing for it.
+        _explain(database, exc)
+        raise
+    announce(backend, database, snapshots)
+    return snapshots
+
+
+def announce(
+    backend: TaskflowBackend, database: str, snapshots: Sequence[results.TaskflowResult]
+) -> None:
+    """Send ``task_enqueued`` for each new task once the rows are committed."""
+
+    def send() -> None:
+        for snapshot in snapshots:
+            task_enqueued.send(type(backend), task_result=snapshot)
+
+    transaction.on_commit(send, using=database)
+
+
+def _explain(database: str, exc: DatabaseError) -> None:
+    """Raise :class:`MigrationsNotApplied` when ``exc`` came from a missing table.
+
+    Checked only after a failure, so that a normal enqueue pays nothing for it.
+    """
+    for table in (models.Task._meta.db_table, models.DedupKey._meta.db_table):
         if not _table_exists(database, table):
             # The first line only: PostgreSQL adds the statement and a caret.
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -171,14 +206,6 @@ def _insert(
                 f"The table {table} does not exist in database {database!r}: run "
                 f"`manage.py migrate` to create django_taskflow's tables ({reason})."
             ) from exc
-        raise
-
-    def announce() -> None:
-        for snapshot in snapshots:
-            task_enqueued.send(type(backend), task_result=snapshot)
-
-    transaction.on_commit(announce, using=database)
-    return snapshots
 
 
 def _table_exists(database: str, table: str) -> bool:

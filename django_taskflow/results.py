@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -27,7 +27,14 @@ _MAX_POLL = 0.2
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at run time; the stubs disagree
-    """A snapshot of one task; ``refresh()`` reloads it, ``wait()`` waits for the end."""
+    """A snapshot of one task; ``refresh()`` reloads it, ``wait()`` waits for the end.
+
+    ``deduplicated`` is true when the enqueue that returned it found the
+    task already there (``@task(dedup=...)`` or ``unique=True``) and
+    inserted nothing; ``refresh()`` keeps it.
+    """
+
+    deduplicated: bool = False
 
     def wait(self, timeout: float | None = None) -> Self:
         """Block until the task is finished, refreshing this snapshot; return it.
@@ -77,6 +84,7 @@ def build(
     errors: list[TaskError] | None = None,
     worker_ids: list[str] | None = None,
     return_value: Any = None,
+    deduplicated: bool = False,
 ) -> TaskflowResult:
     """Assemble a result snapshot from stored values."""
     result = TaskflowResult(
@@ -92,6 +100,7 @@ def build(
         backend=definition.backend,
         errors=errors or [],
         worker_ids=worker_ids or [],
+        deduplicated=deduplicated,
     )
     # _return_value is init=False in Django's dataclass; this is the only way in.
     object.__setattr__(result, "_return_value", return_value)
@@ -117,7 +126,9 @@ def finished(
     )
 
 
-def from_row(task: models.Task, definition: Task[Any, Any] | None = None) -> TaskflowResult:
+def from_row(
+    task: models.Task, definition: Task[Any, Any] | None = None, *, deduplicated: bool = False
+) -> TaskflowResult:
     """Build the snapshot of ``task``, with every attempt's worker and error."""
     attempts = list(task.attempt_set.all())
     return build(
@@ -137,7 +148,16 @@ def from_row(task: models.Task, definition: Task[Any, Any] | None = None) -> Tas
         ],
         worker_ids=[a.worker_id for a in attempts],
         return_value=task.result,
+        deduplicated=deduplicated,
     )
+
+
+def as_duplicate(result: TaskflowResult) -> TaskflowResult:
+    """The same snapshot, marked as the answer to a duplicate enqueue."""
+    copy = replace(result, deduplicated=True)
+    # init=False in Django's dataclass, so replace() drops it; as in build().
+    object.__setattr__(copy, "_return_value", getattr(result, "_return_value", None))
+    return copy
 
 
 def definition_for(task: models.Task) -> Task[Any, Any]:

@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from django.db import connection, transaction
 from django.tasks import task as django_task
 
 from django_taskflow import (
+    Dedup,
     RetryPolicy,
     TaskContext,
     Timeout,
@@ -444,3 +446,32 @@ class FrameworkExit(BaseException):
 @task
 def raises_a_base_exception() -> None:
     raise FrameworkExit("raised by a framework the task uses")
+
+
+# -- deduplication (issue 8) ----------------------------------------------------
+
+
+@task(dedup=Dedup.by_input(ttl=timedelta(minutes=5)))
+def deduplicated_add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+@task(dedup=Dedup.by_fields(["user_id"], ttl=timedelta(minutes=5)))
+def deduplicated_by_user(user_id: int, note: str = "") -> str:
+    return note
+
+
+@task(dedup=Dedup.by_key(ttl=timedelta(minutes=5)))
+def deduplicated_by_key(value: int) -> int:
+    return value
+
+
+@task(dedup=Dedup.by_fields(["user_id"], ttl=timedelta(minutes=5), debounce=timedelta(seconds=2)))
+def debounced_record(user_id: int, value: str, log_path: str) -> str:
+    _log(log_path, f"{user_id}:{value}")
+    return value
+
+
+@task(unique=True)
+def unique_add(a: int, b: int) -> int:
+    return a + b

@@ -91,6 +91,7 @@ _INSERT_CASTS = {
     "on_lost": "varchar",
 }
 _INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
+_UNIQUE_ROW = _INSERT_ROW[:-1] + ", %s::varchar)"
 
 
 def inserts_in_one_statement(row_count: int) -> bool:
@@ -112,6 +113,56 @@ def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> N
         )
         return
     _copy(cursor, table, INSERT_COLUMNS, rows)
+
+
+def hold_dedup_key(
+    cursor: Any,
+    *,
+    table: str,
+    key: str,
+    task_id: Any,
+    expires_at: Any,
+    take_over_before: Any,
+) -> bool:
+    """Take ``key`` for ``task_id`` unless another task holds it; True when taken.
+
+    One statement: the key's row is inserted, or taken over when it
+    expired before ``take_over_before``. When another transaction holds
+    the row, this waits for it to end. A row it does not take stays locked
+    until the caller's transaction ends (``ON CONFLICT DO UPDATE`` locks
+    the row before it checks the ``WHERE``), so concurrent enqueues of one
+    key take turns.
+    """
+    cursor.execute(
+        f"""
+        INSERT INTO {table} (key, task_id, expires_at) VALUES (%s, %s, %s)
+        ON CONFLICT (key) DO UPDATE
+        SET task_id = excluded.task_id, expires_at = excluded.expires_at
+        WHERE {table}.expires_at <= %s
+        RETURNING task_id
+        """,
+        [key, task_id, expires_at, take_over_before],
+    )
+    return cursor.fetchone() is not None
+
+
+def insert_unique_task(cursor: Any, *, table: str, row: Sequence[Any], unique_key: str) -> bool:
+    """Insert one task row with ``unique_key`` unless a queued or running task has it.
+
+    True when inserted. The conflict target repeats the condition of the
+    partial unique index ``taskflow_task_unique_active`` (models/task.py),
+    which is how the database picks that index.
+    """
+    cursor.execute(
+        f"""
+        INSERT INTO {table} ({", ".join(INSERT_COLUMNS)}, unique_key) VALUES {_UNIQUE_ROW}
+        ON CONFLICT (unique_key) WHERE (status IN ('queued', 'running') AND unique_key IS NOT NULL)
+        DO NOTHING
+        RETURNING id
+        """,
+        [*row, unique_key],
+    )
+    return cursor.fetchone() is not None
 
 
 # -- late commits: what the event stream needs to know -------------------------

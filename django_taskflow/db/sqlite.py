@@ -45,6 +45,53 @@ def inserts_in_one_statement(row_count: int) -> bool:
     return row_count == 1
 
 
+def hold_dedup_key(
+    cursor: Any,
+    *,
+    table: str,
+    key: str,
+    task_id: Any,
+    expires_at: Any,
+    take_over_before: Any,
+) -> bool:
+    """Take ``key`` for ``task_id`` unless another task holds it; True when taken.
+
+    One statement: the key's row is inserted, or taken over when it
+    expired before ``take_over_before``. SQLite has one writer at a time, so
+    no other enqueue runs between this statement and the caller's commit.
+    """
+    cursor.execute(
+        f"""
+        INSERT INTO {table} (key, task_id, expires_at) VALUES (%s, %s, %s)
+        ON CONFLICT (key) DO UPDATE
+        SET task_id = excluded.task_id, expires_at = excluded.expires_at
+        WHERE {table}.expires_at <= %s
+        RETURNING task_id
+        """,
+        [key, task_id, expires_at, take_over_before],
+    )
+    return cursor.fetchone() is not None
+
+
+def insert_unique_task(cursor: Any, *, table: str, row: Sequence[Any], unique_key: str) -> bool:
+    """Insert one task row with ``unique_key`` unless a queued or running task has it.
+
+    True when inserted. The conflict target repeats the condition of the
+    partial unique index ``taskflow_task_unique_active`` (models/task.py),
+    which is how the database picks that index.
+    """
+    cursor.execute(
+        f"""
+        INSERT INTO {table} ({", ".join(INSERT_COLUMNS)}, unique_key) VALUES ({", ".join(["%s"] * (len(INSERT_COLUMNS) + 1))})
+        ON CONFLICT (unique_key) WHERE (status IN ('queued', 'running') AND unique_key IS NOT NULL)
+        DO NOTHING
+        RETURNING id
+        """,
+        [*row, unique_key],
+    )
+    return cursor.fetchone() is not None
+
+
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
     """Insert Event rows with one prepared statement."""
     if rows:

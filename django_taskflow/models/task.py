@@ -45,6 +45,12 @@ def new_task_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+# The partial unique index behind ``unique=True``; ``db/*.py`` repeat its
+# condition in ``ON CONFLICT``, which must match it.
+UNIQUE_ACTIVE_CONSTRAINT = "taskflow_task_unique_active"
+UNIQUE_ACTIVE_CONDITION = models.Q(status__in=["queued", "running"], unique_key__isnull=False)
+
+
 class TaskQuerySet(models.QuerySet["Task"]):
     """Querysets named after the states the worker and the docs' pruning recipe look for."""
 
@@ -81,6 +87,15 @@ class Task(models.Model):
         help_text=_("The caller's own identifier for this task."),
     )
     tags = models.JSONField(default=list, blank=True)
+    # @task(unique=True): the call's key while the task is queued or running
+    # (a partial unique index); NULL for every other task.
+    unique_key = models.CharField(  # noqa: DJ001
+        max_length=64,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Of a unique task: at most one queued or running task has it."),
+    )
     attempts = models.PositiveIntegerField(default=0)
     # Attempts lost mid-run (the worker died) or interrupted by a forced stop:
     # counted in attempts, but not against max_attempts, since they are the
@@ -149,6 +164,14 @@ class Task(models.Model):
             models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
         ]
         constraints = [
+            # unique=True: one queued or running task per call. Partial, so a
+            # finished task frees its key with the status change alone, and
+            # rows without a key (most) never enter the index.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                name=UNIQUE_ACTIVE_CONSTRAINT,
+                condition=UNIQUE_ACTIVE_CONDITION,
+            ),
             models.CheckConstraint(
                 condition=models.Q(
                     priority__gte=TASK_MIN_PRIORITY, priority__lte=TASK_MAX_PRIORITY
