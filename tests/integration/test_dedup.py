@@ -232,7 +232,9 @@ def test_debounce_merges_calls_into_the_waiting_task_with_the_last_arguments() -
     start = timezone.now()
     first = enqueue_at(start, tasks.debounced_record, 1, "a", "/dev/null")
     second = enqueue_at(start + timedelta(seconds=1), tasks.debounced_record, 1, "b", "/dev/null")
-    other_user = enqueue_at(start + timedelta(seconds=1), tasks.debounced_record, 2, "x", "/dev/null")
+    other_user = enqueue_at(
+        start + timedelta(seconds=1), tasks.debounced_record, 2, "x", "/dev/null"
+    )
 
     assert second.id == first.id and second.deduplicated
     assert not other_user.deduplicated
