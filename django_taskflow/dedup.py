@@ -76,11 +76,15 @@ class Dedup:
     debounce: float | None = None  # seconds
 
     def __post_init__(self) -> None:
-        name = f"Dedup.by_{self.by.value}"
+        if self.by not in DedupBy.__members__.values():
+            raise InvalidTaskOptions(
+                f"by of Dedup must be one of {', '.join(map(repr, DedupBy))}, got {self.by!r}."
+            )
+        name = f"Dedup.by_{self.by}"
         _seconds(self.ttl, f"ttl of {name}")
         if self.debounce is None:
             return
-        if self.by is DedupBy.INPUT:
+        if self.by == DedupBy.INPUT:
             raise InvalidTaskOptions(
                 "debounce of Dedup.by_input: duplicates by input all have the same "
                 "arguments, so there is nothing to keep the last of; use "
@@ -96,9 +100,18 @@ class Dedup:
             )
 
     @classmethod
-    def by_input(cls, *, ttl: timedelta | float) -> Dedup:
-        """Calls with the same arguments (bound to the signature, defaults included)."""
-        return cls(by=DedupBy.INPUT, ttl=_seconds(ttl, "ttl of Dedup.by_input"))
+    def by_input(
+        cls, *, ttl: timedelta | float, debounce: timedelta | float | None = None
+    ) -> Dedup:
+        """Calls with the same arguments (bound to the signature, defaults included).
+
+        ``debounce`` is refused here (:class:`InvalidTaskOptions`): see the class.
+        """
+        return cls(
+            by=DedupBy.INPUT,
+            ttl=_seconds(ttl, "ttl of Dedup.by_input"),
+            debounce=None if debounce is None else _seconds(debounce, "debounce of Dedup.by_input"),
+        )
 
     @classmethod
     def by_fields(
@@ -239,9 +252,9 @@ def dedup_key(
 
     Raises :class:`InvalidTaskOptions` for ``Dedup.by_key`` without a ``key``.
     """
-    if dedup.by is DedupBy.INPUT:
+    if dedup.by == DedupBy.INPUT:
         return input_key(task_path, func, takes_context, args, kwargs)
-    if dedup.by is DedupBy.FIELDS:
+    if dedup.by == DedupBy.FIELDS:
         bound = bound_arguments(func, takes_context, args, kwargs)
         # A field not given (and without a JSON default) is absent from the
         # key: distinct from any value, even null.

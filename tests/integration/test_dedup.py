@@ -191,9 +191,13 @@ def test_using_validates_dedup_options_like_the_decorator() -> None:
 
 
 def test_a_rolled_back_enqueue_leaves_neither_task_nor_key() -> None:
-    with pytest.raises(RuntimeError), transaction.atomic():
-        tasks.deduplicated_add.enqueue(1, 2)
-        raise RuntimeError("the caller's transaction fails")
+    def enqueue_then_fail() -> None:
+        with transaction.atomic():
+            tasks.deduplicated_add.enqueue(1, 2)
+            raise RuntimeError("the caller's transaction fails")
+
+    with pytest.raises(RuntimeError):
+        enqueue_then_fail()
     assert not models.Task.objects.exists() and not models.DedupKey.objects.exists()
     assert not tasks.deduplicated_add.enqueue(1, 2).deduplicated
 
