@@ -21,9 +21,7 @@ def sync_profile(user_id: int, source: str = "web") -> None:
     """At most one sync per user in five minutes, whichever page asked for it."""
 
 
-@task(
-    dedup=Dedup.by_fields(["user_id"], ttl=timedelta(minutes=5), debounce=timedelta(seconds=10))
-)
+@task(dedup=Dedup.by_fields(["user_id"], ttl=timedelta(hours=1), debounce=timedelta(seconds=10)))
 def reindex_user(user_id: int, fields: list[str]) -> None:
     """Runs once a burst of edits has been quiet for 10 s, with the last edit's fields."""
     INDEXED.append((user_id, fields))
