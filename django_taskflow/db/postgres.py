@@ -135,10 +135,11 @@ def hold_dedup_key(
     """
     cursor.execute(
         f"""
-        INSERT INTO {table} (key, task_id, expires_at) VALUES (%s, %s, %s)
+        INSERT INTO {table} (key, task_id, expires_at)
+        VALUES (%s::varchar, %s::uuid, %s::timestamptz)
         ON CONFLICT (key) DO UPDATE
         SET task_id = excluded.task_id, expires_at = excluded.expires_at
-        WHERE {table}.expires_at <= %s
+        WHERE {table}.expires_at <= %s::timestamptz
         RETURNING task_id
         """,
         [key, task_id, expires_at, take_over_before],
