@@ -169,6 +169,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
                     "queue_name",
                     "priority",
                     "key",
+                    "unique_key",
                     "tags",
                     "backend",
                 ]

@@ -202,6 +202,13 @@ def test_a_rolled_back_enqueue_leaves_neither_task_nor_key() -> None:
     assert not tasks.deduplicated_add.enqueue(1, 2).deduplicated
 
 
+def test_duplicates_inside_the_callers_transaction_leave_it_usable() -> None:
+    with transaction.atomic():
+        assert tasks.deduplicated_add.enqueue(6).id == tasks.deduplicated_add.enqueue(6).id
+        assert tasks.unique_add.enqueue(6, 6).id == tasks.unique_add.enqueue(6, 6).id
+        assert models.Task.objects.count() == 2  # the transaction still works
+
+
 def test_a_failed_task_insert_leaves_no_key_behind(monkeypatch: pytest.MonkeyPatch) -> None:
     from django_taskflow.db import postgres as postgres_dialect
 
