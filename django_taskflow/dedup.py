@@ -63,8 +63,7 @@ class Dedup:
     ``result.deduplicated`` true, and inserts nothing. The key is held from
     the first enqueue until ``ttl`` passes, whatever the task's outcome.
 
-    With ``debounce`` (``by_fields`` and ``by_key`` only), calls are merged
-    into the task while it waits: each one replaces its arguments and
+    With ``debounce``, calls are merged into the task while it waits: each one replaces its arguments and
     postpones it to ``debounce`` after the latest call, but never past
     ``ttl`` after the first. Once it has started, the next call makes a new
     task.
@@ -84,13 +83,6 @@ class Dedup:
         _seconds(self.ttl, f"ttl of {name}")
         if self.debounce is None:
             return
-        if self.by == DedupBy.INPUT:
-            raise InvalidTaskOptions(
-                "debounce of Dedup.by_input: duplicates by input all have the same "
-                "arguments, so there is nothing to keep the last of; use "
-                "Dedup.by_fields([...], debounce=...) to merge calls that share those "
-                "fields, or Dedup.by_key(debounce=...) with using(key=...)."
-            )
         _seconds(self.debounce, f"debounce of {name}")
         if self.debounce > self.ttl:
             raise InvalidTaskOptions(
@@ -105,7 +97,8 @@ class Dedup:
     ) -> Dedup:
         """Calls with the same arguments (bound to the signature, defaults included).
 
-        ``debounce`` is refused here (:class:`InvalidTaskOptions`): see the class.
+        With ``debounce``, a burst of identical calls runs once, when it has
+        been quiet for ``debounce``.
         """
         return cls(
             by=DedupBy.INPUT,

@@ -254,6 +254,18 @@ def test_debounce_merges_calls_into_the_waiting_task_with_the_last_arguments() -
     assert row.run_after == start + timedelta(seconds=3)  # 2 s after the last call
 
 
+def test_a_burst_of_identical_calls_debounced_by_input_runs_once_after_the_last() -> None:
+    reindex = tasks.deduplicated_add.using(
+        dedup=Dedup.by_input(ttl=timedelta(minutes=1), debounce=timedelta(seconds=2))
+    )
+    start = timezone.now()
+    calls = [enqueue_at(start + timedelta(seconds=n), reindex, 7) for n in range(3)]
+
+    assert len({call.id for call in calls}) == 1
+    assert [call.deduplicated for call in calls] == [False, True, True]
+    assert models.Task.objects.get().run_after == start + timedelta(seconds=4)
+
+
 def test_a_burst_that_never_pauses_runs_at_the_latest_ttl_after_its_first_call() -> None:
     start = timezone.now()
     first = enqueue_at(start, tasks.debounced_record, 1, "a", "/dev/null")

@@ -44,13 +44,15 @@ def test_a_bad_dedup_is_refused_when_built_naming_the_argument(build: Any, messa
         build()
 
 
-def test_debounce_is_refused_for_by_input_where_every_duplicate_has_the_same_arguments() -> None:
-    with pytest.raises(InvalidTaskOptions, match=r"debounce of Dedup.by_input.*by_fields"):
-        Dedup.by_input(ttl=60, debounce=timedelta(seconds=10))
-    with pytest.raises(InvalidTaskOptions, match=r"debounce of Dedup.by_input"):
-        Dedup(by="input", ttl=60, debounce=5)  # type: ignore[arg-type]
+def test_an_unknown_dedup_kind_is_refused() -> None:
     with pytest.raises(InvalidTaskOptions, match="by of Dedup must be one of"):
         Dedup(by="everything", ttl=60)  # type: ignore[arg-type]
+
+
+def test_by_input_takes_a_debounce_no_longer_than_its_ttl() -> None:
+    assert Dedup.by_input(ttl=60, debounce=timedelta(seconds=10)).debounce == 10.0
+    with pytest.raises(InvalidTaskOptions, match=r"debounce of Dedup.by_input must not be longer"):
+        Dedup.by_input(ttl=5, debounce=10)
 
 
 def test_ttl_and_debounce_take_a_timedelta_or_seconds() -> None:
