@@ -252,6 +252,8 @@ won AS (
     FROM v
     WHERE t.id = v.id AND t.status = 'running' AND t.worker_id = %s
       AND t.attempts = v.number
+      -- a cancelled task is never queued again (see cancellation.py)
+      AND (v.status <> 'queued' OR t.cancel_requested_at IS NULL)
     RETURNING t.id
 ),
 attempts AS (
@@ -363,6 +365,23 @@ def notify(cursor: Any) -> None:
     cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
 
 
+# Cancel requests for running tasks: the payload is "<worker id> <task id>".
+CANCEL_CHANNEL = "taskflow_cancel"
+
+
+def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
+    """Tell the workers holding these (worker id, task id) pairs to stop the tasks.
+
+    Sent when the transaction commits; the supervisor of each worker id
+    passes it on to that slot (``worker/wakeup.py``).
+    """
+    if requests:
+        cursor.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+            [CANCEL_CHANNEL, [f"{worker_id} {task_id}" for worker_id, task_id in requests]],
+        )
+
+
 class Waiter:
     """Sleeps until a NOTIFY arrives, the timeout passes or ``stop`` is set.
 
@@ -417,7 +436,7 @@ class Waiter:
 LISTENER_CONNECT_TIMEOUT_SECONDS = 10
 
 
-def connect_listener(database: str) -> Any:
+def connect_listener(database: str, channels: Sequence[str] = (CHANNEL,)) -> Any:
     """Open a connection of its own, in autocommit, that listens for wake-ups (``LISTEN``)."""
     import psycopg
 
@@ -426,5 +445,11 @@ def connect_listener(database: str) -> Any:
         params.pop(private, None)
     params.setdefault("connect_timeout", LISTENER_CONNECT_TIMEOUT_SECONDS)
     connection = psycopg.connect(**params, autocommit=True)
-    connection.execute(f"LISTEN {CHANNEL}")
+    for channel in channels:
+        connection.execute(f"LISTEN {channel}")
     return connection
+
+
+def has_tag_sql(table: str) -> str:
+    """A condition on the task row: its tags include the parameter."""
+    return f"{table}.tags @> jsonb_build_array(%s::text)"
