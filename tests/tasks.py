@@ -491,3 +491,21 @@ def tagged_report(number: int) -> int:
 @task(max_attempts=3, retry=RetryPolicy.fixed(0))
 def always_fails_with_retries() -> None:
     raise RuntimeError("boom")
+
+
+@task
+def swallows_cancel(log_path: str) -> str:
+    """Catches even TaskCancelled: only giving up its slot stops it."""
+    _log(log_path, f"start {os.getpid()}")
+    while True:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: S112 - the point of this task
+            continue
+
+
+@task
+def holds_the_gil(log_path: str) -> bool:
+    """Holds the GIL in C code for hours, with no time limit of its own."""
+    _log(log_path, f"start {os.getpid()}")
+    return re.match(r"(a+)+$", "a" * 40 + "b") is not None

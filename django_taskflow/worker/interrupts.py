@@ -221,9 +221,8 @@ def end_attempt_without_result(
         return
     message = None
     if outcome == AttemptOutcome.TIMED_OUT:
-        message = (
-            f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) and did not stop"
-        )
+        limit = "" if task.timeout_hard is None else f" ({task.timeout_hard:g} s)"
+        message = f"the attempt ran past its hard time limit{limit} and did not stop"
     recovery.end_attempt_abruptly(database, row, outcome=outcome, now=now, message=message)
 
 

@@ -277,7 +277,7 @@ class Slot:
             if request.task_id in known:
                 continue
             logger.info(
-                "task %s was cancelled (%s); asking it to stop",
+                "task %s: %s; asking it to stop",
                 request.task_id,
                 request.describe(),
                 extra={
