@@ -158,8 +158,10 @@ class Task(models.Model):
             models.Index(fields=["key"], name="taskflow_task_key_idx"),
             models.Index(fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"),
             models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
-            # find_tasks(name=...), history() and status_counts(name) (queries.py).
+            # find_tasks(name=...), history() and status_counts(name) (queries.py);
+            # on PostgreSQL, migration 0004 adds a GIN index for tags.
             models.Index(fields=["task_path", "-enqueued_at"], name="taskflow_task_path_idx"),
+            models.Index(fields=["queue_name", "-enqueued_at"], name="taskflow_task_queue_idx"),
         ]
         constraints = [
             models.CheckConstraint(
