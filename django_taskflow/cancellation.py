@@ -25,6 +25,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from django_taskflow import db, events, models, results, signals
@@ -68,22 +70,30 @@ def cancel(
     *,
     by: str = "",
     reason: str = "",
+    running: bool = True,
     now: datetime | None = None,
 ) -> int:
     """Cancel the queued tasks among ``task_ids`` and ask the running ones to stop.
 
-    Finished tasks, and running ones already asked, are left alone.
-    Returns how many tasks were cancelled or asked to stop.
+    Finished tasks, and running ones already asked, are left alone; with
+    ``running=False`` every running task is (one claimed since the caller
+    listed it queued, say). Returns how many tasks were cancelled or asked
+    to stop.
     """
     ids = list(task_ids)
     total = 0
     for start in range(0, len(ids), CHUNK):
-        total += _cancel_chunk(database, ids[start : start + CHUNK], by, reason, now)
+        total += _cancel_chunk(database, ids[start : start + CHUNK], by, reason, running, now)
     return total
 
 
 def _cancel_chunk(
-    database: str, ids: list[uuid.UUID], by: str, reason: str, now: datetime | None
+    database: str,
+    ids: list[uuid.UUID],
+    by: str,
+    reason: str,
+    running: bool,
+    now: datetime | None,
 ) -> int:
     connection = connections[database]
     table = models.Task._meta.db_table
@@ -108,21 +118,27 @@ def _cancel_chunk(
             ids=db_ids,
             status=Status.QUEUED,
         )
+        if not running:
+            ids_left: list[Any] = []
+        else:
+            done = {row[0] for row in cancelled}
+            ids_left = [db_id for db_id in db_ids if db_id not in done]
         asked = db.update_returning(
             cursor,
             table=table,
             assignments=f"cancel_requested_at = {clock_sql}, cancelled_by = %s, cancel_reason = %s",
             params=[clock_param, by, reason],
-            ids=db_ids,
+            ids=ids_left,
             status=Status.RUNNING,
             extra_guard="AND cancel_requested_at IS NULL",
         )
+        done = {row[0] for row in asked}
         cancelled += db.update_returning(
             cursor,
             table=table,
             assignments=cancel_queued,
             params=[finished, clock_param, by, reason],
-            ids=db_ids,
+            ids=[db_id for db_id in ids_left if db_id not in done],
             status=Status.QUEUED,
         )
         if asked:
@@ -222,10 +238,8 @@ def _announce_finished(database: str, task_ids: Sequence[str]) -> None:
             snapshot = results.load(database, task_id)
         except UnknownTask:
             continue  # no definition to describe it with
-        signals.send_now(
-            signals.task_finished,
-            type(snapshot.task.get_backend()),
-            {"task_result": snapshot},
+        signals.send_from_worker(
+            signals.task_finished, type(snapshot.task.get_backend()), task_result=snapshot
         )
 
 
@@ -344,3 +358,95 @@ def end_refused_retries(
             extra={"action": "task_cancelled", "task_id": str(task_id)},
         )
     return ended
+
+
+# -- attempts that end without an outcome of their own (called by recovery) -------
+
+
+def attempt_row(
+    database: str, task: models.Task, expired_before: datetime | Now | None
+) -> models.TaskQuerySet:
+    """The row of ``task``'s attempt, if nobody changed it since it was read."""
+    guard = models.Task.objects.using(database).filter(
+        pk=task.pk, status=Status.RUNNING, worker_id=task.worker_id, attempts=task.attempts
+    )
+    if expired_before is not None:
+        guard = guard.filter(lease_expires_at__lt=expired_before)
+    return guard
+
+
+def end_attempt(
+    database: str,
+    task: models.Task,
+    *,
+    outcome: AttemptOutcome,
+    now: datetime,
+    expired_before: datetime | Now | None,
+) -> bool:
+    """End the attempt of a task someone cancelled: ``cancelled``, whatever stopped it."""
+    how = {
+        AttemptOutcome.LOST: "its worker was lost",
+        AttemptOutcome.INTERRUPTED: "its worker was forced to stop",
+        AttemptOutcome.TIMED_OUT: "it was stopped for real",
+    }.get(outcome, outcome.value)
+    error = TaskCancelled(f"{describe(task.cancelled_by, task.cancel_reason)}; {how}")
+    with transaction.atomic(using=database):
+        won = attempt_row(database, task, expired_before).update(
+            status=Status.CANCELLED,
+            worker_id=None,
+            lease_expires_at=None,
+            finished_at=now,
+            lost_attempts=F("lost_attempts") + (0 if outcome == AttemptOutcome.TIMED_OUT else 1),
+        )
+        if not won:
+            logger.debug("task %s changed before it could be recovered", task.pk)
+            return False
+        models.Attempt.objects.using(database).create(
+            task_id=task.pk,
+            number=task.attempts,
+            worker_id=task.worker_id or "",
+            finished_at=now,
+            outcome=AttemptOutcome.CANCELLED,
+            error_class=class_path(error),
+            error_message=str(error),
+        )
+        _record_events(
+            database,
+            [_Row(task.pk, task.task_path, task.key, list(task.tags), task.attempts)],
+            data={"by": task.cancelled_by, "reason": task.cancel_reason, "outcome": outcome.value},
+            now=now,
+        )
+        transaction.on_commit(lambda: _announce_finished(database, [str(task.pk)]), using=database)
+    logger.info(
+        "task %s attempt %d cancelled (%s) on worker %s",
+        task.pk,
+        task.attempts,
+        how,
+        task.worker_id,
+        extra={"action": "task_cancelled", "task_id": str(task.pk), "worker_id": task.worker_id},
+    )
+    return True
+
+
+def end_unstarted(database: str, task: models.Task, worker_id: str) -> None:
+    """A claimed task that never started was cancelled: uncharged, no attempt row."""
+    now = timezone.now()
+    won = (
+        models.Task.objects.using(database)
+        .filter(pk=task.pk, status=Status.RUNNING, worker_id=worker_id, attempts=task.attempts)
+        .update(
+            status=Status.CANCELLED,
+            worker_id=None,
+            lease_expires_at=None,
+            attempts=F("attempts") - 1,
+            finished_at=now,
+        )
+    )
+    if won:
+        _record_events(
+            database,
+            [_Row(task.pk, task.task_path, task.key, list(task.tags), task.attempts - 1)],
+            data={"by": task.cancelled_by, "reason": task.cancel_reason},
+            now=now,
+        )
+        transaction.on_commit(lambda: _announce_finished(database, [str(task.pk)]), using=database)

@@ -94,7 +94,8 @@ def cancel_tasks(
     """Cancel every queued or running task that matches all filters given.
 
     ``name``, ``tag`` and ``queue`` select as in ``find_tasks``; ``status``
-    (``"queued"``, ``"running"`` or both) narrows it. At least one filter is
+    (``"queued"``, ``"running"`` or both) narrows it; with ``"queued"`` alone,
+    a task claimed by a worker meanwhile is left to run. At least one filter is
     required: ``cancel_all()`` cancels everything. Returns how many tasks
     were cancelled or asked to stop; see :func:`cancel`.
     """
@@ -120,6 +121,8 @@ def cancel_tasks(
         _who(by),
         _why(reason),
         backend,
+        # Only queued ones asked for: one claimed meanwhile is left to run.
+        running=statuses is None or Status.RUNNING in statuses,
     )
 
 
@@ -133,9 +136,13 @@ def cancel_all(*, reason: str = "", by: Any = None, backend: str = "default") ->
     )
 
 
-def _cancel_matching(tasks: models.TaskQuerySet, by: str, reason: str, backend: str) -> int:
+def _cancel_matching(
+    tasks: models.TaskQuerySet, by: str, reason: str, backend: str, *, running: bool = True
+) -> int:
     ids = list(tasks.order_by().values_list("pk", flat=True))
-    return cancellation.cancel(queries.database_for(backend), ids, by=by, reason=reason)
+    return cancellation.cancel(
+        queries.database_for(backend), ids, by=by, reason=reason, running=running
+    )
 
 
 async def acancel(

@@ -21,14 +21,12 @@ from django.db.models import F
 from django.db.models.functions import Greatest, Now
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
-from django.utils import timezone
 
 from django_taskflow import cancellation, events, models, results, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import LeaseUntil, dialect_for
 from django_taskflow.exceptions import (
     HardTimeLimitExceeded,
-    TaskCancelled,
     UnknownTask,
     WorkerInterrupted,
     WorkerLost,
@@ -76,7 +74,7 @@ def hand_back(database: str, worker_id: str, task_ids: Iterable[uuid.UUID]) -> i
         # A task cancelled while it waited in the slot is never queued again.
         cancelled = list(held.filter(cancel_requested_at__isnull=False))
         for task in cancelled:
-            _end_unstarted_cancelled(database, task, worker_id)
+            cancellation.end_unstarted(database, task, worker_id)
         count = held.filter(cancel_requested_at__isnull=True).update(
             status=Status.QUEUED,
             worker_id=None,
@@ -90,32 +88,6 @@ def hand_back(database: str, worker_id: str, task_ids: Iterable[uuid.UUID]) -> i
         extra={"action": "tasks_handed_back", "worker_id": worker_id},
     )
     return count
-
-
-def _end_unstarted_cancelled(database: str, task: models.Task, worker_id: str) -> None:
-    """A claimed task that never started was cancelled: uncharged, no attempt row."""
-    now = timezone.now()
-    won = (
-        models.Task.objects.using(database)
-        .filter(pk=task.pk, status=Status.RUNNING, worker_id=worker_id, attempts=task.attempts)
-        .update(
-            status=Status.CANCELLED,
-            worker_id=None,
-            lease_expires_at=None,
-            attempts=F("attempts") - 1,
-            finished_at=now,
-        )
-    )
-    if won:
-        events.record_event(
-            task,
-            EventKind.CANCELLED,
-            attempt=task.attempts - 1,
-            data={"by": task.cancelled_by, "reason": task.cancel_reason},
-            database=database,
-            now=now,
-        )
-        transaction.on_commit(lambda: _announce_finished(database, task.pk), using=database)
 
 
 def _notify(database: str) -> None:
@@ -209,13 +181,13 @@ def end_attempt_abruptly(
     ``expired_before`` also a lease that has not been renewed since.
     """
     if task.cancel_requested_at is not None:
-        return _end_cancelled_attempt(
+        return cancellation.end_attempt(
             database, task, outcome=outcome, now=now, expired_before=expired_before
         )
     end = _decide_abrupt_end(task, outcome, now, message)
     final, error = end.final, end.error
     with transaction.atomic(using=database):
-        guard = _guard(database, task, expired_before)
+        guard = cancellation.attempt_row(database, task, expired_before)
         if not final:
             # A task cancelled since it was read is never queued again.
             guard = guard.filter(cancel_requested_at__isnull=True)
@@ -234,12 +206,12 @@ def end_attempt_abruptly(
             cancelled = (
                 None
                 if final
-                else _guard(database, task, expired_before)
+                else cancellation.attempt_row(database, task, expired_before)
                 .filter(cancel_requested_at__isnull=False)
                 .first()
             )
             if cancelled is not None:
-                return _end_cancelled_attempt(
+                return cancellation.end_attempt(
                     database, cancelled, outcome=outcome, now=now, expired_before=expired_before
                 )
             logger.debug("task %s changed before it could be recovered", task.pk)
@@ -282,73 +254,6 @@ def end_attempt_abruptly(
             "task_id": str(task.pk),
             "worker_id": task.worker_id,
         },
-    )
-    return True
-
-
-def _guard(
-    database: str, task: models.Task, expired_before: datetime | Now | None
-) -> models.TaskQuerySet:
-    """The row of ``task``'s attempt, if nobody changed it since it was read."""
-    guard = models.Task.objects.using(database).filter(
-        pk=task.pk, status=Status.RUNNING, worker_id=task.worker_id, attempts=task.attempts
-    )
-    if expired_before is not None:
-        guard = guard.filter(lease_expires_at__lt=expired_before)
-    return guard
-
-
-def _end_cancelled_attempt(
-    database: str,
-    task: models.Task,
-    *,
-    outcome: AttemptOutcome,
-    now: datetime,
-    expired_before: datetime | Now | None,
-) -> bool:
-    """End the attempt of a task someone cancelled: ``cancelled``, whatever stopped it."""
-    how = {
-        AttemptOutcome.LOST: "its worker was lost",
-        AttemptOutcome.INTERRUPTED: "its worker was forced to stop",
-        AttemptOutcome.TIMED_OUT: "it was stopped for real",
-    }.get(outcome, outcome.value)
-    error = TaskCancelled(f"{cancellation.describe(task.cancelled_by, task.cancel_reason)}; {how}")
-    with transaction.atomic(using=database):
-        won = _guard(database, task, expired_before).update(
-            status=Status.CANCELLED,
-            worker_id=None,
-            lease_expires_at=None,
-            finished_at=now,
-            lost_attempts=F("lost_attempts") + (0 if outcome == AttemptOutcome.TIMED_OUT else 1),
-        )
-        if not won:
-            logger.debug("task %s changed before it could be recovered", task.pk)
-            return False
-        models.Attempt.objects.using(database).create(
-            task_id=task.pk,
-            number=task.attempts,
-            worker_id=task.worker_id or "",
-            finished_at=now,
-            outcome=AttemptOutcome.CANCELLED,
-            error_class=class_path(error),
-            error_message=str(error),
-        )
-        events.record_event(
-            task,
-            EventKind.CANCELLED,
-            attempt=task.attempts,
-            data={"by": task.cancelled_by, "reason": task.cancel_reason, "outcome": outcome.value},
-            database=database,
-            now=now,
-        )
-        transaction.on_commit(lambda: _announce_finished(database, task.pk), using=database)
-    logger.info(
-        "task %s attempt %d cancelled (%s) on worker %s",
-        task.pk,
-        task.attempts,
-        how,
-        task.worker_id,
-        extra={"action": "task_cancelled", "task_id": str(task.pk), "worker_id": task.worker_id},
     )
     return True
 

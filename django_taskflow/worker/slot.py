@@ -92,7 +92,7 @@ class Slot:
         self.current: claim.ClaimedTask | None = None
         # Cancel requests for tasks this slot holds, by task id: written by
         # the lease keeper's thread, read by the task (context.is_cancelled).
-        self.cancels: dict[str, CancelRequest] = {}
+        self.cancels: dict[uuid.UUID, CancelRequest] = {}
         self.processed = 0
         self.abandoned = False
         self.pause = threading.Event()  # never set: waits without a bare sleep
@@ -177,7 +177,7 @@ class Slot:
         self.current = task
         # After setting current: a request the lease keeper adds from now on
         # finds the task current (Interrupts.request_cancel) or is seen here.
-        request = self.cancels.get(str(task.id))
+        request = self.cancels.get(task.id) if self.cancels else None
         if request is not None:
             self._end_unstarted(task, request)
             return True
@@ -199,7 +199,7 @@ class Slot:
                 self.interrupts.end()
         self.marks.body_ended(task.id)  # its mark stays until the outcome is committed
         self.current = None
-        request = self.cancels.pop(str(task.id), None)
+        request = self.cancels.pop(task.id, None) if self.cancels else None
         if request is not None:
             outcome = _cancelled_outcome(outcome, request)
         if self.interrupts.interrupted:
@@ -254,7 +254,12 @@ class Slot:
         worker, read from the row in ``run_tasks()`` (which has no lease keeper)."""
         if self.inline:
             return request_for(self.database, task_id)
-        return self.cancels.get(task_id)
+        if not self.cancels:
+            return None
+        try:
+            return self.cancels.get(uuid.UUID(task_id))
+        except ValueError:
+            return None
 
     def holds_tasks(self) -> bool:
         """Whether the slot runs or holds a task (its lease keeper then polls for cancels)."""
@@ -268,13 +273,12 @@ class Slot:
         since the cancel; a prefetched one is ended without running.
         """
         known = self.cancels
-        self.cancels = {
-            request.task_id: known.get(request.task_id, request) for request in requests
-        }
-        self.interrupts.forget_cancels({uuid.UUID(request.task_id) for request in requests})
+        by_id = {uuid.UUID(request.task_id): request for request in requests}
+        self.cancels = {task_id: known.get(task_id, request) for task_id, request in by_id.items()}
+        self.interrupts.forget_cancels(set(by_id))
         grace = self.options.cancel_grace_seconds
-        for request in requests:
-            if request.task_id in known:
+        for task_id, request in by_id.items():
+            if task_id in known:
                 continue
             logger.info(
                 "task %s: %s; asking it to stop",
@@ -287,12 +291,12 @@ class Slot:
                 },
             )
             deadline = time.monotonic() + max(0.0, grace - request.waited)
-            self.interrupts.request_cancel(uuid.UUID(request.task_id), deadline)
+            self.interrupts.request_cancel(task_id, deadline)
 
     def _end_unstarted(self, task: claim.ClaimedTask, request: CancelRequest) -> None:
         """A prefetched task was cancelled before it started: record it, never run it."""
         self.current = None
-        self.cancels.pop(str(task.id), None)
+        self.cancels.pop(task.id, None)
         now = self.now()
         error = TaskCancelled(f"{request.describe()}; before it started")
         completion = transitions.Completion(

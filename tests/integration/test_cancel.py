@@ -28,6 +28,7 @@ from django_taskflow import (
 )
 from django_taskflow.execution import outcome as outcomes
 from django_taskflow.models import EventKind
+from django_taskflow.monitor import Cancelled, monitor
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
 from django_taskflow.worker.options import WorkerOptions
@@ -57,6 +58,7 @@ def test_a_cancelled_queued_task_never_runs_and_says_who_when_and_why() -> None:
     assert event.kind == EventKind.CANCELLED
     assert event.data == {"by": "alice", "reason": "sent by mistake"}
     assert result.refresh() is None and result.status.name == "FAILED"  # django.tasks mapping
+    assert list(monitor(result.id, timeout=5)) == [Cancelled()]
 
 
 def test_cancelling_a_finished_task_changes_nothing_and_says_so(
