@@ -271,6 +271,7 @@ def pending_requests(database: str, worker_id: str) -> list[CancelRequest]:
     rows = (
         models.Task.objects.using(database)
         .filter(status=Status.RUNNING, worker_id=worker_id, cancel_requested_at__isnull=False)
+        .order_by()
         .annotate(clock=LeaseUntil(0))
         .values_list(
             "pk", "attempts", "cancel_requested_at", "cancelled_by", "cancel_reason", "clock"
