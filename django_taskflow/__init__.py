@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
+    AmbiguousTaskName,
     ConfigurationError,
     HardTimeLimitExceeded,
+    InvalidQuery,
     InvalidTaskOptions,
     MigrationsNotApplied,
     PayloadTooLarge,
@@ -15,6 +20,7 @@ from django_taskflow.exceptions import (
     ResultTimeout,
     ResultTypeMismatch,
     RetryRequested,
+    TaskCancelled,
     TaskflowError,
     UnimportableTask,
     UnknownTask,
@@ -24,14 +30,65 @@ from django_taskflow.exceptions import (
 )
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.execution.middleware import use
-from django_taskflow.hooks import on_task_complete, on_task_failed, on_task_start, remove_hook
+from django_taskflow.hooks import (
+    on_task_cancelled,
+    on_task_complete,
+    on_task_failed,
+    on_task_start,
+    remove_hook,
+)
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.timeouts import Timeout
 
+if TYPE_CHECKING:
+    from django_taskflow.operations import (
+        acancel,
+        acancel_all,
+        acancel_tasks,
+        cancel,
+        cancel_all,
+        cancel_tasks,
+    )
+    from django_taskflow.queries import (
+        afind_tasks,
+        ahistory,
+        astatus_counts,
+        find_tasks,
+        history,
+        status_counts,
+    )
+
+# Steering and queries read the models, which cannot load with the package
+# (the app registry is not ready yet): imported on first use instead.
+_LAZY = {
+    "acancel": "operations",
+    "acancel_all": "operations",
+    "acancel_tasks": "operations",
+    "cancel": "operations",
+    "cancel_all": "operations",
+    "cancel_tasks": "operations",
+    "afind_tasks": "queries",
+    "ahistory": "queries",
+    "astatus_counts": "queries",
+    "find_tasks": "queries",
+    "history": "queries",
+    "status_counts": "queries",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_taskflow' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"django_taskflow.{module}"), name)
+
+
 __all__ = [
+    "AmbiguousTaskName",
     "ConfigurationError",
     "Dedup",
     "HardTimeLimitExceeded",
+    "InvalidQuery",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadTooLarge",
@@ -41,6 +98,7 @@ __all__ = [
     "ResultTypeMismatch",
     "RetryPolicy",
     "RetryRequested",
+    "TaskCancelled",
     "TaskContext",
     "TaskflowError",
     "TaskflowTask",
@@ -50,10 +108,23 @@ __all__ = [
     "UnserializablePayload",
     "WorkerInterrupted",
     "WorkerLost",
+    "acancel",
+    "acancel_all",
+    "acancel_tasks",
+    "afind_tasks",
+    "ahistory",
+    "astatus_counts",
+    "cancel",
+    "cancel_all",
+    "cancel_tasks",
+    "find_tasks",
+    "history",
+    "on_task_cancelled",
     "on_task_complete",
     "on_task_failed",
     "on_task_start",
     "remove_hook",
+    "status_counts",
     "task",
     "use",
 ]

@@ -206,6 +206,10 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
                 ]
             },
         ),
+        (
+            _("Cancellation"),
+            {"fields": ["cancel_requested", "cancelled_by", "cancel_reason"]},
+        ),
     ]
 
     enqueued = precise_time("enqueued_at", _("enqueued at"))
@@ -214,6 +218,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     last_attempted = precise_time("last_attempted_at", _("last attempted at"))
     finished = precise_time("finished_at", _("finished at"))
     lease_expires = precise_time("lease_expires_at", _("lease expires at"))
+    cancel_requested = precise_time("cancel_requested_at", _("cancel requested at"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Task]:
         last_progress = (

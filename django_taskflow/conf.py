@@ -33,6 +33,7 @@ class Options:
     max_payload_bytes: int = 1_000_000
     shutdown_grace_seconds: float = 30.0
     max_lost_attempts: int = 3
+    cancel_grace_seconds: float = 10.0
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -115,6 +116,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "MAX_PAYLOAD_BYTES": ("max_payload_bytes", _positive_int),
     "SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", _non_negative_number),
     "MAX_LOST_ATTEMPTS": ("max_lost_attempts", _positive_int),
+    "CANCEL_GRACE_SECONDS": ("cancel_grace_seconds", _non_negative_number),
 }
 
 

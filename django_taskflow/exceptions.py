@@ -100,6 +100,30 @@ class RetryRequested(BaseException):
         self.policy = policy
 
 
+class TaskCancelled(BaseException):
+    """The task was cancelled.
+
+    Raised inside a running task by ``context.check_cancelled()``,
+    ``report_progress()`` and ``heartbeat()`` once someone cancelled it, and
+    into its code when it has not stopped by the end of
+    ``OPTIONS["CANCEL_GRACE_SECONDS"]``. A ``BaseException`` for the same
+    reason as :class:`HardTimeLimitExceeded`: a task's own ``except
+    Exception`` must not swallow it. Let it propagate (``finally`` blocks
+    run); the attempt is recorded as ``cancelled``.
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (type(self).__doc__ or "").strip().splitlines()[0])
+
+
+class InvalidQuery(TaskflowError, ValueError):
+    """A query or cancel argument has a value that cannot be used."""
+
+
+class AmbiguousTaskName(TaskflowError, ValueError):
+    """More than one task has this function name: give the task's full path."""
+
+
 class ResultRejected(TaskflowError, ValueError):
     """The task's validator rejected the value it returned."""
 

@@ -53,7 +53,17 @@ def on_task_failed(hook: Hook) -> Hook:
     return _register(signals.task_failed, hook)
 
 
+def on_task_cancelled(hook: Hook) -> Hook:
+    """Call ``hook(event)`` when a task ends cancelled. Usable as a decorator."""
+    return _register(signals.task_cancelled, hook)
+
+
 def remove_hook(hook: Hook) -> None:
     """Disconnect ``hook`` from every lifecycle signal it was registered on."""
-    for signal in (signals.task_running, signals.task_succeeded, signals.task_failed):
+    for signal in (
+        signals.task_running,
+        signals.task_succeeded,
+        signals.task_failed,
+        signals.task_cancelled,
+    ):
         signal.disconnect(dispatch_uid=f"taskflow-hook-{id(hook)}")

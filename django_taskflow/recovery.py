@@ -22,7 +22,7 @@ from django.db.models.functions import Greatest, Now
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
-from django_taskflow import events, models, results, signals
+from django_taskflow import cancellation, events, models, results, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import LeaseUntil, dialect_for
 from django_taskflow.exceptions import (
@@ -68,15 +68,18 @@ def hand_back(database: str, worker_id: str, task_ids: Iterable[uuid.UUID]) -> i
     if not ids:
         return 0
     with transaction.atomic(using=database):
-        count = (
-            models.Task.objects.using(database)
-            .filter(pk__in=ids, status=Status.RUNNING, worker_id=worker_id)
-            .update(
-                status=Status.QUEUED,
-                worker_id=None,
-                lease_expires_at=None,
-                attempts=F("attempts") - 1,
-            )
+        held = models.Task.objects.using(database).filter(
+            pk__in=ids, status=Status.RUNNING, worker_id=worker_id
+        )
+        # A task cancelled while it waited in the slot is never queued again.
+        cancelled = list(held.filter(cancel_requested_at__isnull=False))
+        for task in cancelled:
+            cancellation.end_unstarted(database, task, worker_id)
+        count = held.filter(cancel_requested_at__isnull=True).update(
+            status=Status.QUEUED,
+            worker_id=None,
+            lease_expires_at=None,
+            attempts=F("attempts") - 1,
         )
         _notify(database)
     logger.info(
@@ -177,17 +180,17 @@ def end_attempt_abruptly(
     the worker and the attempt number read in ``task``, and with
     ``expired_before`` also a lease that has not been renewed since.
     """
+    if task.cancel_requested_at is not None:
+        return cancellation.end_attempt(
+            database, task, outcome=outcome, now=now, expired_before=expired_before
+        )
     end = _decide_abrupt_end(task, outcome, now, message)
     final, error = end.final, end.error
     with transaction.atomic(using=database):
-        guard = models.Task.objects.using(database).filter(
-            pk=task.pk,
-            status=Status.RUNNING,
-            worker_id=task.worker_id,
-            attempts=task.attempts,
-        )
-        if expired_before is not None:
-            guard = guard.filter(lease_expires_at__lt=expired_before)
+        guard = cancellation.attempt_row(database, task, expired_before)
+        if not final:
+            # A task cancelled since it was read is never queued again.
+            guard = guard.filter(cancel_requested_at__isnull=True)
         # Lost and interrupted attempts are the worker's failure: they are
         # counted apart, so they do not use up max_attempts.
         uncharged = 0 if outcome == AttemptOutcome.TIMED_OUT else 1
@@ -200,6 +203,17 @@ def end_attempt_abruptly(
             lost_attempts=F("lost_attempts") + uncharged,
         )
         if not won:
+            cancelled = (
+                None
+                if final
+                else cancellation.attempt_row(database, task, expired_before)
+                .filter(cancel_requested_at__isnull=False)
+                .first()
+            )
+            if cancelled is not None:
+                return cancellation.end_attempt(
+                    database, cancelled, outcome=outcome, now=now, expired_before=expired_before
+                )
             logger.debug("task %s changed before it could be recovered", task.pk)
             return False
         models.Attempt.objects.using(database).create(

@@ -56,6 +56,18 @@ class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at r
             await self.arefresh()
         return self
 
+    def cancel(self, *, reason: str = "", by: Any = None) -> int:
+        """Cancel this task; see ``django_taskflow.cancel()``. Returns 1 or 0."""
+        from django_taskflow import operations
+
+        return operations.cancel(self.id, reason=reason, by=by, backend=self.backend)
+
+    async def acancel(self, *, reason: str = "", by: Any = None) -> int:
+        """Async twin of :meth:`cancel`."""
+        from django_taskflow import operations
+
+        return await operations.acancel(self.id, reason=reason, by=by, backend=self.backend)
+
     def _pauses(self, timeout: float | None) -> Iterator[float]:
         """Growing pauses between refreshes until finished; raise at the deadline."""
         deadline = None if timeout is None else time.monotonic() + timeout

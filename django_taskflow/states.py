@@ -32,6 +32,7 @@ class AttemptOutcome(TextChoices):
     INTERRUPTED = "interrupted", _("Interrupted (worker forced to stop)")
     TIMED_OUT = "timed_out", _("Timed out (hard limit)")
     RETRY_REQUESTED = "retry_requested", _("Retry requested by the task")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class OnLost(TextChoices):
@@ -42,6 +43,9 @@ class OnLost(TextChoices):
 
 
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+# The states a cancel can still change: a queued task is cancelled at once, a
+# running one is asked to stop.
+CANCELLABLE = frozenset({Status.QUEUED, Status.RUNNING})
 
 
 _TO_DJANGO = {

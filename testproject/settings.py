@@ -84,6 +84,7 @@ TASKS = {
         "OPTIONS": {
             "LEASE_SECONDS": float(os.environ.get("TASKFLOW_LEASE_SECONDS", "30")),
             "SHUTDOWN_GRACE_SECONDS": float(os.environ.get("TASKFLOW_GRACE_SECONDS", "30")),
+            "CANCEL_GRACE_SECONDS": float(os.environ.get("TASKFLOW_CANCEL_GRACE_SECONDS", "10")),
             "POLL_INTERVAL": float(os.environ.get("TASKFLOW_POLL_INTERVAL", "1")),
         },
     }

@@ -80,6 +80,7 @@ class WorkerProcesses:
         grace_seconds: float | None = None,
         clock_skew_seconds: float = 0,
         poll_interval: float = 1,
+        cancel_grace_seconds: float | None = None,
     ) -> subprocess.Popen[str]:
         """Start a worker; ``clock_skew_seconds`` sets its clock that far off."""
         env = {
@@ -92,6 +93,8 @@ class WorkerProcesses:
         }
         if grace_seconds is not None:
             env["TASKFLOW_GRACE_SECONDS"] = str(grace_seconds)
+        if cancel_grace_seconds is not None:
+            env["TASKFLOW_CANCEL_GRACE_SECONDS"] = str(cancel_grace_seconds)
         if clock_skew_seconds:
             env["TASKFLOW_TEST_CLOCK_SKEW_SECONDS"] = str(clock_skew_seconds)
         with (self.tmp_path / f"worker-{len(self.processes)}.log").open("w") as log:

@@ -475,3 +475,68 @@ def debounced_record(user_id: int, value: str, log_path: str) -> str:
 @task(unique=True)
 def unique_add(a: int, b: int) -> int:
     return a + b
+
+
+# -- cancellation ----------------------------------------------------------------
+
+
+@task(takes_context=True)
+def stops_when_cancelled(context: TaskContext, log_path: str) -> str:
+    """Long work that checks for a cancel between steps, and cleans up."""
+    _log(log_path, f"start {context.task_id} {time.time()!r}")
+    try:
+        for _ in range(1200):
+            if context.is_cancelled:
+                _log(log_path, f"seen {context.task_id} {time.time()!r}")
+            context.check_cancelled()
+            time.sleep(0.05)
+    finally:
+        _log(log_path, f"cleanup {context.task_id}")
+    return "finished"
+
+
+@task
+def ignores_cancel(log_path: str) -> str:
+    """Never looks at its context: only being stopped for real ends it."""
+    _log(log_path, f"start {os.getpid()} {time.time()!r}")
+    for _ in range(1200):
+        time.sleep(0.05)
+    return "finished"
+
+
+@task(takes_context=True)
+def cancels_itself(context: TaskContext) -> str:
+    """Cancels its own task, then reports progress, which must raise."""
+    from django_taskflow import cancel
+
+    cancel(context.task_id, reason="changed my mind", by="the task")
+    context.report_progress(0.5)
+    return "not reached"
+
+
+@task(tags=["reports"], queue_name="reports")
+def tagged_report(number: int) -> int:
+    return number
+
+
+@task(max_attempts=3, retry=RetryPolicy.fixed(0))
+def always_fails_with_retries() -> None:
+    raise RuntimeError("boom")
+
+
+@task
+def swallows_cancel(log_path: str) -> str:
+    """Catches even TaskCancelled: only giving up its slot stops it."""
+    _log(log_path, f"start {os.getpid()}")
+    while True:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: S112 - the point of this task
+            continue
+
+
+@task
+def holds_the_gil(log_path: str) -> bool:
+    """Holds the GIL in C code for hours, with no time limit of its own."""
+    _log(log_path, f"start {os.getpid()}")
+    return re.match(r"(a+)+$", "a" * 40 + "b") is not None

@@ -6,6 +6,7 @@ module for a database alias.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -77,6 +78,47 @@ INSERT_COLUMNS = (
     "enqueued_at",
     "on_lost",
 )
+
+
+# What a cancel returns of each row it changed (``update_returning``).
+CANCEL_COLUMNS = ("id", "task_path", "key", "tags", "attempts", "worker_id")
+
+
+def update_returning(
+    cursor: Any,
+    *,
+    table: str,
+    assignments: str,
+    params: Sequence[Any],
+    ids: Sequence[Any],
+    status: str,
+    extra_guard: str = "",
+) -> list[tuple[Any, ...]]:
+    """``UPDATE`` the rows of ``ids`` still in ``status``; return their ``CANCEL_COLUMNS``.
+
+    One statement guarded by the status it expects, so a claim or a
+    completion running at the same time either comes first (the row no
+    longer matches) or waits. Both PostgreSQL and SQLite (3.35+) support
+    ``RETURNING``; ``assignments`` may use ``LEASE_UNTIL_SQL`` through
+    :func:`now_sql`.
+    """
+    if not ids:
+        return []
+    cursor.execute(
+        f"""
+        UPDATE {table} SET {assignments}
+        WHERE id IN ({", ".join(["%s"] * len(ids))}) AND status = %s {extra_guard}
+        RETURNING {", ".join(CANCEL_COLUMNS)}
+        """,
+        [*params, *ids, status],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+def now_sql(vendor: str) -> tuple[str, Any]:
+    """The database's clock now, as SQL and its parameter."""
+    dialect = _dialect(vendor)
+    return dialect.LEASE_UNTIL_SQL, dialect.lease_offset(0)
 
 
 def dialect_for(database: str) -> ModuleType:

@@ -304,6 +304,8 @@ won AS (
     FROM v
     WHERE t.id = v.id AND t.status = 'running' AND t.worker_id = %s
       AND t.attempts = v.number
+      -- a cancelled task is never queued again (see cancellation.py)
+      AND (v.status <> 'queued' OR t.cancel_requested_at IS NULL)
     RETURNING t.id
 ),
 attempts AS (
@@ -415,6 +417,23 @@ def notify(cursor: Any) -> None:
     cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
 
 
+# Cancel requests for running tasks: the payload is "<worker id> <task id>".
+CANCEL_CHANNEL = "taskflow_cancel"
+
+
+def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
+    """Tell the workers holding these (worker id, task id) pairs to stop the tasks.
+
+    Sent when the transaction commits; the supervisor of each worker id
+    passes it on to that slot (``worker/wakeup.py``).
+    """
+    if requests:
+        cursor.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+            [CANCEL_CHANNEL, [f"{worker_id} {task_id}" for worker_id, task_id in requests]],
+        )
+
+
 class Waiter:
     """Sleeps until a NOTIFY arrives, the timeout passes or ``stop`` is set.
 
@@ -469,7 +488,7 @@ class Waiter:
 LISTENER_CONNECT_TIMEOUT_SECONDS = 10
 
 
-def connect_listener(database: str) -> Any:
+def connect_listener(database: str, channels: Sequence[str] = (CHANNEL,)) -> Any:
     """Open a connection of its own, in autocommit, that listens for wake-ups (``LISTEN``)."""
     import psycopg
 
@@ -478,5 +497,30 @@ def connect_listener(database: str) -> Any:
         params.pop(private, None)
     params.setdefault("connect_timeout", LISTENER_CONNECT_TIMEOUT_SECONDS)
     connection = psycopg.connect(**params, autocommit=True)
-    connection.execute(f"LISTEN {CHANNEL}")
+    for channel in channels:
+        connection.execute(f"LISTEN {channel}")
     return connection
+
+
+# find_tasks(tag=...): a GIN index on the tags of tagged rows only, so that
+# untagged tasks (most) cost an insert nothing more than the predicate.
+TAG_INDEX = "taskflow_task_tags_idx"
+
+
+def install_tag_index(task_table: str) -> list[str]:
+    return [
+        f"CREATE INDEX IF NOT EXISTS {TAG_INDEX} ON {task_table} "
+        "USING gin (tags jsonb_path_ops) WHERE tags <> '[]'::jsonb"
+    ]
+
+
+def remove_tag_index(task_table: str) -> list[str]:
+    return [f"DROP INDEX IF EXISTS {TAG_INDEX}"]
+
+
+def has_tag_sql(table: str) -> str:
+    """A condition on the task row: its tags include the parameter.
+
+    Repeats the partial index's predicate, so that the planner can use it.
+    """
+    return f"({table}.tags <> '[]'::jsonb AND {table}.tags @> jsonb_build_array(%s::text))"

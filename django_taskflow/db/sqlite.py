@@ -181,6 +181,8 @@ def complete(
         FROM v
         WHERE {task_table}.id = v.id AND {task_table}.status = 'running'
           AND {task_table}.worker_id = %s AND {task_table}.attempts = v.number
+          -- a cancelled task is never queued again (see cancellation.py)
+          AND (v.status <> 'queued' OR {task_table}.cancel_requested_at IS NULL)
         RETURNING {task_table}.id
         """,
         [*(value for completion in completions for value in completion), worker_id],
@@ -261,6 +263,10 @@ def notify(cursor: Any) -> None:
     """SQLite has no notifications: workers poll."""
 
 
+def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
+    """SQLite has no notifications: each slot polls for its cancel requests."""
+
+
 class Waiter:
     """Sleeps until the database files change, the timeout passes or ``stop`` is set.
 
@@ -321,3 +327,8 @@ class Waiter:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def has_tag_sql(table: str) -> str:
+    """A condition on the task row: its tags include the parameter."""
+    return f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE json_each.value = %s)"

@@ -9,7 +9,7 @@ from typing import Any, NoReturn, Protocol
 
 from django.tasks import TaskContext as DjangoTaskContext
 
-from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested
+from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested, TaskCancelled
 from django_taskflow.execution.outcome import has_attempts_left
 from django_taskflow.payloads import MAX_DEPTH, find_unserializable
 from django_taskflow.policies import RetryPolicy
@@ -39,6 +39,10 @@ class Reporter(Protocol):
     def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None: ...
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None: ...
+
+    def cancellation(self, task_id: str) -> Any:
+        """The cancel request for ``task_id`` the worker knows of, or None."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,6 +81,28 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
             max_attempts=self.max_attempts,
         )
 
+    @property
+    def is_cancelled(self) -> bool:
+        """Whether someone cancelled this task (``django_taskflow.cancel()``).
+
+        Turns true within about a second of the call. The task should then
+        stop soon: :meth:`check_cancelled` raises for it.
+        """
+        return self.reporter is not None and self.reporter.cancellation(self.task_id) is not None
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`TaskCancelled` if this task was cancelled; else return.
+
+        Call it between steps of long work. Let the exception propagate:
+        ``finally`` blocks run, and the attempt is recorded ``cancelled``.
+        A task still running ``OPTIONS["CANCEL_GRACE_SECONDS"]`` after the
+        cancel is stopped by its worker.
+        """
+        if self.reporter is not None:
+            request = self.reporter.cancellation(self.task_id)
+            if request is not None:
+                raise TaskCancelled(request.describe())
+
     def report_progress(self, fraction: float, **detail: Any) -> None:
         """Record how far the task has got (0 to 1) with optional JSON details.
 
@@ -86,8 +112,9 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
         The details are copied as they are now: the task may go on changing
         them. Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
         outside 0..1 and ``UnserializablePayload`` for details that are not
-        JSON.
+        JSON. Raises :class:`TaskCancelled` once the task was cancelled.
         """
+        self.check_cancelled()
         if (
             isinstance(fraction, bool)
             or not isinstance(fraction, int | float)
@@ -110,7 +137,11 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
             self.reporter.report_progress(self.task_id, float(fraction), detail)
 
     def heartbeat(self) -> None:
-        """Renew this task's lease now (the worker also renews it on its own)."""
+        """Renew this task's lease now (the worker also renews it on its own).
+
+        Raises :class:`TaskCancelled` once the task was cancelled.
+        """
+        self.check_cancelled()
         if self.reporter is not None:
             self.reporter.extend_lease(self.task_id, None)
 

@@ -89,6 +89,17 @@ def succeeded(result_json: str) -> Outcome:
     )
 
 
+def cancelled(exc: BaseException) -> Outcome:
+    """The task was cancelled (``exc`` says by whom and why): final, never retried."""
+    return Outcome(
+        status=Status.CANCELLED,
+        attempt_outcome=AttemptOutcome.CANCELLED,
+        error_class=class_path(exc),
+        error_message=describe(exc),
+        traceback=format_traceback(exc),
+    )
+
+
 def failed(
     exc: BaseException,
     *,

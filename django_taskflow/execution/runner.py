@@ -30,6 +30,7 @@ from django_taskflow.exceptions import (
     ResultRejected,
     ResultTypeMismatch,
     RetryRequested,
+    TaskCancelled,
     UnknownTask,
     UnserializablePayload,
 )
@@ -189,6 +190,8 @@ def run(
             delay=delay,
             attempt_outcome=AttemptOutcome.RETRY_REQUESTED,
         ), snapshot
+    except TaskCancelled as exc:
+        return outcomes.cancelled(exc), snapshot
     except HardTimeLimitExceeded as exc:
         return _failed(
             claimed,

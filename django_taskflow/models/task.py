@@ -129,6 +129,17 @@ class Task(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     last_attempted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A cancel request (operations.cancel): when, by whom, why. On a running
+    # task it asks the worker to stop it; the status changes when it has.
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When cancelling this task was asked for.")
+    )
+    cancelled_by = models.CharField(
+        max_length=255, blank=True, default="", db_default="", help_text=_("Who cancelled it.")
+    )
+    cancel_reason = models.TextField(
+        blank=True, default="", db_default="", help_text=_("Why it was cancelled.")
+    )
 
     objects = TaskQuerySet.as_manager()
 
@@ -162,6 +173,10 @@ class Task(models.Model):
             models.Index(fields=["key"], name="taskflow_task_key_idx"),
             models.Index(fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"),
             models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
+            # find_tasks(name=...), history() and status_counts(name) (queries.py);
+            # on PostgreSQL, migration 0004 adds a GIN index for tags.
+            models.Index(fields=["task_path", "-enqueued_at"], name="taskflow_task_path_idx"),
+            models.Index(fields=["queue_name", "-enqueued_at"], name="taskflow_task_queue_idx"),
         ]
         constraints = [
             # unique=True: one queued or running task per call. Partial, so a

@@ -7,7 +7,9 @@ set. A hard time limit raises ``HardTimeLimitExceeded`` in the
 slot's main thread: in a process slot through ``SIGALRM``, in a thread
 slot as an asynchronous exception. Either lands between two bytecodes. An
 interrupt that arrives as the task's code returns is discarded: the
-attempt ended in time after all, and its result stands.
+attempt ended in time after all, and its result stands. A cancelled task
+still running at the end of its grace period is interrupted the same way,
+with ``TaskCancelled``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
@@ -26,7 +29,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django_taskflow import models, recovery, registry
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import ForcedStop, HardTimeLimitExceeded, UnknownTask
+from django_taskflow.exceptions import (
+    ForcedStop,
+    HardTimeLimitExceeded,
+    TaskCancelled,
+    UnknownTask,
+)
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.worker.watchdog import Watchdog, clear_pending_interrupt, raise_in_thread
 
@@ -53,7 +61,13 @@ class Interrupts:
         self.lock = threading.Lock()
         self.in_user_code = False
         self.hard_limit_passed = False
+        # Stopped for real after it was cancelled (TaskCancelled raised into it).
+        self.cancel_forced = False
         self.task: ClaimedTask | None = None
+        self.context: Any = None
+        # Monotonic deadlines of cancelled tasks, by id: set by the lease
+        # keeper's thread, read as an attempt begins.
+        self.cancel_deadlines: dict[uuid.UUID, float] = {}
         self.thread_id = 0
         self.task_connection: BaseDatabaseWrapper | None = None
         self.watchdog: Watchdog | None = None
@@ -68,19 +82,29 @@ class Interrupts:
                 on_soft=self.on_soft,
                 interrupt=self.hard_limit,
                 give_up=self.give_up,
+                stop_cancelled=self.stop_cancelled,
             )
         if self.in_process:
             signal.signal(signal.SIGALRM, self._on_hard_timeout_signal)
 
     def begin(self, task: ClaimedTask, context: Any) -> None:
         """The task's code starts: time it, and let interrupts in."""
+        on_soft_timeout = None
+        if self.watchdog is not None and (task.timeout_soft is not None):
+            timeout = getattr(_definition_or_none(task), "timeout", None)
+            on_soft_timeout = getattr(timeout, "on_soft_timeout", None)
         with self.lock:
             self.in_user_code = True
             self.hard_limit_passed = False
+            self.cancel_forced = False
             self.task = task
-        if self.watchdog is not None:
-            timeout = getattr(_definition_or_none(task), "timeout", None)
-            self.watchdog.begin(task, context, getattr(timeout, "on_soft_timeout", None))
+            self.context = context
+            # Under the lock: a cancel that arrives now either finds the
+            # attempt begun (request_cancel) or its deadline is read here.
+            if self.watchdog is not None:
+                self.watchdog.begin(
+                    task, context, on_soft_timeout, self.cancel_deadlines.get(task.id)
+                )
 
     def end(self) -> None:
         """The task's code returned or raised: no interrupt may land after this."""
@@ -90,7 +114,7 @@ class Interrupts:
                 self.task = None
                 if not self.in_process:
                     clear_pending_interrupt(self.thread_id)
-        except (HardTimeLimitExceeded, ForcedStop):
+        except (HardTimeLimitExceeded, ForcedStop, TaskCancelled):
             # The task's code is over: its outcome stands, and a forced stop
             # (its stop event is set) ends the slot once it is recorded.
             logger.debug("an interrupt arrived as the task's code returned")
@@ -115,6 +139,44 @@ class Interrupts:
                 raise_in_thread(self.thread_id)
             self._cancel_query()
 
+    def request_cancel(self, task_id: uuid.UUID, deadline: float) -> None:
+        """From the lease keeper: ``task_id`` was cancelled; stop it for real at
+        ``deadline`` (monotonic) if it is still running then."""
+        with self.lock:
+            self.cancel_deadlines[task_id] = deadline
+            task = self.task
+            if (
+                self.in_user_code
+                and task is not None
+                and task.id == task_id
+                and self.watchdog is not None
+            ):
+                self.watchdog.cancel_at(task, self.context, deadline)
+
+    def forget_cancels(self, keep: set[uuid.UUID]) -> None:
+        """Drop the deadlines of tasks no longer asked to stop (they ended)."""
+        with self.lock:
+            for task_id in [t for t in self.cancel_deadlines if t not in keep]:
+                del self.cancel_deadlines[task_id]
+
+    def stop_cancelled(self, task: ClaimedTask) -> None:
+        """From the watchdog: ``task`` was cancelled and its grace period is
+        over; interrupt its code with ``TaskCancelled`` and cancel its query."""
+        with self.lock:
+            if not self.in_user_code or self.task is not task:
+                return
+            self.cancel_forced = True
+            if self.in_process:
+                signal.pthread_kill(self.thread_id, signal.SIGALRM)
+            else:
+                raise_in_thread(self.thread_id, TaskCancelled)
+            self._cancel_query()
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the attempt was interrupted from outside (its query perhaps cancelled)."""
+        return self.hard_limit_passed or self.cancel_forced
+
     def _cancel_query(self) -> None:
         connection = self.task_connection
         raw = None if connection is None else connection.connection
@@ -132,6 +194,8 @@ class Interrupts:
         # Runs in the main thread, which also sets in_user_code: no race.
         task = self.task
         if self.in_user_code and task is not None:
+            if self.cancel_forced:
+                raise TaskCancelled("cancelled; stopped at the end of its grace period")
             raise HardTimeLimitExceeded(
                 f"the attempt ran past its hard time limit ({task.timeout_hard:g} s)"
             )
@@ -157,9 +221,8 @@ def end_attempt_without_result(
         return
     message = None
     if outcome == AttemptOutcome.TIMED_OUT:
-        message = (
-            f"the attempt ran past its hard time limit ({task.timeout_hard:g} s) and did not stop"
-        )
+        limit = "" if task.timeout_hard is None else f" ({task.timeout_hard:g} s)"
+        message = f"the attempt ran past its hard time limit{limit} and did not stop"
     recovery.end_attempt_abruptly(database, row, outcome=outcome, now=now, message=message)
 
 

@@ -15,6 +15,10 @@ write cannot make this worker's leases expire.
   lease expired, so recovery never depends on one process staying alive.
 - It watches the supervisor: when the slot's parent process is gone, the
   slot stops as on a first signal.
+- It reads the cancel requests for the slot's tasks and hands them to the
+  slot: when its supervisor passes on a ``NOTIFY`` (a process pool on
+  PostgreSQL), else once a second while the slot holds a task, through the
+  index of running tasks by worker. A cancel reaches the task within a second.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ from datetime import datetime
 
 from django.db import DatabaseError, connections
 
-from django_taskflow import recovery, signals
+from django_taskflow import cancellation, recovery, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.reconnect import Reconnect
+from django_taskflow.worker.wakeup import WakePipe
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,9 @@ logger = logging.getLogger(__name__)
 EXTEND_WAIT_SECONDS = 10.0
 # How often, at most, the keeper looks for its supervisor.
 PARENT_CHECK_SECONDS = 0.5
+# How often a slot that holds tasks looks for cancel requests, unless its
+# supervisor passes them on (then PARENT_CHECK_SECONDS bounds the delay).
+CANCEL_POLL_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -65,6 +73,9 @@ class LeaseKeeper:
         parent_pid: int | None = None,
         now: Callable[[], datetime],
         inline: bool = False,
+        cancel_poke: WakePipe | None = None,
+        on_cancel_requests: Callable[[list[cancellation.CancelRequest]], None] | None = None,
+        holds_tasks: Callable[[], bool] = lambda: True,
     ) -> None:
         self.database = options.database
         self.worker_id = worker_id
@@ -84,6 +95,11 @@ class LeaseKeeper:
         self.stopping = False
         self.next_renewal = 0.0
         self.next_recovery = 0.0
+        self.cancel_poke = cancel_poke
+        self.on_cancel_requests = on_cancel_requests
+        self.holds_tasks = holds_tasks
+        self.next_cancel_check = 0.0
+        self.cancel_check_owed = False
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -143,6 +159,25 @@ class LeaseKeeper:
             # Every worker recovers expired leases; jitter spreads them out.
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
             recovery.recover_expired(self.database, self.now())
+        if self.on_cancel_requests is not None and self._cancel_check_due(clock):
+            self.cancel_check_owed = True  # until read: a failed read is tried again
+            self.on_cancel_requests(cancellation.pending_requests(self.database, self.worker_id))
+            self.cancel_check_owed = False
+
+    def _cancel_check_due(self, clock: float) -> bool:
+        if self.cancel_poke is not None:
+            # Read every time: it must not fill up while the slot is idle.
+            return self.cancel_poke.take() or self.cancel_check_owed
+        if clock < self.next_cancel_check:
+            return self.cancel_check_owed
+        self.next_cancel_check = clock + CANCEL_POLL_SECONDS
+        return self.cancel_check_owed or self.holds_tasks()
+
+    def _next_due(self) -> float:
+        due = min(self.next_renewal, self.next_recovery)
+        if self.on_cancel_requests is not None and self.cancel_poke is None:
+            due = min(due, self.next_cancel_check)
+        return due
 
     def _loop(self) -> None:
         with signals.delivered_by(self.publisher.deliver):
@@ -150,7 +185,7 @@ class LeaseKeeper:
                 while True:
                     with self.changed:
                         if not self.extensions and not self.stopping:
-                            due = min(self.next_renewal, self.next_recovery)
+                            due = self._next_due()
                             wait = min(due - time.monotonic(), PARENT_CHECK_SECONDS)
                             self.changed.wait(max(0.0, wait))
                         if self.stopping:

@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
-from django_taskflow import events, results, signals, transitions
+from django_taskflow import cancellation, events, results, signals, transitions
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
 from django_taskflow.models import EventKind
@@ -205,6 +205,7 @@ class Recorder:
         try:
             with self.publisher.batch():
                 self._announce(batch, kept, written)
+                self._cancel_refused_retries(batch, kept)
         except Exception:
             # Written and committed: never write it again for this.
             logger.exception(
@@ -212,6 +213,26 @@ class Recorder:
                 len(batch),
                 extra={"action": "announce_failed", "worker_id": self.worker_id},
             )
+
+    def _cancel_refused_retries(
+        self, batch: list[Pending], kept: list[transitions.Completion]
+    ) -> None:
+        """A retry the database refused because the task was cancelled meanwhile
+        (and the slot did not know yet) ends the task ``cancelled``."""
+        won = {completion.task.id for completion in kept}
+        refused = [
+            (
+                c.task.id,
+                c.task.attempt,
+                c.outcome.error_class,
+                c.outcome.error_message,
+                c.outcome.traceback,
+            )
+            for c, _ in batch
+            if c.outcome.status == Status.QUEUED and c.task.id not in won
+        ]
+        if refused:
+            cancellation.end_refused_retries(self.database, self.worker_id, refused)
 
     def _announce(
         self,

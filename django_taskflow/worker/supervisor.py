@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -66,6 +67,8 @@ class _Child:
     done: bool = False
     # The mark of the attempt the supervisor killed this slot for (hard limit).
     overdue: Mark | None = None
+    # Killed for a task that did not stop after it was cancelled.
+    killed_for_cancel: bool = False
 
 
 @dataclass(slots=True)
@@ -119,6 +122,7 @@ def _run_child(
         parent_pid=os.getppid(),
         marks=table.writer(index),
         waiter=listener.waiter_for(index, stop) if listener is not None else None,
+        cancel_poke=listener.cancel_pipes[index] if listener is not None else None,
     )
     slot.run()
 
@@ -142,10 +146,17 @@ class Worker:
         )
         # Its pipes too; its LISTEN connection opens in the watch loop.
         self.listener = (
-            SharedListener(database=self.backend_options.database, slots=options.concurrency)
+            SharedListener(
+                database=self.backend_options.database,
+                slots=options.concurrency,
+                on_cancel=self._on_cancel_notice,
+            )
             if shares_listener(self.backend_options.database, options.pool)
             else None
         )
+        # (slot index, task id) -> when to kill the slot if that cancelled
+        # task's body still runs (monotonic); known from NOTIFY only.
+        self.cancel_deadlines: dict[tuple[int, uuid.UUID], float] = {}
 
     # -- signals -------------------------------------------------------------
 
@@ -177,6 +188,25 @@ class Worker:
         self.state.forced = True
         self.state.requested_at = self.state.requested_at or time.monotonic()
         self._relay(STOP_NOW_SIGNAL)
+
+    def _on_cancel_notice(self, worker_id: str, task_id: str) -> None:
+        """A task one of our slots holds was cancelled: poke that slot; and
+        kill it later if the task's body ignores both request and interrupt."""
+        for child in self.children:
+            if child.worker_id == worker_id and not child.done:
+                assert self.listener is not None  # noqa: S101 - it called us
+                self.listener.cancel_pipes[child.index].set()
+                try:
+                    key = (child.index, uuid.UUID(task_id))
+                except ValueError:
+                    return
+                self.cancel_deadlines[key] = (
+                    time.monotonic()
+                    + self.backend_options.cancel_grace_seconds
+                    + HARD_GRACE_SECONDS
+                    + OUTSIDE_GRACE_SECONDS
+                )
+                return
 
     # -- running -------------------------------------------------------------
 
@@ -266,7 +296,17 @@ class Worker:
         code = child.process.exitcode
         child.done = True
         stopping = self.state.requested_at is not None
-        if child.overdue is not None:
+        if child.overdue is not None and child.killed_for_cancel:
+            logger.error(
+                "slot %d (%s) was killed: task %s was cancelled and did not stop",
+                child.index,
+                child.worker_id,
+                child.overdue.task_id,
+                extra={"action": "slot_killed", "worker_id": child.worker_id},
+            )
+            self._recover(child, AttemptOutcome.LOST)
+            self.respawns.schedule(child.index, lived=None)
+        elif child.overdue is not None:
             logger.error(
                 "slot %d (%s) was killed: task %s ran past its hard time limit in code "
                 "that could not be interrupted",
@@ -328,15 +368,27 @@ class Worker:
         if now < self.next_limit_check:
             return
         self.next_limit_check = now + LIMIT_CHECK_SECONDS
+        running: set[tuple[int, uuid.UUID]] = set()
         for child in self.children:
             if child.done or child.overdue is not None:
                 continue
             for mark in self.table.read(child.index):
-                if mark.overdue(now, HARD_GRACE_SECONDS + OUTSIDE_GRACE_SECONDS):
+                key = (child.index, mark.task_id)
+                running.add(key)
+                cancel_deadline = self.cancel_deadlines.get(key)
+                ignores_cancel = (
+                    cancel_deadline is not None and mark.body_running and now >= cancel_deadline
+                )
+                if ignores_cancel or mark.overdue(now, HARD_GRACE_SECONDS + OUTSIDE_GRACE_SECONDS):
                     child.overdue = mark
+                    child.killed_for_cancel = ignores_cancel
                     with contextlib.suppress(ProcessLookupError):  # it just exited
                         os.kill(child.process.pid, signal.SIGKILL)
                     break
+        for key in [
+            k for k, due in self.cancel_deadlines.items() if k not in running and due < now
+        ]:
+            del self.cancel_deadlines[key]
 
     def _escalate(self) -> None:
         """Force the stop after the grace period; kill what ignores it."""

@@ -38,6 +38,7 @@ import random
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from django.db import connections
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # How often a waiting slot looks at its stop event.
 STOP_CHECK_SECONDS = 0.25
+# While the LISTEN connection is down, how often every slot looks for cancels.
+BLIND_POKE_SECONDS = 1.0
 _READ_SIZE = 4096
 
 
@@ -91,6 +94,18 @@ class WakePipe:
                     return False
             except BlockingIOError:
                 return True
+
+    def take(self) -> bool:
+        """Read every pending byte without waiting; True if there was one."""
+        taken = False
+        while self.read_fd >= 0:
+            try:
+                if not os.read(self.read_fd, _READ_SIZE):
+                    return taken
+            except BlockingIOError:
+                return taken
+            taken = True
+        return taken
 
     def wait(self, timeout: float) -> bool:
         """Block until a byte is pending or ``timeout`` passes; True if one is."""
@@ -139,11 +154,27 @@ class SlotWaiter:
 
 
 class SharedListener:
-    """The supervisor's ``LISTEN`` connection and its slots' wake pipes."""
+    """The supervisor's ``LISTEN`` connection and its slots' wake pipes.
 
-    def __init__(self, *, database: str, slots: int) -> None:
+    It also listens for cancel requests (``taskflow_cancel``, payload
+    ``"<worker id> <task id>"``) and hands each to ``on_cancel``, which
+    pokes the slot's cancel pipe; its lease keeper then reads the request.
+    While the connection is down, every slot is poked once a second, so
+    that cancels still arrive within about a second.
+    """
+
+    def __init__(
+        self,
+        *,
+        database: str,
+        slots: int,
+        on_cancel: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.database = database
         self.pipes = [WakePipe() for _ in range(slots)]
+        self.cancel_pipes = [WakePipe() for _ in range(slots)]
+        self.on_cancel = on_cancel
+        self.next_blind_poke = 0.0
         self.connection: Any = None
         self.retry_at = 0.0
         self.delay = RECONNECT_MIN_SECONDS
@@ -157,6 +188,10 @@ class SharedListener:
         while True:
             if self.connection is None and time.monotonic() >= self.retry_at:
                 self._connect()
+            if self.connection is None and time.monotonic() >= self.next_blind_poke:
+                # No notifications: each slot looks for cancels itself.
+                self.next_blind_poke = time.monotonic() + BLIND_POKE_SECONDS
+                self.poke_all()
             remaining = deadline - time.monotonic()
             if self.connection is None:
                 remaining = min(remaining, self.retry_at - time.monotonic())
@@ -168,15 +203,33 @@ class SharedListener:
                 return
             if ready:
                 try:
-                    if list(self.connection.notifies(timeout=0)):
-                        self.wake_slots()
+                    self._pass_on(list(self.connection.notifies(timeout=0)))
                 except psycopg.Error as exc:
                     self._lost(exc)
             if time.monotonic() >= deadline:
                 return
 
+    def _pass_on(self, notifications: list[Any]) -> None:
+        from django_taskflow.db.postgres import CANCEL_CHANNEL
+
+        woken = False
+        for notification in notifications:
+            if notification.channel == CANCEL_CHANNEL:
+                worker_id, _, task_id = notification.payload.partition(" ")
+                if self.on_cancel is not None:
+                    self.on_cancel(worker_id, task_id)
+            else:
+                woken = True
+        if woken:
+            self.wake_slots()
+
     def wake_slots(self) -> None:
         for pipe in self.pipes:
+            pipe.set()
+
+    def poke_all(self) -> None:
+        """Have every slot look for cancel requests."""
+        for pipe in self.cancel_pipes:
             pipe.set()
 
     def _connect(self) -> None:
@@ -185,7 +238,9 @@ class SharedListener:
         from django_taskflow.db import postgres
 
         try:
-            self.connection = postgres.connect_listener(self.database)
+            self.connection = postgres.connect_listener(
+                self.database, (postgres.CHANNEL, postgres.CANCEL_CHANNEL)
+            )
         except psycopg.Error as exc:
             self._lost(exc)
             return
@@ -200,6 +255,7 @@ class SharedListener:
         self.delay = RECONNECT_MIN_SECONDS
         # Notifications sent while nobody listened are lost: look once.
         self.wake_slots()
+        self.poke_all()
 
     def _lost(self, exc: Exception) -> None:
         pause = self.delay * random.uniform(0.5, 1.5)  # noqa: S311 (jitter)
@@ -226,16 +282,17 @@ class SharedListener:
         With no write end left in the slot, the pipe reads as ended once the
         supervisor is gone.
         """
-        for position, pipe in enumerate(self.pipes):
-            if position == index:
-                pipe.close_write()
-            else:
-                pipe.close()
+        for pipes in (self.pipes, self.cancel_pipes):
+            for position, pipe in enumerate(pipes):
+                if position == index:
+                    pipe.close_write()
+                else:
+                    pipe.close()
         return SlotWaiter(self.pipes[index], stop)
 
     def close(self) -> None:
         self.disconnect()
-        for pipe in self.pipes:
+        for pipe in [*self.pipes, *self.cancel_pipes]:
             pipe.close()
 
 

@@ -9,6 +9,9 @@ blocked in C may not see it; if the attempt is still running
 ``HARD_GRACE_SECONDS`` later, the watchdog records it as timed out, hands
 back what the slot holds and gives the slot up (the process exits; a thread
 is abandoned), and the supervisor starts a fresh one.
+
+A cancelled attempt that has not stopped by the end of its cancel grace
+period is stopped the same way, with ``TaskCancelled``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class _Attempt:
     hard_at: float | None
     give_up_at: float | None = None
     soft_fired: bool = False
+    # When a cancelled attempt that has not stopped is stopped for real.
+    cancel_at: float | None = None
 
 
 class Watchdog:
@@ -50,9 +55,11 @@ class Watchdog:
         on_soft: Callable[[ClaimedTask], None],
         interrupt: Callable[[ClaimedTask], None],
         give_up: Callable[[ClaimedTask], bool],
+        stop_cancelled: Callable[[ClaimedTask], None] | None = None,
     ) -> None:
         self.on_soft = on_soft
         self.interrupt = interrupt
+        self.stop_cancelled = stop_cancelled
         self.give_up = give_up
         self.changed = threading.Condition()
         self.attempt: _Attempt | None = None
@@ -65,9 +72,11 @@ class Watchdog:
         task: ClaimedTask,
         context: Any,
         on_soft_timeout: Callable[[Any], Any] | None,
+        cancel_at: float | None = None,
     ) -> None:
-        """Start timing ``task``'s attempt (no-op for a task without limits)."""
-        if task.timeout_soft is None and task.timeout_hard is None:
+        """Start timing ``task``'s attempt (no-op for a task without limits
+        and not cancelled)."""
+        if task.timeout_soft is None and task.timeout_hard is None and cancel_at is None:
             return
         started = time.monotonic()
         with self.changed:
@@ -77,7 +86,21 @@ class Watchdog:
                 on_soft_timeout=on_soft_timeout,
                 soft_at=None if task.timeout_soft is None else started + task.timeout_soft,
                 hard_at=None if task.timeout_hard is None else started + task.timeout_hard,
+                cancel_at=cancel_at,
             )
+            self.changed.notify()
+
+    def cancel_at(self, task: ClaimedTask, context: Any, deadline: float) -> None:
+        """Stop ``task``'s running attempt for real at ``deadline`` (monotonic),
+        unless it ends first: it was cancelled."""
+        with self.changed:
+            attempt = self.attempt
+            if attempt is None or attempt.task is not task:
+                attempt = self.attempt = _Attempt(
+                    task=task, context=context, on_soft_timeout=None, soft_at=None, hard_at=None
+                )
+            if attempt.cancel_at is None or deadline < attempt.cancel_at:
+                attempt.cancel_at = deadline
             self.changed.notify()
 
     def end(self) -> None:
@@ -97,6 +120,7 @@ class Watchdog:
         deadlines = [
             attempt.soft_at if not attempt.soft_fired else None,
             attempt.hard_at if attempt.give_up_at is None else attempt.give_up_at,
+            attempt.cancel_at if attempt.give_up_at is None else None,
         ]
         due = [d for d in deadlines if d is not None]
         return min(due) if due else None
@@ -122,7 +146,32 @@ class Watchdog:
         if attempt.soft_at is not None and not attempt.soft_fired and now >= attempt.soft_at:
             attempt.soft_fired = True
             self._fire_soft(attempt)
-        if attempt.hard_at is not None and now >= attempt.hard_at:
+        cancel_due = attempt.cancel_at is not None and now >= attempt.cancel_at
+        if cancel_due and attempt.give_up_at is None and self.stop_cancelled is not None:
+            attempt.give_up_at = now + HARD_GRACE_SECONDS
+            logger.warning(
+                "task %s did not stop within its cancel grace period; stopping it",
+                attempt.task.id,
+                extra={
+                    "action": "cancel_forced",
+                    "task_id": str(attempt.task.id),
+                    "task_name": attempt.task.task_path,
+                },
+            )
+            self.stop_cancelled(attempt.task)
+        elif attempt.give_up_at is not None and now >= attempt.give_up_at and cancel_due:
+            if self.give_up(attempt.task):
+                logger.error(
+                    "task %s ignored being stopped after it was cancelled; gave up its slot",
+                    attempt.task.id,
+                    extra={
+                        "action": "slot_given_up",
+                        "task_id": str(attempt.task.id),
+                        "task_name": attempt.task.task_path,
+                    },
+                )
+                self.stopped = True
+        elif attempt.hard_at is not None and now >= attempt.hard_at:
             if attempt.give_up_at is None:
                 attempt.give_up_at = now + HARD_GRACE_SECONDS
                 logger.warning(
@@ -190,8 +239,6 @@ def clear_pending_interrupt(thread_id: int) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
 
 
-def raise_in_thread(thread_id: int) -> None:
-    """Raise ``HardTimeLimitExceeded`` in another thread at its next bytecode."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(HardTimeLimitExceeded)
-    )
+def raise_in_thread(thread_id: int, error: type[BaseException] = HardTimeLimitExceeded) -> None:
+    """Raise ``error`` (``HardTimeLimitExceeded``) in another thread at its next bytecode."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(error))

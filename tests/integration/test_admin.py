@@ -197,3 +197,15 @@ def test_every_page_renders_for_a_task_in_each_state_even_if_its_path_no_longer_
             assert staff_client.get(url).status_code == 200, (view, task_id)
         delete = reverse("admin:django_taskflow_task_delete", args=[task_id])
         assert staff_client.get(delete).status_code == 403
+
+
+def test_detail_shows_who_cancelled_a_task_when_and_why(staff_client: Client) -> None:
+    from django_taskflow import cancel
+
+    result = tasks.add.enqueue(1, 2)
+    cancel(result.id, reason="sent twice", by="alice")
+    response = staff_client.get(reverse("admin:django_taskflow_task_change", args=[result.id]))
+    page = html.unescape(response.content.decode())
+    assert "Cancellation" in page
+    assert "alice" in page and "sent twice" in page
+    assert "Cancel requested at" in page

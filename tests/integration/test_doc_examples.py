@@ -27,7 +27,14 @@ from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
-from testproject.docs_examples import crashes, events_and_hooks, middleware, retries, timeouts
+from testproject.docs_examples import (
+    cancelling,
+    crashes,
+    events_and_hooks,
+    middleware,
+    retries,
+    timeouts,
+)
 from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +116,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/middleware.py",
         "testproject/docs_examples/crashes.py",
         "testproject/docs_examples/dedup.py",
+        "testproject/docs_examples/cancelling.py",
     }
 
 
@@ -480,3 +488,29 @@ def test_charge_that_lost_its_worker_fails_instead_of_charging_twice() -> None:
     assert row.status == Status.FAILED
     assert row.attempt_set.get().error_class == "django_taskflow.exceptions.WorkerLost"
     assert crashes.CHARGES == []  # never run again by the worker
+
+
+def test_cancelling_a_running_import_stops_it_between_rows_and_cleans_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_taskflow import cancel
+
+    waiting = cancelling.import_rows.enqueue([1, 2, 3])
+    assert cancelling.stop_the_imports("ops") == 1
+    running = cancelling.import_rows.enqueue([4, 5, 6])
+
+    class CancelAfterFirstRow(list[int]):
+        def append(self, row: int) -> None:
+            super().append(row)
+            cancel(running.id, by="ops")  # as if from the admin, mid-run
+
+    imported = CancelAfterFirstRow()
+    monkeypatch.setattr(cancelling, "IMPORTED", imported)
+    monkeypatch.setattr(cancelling, "CLEANED", [])
+    run_tasks()
+    assert models.Task.objects.get(pk=waiting.id).status == Status.CANCELLED
+    row = models.Task.objects.get(pk=running.id)
+    assert row.status == Status.CANCELLED
+    assert imported == [4]  # stopped at the progress report after the first row
+    assert [running.id] == cancelling.CLEANED
+    assert cancelling.last_failed_imports() == []

@@ -23,6 +23,7 @@ NUMERIC_OPTIONS = [
     "MAX_PAYLOAD_BYTES",
     "SHUTDOWN_GRACE_SECONDS",
     "MAX_LOST_ATTEMPTS",
+    "CANCEL_GRACE_SECONDS",
 ]
 
 
@@ -40,6 +41,7 @@ def test_empty_options_give_the_documented_defaults() -> None:
     assert options.max_payload_bytes == 1_000_000
     assert options.shutdown_grace_seconds == 30.0
     assert options.max_lost_attempts == 3
+    assert options.cancel_grace_seconds == 10.0
 
 
 def test_given_options_replace_the_defaults() -> None:
@@ -57,6 +59,7 @@ def test_given_options_replace_the_defaults() -> None:
             "MAX_PAYLOAD_BYTES": 2048,
             "SHUTDOWN_GRACE_SECONDS": 0,
             "MAX_LOST_ATTEMPTS": 5,
+            "CANCEL_GRACE_SECONDS": 2.5,
         },
     )
 
@@ -72,6 +75,7 @@ def test_given_options_replace_the_defaults() -> None:
         max_payload_bytes=2048,
         shutdown_grace_seconds=0,
         max_lost_attempts=5,
+        cancel_grace_seconds=2.5,
     )
 
 
@@ -97,6 +101,8 @@ def test_given_options_replace_the_defaults() -> None:
         ("MAX_PAYLOAD_BYTES", "1MB", "a whole number of at least 1"),
         ("SHUTDOWN_GRACE_SECONDS", -0.5, "a finite number of at least 0"),
         ("MAX_LOST_ATTEMPTS", 0, "a whole number of at least 1"),
+        ("CANCEL_GRACE_SECONDS", -1, "a finite number of at least 0"),
+        ("CANCEL_GRACE_SECONDS", "10", "a finite number of at least 0"),
         ("MAX_LOST_ATTEMPTS", True, "a whole number of at least 1"),
         ("DATABASE", "missing", "the alias of a database in DATABASES"),
         ("DATABASE", None, "the alias of a database in DATABASES"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from django_taskflow import results
+from django_taskflow import TaskCancelled, results
+from django_taskflow.cancellation import CancelRequest
 from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested, UnserializablePayload
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.policies import RetryPolicy
@@ -27,6 +29,7 @@ class FakeReporter:
     def __init__(self) -> None:
         self.progress: list[tuple[float, dict[str, Any]]] = []
         self.leases: list[float | None] = []
+        self.cancel: Any = None
 
     handles_signals = True
     hard_limit_passed = False
@@ -44,6 +47,10 @@ class FakeReporter:
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
         assert task_id == "task-1"
         self.leases.append(seconds)
+
+    def cancellation(self, task_id: str) -> Any:
+        assert task_id == "task-1"
+        return self.cancel
 
 
 @pytest.fixture
@@ -263,3 +270,45 @@ def test_extend_lease_refuses_endless_or_huge_extensions(seconds: float) -> None
     context = make_context(FakeReporter())
     with pytest.raises(InvalidTaskOptions, match="extend_lease needs seconds from 0 to 604800"):
         context.extend_lease(seconds)
+
+
+def _cancelled(reporter: FakeReporter) -> None:
+    reporter.cancel = CancelRequest(
+        task_id="task-1",
+        attempt=1,
+        requested_at=datetime.now(UTC),
+        by="alice",
+        reason="wrong file",
+        waited=0.0,
+    )
+
+
+def test_a_task_not_cancelled_checks_and_reports_as_before(reporter: FakeReporter) -> None:
+    context = make_context(reporter)
+    assert context.is_cancelled is False
+    context.check_cancelled()
+    context.report_progress(0.5)
+    context.heartbeat()
+    assert reporter.progress == [(0.5, {})]
+    assert reporter.leases == [None]
+
+
+def test_a_cancelled_task_sees_it_and_every_check_raises_task_cancelled(
+    reporter: FakeReporter,
+) -> None:
+    context = make_context(reporter)
+    _cancelled(reporter)
+    assert context.is_cancelled is True
+    for call in (
+        context.check_cancelled,
+        lambda: context.report_progress(0.5),
+        context.heartbeat,
+    ):
+        with pytest.raises(TaskCancelled, match="cancelled by alice: wrong file"):
+            call()
+    assert reporter.progress == []
+    assert reporter.leases == []
+
+
+def test_task_cancelled_is_not_an_exception_a_task_swallows_by_accident() -> None:
+    assert not issubclass(TaskCancelled, Exception)
