@@ -6,6 +6,7 @@ from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
     ConfigurationError,
     HardTimeLimitExceeded,
+    InvalidQueueOperation,
     InvalidTaskOptions,
     MigrationsNotApplied,
     PayloadTooLarge,
@@ -24,15 +25,26 @@ from django_taskflow.exceptions import (
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.execution.middleware import use
 from django_taskflow.hooks import on_task_complete, on_task_failed, on_task_start, remove_hook
+from django_taskflow.operations import (
+    apause_queue,
+    aresume_queue,
+    aset_queue_limit,
+    pause_queue,
+    resume_queue,
+    set_queue_limit,
+)
 from django_taskflow.policies import RetryPolicy
+from django_taskflow.queues import Queue
 from django_taskflow.timeouts import Timeout
 
 __all__ = [
     "ConfigurationError",
     "HardTimeLimitExceeded",
+    "InvalidQueueOperation",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadTooLarge",
+    "Queue",
     "ResultNotFound",
     "ResultRejected",
     "ResultTimeout",
@@ -48,10 +60,16 @@ __all__ = [
     "UnserializablePayload",
     "WorkerInterrupted",
     "WorkerLost",
+    "apause_queue",
+    "aresume_queue",
+    "aset_queue_limit",
     "on_task_complete",
     "on_task_failed",
     "on_task_start",
+    "pause_queue",
     "remove_hook",
+    "resume_queue",
+    "set_queue_limit",
     "task",
     "use",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -53,7 +53,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``timeout``: a :class:`Timeout` (soft and hard limits);
     - ``on_lost``: ``"requeue"`` (run again after a worker crash mid-run) or
       ``"fail"`` (fail with ``WorkerLost``: for work that must not run twice);
-    - ``tags`` and ``key``: labels and the caller's own identifier.
+    - ``tags`` and ``key``: labels and the caller's own identifier;
+    - ``requires``: capabilities a worker must offer to run it
+      (``taskworker --capabilities``); it waits until one does.
     """
 
     max_attempts: int | None = None
@@ -66,6 +68,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
+    requires: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -84,6 +87,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         on_lost: OnLostChoice | None = None,
         tags: Sequence[str] | None = None,
         key: str | None = None,
+        requires: Collection[str] | None = None,
         **others: Any,
     ) -> TaskflowTask:
         """Return a copy with the given options changed (for one enqueue, say)."""
@@ -107,6 +111,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "on_lost": on_lost,
                 "tags": tags,
                 "key": key,
+                "requires": None if requires is None else as_capabilities(requires),
             }.items()
             if value is not None
         }
@@ -131,6 +136,29 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     async def aenqueue_many(self, calls: Iterable[Call]) -> list[TaskflowResult]:
         """Async twin of :meth:`enqueue_many`."""
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(list(calls))
+
+
+CAPABILITY_MAX_LENGTH = 100
+
+
+def is_capability(value: Any) -> bool:
+    """A capability name: a non-empty string without commas or surrounding spaces.
+
+    Workers list theirs comma-separated (``--capabilities gpu,eu-west``),
+    so a name with a comma could never be offered.
+    """
+    return (
+        _is_storable_text(value, CAPABILITY_MAX_LENGTH)
+        and "," not in value
+        and value == value.strip()
+    )
+
+
+def as_capabilities(value: Any) -> Any:
+    """A set, list or tuple of names as a frozenset; anything else unchanged, for the check."""
+    if isinstance(value, set | frozenset | list | tuple):
+        return frozenset(value)
+    return value
 
 
 def _refuse(definition: TaskflowTask, option: str, expected: str, value: Any) -> None:
@@ -197,6 +225,15 @@ def validate_options(definition: TaskflowTask) -> None:
                 "a list of non-empty strings without NUL or lone surrogates",
                 tags,
             )
+    requires = definition.requires
+    if not isinstance(requires, frozenset) or not all(is_capability(name) for name in requires):
+        _refuse(
+            definition,
+            "requires",
+            f"a set of capability names (non-empty strings of at most {CAPABILITY_MAX_LENGTH} "
+            'characters, without commas or surrounding spaces), e.g. {"gpu", "eu-west"}',
+            requires,
+        )
     key = definition.key
     if key is not None and not _is_storable_text(key, KEY_MAX_LENGTH):
         _refuse(
@@ -272,6 +309,7 @@ def task(
     on_lost: OnLostChoice = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
+    requires: Collection[str] = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -292,6 +330,7 @@ def task(
     on_lost: OnLostChoice = "requeue",
     tags: Sequence[str] = (),
     key: str | None = None,
+    requires: Collection[str] = (),
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -319,6 +358,7 @@ def task(
             on_lost=on_lost,
             tags=tags,
             key=key,
+            requires=as_capabilities(requires),
         )
 
     if function is not None:

@@ -65,6 +65,7 @@ class Slot:
         now: Callable[[], datetime] = timezone.now,
         marks: RunningMarks = NO_MARKS,
         waiter: Waiter | None = None,
+        capabilities: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self.database = options.database
@@ -83,6 +84,7 @@ class Slot:
             worker_id=worker_id,
             now=now,
             marks=marks,
+            capabilities=capabilities,
         )
         self.current: claim.ClaimedTask | None = None
         self.processed = 0
@@ -155,11 +157,15 @@ class Slot:
             if self.inline:
                 self.keeper.run_due()
             if not self.burst:
-                self.waiter.wait(self.options.poll_interval)
+                self.waiter.wait(self.prefetch.control.wait_seconds(self.options.poll_interval))
+                self.prefetch.control.woke()
                 return False
             # A retry may sit in the recorder's batch: once it is written,
-            # look again before calling the queue drained.
-            return self.recorder.wait_until_recorded() and self.prefetch.claim()
+            # look again (in every queue) before calling the queue drained.
+            if not self.recorder.wait_until_recorded():
+                return False
+            self.prefetch.control.woke()
+            return self.prefetch.claim()
         task = self.prefetch.take()
         if task is None:
             return True

@@ -92,7 +92,7 @@ def test_queue_not_in_the_backend_queues_is_refused_with_the_valid_ones_listed()
         call_command("taskworker", "--queues", "default,nope,archive")
     assert str(info.value) == (
         "--queues names queues not in TASKS['default']['QUEUES']: archive, nope. "
-        "Valid queues: default, emails, reports."
+        "Valid queues: critical, default, emails, high, low, reports."
     )
 
 
@@ -165,7 +165,7 @@ def test_worker_options_refuse_an_unknown_pool() -> None:
 
 
 def test_worker_takes_every_backend_queue_when_none_are_given() -> None:
-    assert WorkerOptions().queue_names == ("default", "emails", "reports")
+    assert WorkerOptions().queue_names == ("critical", "default", "emails", "high", "low", "reports")
 
 
 def test_worker_takes_only_the_queues_given() -> None:

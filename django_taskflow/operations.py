@@ -1,0 +1,116 @@
+"""Steering: the one home of what operators do to tasks and queues.
+
+The admin, the ``taskflow`` command, the API and the dashboard call these
+functions; none of them writes a ``QueueState`` (or a task's status)
+itself. Each function has an async twin with an ``a`` prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
+from django.tasks import task_backends
+
+from django_taskflow.conf import Options
+from django_taskflow.db import dialect_for
+from django_taskflow.definition import NAME_MAX_LENGTH
+from django_taskflow.exceptions import InvalidQueueOperation
+
+logger = logging.getLogger(__name__)
+
+
+# -- queues: pause, resume, limit -------------------------------------------
+#
+# A change is one row of QueueState, committed with a NOTIFY (PostgreSQL;
+# on SQLite the commit itself wakes idle workers). Every worker re-reads
+# the rows at least twice a second before it claims, so a change holds
+# across all workers within about a second, without a restart, and
+# survives restarts. Tasks already running are not touched.
+
+
+def pause_queue(name: str, *, backend: str = "default") -> None:
+    """Stop every worker from starting tasks of queue ``name``; queued tasks wait.
+
+    Running tasks finish; tasks a worker had claimed but not started go
+    back to the queue. Lasts until :func:`resume_queue`, across restarts.
+    """
+    _write_state(backend, name, paused=True)
+    logger.info("queue %s paused", name, extra={"action": "queue_paused", "queue": name})
+
+
+def resume_queue(name: str, *, backend: str = "default") -> None:
+    """Let workers start tasks of queue ``name`` again (undoes :func:`pause_queue`)."""
+    _write_state(backend, name, paused=False)
+    logger.info("queue %s resumed", name, extra={"action": "queue_resumed", "queue": name})
+
+
+def set_queue_limit(name: str, limit: int | None, *, backend: str = "default") -> None:
+    """Cap the running tasks of queue ``name`` at ``limit``, across all workers.
+
+    Overrides ``OPTIONS["QUEUE_LIMITS"]`` until called again; ``None``
+    goes back to the setting (no limit if it has none). Lowering a limit
+    stops new starts until the queue's running tasks are below it; it
+    does not interrupt them.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidQueueOperation(
+            f"limit of queue {name!r} must be None or a whole number of at least 1, got "
+            f"{limit!r}. To stop a queue altogether, use pause_queue({name!r})."
+        )
+    _write_state(backend, name, limit_override=limit)
+    logger.info(
+        "queue %s limit set to %s",
+        name,
+        "the setting's" if limit is None else limit,
+        extra={"action": "queue_limit_set", "queue": name},
+    )
+
+
+async def apause_queue(name: str, *, backend: str = "default") -> None:
+    """Async twin of :func:`pause_queue`."""
+    await sync_to_async(pause_queue, thread_sensitive=True)(name, backend=backend)
+
+
+async def aresume_queue(name: str, *, backend: str = "default") -> None:
+    """Async twin of :func:`resume_queue`."""
+    await sync_to_async(resume_queue, thread_sensitive=True)(name, backend=backend)
+
+
+async def aset_queue_limit(name: str, limit: int | None, *, backend: str = "default") -> None:
+    """Async twin of :func:`set_queue_limit`."""
+    await sync_to_async(set_queue_limit, thread_sensitive=True)(name, limit, backend=backend)
+
+
+def _check_queue(backend: str, name: str) -> Options:
+    """The backend's options, once ``name`` is known to be one of its queues."""
+    from django_taskflow.backend import TaskflowBackend
+
+    if backend not in task_backends.settings:
+        raise InvalidQueueOperation(f"backend {backend!r} is not in TASKS.")
+    instance = task_backends[backend]
+    if not isinstance(instance, TaskflowBackend):
+        raise InvalidQueueOperation(
+            f"TASKS[{backend!r}] uses {type(instance).__name__}, not django_taskflow's backend."
+        )
+    if not isinstance(name, str) or not name or len(name) > NAME_MAX_LENGTH:
+        raise InvalidQueueOperation(f"queue must be the name of a queue, got {name!r}.")
+    if instance.queues and name not in instance.queues:
+        known = ", ".join(repr(queue) for queue in sorted(instance.queues))
+        raise InvalidQueueOperation(
+            f"queue {name!r} is not in TASKS[{backend!r}]['QUEUES'] ({known})."
+        )
+    return instance.config
+
+
+def _write_state(backend: str, name: str, **changes: object) -> None:
+    from django_taskflow import models  # not at import: __init__ exports this module
+
+    database = _check_queue(backend, name).database
+    with transaction.atomic(using=database):
+        models.QueueState.objects.using(database).update_or_create(
+            backend=backend, name=name, defaults=changes
+        )
+        with connections[database].cursor() as cursor:
+            dialect_for(database).notify(cursor)  # sent at commit: idle workers look again
