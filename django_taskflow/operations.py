@@ -8,6 +8,7 @@ itself. Each function has an async twin with an ``a`` prefix.
 from __future__ import annotations
 
 import logging
+import time
 
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
@@ -17,8 +18,12 @@ from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.definition import NAME_MAX_LENGTH
 from django_taskflow.exceptions import InvalidQueueOperation
+from django_taskflow.queues import STATE_REFRESH_SECONDS
 
 logger = logging.getLogger(__name__)
+
+# Beyond the workers' refresh interval: a claim or a read that was under way.
+PAUSE_MARGIN_SECONDS = 0.1
 
 
 # -- queues: pause, resume, limit -------------------------------------------
@@ -35,9 +40,16 @@ def pause_queue(name: str, *, backend: str = "default") -> None:
 
     Running tasks finish; tasks a worker had claimed but not started go
     back to the queue. Lasts until :func:`resume_queue`, across restarts.
+    Returns once every worker has had time to see the pause (about 0.6 s):
+    from then on no task of the queue starts. Call it outside
+    ``transaction.atomic()``, so that the pause is committed first.
     """
     _write_state(backend, name, paused=True)
     logger.info("queue %s paused", name, extra={"action": "queue_paused", "queue": name})
+    # Every worker re-reads the states before it starts a task, at most this
+    # long after the last read: once it has passed, no task of the queue
+    # starts anywhere, whenever it was enqueued.
+    time.sleep(STATE_REFRESH_SECONDS + PAUSE_MARGIN_SECONDS)
 
 
 def resume_queue(name: str, *, backend: str = "default") -> None:

@@ -42,6 +42,9 @@ DEFAULT_QUEUE_WEIGHTS: Mapping[str, float] = {
 }
 # The weight of a queue that QUEUE_WEIGHTS does not name.
 UNNAMED_QUEUE_WEIGHT = 1.0
+# How old a slot's copy of the queue states (pauses, limit overrides) may
+# get before it claims or starts a task.
+STATE_REFRESH_SECONDS = 0.5
 # A lane found empty (or at its queue limit) is skipped for this long, or
 # until the slot next waits for work, whichever comes first.
 EMPTY_RECHECK_SECONDS = 0.5

@@ -444,3 +444,19 @@ class FrameworkExit(BaseException):
 @task
 def raises_a_base_exception() -> None:
     raise FrameworkExit("raised by a framework the task uses")
+
+
+# -- flow control: queue limits, pauses, capabilities ---------------------------
+
+
+@task
+def timed_run(log_path: str, seconds: float) -> None:
+    """Logs the instants of its start and its end, to measure how many ran at once."""
+    _log(log_path, f"start {time.time():.6f}")
+    time.sleep(seconds)
+    _log(log_path, f"end {time.time():.6f}")
+
+
+@task(requires={"gpu"}, takes_context=True)
+def needs_gpu(context: TaskContext) -> str:
+    return context.worker_id

@@ -79,9 +79,7 @@ class Prefetch:
         """
         self._drop_broken_connection()
         try:
-            newly_paused = self.control.refresh()
-            if newly_paused:
-                self._hand_back_queues(newly_paused)
+            self.follow_queue_states()
             claimed = self.control.claim(self._batch_size(), self._claim_from)
         except CONNECTION_ERRORS as exc:
             # It may have committed before the connection broke.
@@ -94,6 +92,16 @@ class Prefetch:
             self.tasks.extend(claimed)
             self.claimed_at = time.monotonic()
         return bool(claimed)
+
+    def follow_queue_states(self) -> None:
+        """Re-read the queue states if they are old; hand back what a pause now holds.
+
+        Called before each claim and before each start, so no task of a
+        queue paused more than ``STATE_REFRESH_SECONDS`` ago starts here.
+        """
+        newly_paused = self.control.refresh()
+        if newly_paused:
+            self._hand_back_queues(newly_paused)
 
     def _claim_from(self, lane: Lane, limit: int) -> list[ClaimedTask]:
         return claim_batch(
@@ -150,6 +158,13 @@ class Prefetch:
         the head of the queue: the check is tried again after the reconnect
         pause, or the task is handed back if the slot stops meanwhile.
         """
+        if self.tasks:
+            try:
+                self.follow_queue_states()
+            except CONNECTION_ERRORS as exc:
+                self.may_hold_strays = True
+                self.reconnect.lost("queue states", exc)
+                return None
         with self.lock:
             if not self.tasks:
                 return None

@@ -20,12 +20,9 @@ from collections.abc import Callable, Collection
 from django_taskflow import queue_state
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
-from django_taskflow.queues import Lane, StrideScheduler, plan_lanes
+from django_taskflow.queues import STATE_REFRESH_SECONDS, Lane, StrideScheduler, plan_lanes
 
 logger = logging.getLogger(__name__)
-
-# How old the slot's copy of the queue states may get before a claim.
-STATE_REFRESH_SECONDS = 0.5
 
 type ClaimFrom = Callable[[Lane, int], list[ClaimedTask]]
 

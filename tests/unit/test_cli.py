@@ -165,7 +165,14 @@ def test_worker_options_refuse_an_unknown_pool() -> None:
 
 
 def test_worker_takes_every_backend_queue_when_none_are_given() -> None:
-    assert WorkerOptions().queue_names == ("critical", "default", "emails", "high", "low", "reports")
+    assert WorkerOptions().queue_names == (
+        "critical",
+        "default",
+        "emails",
+        "high",
+        "low",
+        "reports",
+    )
 
 
 def test_worker_takes_only_the_queues_given() -> None:
