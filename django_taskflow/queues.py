@@ -112,7 +112,9 @@ class StrideScheduler:
         level = min(busy, default=0.0)
         for lane in eligible:
             if lane not in self.passes or lane in self.idle:
+                # Once, as it rejoins; it is marked idle again if still empty.
                 self.passes[lane] = max(self.passes.get(lane, 0.0), level)
+                self.idle.discard(lane)
         return sorted(
             eligible, key=lambda lane: (self.passes[lane] + 1 / lane.weight, -lane.weight)
         )
@@ -132,7 +134,6 @@ class StrideScheduler:
         if count:
             self.passes[lane] = self.passes.get(lane, 0.0) + count / lane.weight
             self.empty_until.pop(lane, None)
-            self.idle.discard(lane)
         else:
             self.empty_until[lane] = now + EMPTY_RECHECK_SECONDS
             self.idle.add(lane)
