@@ -62,8 +62,11 @@ class QueueControl:
         """Claim from the lanes in the scheduler's order until one gives tasks."""
         now = time.monotonic()
         candidates = self.scheduler.order(self.lanes, now)
-        for lane in candidates:
-            claimed = claim_from(lane, self.scheduler.batch_for(lane, candidates, batch))
+        for index, lane in enumerate(candidates):
+            # Scaled against the lanes not yet found empty: an empty heavy
+            # queue must not shrink a light one's batch.
+            size = self.scheduler.batch_for(lane, candidates[index:], batch)
+            claimed = claim_from(lane, size)
             self.scheduler.claimed(lane, len(claimed), now)
             if claimed:
                 return claimed

@@ -27,7 +27,14 @@ from django_taskflow.contrib.middleware import MetricsMiddleware
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.states import AttemptOutcome, Status
 from django_taskflow.testing import run_tasks
-from testproject.docs_examples import crashes, events_and_hooks, middleware, retries, timeouts
+from testproject.docs_examples import (
+    crashes,
+    events_and_hooks,
+    middleware,
+    queues,
+    retries,
+    timeouts,
+)
 from tests.conftest import claim_for, expire_leases
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +115,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/events_and_hooks.py",
         "testproject/docs_examples/middleware.py",
         "testproject/docs_examples/crashes.py",
+        "testproject/docs_examples/queues.py",
     }
 
 
@@ -479,3 +487,28 @@ def test_charge_that_lost_its_worker_fails_instead_of_charging_twice() -> None:
     assert row.status == Status.FAILED
     assert row.attempt_set.get().error_class == "django_taskflow.exceptions.WorkerLost"
     assert crashes.CHARGES == []  # never run again by the worker
+
+
+# -- queues ----------------------------------------------------------------------
+
+
+def test_queue_examples_pause_limit_and_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_taskflow import pause_queue, resume_queue, set_queue_limit
+
+    monkeypatch.setattr("django_taskflow.operations.time.sleep", lambda seconds: None)
+    queues.SENT.clear()
+    queues.FRAMES.clear()
+    queues.send_password_reset.enqueue("ada@example.com")
+    newsletter = queues.send_newsletter.enqueue("bob@example.com")
+    frame = queues.render_frame.enqueue("intro")
+    pause_queue("emails")
+    run_tasks()
+    assert queues.SENT == ["reset:ada@example.com"]
+    assert row(newsletter.id).status == Status.QUEUED
+    assert row(frame.id).status == Status.QUEUED  # no worker offers a GPU
+    resume_queue("emails")
+    set_queue_limit("emails", 2)
+    run_tasks(capabilities=["gpu", "eu-west"])
+    assert queues.SENT == ["reset:ada@example.com", "newsletter:bob@example.com"]
+    assert queues.FRAMES == ["intro"]
+    set_queue_limit("emails", None)

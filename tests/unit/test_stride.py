@@ -91,3 +91,26 @@ def test_lanes_leave_out_paused_queues_and_give_limited_queues_their_own() -> No
     assert plan_lanes(["default"], weights={}, limits={}, paused=frozenset()) == [
         Lane(("default",))
     ]
+
+
+def test_an_empty_heavy_queue_does_not_shrink_a_light_ones_batch() -> None:
+    from django_taskflow.conf import Options
+    from django_taskflow.worker.queue_control import QueueControl
+
+    control = QueueControl(options=Options(), backend="default", queues=["critical", "default"])
+    asked: list[tuple[str, int]] = []
+
+    def claim_from(lane: Lane, size: int) -> list[object]:
+        asked.append((lane.queues[0], size))
+        return [object()] * size if lane.queues == ("default",) else []
+
+    assert len(control.claim(50, claim_from)) == 50  # type: ignore[arg-type]
+    assert asked == [("critical", 50), ("default", 50)]
+    # The empty queue is skipped until the slot waits: one claim per batch.
+    asked.clear()
+    control.claim(50, claim_from)  # type: ignore[arg-type]
+    assert asked == [("default", 50)]
+    control.woke()
+    asked.clear()
+    control.claim(50, claim_from)  # type: ignore[arg-type]
+    assert asked == [("critical", 50), ("default", 50)]
