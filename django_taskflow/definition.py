@@ -68,7 +68,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
-    requires: frozenset[str] = frozenset()
+    # A frozenset from @task and using(); a set, list or tuple through
+    # Django's own decorator.
+    requires: Collection[str] = frozenset()
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -226,7 +228,9 @@ def validate_options(definition: TaskflowTask) -> None:
                 tags,
             )
     requires = definition.requires
-    if not isinstance(requires, frozenset) or not all(is_capability(name) for name in requires):
+    if not isinstance(requires, set | frozenset | list | tuple) or not all(
+        is_capability(name) for name in requires
+    ):
         _refuse(
             definition,
             "requires",

@@ -79,7 +79,7 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
 
 
 def _requires_json(requires: Iterable[str]) -> str | None:
-    return json.dumps(sorted(requires)) if requires else None
+    return json.dumps(sorted(set(requires))) if requires else None
 
 
 def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:

@@ -460,3 +460,9 @@ def timed_run(log_path: str, seconds: float) -> None:
 @task(requires={"gpu"}, takes_context=True)
 def needs_gpu(context: TaskContext) -> str:
     return context.worker_id
+
+
+@django_task(requires={"gpu"})
+def plain_needs_gpu() -> str:
+    """Django's decorator passing ``requires`` (a plain set) through."""
+    return "rendered"

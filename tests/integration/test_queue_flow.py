@@ -219,3 +219,12 @@ def test_bad_requirements_are_refused_at_definition(requires: Any) -> None:
 def test_requirements_may_be_a_set_list_or_tuple() -> None:
     for given in ({"gpu"}, ["gpu"], ("gpu",), frozenset({"gpu"})):
         assert task(requires=given)(tasks.add.func).requires == frozenset({"gpu"})
+
+
+def test_django_decorator_passes_requires_through() -> None:
+    definition = tasks.plain_needs_gpu
+    assert definition.requires == {"gpu"}
+    result = definition.enqueue()
+    assert models.Task.objects.get(pk=result.id).requires == ["gpu"]
+    assert run_tasks() == 0
+    assert run_tasks(capabilities=["gpu"]) == 1
