@@ -162,7 +162,6 @@ class Prefetch:
             try:
                 self.follow_queue_states()
             except CONNECTION_ERRORS as exc:
-                self.may_hold_strays = True
                 self.reconnect.lost("queue states", exc)
                 return None
         with self.lock:

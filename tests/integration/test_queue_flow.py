@@ -228,3 +228,30 @@ def test_django_decorator_passes_requires_through() -> None:
     assert models.Task.objects.get(pk=result.id).requires == ["gpu"]
     assert run_tasks() == 0
     assert run_tasks(capabilities=["gpu"]) == 1
+
+
+def test_a_pause_hands_back_the_tasks_a_slot_claimed_but_had_not_started() -> None:
+    import math
+
+    from django_taskflow.conf import Options
+    from django_taskflow.worker.marks import NO_MARKS
+    from django_taskflow.worker.prefetch import Prefetch
+
+    results = tasks.add.using(queue_name="emails").enqueue_many([(n, n) for n in range(5)])
+    prefetch = Prefetch(
+        options=Options(),
+        backend="default",
+        queues=("emails",),
+        worker_id="W",
+        now=timezone.now,
+        marks=NO_MARKS,
+    )
+    prefetch.average_seconds = 0.0001  # short tasks: a full batch
+    assert prefetch.claim()
+    assert len(prefetch.tasks) == 5
+    pause_queue("emails")
+    prefetch.control.read_at = -math.inf  # as if half a second had passed
+    assert prefetch.take() is None
+    assert not prefetch.tasks
+    rows = models.Task.objects.filter(pk__in=[r.id for r in results])
+    assert {(row.status, row.attempts, row.worker_id) for row in rows} == {(Status.QUEUED, 0, None)}
