@@ -255,3 +255,34 @@ def test_a_pause_hands_back_the_tasks_a_slot_claimed_but_had_not_started() -> No
     assert not prefetch.tasks
     rows = models.Task.objects.filter(pk__in=[r.id for r in results])
     assert {(row.status, row.attempts, row.worker_id) for row in rows} == {(Status.QUEUED, 0, None)}
+
+
+@override_settings(
+    TASKS={
+        "default": {
+            "BACKEND": "django_taskflow.backend.TaskflowBackend",
+            "QUEUES": ["default", "emails", "low"],
+            "OPTIONS": {"QUEUE_LIMITS": {"emails": 5}},
+        }
+    }
+)
+def test_the_overview_shows_each_queue_with_its_setting_and_override() -> None:
+    from django.tasks import task_backends
+
+    from django_taskflow import queue_state
+
+    tasks.add.using(queue_name="emails").enqueue_many([(n, n) for n in range(3)])
+    claim("emails", limit=1)
+    set_queue_limit("emails", 2)
+    pause_queue("low")
+    options = task_backends["default"].config  # type: ignore[attr-defined]
+    overview = {
+        info.name: info
+        for info in queue_state.overview(options, "default", ["default", "emails", "low"])
+    }
+    emails = overview["emails"]
+    assert (emails.limit, emails.limit_setting, emails.limit_override) == (2, 5, 2)
+    assert (emails.queued, emails.running, emails.paused) == (2, 1, False)
+    assert overview["low"].paused
+    assert overview["low"].weight == 0.1
+    assert (overview["default"].queued, overview["default"].limit) == (0, None)
