@@ -142,7 +142,9 @@ class StrideScheduler:
         """The slot waited for work: every lane is worth trying again."""
         self.empty_until.clear()
 
-    @property
-    def holds_back(self) -> bool:
-        """Whether some lane is being skipped (empty, or at its limit)."""
-        return bool(self.empty_until)
+    def keep_only(self, lanes: Sequence[Lane]) -> None:
+        """Forget lanes no longer planned (a queue paused, a limit changed)."""
+        kept = set(lanes)
+        self.passes = {lane: value for lane, value in self.passes.items() if lane in kept}
+        self.empty_until = {lane: t for lane, t in self.empty_until.items() if lane in kept}
+        self.idle &= kept

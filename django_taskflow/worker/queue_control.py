@@ -56,6 +56,7 @@ class QueueControl:
             )
             self.states = states
             self.lanes = self._plan()
+            self.scheduler.keep_only(self.lanes)
         return newly_paused
 
     def claim(self, batch: int, claim_from: ClaimFrom) -> list[ClaimedTask]:
