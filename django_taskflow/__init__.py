@@ -12,6 +12,7 @@ from django_taskflow.exceptions import (
     ConfigurationError,
     HardTimeLimitExceeded,
     InvalidQuery,
+    InvalidQueueOperation,
     InvalidTaskOptions,
     MigrationsNotApplied,
     PayloadTooLarge,
@@ -38,6 +39,7 @@ from django_taskflow.hooks import (
     remove_hook,
 )
 from django_taskflow.policies import RetryPolicy
+from django_taskflow.queues import Queue
 from django_taskflow.timeouts import Timeout
 
 if TYPE_CHECKING:
@@ -45,9 +47,15 @@ if TYPE_CHECKING:
         acancel,
         acancel_all,
         acancel_tasks,
+        apause_queue,
+        aresume_queue,
+        aset_queue_limit,
         cancel,
         cancel_all,
         cancel_tasks,
+        pause_queue,
+        resume_queue,
+        set_queue_limit,
     )
     from django_taskflow.queries import (
         afind_tasks,
@@ -67,6 +75,12 @@ _LAZY = {
     "cancel": "operations",
     "cancel_all": "operations",
     "cancel_tasks": "operations",
+    "apause_queue": "operations",
+    "aresume_queue": "operations",
+    "aset_queue_limit": "operations",
+    "pause_queue": "operations",
+    "resume_queue": "operations",
+    "set_queue_limit": "operations",
     "afind_tasks": "queries",
     "ahistory": "queries",
     "astatus_counts": "queries",
@@ -89,9 +103,11 @@ __all__ = [
     "Dedup",
     "HardTimeLimitExceeded",
     "InvalidQuery",
+    "InvalidQueueOperation",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadTooLarge",
+    "Queue",
     "ResultNotFound",
     "ResultRejected",
     "ResultTimeout",
@@ -113,6 +129,9 @@ __all__ = [
     "acancel_tasks",
     "afind_tasks",
     "ahistory",
+    "apause_queue",
+    "aresume_queue",
+    "aset_queue_limit",
     "astatus_counts",
     "cancel",
     "cancel_all",
@@ -123,7 +142,10 @@ __all__ = [
     "on_task_complete",
     "on_task_failed",
     "on_task_start",
+    "pause_queue",
     "remove_hook",
+    "resume_queue",
+    "set_queue_limit",
     "status_counts",
     "task",
     "use",

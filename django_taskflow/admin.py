@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import models
+from django_taskflow import models, waiting
 from django_taskflow.states import Status
 
 if TYPE_CHECKING:
@@ -172,6 +172,8 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
                     "unique_key",
                     "tags",
                     "backend",
+                    "requires_display",
+                    "waiting_for",
                 ]
             },
         ),
@@ -233,6 +235,15 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [str(name) for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+
+    @admin.display(description=_("requires"))
+    def requires_display(self, task: models.Task) -> str:
+        return ", ".join(task.requires or ())
+
+    @admin.display(description=_("waiting for"))
+    def waiting_for(self, task: models.Task) -> str:
+        """Why a queued task has not started (``waiting.why_waiting``); empty otherwise."""
+        return "; ".join(reason.message for reason in waiting.why_waiting(task))
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, task: models.Task) -> str:

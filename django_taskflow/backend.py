@@ -90,6 +90,26 @@ class TaskflowBackend(BaseTaskBackend):
 
         return await results.aload(self.config.database, result_id)
 
+    def _check_queue_names(self) -> list[checks.CheckMessage]:
+        """taskflow.W003: QUEUE_WEIGHTS or QUEUE_LIMITS names a queue that QUEUES lacks."""
+        messages: list[checks.CheckMessage] = []
+        if not self.queues:
+            return messages  # any queue name is allowed
+        for key in ("QUEUE_WEIGHTS", "QUEUE_LIMITS"):
+            missing = sorted(set(self.raw_options.get(key) or ()) - set(self.queues))
+            if missing:
+                setting = f"TASKS[{self.alias!r}]['OPTIONS'][{key!r}]"
+                messages.append(
+                    checks.Warning(
+                        f"{setting} names queues that TASKS[{self.alias!r}]['QUEUES'] lacks: "
+                        f"{', '.join(missing)}. No task can use them, so the entries do nothing.",
+                        hint=f"Add them to QUEUES, or remove them from {key}.",
+                        obj=setting,
+                        id="taskflow.W003",
+                    )
+                )
+        return messages
+
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         messages: list[checks.CheckMessage] = []
         for problem in conf.find_problems(self.alias, self.raw_options):
@@ -115,6 +135,7 @@ class TaskflowBackend(BaseTaskBackend):
                 )
             )
         messages += sqlite_check.check_sqlite_settings(self.alias, database, connections[database])
+        messages += self._check_queue_names()
         setting = f"TASKS[{self.alias!r}]['OPTIONS']['MIDDLEWARE']"
         try:
             middleware.load(self.config.middleware, setting=setting)

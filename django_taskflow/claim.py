@@ -1,7 +1,8 @@
 """The hot path's first half: take ready tasks for this worker, in one round trip.
 
-Ordering: priority (highest first), then ``run_after``, then enqueue order
-(ids are time-ordered). Claimed rows are ``running`` with this worker's id
+Ordering within a queue: priority (highest first), then ``run_after``, then
+enqueue order (ids are time-ordered). Which queue a worker claims from next
+is ``queues.StrideScheduler``'s choice, by the queues' weights. Claimed rows are ``running`` with this worker's id
 and a lease; the attempt counter goes up at claim.
 """
 
@@ -10,17 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.utils.dateparse import parse_datetime
 
 from django_taskflow import models
-from django_taskflow.db import dialect_for
+from django_taskflow.db import CLAIM_COLUMNS, dialect_for
 
 logger = logging.getLogger(__name__)
 
@@ -118,29 +119,58 @@ def claim_batch(
     limit: int,
     lease_seconds: float,
     now: datetime,
+    excluded: Sequence[str] = (),
+    capabilities: Collection[str] = (),
+    queue_limit: int | None = None,
 ) -> list[ClaimedTask]:
     """Mark up to ``limit`` ready tasks running for ``worker_id`` and return them.
 
     Only tasks of the ``backend`` alias are taken; an empty ``queues`` means
-    every queue. ``now`` decides which tasks are ready (``run_after``); the
-    lease lasts ``lease_seconds`` by the database's clock.
+    every queue but ``excluded``. Tasks that require capabilities are taken
+    only if ``capabilities`` has all of them. ``now`` decides which tasks
+    are ready (``run_after``); the lease lasts ``lease_seconds`` by the
+    database's clock.
+
+    With a ``queue_limit``, ``queues`` is one queue, and the claim keeps
+    that queue's running tasks, across all workers, within the limit: in a
+    transaction of its own, serialised with the queue's other claims.
     """
     connection = connections[database]
     ops = connection.ops
+    dialect = dialect_for(database)
+    offered = sorted(capabilities)
     with connection.cursor() as cursor:
-        rows = dialect_for(database).claim(
-            cursor,
-            table=models.Task._meta.db_table,
-            worker_id=worker_id,
-            backend=backend,
-            queues=queues,
-            limit=limit,
-            lease_seconds=lease_seconds,
-            now=ops.adapt_datetimefield_value(now),
-        )
-        columns = [column[0] for column in cursor.description or ()]
+        if queue_limit is None:
+            rows = dialect.claim(
+                cursor,
+                table=models.Task._meta.db_table,
+                worker_id=worker_id,
+                backend=backend,
+                queues=queues,
+                limit=limit,
+                lease_seconds=lease_seconds,
+                now=ops.adapt_datetimefield_value(now),
+                excluded=excluded,
+                capabilities=offered,
+            )
+        else:
+            (queue,) = queues
+            with transaction.atomic(using=database):
+                rows = dialect.claim_limited(
+                    cursor,
+                    table=models.Task._meta.db_table,
+                    worker_id=worker_id,
+                    backend=backend,
+                    queue=queue,
+                    queue_limit=queue_limit,
+                    limit=limit,
+                    lease_seconds=lease_seconds,
+                    now=ops.adapt_datetimefield_value(now),
+                    capabilities=offered,
+                )
+    # Both statements return the rows' CLAIM_COLUMNS, in that order.
     claimed = sorted(
-        (_read(dict(zip(columns, row, strict=True))) for row in rows),
+        (_read(dict(zip(CLAIM_COLUMNS, row, strict=True))) for row in rows),
         key=lambda task: (-task.priority, task.run_after, task.id),
     )
     if claimed:

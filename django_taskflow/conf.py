@@ -9,11 +9,12 @@ changes, so ``override_settings`` reaches every reader.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
 from django_taskflow.policies import RetryPolicy, coerce_policy
+from django_taskflow.queues import DEFAULT_QUEUE_WEIGHTS
 from django_taskflow.timeouts import Timeout
 from django_taskflow.types import is_finite_number
 
@@ -34,6 +35,9 @@ class Options:
     shutdown_grace_seconds: float = 30.0
     max_lost_attempts: int = 3
     cancel_grace_seconds: float = 10.0
+    # The defaults, with OPTIONS["QUEUE_WEIGHTS"]'s entries added or replaced.
+    queue_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_QUEUE_WEIGHTS))
+    queue_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -95,6 +99,22 @@ def _dotted_paths(value: Any) -> str | None:
     return "a list of dotted paths to middleware"
 
 
+def _queue_mapping(value: Any, check: Callable[[Any], str | None]) -> str | None:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(name, str) and name and check(number) is None for name, number in value.items()
+    ):
+        return f"a dict of queue names to {check(None)}"
+    return None
+
+
+def _queue_weights(value: Any) -> str | None:
+    return _queue_mapping(value, _positive_number)
+
+
+def _queue_limits(value: Any) -> str | None:
+    return _queue_mapping(value, _positive_int)
+
+
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -117,6 +137,8 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "SHUTDOWN_GRACE_SECONDS": ("shutdown_grace_seconds", _non_negative_number),
     "MAX_LOST_ATTEMPTS": ("max_lost_attempts", _positive_int),
     "CANCEL_GRACE_SECONDS": ("cancel_grace_seconds", _non_negative_number),
+    "QUEUE_WEIGHTS": ("queue_weights", _queue_weights),
+    "QUEUE_LIMITS": ("queue_limits", _queue_limits),
 }
 
 
@@ -160,4 +182,8 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
         values["default_timeout"] = Timeout.from_json(values["default_timeout"])
     if "middleware" in values:
         values["middleware"] = tuple(values["middleware"])
+    if "queue_weights" in values:
+        values["queue_weights"] = {**DEFAULT_QUEUE_WEIGHTS, **values["queue_weights"]}
+    if "queue_limits" in values:
+        values["queue_limits"] = dict(values["queue_limits"])
     return Options(**values)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -58,6 +58,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``dedup``: a :class:`Dedup`, which enqueues of it are duplicates for
       how long (a duplicate returns the existing task's result);
     - ``unique``: at most one queued or running task per identical call.
+    - ``requires``: capabilities a worker must offer to run it
+      (``taskworker --capabilities``); it waits until one does.
     """
 
     max_attempts: int | None = None
@@ -72,6 +74,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     key: str | None = None
     dedup: Dedup | None = None
     unique: bool = False
+    # A frozenset from @task and using(); a set, list or tuple through
+    # Django's own decorator.
+    requires: Collection[str] = frozenset()
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -92,6 +97,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         key: str | None = None,
         dedup: Dedup | Literal[False] | None = None,
         unique: bool | None = None,
+        requires: Collection[str] | None = None,
         **others: Any,
     ) -> TaskflowTask:
         """Return a copy with the given options changed (for one enqueue, say).
@@ -119,6 +125,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "tags": tags,
                 "key": key,
                 "unique": unique,
+                "requires": None if requires is None else as_capabilities(requires),
             }.items()
             if value is not None
         }
@@ -145,6 +152,29 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     async def aenqueue_many(self, calls: Iterable[Call]) -> list[TaskflowResult]:
         """Async twin of :meth:`enqueue_many`."""
         return await sync_to_async(self.enqueue_many, thread_sensitive=True)(list(calls))
+
+
+CAPABILITY_MAX_LENGTH = 100
+
+
+def is_capability(value: Any) -> bool:
+    """A capability name: a non-empty string without commas or surrounding spaces.
+
+    Workers list theirs comma-separated (``--capabilities gpu,eu-west``),
+    so a name with a comma could never be offered.
+    """
+    return (
+        _is_storable_text(value, CAPABILITY_MAX_LENGTH)
+        and "," not in value
+        and value == value.strip()
+    )
+
+
+def as_capabilities(value: Any) -> Any:
+    """A set, list or tuple of names as a frozenset; anything else unchanged, for the check."""
+    if isinstance(value, set | frozenset | list | tuple):
+        return frozenset(value)
+    return value
 
 
 def _refuse(definition: TaskflowTask, option: str, expected: str, value: Any) -> None:
@@ -211,6 +241,17 @@ def validate_options(definition: TaskflowTask) -> None:
                 "a list of non-empty strings without NUL or lone surrogates",
                 tags,
             )
+    requires = definition.requires
+    if not isinstance(requires, set | frozenset | list | tuple) or not all(
+        is_capability(name) for name in requires
+    ):
+        _refuse(
+            definition,
+            "requires",
+            f"a set of capability names (non-empty strings of at most {CAPABILITY_MAX_LENGTH} "
+            'characters, without commas or surrounding spaces), e.g. {"gpu", "eu-west"}',
+            requires,
+        )
     key = definition.key
     if key is not None and not _is_storable_text(key, KEY_MAX_LENGTH):
         _refuse(
@@ -320,6 +361,7 @@ def task(
     key: str | None = ...,
     dedup: Dedup | None = ...,
     unique: bool = ...,
+    requires: Collection[str] = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -342,6 +384,7 @@ def task(
     key: str | None = None,
     dedup: Dedup | None = None,
     unique: bool = False,
+    requires: Collection[str] = (),
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -371,6 +414,7 @@ def task(
             key=key,
             dedup=dedup,
             unique=unique,
+            requires=as_capabilities(requires),
         )
 
     if function is not None:

@@ -54,6 +54,7 @@ class _Settings:
     timeout_soft: float | None
     timeout_hard: float | None
     on_lost: str
+    requires_json: str | None  # None (NULL) for a task that requires nothing
 
 
 def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings:
@@ -75,7 +76,12 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
         timeout_soft=timeout.soft if timeout else None,
         timeout_hard=timeout.hard if timeout else None,
         on_lost=getattr(definition, "on_lost", OnLost.REQUEUE),
+        requires_json=_requires_json(getattr(definition, "requires", ())),
     )
+
+
+def _requires_json(requires: Iterable[str]) -> str | None:
+    return json.dumps(sorted(set(requires))) if requires else None
 
 
 def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
@@ -135,6 +141,7 @@ def _insert(
                 run_after,
                 enqueued_at,
                 shared.on_lost,
+                shared.requires_json,
             )
         )
         snapshots.append(

@@ -130,3 +130,7 @@ class ResultRejected(TaskflowError, ValueError):
 
 class ResultTypeMismatch(TaskflowError, TypeError):
     """The value the task returned does not match its return annotation."""
+
+
+class InvalidQueueOperation(TaskflowError, ValueError):
+    """A queue operation got a queue or a limit it cannot use."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from django.utils import timezone
@@ -16,13 +16,16 @@ def run_tasks(
     backend: str = "default",
     queues: Sequence[str] = (),
     now: Callable[[], datetime] | None = None,
+    capabilities: Collection[str] = (),
 ) -> int:
     """Run every ready task in this thread, on this thread's connection.
 
     Returns how many attempts ran. Works inside a test transaction (the
     worker sees the test's uncommitted rows). Tasks retried with a delay are
     not waited for, and time limits are not enforced. ``now`` replaces the
-    clock (to check retry times, say). Raises ``ConfigurationError`` if
+    clock (to check retry times, say). ``capabilities`` are those a
+    worker would offer with ``taskworker --capabilities``: tasks that
+    require others stay queued. Raises ``ConfigurationError`` if
     ``backend`` is not a django_taskflow backend.
     """
     options = WorkerOptions(backend=backend, queues=tuple(queues))
@@ -35,6 +38,7 @@ def run_tasks(
         burst=True,
         inline=True,
         now=now or timezone.now,
+        capabilities=frozenset(capabilities),
     )
     slot.run()
     return slot.processed

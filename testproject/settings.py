@@ -80,7 +80,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 TASKS = {
     "default": {
         "BACKEND": "django_taskflow.backend.TaskflowBackend",
-        "QUEUES": ["default", "emails", "reports"],
+        "QUEUES": ["critical", "high", "default", "low", "emails", "reports"],
         "OPTIONS": {
             "LEASE_SECONDS": float(os.environ.get("TASKFLOW_LEASE_SECONDS", "30")),
             "SHUTDOWN_GRACE_SECONDS": float(os.environ.get("TASKFLOW_GRACE_SECONDS", "30")),

@@ -540,3 +540,25 @@ def holds_the_gil(log_path: str) -> bool:
     """Holds the GIL in C code for hours, with no time limit of its own."""
     _log(log_path, f"start {os.getpid()}")
     return re.match(r"(a+)+$", "a" * 40 + "b") is not None
+
+
+# -- flow control: queue limits, pauses, capabilities ---------------------------
+
+
+@task
+def timed_run(log_path: str, seconds: float) -> None:
+    """Logs the instants of its start and its end, to measure how many ran at once."""
+    _log(log_path, f"start {time.time():.6f}")
+    time.sleep(seconds)
+    _log(log_path, f"end {time.time():.6f}")
+
+
+@task(requires={"gpu"}, takes_context=True)
+def needs_gpu(context: TaskContext) -> str:
+    return context.worker_id
+
+
+@django_task(requires={"gpu"})
+def plain_needs_gpu() -> str:
+    """Django's decorator passing ``requires`` (a plain set) through."""
+    return "rendered"

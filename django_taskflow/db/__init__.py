@@ -77,6 +77,7 @@ INSERT_COLUMNS = (
     "run_after",
     "enqueued_at",
     "on_lost",
+    "requires",
 )
 
 

@@ -89,6 +89,7 @@ _INSERT_CASTS = {
     "run_after": "timestamptz",
     "enqueued_at": "timestamptz",
     "on_lost": "varchar",
+    "requires": "jsonb",
 }
 _INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
 _UNIQUE_ROW = _INSERT_ROW[:-1] + ", %s::varchar)"
@@ -227,26 +228,98 @@ def claim(
     limit: int,
     lease_seconds: float,
     now: Any,
+    excluded: Sequence[str] = (),
+    capabilities: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Lock up to ``limit`` ready rows that no one else holds and mark them running.
 
     ``now`` decides which rows are ready (``run_after``); the lease is
-    ``lease_seconds`` from now by the database's clock.
+    ``lease_seconds`` from now by the database's clock. ``queues`` empty
+    means every queue but ``excluded``. Only rows whose ``requires`` is
+    NULL, or within ``capabilities``, are taken.
 
     The row lock re-checks ``status = 'queued'`` on the newest row version,
     so the outer UPDATE needs no status filter; without one the planner
     joins on the primary key instead of rescanning the claim index, which
     it did when statistics said few rows were queued.
     """
-    returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
-    queue_filter = "AND queue_name = ANY(%s)" if queues else ""
+    queue_filter, queue_params = _queue_filter(queues, excluded)
+    capability_filter, capability_params = _capability_filter(capabilities)
     cursor.execute(
-        f"""
+        _claim_sql(table, f"{queue_filter} {capability_filter}", "%s"),
+        [
+            now,
+            backend,
+            *queue_params,
+            *capability_params,
+            limit,
+            worker_id,
+            lease_offset(lease_seconds),
+        ],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+# The first key of the advisory locks that serialise a limited queue's claims.
+_QUEUE_LOCK_SPACE = 0x7466  # "tf"
+
+
+def claim_limited(
+    cursor: Any,
+    *,
+    table: str,
+    worker_id: str,
+    backend: str,
+    queue: str,
+    queue_limit: int,
+    limit: int,
+    lease_seconds: float,
+    now: Any,
+    capabilities: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Claim as :func:`claim` from one queue, keeping its running tasks within ``queue_limit``.
+
+    Run inside a transaction. The advisory lock, keyed by backend and
+    queue, serialises the claims of this queue across all workers, and it
+    is held until commit; the claim is a statement of its own, so its
+    snapshot, taken after the lock, counts every task the previous holder
+    claimed. Prefetched tasks are ``running`` too, so they count.
+    """
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+        [_QUEUE_LOCK_SPACE, f"{backend}:{queue}"],
+    )
+    capability_filter, capability_params = _capability_filter(capabilities)
+    room = (
+        f"LEAST(%s, GREATEST(0, %s - (SELECT count(*) FROM {table} "
+        "WHERE status = 'running' AND backend = %s AND queue_name = %s)))"
+    )
+    cursor.execute(
+        _claim_sql(table, f"AND queue_name = %s {capability_filter}", room),
+        [
+            now,
+            backend,
+            queue,
+            *capability_params,
+            limit,
+            queue_limit,
+            backend,
+            queue,
+            worker_id,
+            lease_offset(lease_seconds),
+        ],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+def _claim_sql(table: str, filters: str, limit: str) -> str:
+    returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
+    return f"""
         WITH ready AS MATERIALIZED (
             SELECT id FROM {table}
-            WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
+            WHERE status = 'queued' AND run_after <= %s AND backend = %s {filters}
             ORDER BY priority DESC, run_after, id
-            LIMIT %s
+            LIMIT {limit}
             FOR UPDATE SKIP LOCKED
         )
         UPDATE {table} AS t
@@ -255,17 +328,26 @@ def claim(
         FROM ready
         WHERE t.id = ready.id
         RETURNING {returning}
-        """,
-        [
-            now,
-            backend,
-            *([list(queues)] if queues else []),
-            limit,
-            worker_id,
-            lease_offset(lease_seconds),
-        ],
-    )
-    return cursor.fetchall()  # type: ignore[no-any-return]
+        """
+
+
+def _queue_filter(queues: Sequence[str], excluded: Sequence[str]) -> tuple[str, list[Any]]:
+    if queues:
+        return "AND queue_name = ANY(%s)", [list(queues)]
+    if excluded:
+        return "AND queue_name <> ALL(%s)", [list(excluded)]
+    return "", []
+
+
+def _capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
+    """Rows that need nothing, or only what the worker offers.
+
+    ``requires`` is NULL for most tasks: the test costs them nothing
+    measurable, as the row is read for ``backend`` anyway.
+    """
+    if not capabilities:
+        return "AND requires IS NULL", []
+    return "AND (requires IS NULL OR requires <@ %s::jsonb)", [json.dumps(sorted(capabilities))]
 
 
 # Completion columns as read from the JSON ``record`` sends: texts stay text

@@ -125,8 +125,13 @@ def claim(
     limit: int,
     lease_seconds: float,
     now: Any,
+    excluded: Sequence[str] = (),
+    capabilities: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Mark up to ``limit`` ready rows running in one statement (one write lock).
+
+    ``queues`` empty means every queue but ``excluded``. Only rows whose
+    ``requires`` is NULL, or within ``capabilities``, are taken.
 
     ``INDEXED BY`` the claim index (partial on ``status = 'queued'``, which
     this WHERE repeats): on a database never analysed, the planner would
@@ -139,23 +144,95 @@ def claim(
     every queued row through the status index: 25 ms per claim at 18,000
     queued.
     """
-    queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})" if queues else ""
+    if queues:
+        queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})"
+    elif excluded:
+        queue_filter = f"AND queue_name NOT IN ({', '.join(['%s'] * len(excluded))})"
+    else:
+        queue_filter = ""
+    capability_filter, capability_params = _capability_filter(capabilities)
     cursor.execute(
-        f"""
+        _claim_sql(table, f"{queue_filter} {capability_filter}", "%s"),
+        [
+            worker_id,
+            lease_offset(lease_seconds),
+            now,
+            backend,
+            *(queues or excluded),
+            *capability_params,
+            limit,
+        ],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+def claim_limited(
+    cursor: Any,
+    *,
+    table: str,
+    worker_id: str,
+    backend: str,
+    queue: str,
+    queue_limit: int,
+    limit: int,
+    lease_seconds: float,
+    now: Any,
+    capabilities: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Claim as :func:`claim` from one queue, keeping its running tasks within ``queue_limit``.
+
+    One statement: it counts the queue's running tasks (prefetched ones
+    included) and claims at most the rest under the single write lock, so
+    no other worker claims in between.
+    """
+    capability_filter, capability_params = _capability_filter(capabilities)
+    room = (
+        f"min(%s, max(0, %s - (SELECT count(*) FROM {table} "
+        "WHERE status = 'running' AND backend = %s AND queue_name = %s)))"
+    )
+    cursor.execute(
+        _claim_sql(table, f"AND queue_name = %s {capability_filter}", room),
+        [
+            worker_id,
+            lease_offset(lease_seconds),
+            now,
+            backend,
+            queue,
+            *capability_params,
+            limit,
+            queue_limit,
+            backend,
+            queue,
+        ],
+    )
+    return cursor.fetchall()  # type: ignore[no-any-return]
+
+
+def _claim_sql(table: str, filters: str, limit: str) -> str:
+    return f"""
         UPDATE {table}
         SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
             attempts = attempts + 1
         WHERE id IN (
             SELECT id FROM {table} INDEXED BY {CLAIM_INDEX}
-            WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
+            WHERE status = 'queued' AND run_after <= %s AND backend = %s {filters}
             ORDER BY priority DESC, run_after, id
-            LIMIT %s
+            LIMIT {limit}
         )
         RETURNING {", ".join(CLAIM_COLUMNS)}
-        """,
-        [worker_id, lease_offset(lease_seconds), now, backend, *queues, limit],
+        """
+
+
+def _capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
+    """Rows that need nothing, or nothing the worker lacks (``requires`` is a JSON list)."""
+    if not capabilities:
+        return "AND requires IS NULL", []
+    offered = ", ".join(["%s"] * len(capabilities))
+    return (
+        "AND (requires IS NULL OR NOT EXISTS "
+        f"(SELECT 1 FROM json_each(requires) WHERE value NOT IN ({offered})))",
+        sorted(capabilities),
     )
-    return cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def complete(

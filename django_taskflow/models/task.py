@@ -96,6 +96,13 @@ class Task(models.Model):
         editable=False,
         help_text=_("Of a unique task: at most one queued or running task has it."),
     )
+    # The capabilities a worker must offer to run it (a sorted list), or NULL
+    # for none: the common case, which the claim's filter passes at no cost.
+    requires = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=_("Capabilities a worker must offer (taskworker --capabilities) to run it."),
+    )
     attempts = models.PositiveIntegerField(default=0)
     # Attempts lost mid-run (the worker died) or interrupted by a forced stop:
     # counted in attempts, but not against max_attempts, since they are the

@@ -24,6 +24,8 @@ class WorkerOptions:
     pool: Pool = "process"
     burst: bool = False
     name: str = ""
+    # What this worker offers: it runs a task only if it offers all the task requires.
+    capabilities: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

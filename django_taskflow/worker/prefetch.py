@@ -21,8 +21,10 @@ from django.db import InterfaceError, OperationalError, connections
 from django_taskflow import models, recovery
 from django_taskflow.claim import ClaimedTask, claim_batch
 from django_taskflow.conf import Options
+from django_taskflow.queues import Lane
 from django_taskflow.states import OnLost, Status
 from django_taskflow.worker.marks import RunningMarks
+from django_taskflow.worker.queue_control import QueueControl
 from django_taskflow.worker.reconnect import Reconnect
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Prefetch:
         worker_id: str,
         now: Callable[[], datetime],
         marks: RunningMarks,
+        capabilities: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self.database = options.database
@@ -52,6 +55,8 @@ class Prefetch:
         self.worker_id = worker_id
         self.now = now
         self.marks = marks
+        self.capabilities = capabilities
+        self.control = QueueControl(options=options, backend=backend, queues=queues)
         self.tasks: deque[ClaimedTask] = deque()
         self.lock = threading.Lock()
         self.claimed_at = 0.0
@@ -67,18 +72,15 @@ class Prefetch:
         return bool(self.tasks)
 
     def claim(self) -> bool:
-        """Claim a batch of ready tasks; say if there were any."""
+        """Claim a batch of ready tasks; say if there were any.
+
+        The queue control chooses the queue (by weight, skipping paused
+        ones) and applies queue limits; see ``worker/queue_control.py``.
+        """
         self._drop_broken_connection()
         try:
-            claimed = claim_batch(
-                database=self.database,
-                worker_id=self.worker_id,
-                backend=self.backend,
-                queues=self.queues,
-                limit=self._batch_size(),
-                lease_seconds=self.options.lease_seconds,
-                now=self.now(),
-            )
+            self.follow_queue_states()
+            claimed = self.control.claim(self._batch_size(), self._claim_from)
         except CONNECTION_ERRORS as exc:
             # It may have committed before the connection broke.
             self.may_hold_strays = True
@@ -90,6 +92,44 @@ class Prefetch:
             self.tasks.extend(claimed)
             self.claimed_at = time.monotonic()
         return bool(claimed)
+
+    def follow_queue_states(self) -> None:
+        """Re-read the queue states if they are old; hand back what a pause now holds.
+
+        Called before each claim and before each start, so no task of a
+        queue paused more than ``STATE_REFRESH_SECONDS`` ago starts here.
+        """
+        newly_paused = self.control.refresh()
+        if newly_paused:
+            self._hand_back_queues(newly_paused)
+
+    def _claim_from(self, lane: Lane, limit: int) -> list[ClaimedTask]:
+        return claim_batch(
+            database=self.database,
+            worker_id=self.worker_id,
+            backend=self.backend,
+            queues=lane.queues,
+            excluded=lane.excluded,
+            queue_limit=lane.limit,
+            capabilities=self.capabilities,
+            limit=limit,
+            lease_seconds=self.options.lease_seconds,
+            now=self.now(),
+        )
+
+    def _hand_back_queues(self, queues: frozenset[str]) -> None:
+        """Return the unstarted tasks of ``queues`` (just paused): they stay queued."""
+        with self.lock:
+            returned = [task.id for task in self.tasks if task.queue_name in queues]
+            if not returned:
+                return
+            self.tasks = deque(task for task in self.tasks if task.queue_name not in queues)
+        try:
+            recovery.hand_back(self.database, self.worker_id, returned)
+        except CONNECTION_ERRORS:
+            self.may_hold_strays = True  # handed back with the strays, once idle
+            raise
+        self.marks.committed(returned)
 
     def _start_at_once_only(self, claimed: list[ClaimedTask]) -> list[ClaimedTask]:
         """Keep an ``on_lost="fail"`` task only if it is the one the slot starts next.
@@ -118,6 +158,12 @@ class Prefetch:
         the head of the queue: the check is tried again after the reconnect
         pause, or the task is handed back if the slot stops meanwhile.
         """
+        if self.tasks:
+            try:
+                self.follow_queue_states()
+            except CONNECTION_ERRORS as exc:
+                self.reconnect.lost("queue states", exc)
+                return None
         with self.lock:
             if not self.tasks:
                 return None

@@ -70,6 +70,7 @@ class Slot:
         marks: RunningMarks = NO_MARKS,
         waiter: Waiter | None = None,
         cancel_poke: WakePipe | None = None,
+        capabilities: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self.database = options.database
@@ -88,6 +89,7 @@ class Slot:
             worker_id=worker_id,
             now=now,
             marks=marks,
+            capabilities=capabilities,
         )
         self.current: claim.ClaimedTask | None = None
         # Cancel requests for tasks this slot holds, by task id: written by
@@ -166,11 +168,15 @@ class Slot:
             if self.inline:
                 self.keeper.run_due()
             if not self.burst:
-                self.waiter.wait(self.options.poll_interval)
+                self.waiter.wait(self.prefetch.control.wait_seconds(self.options.poll_interval))
+                self.prefetch.control.woke()
                 return False
             # A retry may sit in the recorder's batch: once it is written,
-            # look again before calling the queue drained.
-            return self.recorder.wait_until_recorded() and self.prefetch.claim()
+            # look again (in every queue) before calling the queue drained.
+            if not self.recorder.wait_until_recorded():
+                return False
+            self.prefetch.control.woke()
+            return self.prefetch.claim()
         task = self.prefetch.take()
         if task is None:
             return True

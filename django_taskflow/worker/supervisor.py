@@ -118,6 +118,7 @@ def _run_child(
         worker_id=worker_id,
         stop=stop,
         burst=options.burst,
+        capabilities=options.capabilities,
         in_process=True,
         parent_pid=os.getppid(),
         marks=table.writer(index),
@@ -467,6 +468,7 @@ class Worker:
             # Its own event: a slot whose recorder fails stops alone.
             stop=threading.Event(),
             burst=self.options.burst,
+            capabilities=self.options.capabilities,
             marks=marks,
         )
         thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)

@@ -32,6 +32,7 @@ from testproject.docs_examples import (
     crashes,
     events_and_hooks,
     middleware,
+    queues,
     retries,
     timeouts,
 )
@@ -117,6 +118,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/crashes.py",
         "testproject/docs_examples/dedup.py",
         "testproject/docs_examples/cancelling.py",
+        "testproject/docs_examples/queues.py",
     }
 
 
@@ -514,3 +516,28 @@ def test_cancelling_a_running_import_stops_it_between_rows_and_cleans_up(
     assert imported == [4]  # stopped at the progress report after the first row
     assert [running.id] == cancelling.CLEANED
     assert cancelling.last_failed_imports() == []
+
+
+# -- queues ----------------------------------------------------------------------
+
+
+def test_queue_examples_pause_limit_and_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_taskflow import pause_queue, resume_queue, set_queue_limit
+
+    monkeypatch.setattr("django_taskflow.operations.time.sleep", lambda seconds: None)
+    queues.SENT.clear()
+    queues.FRAMES.clear()
+    queues.send_password_reset.enqueue("ada@example.com")
+    newsletter = queues.send_newsletter.enqueue("bob@example.com")
+    frame = queues.render_frame.enqueue("intro")
+    pause_queue("emails")
+    run_tasks()
+    assert queues.SENT == ["reset:ada@example.com"]
+    assert row(newsletter.id).status == Status.QUEUED
+    assert row(frame.id).status == Status.QUEUED  # no worker offers a GPU
+    resume_queue("emails")
+    set_queue_limit("emails", 2)
+    run_tasks(capabilities=["gpu", "eu-west"])
+    assert queues.SENT == ["reset:ada@example.com", "newsletter:bob@example.com"]
+    assert queues.FRAMES == ["intro"]
+    set_queue_limit("emails", None)

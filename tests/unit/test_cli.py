@@ -12,7 +12,12 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from django_taskflow.exceptions import ConfigurationError
-from django_taskflow.management.commands.taskworker import Command, positive_int, queue_list
+from django_taskflow.management.commands.taskworker import (
+    Command,
+    capability_list,
+    positive_int,
+    queue_list,
+)
 from django_taskflow.worker import WorkerOptions
 
 
@@ -92,7 +97,7 @@ def test_queue_not_in_the_backend_queues_is_refused_with_the_valid_ones_listed()
         call_command("taskworker", "--queues", "default,nope,archive")
     assert str(info.value) == (
         "--queues names queues not in TASKS['default']['QUEUES']: archive, nope. "
-        "Valid queues: default, emails, reports."
+        "Valid queues: critical, default, emails, high, low, reports."
     )
 
 
@@ -165,7 +170,14 @@ def test_worker_options_refuse_an_unknown_pool() -> None:
 
 
 def test_worker_takes_every_backend_queue_when_none_are_given() -> None:
-    assert WorkerOptions().queue_names == ("default", "emails", "reports")
+    assert WorkerOptions().queue_names == (
+        "critical",
+        "default",
+        "emails",
+        "high",
+        "low",
+        "reports",
+    )
 
 
 def test_worker_takes_only_the_queues_given() -> None:
@@ -185,3 +197,25 @@ def test_slot_id_names_host_process_and_slot(index: int | None, expected: str) -
 
 def test_slot_id_cuts_a_long_name_to_60_characters() -> None:
     assert WorkerOptions(name="w" * 100).slot_id(1) == "w" * 60 + ":1"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("gpu", {"gpu"}), ("gpu, eu-west", {"gpu", "eu-west"}), ("gpu,,gpu,", {"gpu"})],
+)
+def test_capability_list_splits_on_commas_and_strips(value: str, expected: set[str]) -> None:
+    assert capability_list(value) == frozenset(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(",", "give at least one capability"), ("gpu,a\x00b", "not a capability name: 'a\\x00b'")],
+)
+def test_capability_list_refuses_bad_names(value: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(message)):
+        capability_list(value)
+
+
+def test_bad_capabilities_are_refused_by_the_command() -> None:
+    with pytest.raises(CommandError, match="argument --capabilities: give at least one capability"):
+        call_command("taskworker", "--capabilities", ",")

@@ -340,7 +340,7 @@ def test_unknown_queue_is_refused_when_the_task_is_defined() -> None:
         task(queue_name="nope")(tasks.add.func)
 
     assert str(info.value).startswith(
-        "queue_name of task add must be one of the QUEUES of TASKS['default'] ('default', "
+        "queue_name of task add must be one of the QUEUES of TASKS['default'] ('critical', 'default', "
     )
     assert str(info.value).endswith(", got 'nope'.")
 

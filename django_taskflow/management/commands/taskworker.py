@@ -9,8 +9,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 from django.tasks import task_backends
 
-from django_taskflow import logs, models, registry
+from django_taskflow import logs, models, queue_state, registry
+from django_taskflow.conf import Options
+from django_taskflow.definition import is_capability
 from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.queues import UNNAMED_QUEUE_WEIGHT
 from django_taskflow.worker import Worker, WorkerOptions, reload
 
 
@@ -31,6 +34,41 @@ def queue_list(value: str) -> tuple[str, ...]:
             "give at least one queue name, e.g. --queues default,emails"
         )
     return queues
+
+
+def capability_list(value: str) -> frozenset[str]:
+    names = [name.strip() for name in value.split(",")]
+    if not any(names):
+        raise argparse.ArgumentTypeError("give at least one capability, e.g. --capabilities gpu")
+    bad = [name for name in names if name and not is_capability(name)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"not a capability name: {bad[0]!r}")
+    return frozenset(name for name in names if name)
+
+
+def describe_queues(
+    queues: tuple[str, ...], options: Options, states: queue_state.QueueStates
+) -> list[str]:
+    """The banner's lines about queues: weights, pauses and limits in force."""
+    served = queues or tuple(sorted(states.limits))
+    lines = []
+    if len(queues) > 1:
+        weights = ", ".join(
+            f"{name} {options.queue_weights.get(name, UNNAMED_QUEUE_WEIGHT):g}" for name in queues
+        )
+        lines.append(f"  weights:     {weights}")
+    paused = sorted(states.paused if not queues else states.paused & set(queues))
+    lines.append(f"  paused:      {', '.join(paused) or '(none)'}")
+    limits = []
+    for name in served:
+        if name in states.limits:
+            setting = options.queue_limits.get(name)
+            if name in states.overrides:
+                limits.append(f"{name} {states.limits[name]} (set at run time; setting: {setting})")
+            else:
+                limits.append(f"{name} {states.limits[name]}")
+    lines.append(f"  limits:      {', '.join(limits) or '(none)'}")
+    return lines
 
 
 class Command(BaseCommand):
@@ -58,6 +96,13 @@ class Command(BaseCommand):
             help="run slots as processes (default) or threads",
         )
         parser.add_argument("--burst", action="store_true", help="run what is ready, then exit")
+        parser.add_argument(
+            "--capabilities",
+            type=capability_list,
+            default=frozenset(),
+            help="comma-separated capabilities this worker offers, e.g. gpu,eu-west: it runs "
+            "tasks that require some only if it offers all of them (default: none)",
+        )
         parser.add_argument(
             "--name", default="", help="worker name shown in worker ids (default: host name)"
         )
@@ -93,6 +138,7 @@ class Command(BaseCommand):
                 pool=options["pool"],
                 burst=options["burst"],
                 name=options["name"],
+                capabilities=options["capabilities"],
             )
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
@@ -107,6 +153,7 @@ class Command(BaseCommand):
         connection = connections[backend_options.database]
         try:
             models.Task.objects.using(backend_options.database).exists()
+            states = queue_state.read(backend_options, worker_options.backend)
         except DatabaseError as exc:
             raise CommandError(
                 f"Cannot read the task table in database {backend_options.database!r} ({exc}). "
@@ -118,6 +165,9 @@ class Command(BaseCommand):
         self.stdout.write(
             "django_taskflow worker\n"
             f"  queues:      {', '.join(worker_options.queue_names) or '(all)'}\n"
+            + "\n".join(describe_queues(worker_options.queue_names, backend_options, states))
+            + "\n"
+            f"  capabilities: {', '.join(sorted(worker_options.capabilities)) or '(none)'}\n"
             f"  concurrency: {worker_options.concurrency} ({worker_options.pool} pool)"
             f"{', burst' if worker_options.burst else ''}\n"
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"

@@ -1,0 +1,99 @@
+"""A slot's view of its queues: which to claim from next, which are held back.
+
+The slot re-reads the queue states (``queue_state.read``: paused queues,
+limit overrides) at most every ``STATE_REFRESH_SECONDS``, before a claim,
+so an operator's change reaches every worker within about a second
+without a restart. Its lanes (``queues.plan_lanes``) follow from the
+states, and ``queues.StrideScheduler`` picks the next lane by weight.
+
+A worker serving one queue that has no limit has one lane: it claims
+with one statement, as it always did.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Collection
+
+from django_taskflow import queue_state
+from django_taskflow.claim import ClaimedTask
+from django_taskflow.conf import Options
+from django_taskflow.queues import STATE_REFRESH_SECONDS, Lane, StrideScheduler, plan_lanes
+
+logger = logging.getLogger(__name__)
+
+type ClaimFrom = Callable[[Lane, int], list[ClaimedTask]]
+
+
+class QueueControl:
+    """Chooses what each claim of one slot takes, by weight, pause and limit."""
+
+    def __init__(self, *, options: Options, backend: str, queues: Collection[str]) -> None:
+        self.options = options
+        self.backend = backend
+        self.queues = tuple(queues)
+        self.scheduler = StrideScheduler()
+        self.states = queue_state.QueueStates(limits=dict(options.queue_limits))
+        self.read_at = -math.inf
+        self.lanes = self._plan()
+
+    def refresh(self) -> frozenset[str]:
+        """Re-read the queue states if they are old; return the queues newly paused."""
+        now = time.monotonic()
+        if now - self.read_at < STATE_REFRESH_SECONDS:
+            return frozenset()
+        states = queue_state.read(self.options, self.backend)
+        self.read_at = now
+        newly_paused = states.paused - self.states.paused
+        if states != self.states:
+            logger.debug(
+                "queue states changed: paused %s, limits %s",
+                sorted(states.paused),
+                dict(states.limits),
+                extra={"action": "queue_states_read"},
+            )
+            self.states = states
+            self.lanes = self._plan()
+            self.scheduler.keep_only(self.lanes)
+        return newly_paused
+
+    def claim(self, batch: int, claim_from: ClaimFrom) -> list[ClaimedTask]:
+        """Claim from the lanes in the scheduler's order until one gives tasks."""
+        now = time.monotonic()
+        candidates = self.scheduler.order(self.lanes, now)
+        for index, lane in enumerate(candidates):
+            # Scaled against the lanes not yet found empty: an empty heavy
+            # queue must not shrink a light one's batch.
+            size = self.scheduler.batch_for(lane, candidates[index:], batch)
+            claimed = claim_from(lane, size)
+            self.scheduler.claimed(lane, len(claimed), now)
+            if claimed:
+                return claimed
+        return []
+
+    def woke(self) -> None:
+        """The slot waited for work: try every lane again."""
+        self.scheduler.woke()
+
+    def wait_seconds(self, poll_interval: float) -> float:
+        """How long an idle slot may wait: shorter while a pause or a limit holds work back.
+
+        A task finishing elsewhere, which frees room under a limit, sends
+        no wake-up; so do not sleep past the next refresh.
+        """
+        paused = self.states.paused
+        if self.queues:
+            paused = paused & set(self.queues)
+        if paused or any(lane.limit is not None for lane in self.lanes):
+            return min(poll_interval, STATE_REFRESH_SECONDS)
+        return poll_interval
+
+    def _plan(self) -> list[Lane]:
+        return plan_lanes(
+            self.queues,
+            weights=self.options.queue_weights,
+            limits=self.states.limits,
+            paused=self.states.paused,
+        )
