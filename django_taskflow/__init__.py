@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django_taskflow import cron
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
     ConfigurationError,
     HardTimeLimitExceeded,
+    InvalidSchedule,
     InvalidTaskOptions,
     MigrationsNotApplied,
     PayloadTooLarge,
@@ -25,11 +27,14 @@ from django_taskflow.execution.context import TaskContext
 from django_taskflow.execution.middleware import use
 from django_taskflow.hooks import on_task_complete, on_task_failed, on_task_start, remove_hook
 from django_taskflow.policies import RetryPolicy
+from django_taskflow.schedules import schedule, unschedule
+from django_taskflow.scheduling import TimeWindow
 from django_taskflow.timeouts import Timeout
 
 __all__ = [
     "ConfigurationError",
     "HardTimeLimitExceeded",
+    "InvalidSchedule",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadTooLarge",
@@ -42,16 +47,20 @@ __all__ = [
     "TaskContext",
     "TaskflowError",
     "TaskflowTask",
+    "TimeWindow",
     "Timeout",
     "UnimportableTask",
     "UnknownTask",
     "UnserializablePayload",
     "WorkerInterrupted",
     "WorkerLost",
+    "cron",
     "on_task_complete",
     "on_task_failed",
     "on_task_start",
     "remove_hook",
+    "schedule",
     "task",
+    "unschedule",
     "use",
 ]

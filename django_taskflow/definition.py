@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from asgiref.sync import sync_to_async
@@ -13,7 +13,8 @@ from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Ta
 from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from django.utils import timezone
 
-from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.cron import CronExpression
+from django_taskflow.exceptions import InvalidSchedule, InvalidTaskOptions
 from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, is_attempt_count
 from django_taskflow.states import OnLost
 from django_taskflow.text import storable_text
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 type Call = Sequence[Any] | dict[str, Any]
 type ErrorClasses = Sequence[type[BaseException]]
 type OnLostChoice = Literal["requeue", "fail"]
+# What schedule= takes: a cron builder (cron.daily_at(9, 30)), an expression, an interval.
+type ScheduleChoice = CronExpression | str | timedelta
 
 # What the Task table's columns hold (models/task.py); checked here so that a
 # value too long is refused at definition, not by the database at enqueue.
@@ -53,7 +56,10 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``timeout``: a :class:`Timeout` (soft and hard limits);
     - ``on_lost``: ``"requeue"`` (run again after a worker crash mid-run) or
       ``"fail"`` (fail with ``WorkerLost``: for work that must not run twice);
-    - ``tags`` and ``key``: labels and the caller's own identifier.
+    - ``tags`` and ``key``: labels and the caller's own identifier;
+    - ``schedule``: run it periodically (a cron builder, an expression or a
+      ``timedelta``); declared only, synced to the Schedule table when a
+      worker starts (docs/howto/schedules.md).
     """
 
     max_attempts: int | None = None
@@ -66,10 +72,18 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
+    schedule: ScheduleChoice | None = None
 
     def __post_init__(self) -> None:
         validate_options(self)
         Task.__post_init__(self)
+        if self.schedule is not None:
+            from django_taskflow import schedules
+
+            try:
+                schedules.declare(schedules.build_declaration(self, cron_or_every=self.schedule))
+            except InvalidSchedule as exc:
+                _refuse(self, "schedule", f"a schedule this task can run on ({exc})", self.schedule)
 
     def using(
         self,
@@ -197,6 +211,18 @@ def validate_options(definition: TaskflowTask) -> None:
                 "a list of non-empty strings without NUL or lone surrogates",
                 tags,
             )
+    if definition.schedule is not None:
+        from django_taskflow.scheduling import timing_from
+
+        try:
+            timing_from(definition.schedule, timezone="UTC")
+        except InvalidSchedule as exc:
+            _refuse(
+                definition,
+                "schedule",
+                f"a cron builder, a cron expression or a timedelta ({exc})",
+                definition.schedule,
+            )
     key = definition.key
     if key is not None and not _is_storable_text(key, KEY_MAX_LENGTH):
         _refuse(
@@ -272,6 +298,7 @@ def task(
     on_lost: OnLostChoice = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
+    schedule: ScheduleChoice | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -292,6 +319,7 @@ def task(
     on_lost: OnLostChoice = "requeue",
     tags: Sequence[str] = (),
     key: str | None = None,
+    schedule: ScheduleChoice | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -319,6 +347,7 @@ def task(
             on_lost=on_lost,
             tags=tags,
             key=key,
+            schedule=schedule,
         )
 
     if function is not None:

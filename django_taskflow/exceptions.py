@@ -106,3 +106,7 @@ class ResultRejected(TaskflowError, ValueError):
 
 class ResultTypeMismatch(TaskflowError, TypeError):
     """The value the task returned does not match its return annotation."""
+
+
+class InvalidSchedule(TaskflowError, ValueError):
+    """A schedule cannot be used: its cron expression, interval, time zone or window is invalid."""

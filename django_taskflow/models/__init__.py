@@ -1,9 +1,21 @@
-"""The database tables: tasks, their attempts and their events."""
+"""The database tables: tasks, their attempts and events, and schedules."""
 
 from __future__ import annotations
 
 from django_taskflow.models.attempt import Attempt
 from django_taskflow.models.event import Event, EventKind
+from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
 
-__all__ = ["Attempt", "Event", "EventKind", "Task", "TaskQuerySet", "new_task_id"]
+__all__ = [
+    "Attempt",
+    "Event",
+    "EventKind",
+    "RunState",
+    "Schedule",
+    "ScheduleRun",
+    "Source",
+    "Task",
+    "TaskQuerySet",
+    "new_task_id",
+]

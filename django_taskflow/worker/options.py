@@ -24,6 +24,8 @@ class WorkerOptions:
     pool: Pool = "process"
     burst: bool = False
     name: str = ""
+    # Fire due schedules (scheduler.py) from the supervisor loop.
+    scheduler: bool = True
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
