@@ -47,9 +47,7 @@ def test_a_window_on_some_days_counts_the_night_after_its_opening_day() -> None:
 
 
 def test_business_hours_follow_the_schedules_time_zone() -> None:
-    timing = Timing(
-        cron="0 * * * *", timezone="America/New_York", window=TimeWindow.BUSINESS_HOURS
-    )
+    timing = Timing(cron="0 * * * *", timezone="America/New_York", window=TimeWindow.BUSINESS_HOURS)
     # Saturday 2026-01-10 12:00 New York waits for Monday 09:00 New York (14:00 UTC).
     assert timing.fire_time(utc(2026, 1, 10, 17)) == utc(2026, 1, 12, 14)
     assert timing.fire_time(utc(2026, 1, 12, 15)) == utc(2026, 1, 12, 15)
