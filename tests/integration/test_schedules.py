@@ -313,3 +313,29 @@ def test_a_code_schedule_cannot_be_changed_by_schedule_at_run_time(declarations:
     schedules.sync(declarations=[declaration], now=T0)
     with pytest.raises(InvalidSchedule, match="is declared in code"):
         schedule(tasks.add, name="a", cron="5 * * * *", args=(1, 1))
+
+
+def test_the_howto_examples_declare_sync_and_fire(declarations: None) -> None:
+    import importlib
+    import sys
+
+    sys.modules.pop("testproject.docs_examples.schedules", None)
+    from django.apps import apps
+
+    apps.ready = False  # as while the apps load: declaring only
+    try:
+        example = importlib.import_module("testproject.docs_examples.schedules")
+    finally:
+        apps.ready = True
+    assert not models.Schedule.objects.exists()  # declaring touched no database
+    report = schedules.sync(now=utc(2026, 1, 5, 7))  # a Monday, 08:00 in Paris
+    assert sorted(report.created) == [
+        "hourly-cleanup",
+        "sales-report",
+        "testproject.docs_examples.schedules.send_digest:" + report.created[-1].split(":")[-1],
+    ]
+    sales = models.Schedule.objects.get(name="sales-report")
+    assert sales.next_run_at == utc(2026, 1, 5, 8)  # 09:00 Paris
+    run_scheduler(at=utc(2026, 1, 5, 8, 0, 1))
+    run_tasks(now=lambda: utc(2026, 1, 5, 8, 0, 1))
+    assert sorted(example.SENT) == ["cleanup", "report:sales"]  # both due at 08:00 UTC
