@@ -17,6 +17,15 @@ from tests import tasks
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def admin_client() -> Client:
+    """A logged-in superuser without a password: hashing one costs a second a test."""
+    client = Client()
+    client.force_login(User.objects.create_superuser("admin", password=None))
+    return client
+
+
 ADD_URL = reverse("admin:django_taskflow_schedule_add")
 LIST_URL = reverse("admin:django_taskflow_schedule_changelist")
 
@@ -148,7 +157,7 @@ def test_delete_keeps_the_tasks_it_fired(admin_client: Client) -> None:
 
 def staff_with(*codenames: str) -> Client:
     name = "staff-" + "-".join(codenames)
-    user = User.objects.create_user(name, password="pw", is_staff=True)
+    user = User.objects.create_user(name, password=None, is_staff=True)
     for codename in codenames:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     client = Client()

@@ -78,7 +78,7 @@ def test_an_admin_edit_applies_to_running_workers_without_a_restart(
     row = models.Schedule.objects.get(name=name)
     workers.start()
     workers.start("--no-scheduler")
-    User.objects.create_superuser("root", password="pw")
+    User.objects.create_superuser("root", password=None)
     client = Client()
     client.force_login(User.objects.get(username="root"))
     response = client.post(
