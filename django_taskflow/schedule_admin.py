@@ -313,7 +313,11 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         run = last_run(schedule) if schedule.pk else None
         if run is None:
             return ""
-        when = run.planned_at.astimezone(zone(schedule.timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+        try:
+            tz: Any = zone(schedule.timezone)
+        except InvalidSchedule:  # a hand-edited row; the form shows the error
+            tz = timezone.get_current_timezone()
+        when = run.planned_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
         return format_html("{} {}", when, _task_link(run.task))
 
     @admin.display(description=_("last outcome"))

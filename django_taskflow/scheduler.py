@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Min
 from django.tasks import task_backends
 
@@ -61,7 +61,19 @@ def tick(database: str, now: datetime) -> TickReport:
         .order_by("next_run_at")[:TICK_BATCH]
     )
     for row in due:
-        _fire_schedule(database, row, now, report)
+        try:
+            _fire_schedule(database, row, now, report)
+        except DatabaseError:
+            raise  # the connection: the duty reconnects and the next tick retries
+        except Exception:
+            # One schedule must not stop the others, nor every worker's scheduler.
+            logger.exception(
+                "schedule %s failed to fire; it is paused until it is edited",
+                row.name,
+                extra={"action": "schedule_invalid", "schedule": row.name},
+            )
+            _pause(database, row)
+            report.failed += 1
     waiting = (
         models.ScheduleRun.objects.using(database)
         .filter(state=models.RunState.WAITING)
@@ -91,9 +103,7 @@ def _fire_schedule(database: str, row: models.Schedule, now: datetime, report: T
             exc,
             extra={"action": "schedule_invalid", "schedule": row.name},
         )
-        models.Schedule.objects.using(database).filter(pk=row.pk, updated_at=row.updated_at).update(
-            next_run_at=None
-        )
+        _pause(database, row)
         return
     decision = plan(
         timing,
@@ -142,6 +152,13 @@ def _fire_schedule(database: str, row: models.Schedule, now: datetime, report: T
             row.catch_up,
             extra={"action": "schedule_runs_missed", "schedule": row.name},
         )
+
+
+def _pause(database: str, row: models.Schedule) -> None:
+    """Take a schedule that cannot run out of the ticks until an edit resets its cursor."""
+    models.Schedule.objects.using(database).filter(pk=row.pk, updated_at=row.updated_at).update(
+        next_run_at=None
+    )
 
 
 def _is_active(database: str, schedule_id: int) -> bool:

@@ -195,7 +195,7 @@ def schedule(
     window: TimeWindow | None = None,
     catch_up: str = CatchUp.SKIP,
     overlap: str = Overlap.SKIP,
-    using: str = "default",
+    using: str | None = None,
 ) -> str:
     """Run ``task`` periodically; return the schedule's name.
 
@@ -204,8 +204,8 @@ def schedule(
     ``settings.TIME_ZONE``), ``window``, ``catch_up`` and ``overlap`` are
     described in docs/howto/schedules.md. Raises :class:`InvalidSchedule`
     for a bad option. At import time this only declares the schedule (it is
-    synced when a worker starts); afterwards it writes the row in database
-    ``using`` at once.
+    synced when a worker starts); afterwards it writes the row at once, in
+    database ``using`` (default: the database of the task's backend).
     """
     declaration = build_declaration(
         task,
@@ -222,8 +222,16 @@ def schedule(
     if not apps.ready:
         declare(declaration)
     else:
-        save_runtime(declaration, using=using)
+        save_runtime(declaration, using=using or _database_of(task))
     return declaration.name
+
+
+def _database_of(task: Task[Any, Any] | str) -> str:
+    """The database where the task's backend keeps its tasks (and so its schedules)."""
+    if isinstance(task, str):
+        return "default"
+    config = getattr(task.get_backend(), "config", None)
+    return str(config.database) if config is not None else "default"
 
 
 def unschedule(name: str, *, using: str = "default") -> bool:

@@ -339,3 +339,24 @@ def test_the_howto_examples_declare_sync_and_fire(declarations: None) -> None:
     run_scheduler(at=utc(2026, 1, 5, 8, 0, 1))
     run_tasks(now=lambda: utc(2026, 1, 5, 8, 0, 1))
     assert sorted(example.SENT) == ["cleanup", "report:sales"]  # both due at 08:00 UTC
+
+
+def test_a_schedule_that_fails_to_fire_is_paused_and_the_others_still_fire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_taskflow import scheduler
+
+    make("broken")
+    make("fine")
+    real_timing = models.Schedule.timing
+
+    def timing(row: models.Schedule) -> Any:
+        if row.name == "broken":
+            raise RuntimeError("a bug met by one schedule")
+        return real_timing.fget(row)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(models.Schedule, "timing", property(timing))
+    report = scheduler.tick("default", utc(2026, 1, 5, 9, 0, 1))
+    assert (report.fired, report.failed) == (1, 1)
+    assert models.Schedule.objects.get(name="broken").next_run_at is None
+    assert fired("fine") == [utc(2026, 1, 5, 9)]
