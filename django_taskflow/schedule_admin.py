@@ -24,6 +24,8 @@ from django_taskflow.exceptions import InvalidSchedule, UnknownTask
 from django_taskflow.scheduling import Timing, parse_days, zone
 
 UPCOMING_RUNS = 5
+# Runs listed on a schedule's page; all of them are in the ScheduleRun admin.
+RECENT_RUNS = 20
 # What a schedule declared in code takes from the code: sync would undo an edit.
 CODE_FIELDS = (
     "name",
@@ -142,41 +144,25 @@ def _seconds(value: Any) -> Any:
     return timedelta(seconds=value) if value else None
 
 
-class RunInline(admin.TabularInline):  # type: ignore[type-arg]
-    """The schedule's runs, newest first, each with its task."""
+@admin.register(models.ScheduleRun)
+class ScheduleRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Every run of every schedule, read-only: the history behind "all runs"."""
 
-    model = models.ScheduleRun
-    extra = 0
-    can_delete = False
-    max_num = 0
-    fields = readonly_fields = (
-        "planned_at",
-        "fired_at",
-        "state",
-        "task_link",
-        "task_status",
-        "note",
-    )
-    ordering = ("-planned_at",)
-    verbose_name_plural = _("runs (newest first)")
+    list_display = ["planned_at", "schedule", "state", "fired_at", "task_link", "note"]
+    list_filter = ["state", "schedule"]
+    date_hierarchy = "planned_at"
+    list_select_related = ["schedule", "task"]
+    show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[models.ScheduleRun]:
-        runs: QuerySet[models.ScheduleRun] = super().get_queryset(request)
-        return runs.select_related("task")
-
     @admin.display(description=_("task"))
     def task_link(self, run: models.ScheduleRun) -> str:
         return _task_link(run.task)
-
-    @admin.display(description=_("task status"))
-    def task_status(self, run: models.ScheduleRun) -> str:
-        return run.task.get_status_display() if run.task else ""
 
 
 def _task_link(task: models.Task | None) -> str:
@@ -224,6 +210,13 @@ def upcoming(schedule: models.Schedule, count: int = UPCOMING_RUNS) -> list[str]
     return [moment.astimezone(tz).strftime("%a %Y-%m-%d %H:%M:%S %Z") for moment in times[:count]]
 
 
+def _zone_or_current(name: str) -> Any:
+    try:
+        return zone(name)
+    except InvalidSchedule:  # a hand-edited row; its form shows the error
+        return timezone.get_current_timezone()
+
+
 def last_run(schedule: models.Schedule) -> models.ScheduleRun | None:
     return (
         models.ScheduleRun.objects.filter(schedule=schedule)
@@ -258,8 +251,14 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["enabled", "source", "task_path"]
     search_fields = ["name", "task_path"]
     actions = ["enable", "disable", "run_now"]
-    inlines = [RunInline]
-    readonly_fields = ["when", "next_runs", "last_run_display", "last_outcome", "source"]
+    readonly_fields = [
+        "when",
+        "next_runs",
+        "last_run_display",
+        "last_outcome",
+        "recent_runs",
+        "source",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "task_path", "args", "kwargs", "enabled", "source"]}),
         (
@@ -283,7 +282,7 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             },
         ),
         (_("Policies"), {"fields": ["catch_up", "overlap"]}),
-        (_("Last run"), {"fields": ["last_run_display", "last_outcome"]}),
+        (_("Runs"), {"fields": ["last_run_display", "last_outcome", "recent_runs"]}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -313,16 +312,45 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         run = last_run(schedule) if schedule.pk else None
         if run is None:
             return ""
-        try:
-            tz: Any = zone(schedule.timezone)
-        except InvalidSchedule:  # a hand-edited row; the form shows the error
-            tz = timezone.get_current_timezone()
+        tz = _zone_or_current(schedule.timezone)
         when = run.planned_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z")
         return format_html("{} {}", when, _task_link(run.task))
 
     @admin.display(description=_("last outcome"))
     def last_outcome(self, schedule: models.Schedule) -> str:
         return outcome(last_run(schedule)) if schedule.pk else ""
+
+    @admin.display(description=_("recent runs"))
+    def recent_runs(self, schedule: models.Schedule) -> str:
+        if not schedule.pk:
+            return ""
+        runs = list(
+            models.ScheduleRun.objects.filter(schedule=schedule)
+            .select_related("task")
+            .order_by("-planned_at")[:RECENT_RUNS]
+        )
+        if not runs:
+            return str(_("none yet"))
+        tz = _zone_or_current(schedule.timezone)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (run.planned_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z"), outcome(run),
+                 _task_link(run.task))
+                for run in runs
+            ),
+        )  # fmt: skip
+        everything = reverse("admin:django_taskflow_schedulerun_changelist")
+        return format_html(
+            '<table><tr><th>{}</th><th>{}</th><th>{}</th></tr>{}</table><a href="{}">{}</a>',
+            _("planned"),
+            _("outcome"),
+            _("task"),
+            rows,
+            f"{everything}?schedule__id__exact={schedule.pk}",
+            _("all runs"),
+        )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         timing_changed = any(name in form.changed_data for name in schedules.TIMING_FIELDS)

@@ -77,6 +77,7 @@ def tick(database: str, now: datetime) -> TickReport:
     waiting = (
         models.ScheduleRun.objects.using(database)
         .filter(state=models.RunState.WAITING)
+        .order_by()
         .values_list("schedule_id", flat=True)
         .distinct()
     )

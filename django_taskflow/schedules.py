@@ -23,7 +23,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.tasks import Task
 from django.utils import timezone as django_timezone
 
@@ -316,6 +316,11 @@ class SyncReport:
         return ", ".join(parts)
 
 
+# Workers started together sync at once; one that loses the race to create
+# a row tries again and finds it.
+SYNC_TRIES = 3
+
+
 def sync(
     using: str = "default",
     declarations: Iterable[Declaration] | None = None,
@@ -326,10 +331,20 @@ def sync(
     Idempotent: a schedule that did not change keeps its cursor, so that
     restarting workers neither adds nor drops a run.
     """
+    wanted = {d.name: d for d in (declared() if declarations is None else declarations)}
+    for attempt in range(1, SYNC_TRIES + 1):
+        try:
+            return _sync(using, wanted, now or django_timezone.now())
+        except IntegrityError:
+            if attempt == SYNC_TRIES:
+                raise
+            logger.debug("another worker created a schedule at the same time; syncing again")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _sync(using: str, wanted: dict[str, Declaration], now: datetime) -> SyncReport:
     from django_taskflow import models
 
-    now = now or django_timezone.now()
-    wanted = {d.name: d for d in (declared() if declarations is None else declarations)}
     report = SyncReport()
     with transaction.atomic(using=using):
         rows = {
@@ -371,7 +386,7 @@ def sync(
         report.disabled = sorted(gone.values_list("name", flat=True))
         gone.update(enabled=False, missing_from_code=True, updated_at=now)
     for action in ("created", "updated", "disabled"):
-        for name in getattr(report, action):
+        for name in getattr(report, action):  # after commit: a retried sync logs once
             logger.info(
                 "schedule %s %s from code",
                 name,

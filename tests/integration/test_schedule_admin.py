@@ -45,10 +45,6 @@ def form(**changes: Any) -> dict[str, Any]:
         "catch_up": "skip",
         "overlap": "skip",
         "enabled": "on",
-        "runs-TOTAL_FORMS": "0",
-        "runs-INITIAL_FORMS": "0",
-        "runs-MIN_NUM_FORMS": "0",
-        "runs-MAX_NUM_FORMS": "0",
     }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not None}
@@ -132,6 +128,21 @@ def test_change_page_shows_last_run_its_outcome_and_the_fired_task(admin_client:
     assert "Succeeded" in page
     listing = admin_client.get(LIST_URL).content.decode()
     assert "every minute (UTC)" in listing and "Succeeded" in listing
+    runs = reverse("admin:django_taskflow_schedulerun_changelist")
+    assert f"{runs}?schedule__id__exact={row.pk}" in page
+    history = admin_client.get(f"{runs}?schedule__id__exact={row.pk}").content.decode()
+    assert task_url in history
+
+
+def test_run_history_is_read_only(admin_client: Client) -> None:
+    admin_client.post(ADD_URL, form(cron="* * * * *"))
+    row = models.Schedule.objects.get()
+    run_scheduler(at=row.next_run_at + timedelta(seconds=1))  # type: ignore[operator]
+    run = models.ScheduleRun.objects.get()
+    change = reverse("admin:django_taskflow_schedulerun_change", args=[run.pk])
+    page = admin_client.get(change)
+    assert page.status_code == 200 and "Save" not in page.content.decode()
+    assert admin_client.get(reverse("admin:django_taskflow_schedulerun_add")).status_code == 403
 
 
 def test_enable_and_disable_actions(admin_client: Client) -> None:

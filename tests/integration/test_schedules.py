@@ -219,6 +219,16 @@ def test_a_task_that_cannot_be_enqueued_fails_its_run_and_the_schedule_goes_on()
     assert run_scheduler(at=utc(2026, 1, 5, 10, 0, 1)).fired == 1
 
 
+def test_a_fired_task_follows_its_own_options() -> None:
+    declaration = schedules.build_declaration(tasks.fail_always, name="f", cron="0 * * * *")
+    schedules.save_runtime(declaration, using="default", now=T0)
+    run_scheduler(at=utc(2026, 1, 5, 9, 0, 1))
+    fired_task = models.ScheduleRun.objects.get().task
+    assert fired_task is not None
+    assert fired_task.max_attempts == 3  # @task(max_attempts=3, retry=RetryPolicy.fixed(0))
+    assert fired_task.retry_policy["kind"] == "fixed"
+
+
 def test_a_disabled_schedule_does_not_fire() -> None:
     make()
     models.Schedule.objects.update(enabled=False)
@@ -360,3 +370,26 @@ def test_a_schedule_that_fails_to_fire_is_paused_and_the_others_still_fire(
     assert (report.fired, report.failed) == (1, 1)
     assert models.Schedule.objects.get(name="broken").next_run_at is None
     assert fired("fine") == [utc(2026, 1, 5, 9)]
+
+
+def test_workers_starting_together_sync_without_failing(
+    declarations: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that loses the race to create a row syncs again and finds it."""
+    from django.db import IntegrityError
+
+    declaration = schedules.build_declaration(tasks.add, name="a", cron="0 * * * *", args=(1, 1))
+    real_sync = schedules._sync
+    calls: list[int] = []
+
+    def racing(*args: Any) -> schedules.SyncReport:
+        calls.append(1)
+        if len(calls) == 1:
+            real_sync(*args)  # the other worker's sync, committed first
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real_sync(*args)
+
+    monkeypatch.setattr(schedules, "_sync", racing)
+    report = schedules.sync(declarations=[declaration], now=T0)
+    assert report.unchanged == ["a"] and len(calls) == 2
+    assert models.Schedule.objects.count() == 1
