@@ -137,6 +137,16 @@ def expression(text: str) -> CronExpression:
     return CronExpression(text)
 
 
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _time(hour: str, minute: str) -> str | None:
     if hour.isdigit() and minute.isdigit():
         return f"{int(hour):02d}:{int(minute):02d}"
@@ -151,41 +161,65 @@ def _days(field: str) -> str | None:
         return "Saturday and Sunday"
     parts = field.split(",")
     if all(part.isdigit() and int(part) <= 7 for part in parts):
-        names = [FULL_DAY_NAMES[int(part) % 7] for part in parts]
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return _and([FULL_DAY_NAMES[int(part) % 7] for part in parts])
     return None
 
 
-def describe(text: str) -> str:
-    """Put a cron expression into words: the builders' shapes, else a field-by-field reading.
+def _hour_range(hour: str) -> tuple[int, int] | None:
+    first, _, last = hour.partition("-")
+    if first.isdigit() and last.isdigit():
+        return int(first), int(last)
+    return None
 
-    ``describe("30 9 * * 1-5")`` gives "Monday to Friday at 09:30".
+
+def _times(minute: str, hour: str) -> str:
+    """The time-of-day part: "at 09:30", "every 15 minutes", "every hour from 09:00 to 17:00"."""
+    every_n = minute[2:] if minute.startswith("*/") else None
+    hours = _hour_range(hour)
+    if minute.isdigit():
+        if hour.isdigit():
+            return f"at {int(hour):02d}:{int(minute):02d}"
+        if hour == "*":
+            return f"every hour at minute {int(minute)}"
+        if hour.startswith("*/"):
+            return f"every {hour[2:]} hours at minute {int(minute)}"
+        if hours:
+            return f"every hour from {hours[0]:02d}:{int(minute):02d} to {hours[1]:02d}:{int(minute):02d}"
+        if all(part.isdigit() for part in hour.split(",")):
+            return "at " + _and([f"{int(h):02d}:{int(minute):02d}" for h in hour.split(",")])
+    if minute == "*" and hour == "*":
+        return "every minute"
+    if every_n and hour == "*":
+        return f"every {every_n} minutes"
+    if every_n and hours:
+        return f"every {every_n} minutes from {hours[0]:02d}:00 to {hours[1]:02d}:59"
+    return f"at minute {minute} of hour {hour}"
+
+
+def describe(text: str) -> str:
+    """Put a cron expression into words: ``"30 9 * * 1-5"`` is "Monday to Friday at 09:30".
+
+    Reads the builders' shapes and the common variations of them; any other
+    field is quoted as it is ("on days 1,15 of the month").
     """
     fields = text.split()
     if len(fields) != 5:
         return text
     minute, hour, day, month, weekday = fields
-    at = _time(hour, minute)
-    if month == "*" and day == "*" and weekday == "*":
-        if (minute, hour) == ("*", "*"):
-            return "every minute"
-        if minute.startswith("*/") and hour == "*":
-            return f"every {minute[2:]} minutes"
-        if minute.isdigit() and hour == "*":
-            return f"every hour at minute {int(minute)}"
-        if minute.isdigit() and hour.startswith("*/"):
-            return f"every {hour[2:]} hours at minute {int(minute)}"
-        if at:
-            return f"every day at {at}"
-    if month == "*" and day == "*" and at and (days := _days(weekday)):
-        return f"{days} at {at}"
-    if month == "*" and weekday == "*" and day.isdigit() and at:
-        return f"on day {int(day)} of every month at {at}"
-    words = [f"minute {minute}", f"hour {hour}"]
-    if day != "*":
-        words.append(f"day of month {day}")
+    times = _times(minute, hour)
+    months = None
     if month != "*":
-        words.append(f"month {month}")
+        numbers = month.split(",")
+        names = [MONTH_NAMES[int(n) - 1] for n in numbers if n.isdigit() and 1 <= int(n) <= 12]
+        months = _and(names) if len(names) == len(numbers) else f"months {month}"
+    parts = []
     if weekday != "*":
-        words.append(f"day of week {_days(weekday) or weekday}")
-    return f"cron {text}: at " + ", ".join(words)
+        parts.append(_days(weekday) or f"on days of the week {weekday}")
+    if day != "*":
+        which = f"day {int(day)}" if day.isdigit() else f"days {day}"
+        parts.append(f"on {which} of {months or 'every month'}")
+    elif months:
+        parts.append(f"every day in {months}" if weekday == "*" else f"in {months}")
+    if not parts:
+        return f"every day {times}" if times.startswith("at ") else times
+    return " ".join(parts) + ("" if times.startswith("at ") else ",") + " " + times
