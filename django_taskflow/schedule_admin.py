@@ -68,6 +68,9 @@ class ScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         if "timezone" in self.fields and not self.initial.get("timezone"):
             self.fields["timezone"].initial = schedules.default_timezone()
+        if "task_path" in self.fields:
+            known = ", ".join(registry.known_paths()) or "(none found)"
+            self.fields["task_path"].help_text = f"A task's dotted path. Known tasks: {known}."
 
     def clean_cron(self) -> str:
         value: str = (self.cleaned_data.get("cron") or "").strip()
