@@ -92,7 +92,8 @@ def tick(database: str, now: datetime) -> TickReport:
 
 
 def _fire_schedule(database: str, row: models.Schedule, now: datetime, report: TickReport) -> None:
-    if row.next_planned_at is None:
+    if row.next_planned_at is None:  # due without a planned time: a hand edit
+        _pause(database, row)
         return
     try:
         timing = row.timing

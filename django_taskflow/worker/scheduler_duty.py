@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 # The longest time between ticks: edits apply by the next one.
 TICK_SECONDS = 1.0
+# The shortest: a row that stays due (an edit racing the tick) is not polled
+# in a busy loop.
+MIN_TICK_SECONDS = 0.02
 
 
 class SchedulerDuty:
@@ -72,7 +75,7 @@ class SchedulerDuty:
         wait = TICK_SECONDS
         if report.next_due is not None:
             until_due = (report.next_due - self.now()).total_seconds()
-            wait = min(wait, max(until_due, 0.0))
+            wait = min(wait, max(until_due, MIN_TICK_SECONDS))
         self.next_tick = self.clock() + wait
         return report
 
