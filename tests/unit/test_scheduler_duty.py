@@ -76,3 +76,28 @@ def test_a_lost_connection_is_retried_after_a_growing_pause_and_never_raised(
     monkeypatch.setattr(scheduler, "tick", lambda database, now: scheduler.TickReport())
     assert duty.run_if_due() is not None
     assert not duty.failing and duty.delay == 0.5
+
+
+def test_a_fault_in_the_schedulers_own_code_drains_the_worker_and_fails_its_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_taskflow.worker.options import WorkerOptions
+    from django_taskflow.worker.supervisor import Worker
+
+    worker = Worker(WorkerOptions(pool="thread"))
+    assert worker.scheduler is not None
+
+    def bug() -> None:
+        raise RuntimeError("a bug in the scheduler")
+
+    monkeypatch.setattr(worker.scheduler, "run_if_due", bug)
+    worker._tick_scheduler()
+    assert worker.failed_duty and worker.scheduler is None
+    assert worker.state.requested_at is not None  # stops claiming; running tasks finish
+
+
+def test_no_scheduler_means_no_duty() -> None:
+    from django_taskflow.worker.options import WorkerOptions
+    from django_taskflow.worker.supervisor import Worker
+
+    assert Worker(WorkerOptions(pool="thread", scheduler=False)).scheduler is None
