@@ -43,6 +43,8 @@ class Declaration:
 
     name: str
     task_path: str
+    # The task's TASKS alias: a schedule is synced into that backend's database.
+    backend: str = "default"
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     timing: Timing
@@ -174,6 +176,7 @@ def build_declaration(
     return Declaration(
         name=name or default_name(task_path, args, kwargs),
         task_path=task_path,
+        backend=definition.backend if definition is not None else "default",
         args=tuple(args),
         kwargs=dict(kwargs),
         timing=timing,
@@ -228,9 +231,13 @@ def schedule(
 
 def _database_of(task: Task[Any, Any] | str) -> str:
     """The database where the task's backend keeps its tasks (and so its schedules)."""
-    if isinstance(task, str):
-        return "default"
-    config = getattr(task.get_backend(), "config", None)
+    return _database_of_backend("default" if isinstance(task, str) else task.backend)
+
+
+def _database_of_backend(alias: str) -> str:
+    from django.tasks import task_backends
+
+    config = getattr(task_backends[alias], "config", None)
     return str(config.database) if config is not None else "default"
 
 
@@ -331,7 +338,8 @@ def sync(
     Idempotent: a schedule that did not change keeps its cursor, so that
     restarting workers neither adds nor drops a run.
     """
-    wanted = {d.name: d for d in (declared() if declarations is None else declarations)}
+    every = declared() if declarations is None else declarations
+    wanted = {d.name: d for d in every if _database_of_backend(d.backend) == using}
     for attempt in range(1, SYNC_TRIES + 1):
         try:
             return _sync(using, wanted, now or django_timezone.now())
