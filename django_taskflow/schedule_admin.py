@@ -221,12 +221,15 @@ def _zone_or_current(name: str) -> Any:
 
 
 def last_run(schedule: models.Schedule) -> models.ScheduleRun | None:
-    return (
-        models.ScheduleRun.objects.filter(schedule=schedule)
-        .select_related("task")
-        .order_by("-planned_at")
-        .first()
-    )
+    """The schedule's latest run, read once per object (two columns show it)."""
+    if not hasattr(schedule, "_last_run"):
+        schedule._last_run = (  # type: ignore[attr-defined]
+            models.ScheduleRun.objects.filter(schedule=schedule)
+            .select_related("task")
+            .order_by("-planned_at")
+            .first()
+        )
+    return schedule._last_run  # type: ignore[attr-defined,no-any-return]
 
 
 def outcome(run: models.ScheduleRun | None) -> str:
