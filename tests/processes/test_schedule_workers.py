@@ -101,3 +101,25 @@ def test_an_admin_edit_applies_to_running_workers_without_a_restart(
     )
     assert response.status_code == 302
     wait_for(lambda: models.Task.objects.filter(status="succeeded").count() >= 3, timeout=30)
+
+
+def test_the_scheduler_survives_losing_its_database_connection(workers: WorkerProcesses) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating server connections needs PostgreSQL")
+    schedule(tasks.noop, every=timedelta(seconds=1), name="every-second", overlap="allow")
+    process = workers.start()
+    wait_for(lambda: len(fired_runs()) >= 2, timeout=60)
+    for _ in range(3):  # the supervisor's connection among them, at any moment of its tick
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        before = len(fired_runs())
+        wait_for(lambda: len(fired_runs()) >= before + 2, timeout=30)  # noqa: B023
+    assert process.poll() is None
+    assert "scheduler tick failed" in workers.log(process)  # it did lose its connection
+    planned = [run.planned_at for run in fired_runs()]
+    assert len(set(planned)) == len(planned)
