@@ -12,13 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from croniter import croniter
+from typing import Any
 
 from django_taskflow.exceptions import InvalidSchedule
 
 DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron numbers 0..6
 FULL_DAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def croniter_class() -> Any:
+    """croniter, imported on first use: it costs ~50 ms, which a worker's start need not pay."""
+    from croniter import croniter
+
+    return croniter
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,7 @@ def check_expression(expression: object) -> str:
             f"cron expression {expression!r} must have 5 fields (minute hour day-of-month "
             f"month day-of-week), it has {len(fields)}; for seconds use every=timedelta(...)."
         )
+    croniter = croniter_class()
     if not croniter.is_valid(expression):
         raise InvalidSchedule(f"cron expression {expression!r} is not valid cron.")
     try:

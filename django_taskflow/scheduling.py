@@ -21,11 +21,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
 from django.db.models import TextChoices
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow.cron import DAY_NAMES, CronExpression, check_expression
+from django_taskflow.cron import DAY_NAMES, CronExpression, check_expression, croniter_class
 from django_taskflow.exceptions import InvalidSchedule
 
 # A run that fires more than this after its fire time was missed (the
@@ -240,7 +239,7 @@ class Timing:
             return (anchor + steps * self.every).astimezone(UTC)
         assert self.cron is not None  # noqa: S101 - checked in __post_init__
         tz = self.tz
-        walker = croniter(self.cron, wall_time(after, tz))
+        walker = croniter_class()(self.cron, wall_time(after, tz))
         for _step in range(_MAX_CRON_STEPS):
             instant = to_instant(walker.get_next(datetime), tz)
             if instant > after:  # not a second reading of a repeated hour, nor a gap's
