@@ -72,6 +72,8 @@ class Bench:
             figures["first"] = self.drain(FIRST_TASK_BACKLOG)[1]
         if want("latency") or want("memory"):
             figures.update(self.idle_latency_and_memory(samples))
+        if want("schedule"):
+            figures.update(self.schedule_lateness(samples))
         return figures
 
     def clear(self) -> None:
@@ -181,6 +183,50 @@ class Bench:
             "latency_p50": statistics.median(delays) * 1000,
             "latency_p95": delays[max(0, int(len(delays) * 0.95) - 1)] * 1000,
             **memory,
+        }
+
+    def schedule_lateness(self, samples: int) -> dict[str, float]:
+        """How late schedulers fire a 1-second schedule.
+
+        Three workers (each with its scheduler and 4 slots) fire a schedule
+        every second for ``samples`` seconds (at most 120). Two figures per
+        run: from its planned time to the tick that fired it (the
+        scheduler's lateness), and to the start of its task's body (what a
+        user sees, claim included).
+        """
+        from datetime import timedelta
+
+        from django_taskflow import models, schedule
+
+        schedule(self.noop, every=timedelta(seconds=1), name="bench-every-second", overlap="allow")
+        workers = [self.start_worker() for _ in range(3)]
+        try:
+            wanted = max(10, min(samples, 120))
+            deadline = time.monotonic() + wanted + 60
+            runs = models.ScheduleRun.objects.filter(schedule__name="bench-every-second")
+            while runs.count() < wanted + 5:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the schedule fired too few runs; see {self.log}")
+                time.sleep(0.5)
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=60)
+        # The first runs come while the workers start: not a scheduler's lateness.
+        measured = list(runs.select_related("task").order_by("planned_at")[5:])
+        late = sorted((run.fired_at - run.planned_at).total_seconds() for run in measured)
+        started = sorted(
+            (run.task.started_at - run.planned_at).total_seconds()
+            for run in measured
+            if run.task is not None and run.task.started_at is not None
+        )
+        models.Schedule.objects.filter(name="bench-every-second").delete()
+        self.clear()
+        return {
+            "schedule_p50": statistics.median(late) * 1000,
+            "schedule_p99": late[max(0, int(len(late) * 0.99) - 1)] * 1000,
+            "schedule_start_p99": started[max(0, int(len(started) * 0.99) - 1)] * 1000,
         }
 
     def history(self, rows: int, runs: int) -> dict[str, float]:

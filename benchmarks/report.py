@@ -37,6 +37,12 @@ FIGURES = [
     Figure("pss_slot", "memory per slot process (PSS, largest)", "MB",
            {"postgres": 80, "sqlite": 80}, higher_is_better=False),
     Figure("pss_supervisor", "memory of the supervisor (PSS)", "MB", {}, higher_is_better=False),
+    Figure("schedule_p50", "schedule lateness, 3 workers, p50", "ms", {},
+           higher_is_better=False),
+    Figure("schedule_p99", "schedule lateness, 3 workers, p99", "ms",
+           {"postgres": 1000, "sqlite": 1000}, higher_is_better=False),
+    Figure("schedule_start_p99", "planned time -> task body start, p99", "ms", {},
+           higher_is_better=False),
 ]  # fmt: skip
 DRAIN_SHARE_TARGET = 35.0  # % of the raw baseline's drain
 

@@ -12,7 +12,8 @@ events are recorded as in production.
     python benchmarks/run.py --db sqlite --sqlite-settings default
 
 Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
-memory, history. Everything talks to 127.0.0.1 only. PostgreSQL runs use
+memory, history, schedule (the scheduler's lateness, on SQLite:
+``--db sqlite --sqlite-settings recommended --only schedule``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
 """
@@ -41,7 +42,17 @@ from report import print_table  # noqa: E402
 
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
 BENCH_DB = "tf_bench"
-FIGURE_NAMES = ("baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history")
+FIGURE_NAMES = (
+    "baseline",
+    "enqueue",
+    "bulk",
+    "drain",
+    "first",
+    "latency",
+    "memory",
+    "history",
+    "schedule",
+)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from django_taskflow import cron
 from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
@@ -13,6 +14,7 @@ from django_taskflow.exceptions import (
     HardTimeLimitExceeded,
     InvalidQuery,
     InvalidQueueOperation,
+    InvalidSchedule,
     InvalidTaskOptions,
     MigrationsNotApplied,
     PayloadTooLarge,
@@ -40,6 +42,8 @@ from django_taskflow.hooks import (
 )
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.queues import Queue
+from django_taskflow.schedules import schedule, unschedule
+from django_taskflow.scheduling import TimeWindow
 from django_taskflow.timeouts import Timeout
 
 if TYPE_CHECKING:
@@ -104,6 +108,7 @@ __all__ = [
     "HardTimeLimitExceeded",
     "InvalidQuery",
     "InvalidQueueOperation",
+    "InvalidSchedule",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadTooLarge",
@@ -118,6 +123,7 @@ __all__ = [
     "TaskContext",
     "TaskflowError",
     "TaskflowTask",
+    "TimeWindow",
     "Timeout",
     "UnimportableTask",
     "UnknownTask",
@@ -136,6 +142,7 @@ __all__ = [
     "cancel",
     "cancel_all",
     "cancel_tasks",
+    "cron",
     "find_tasks",
     "history",
     "on_task_cancelled",
@@ -145,8 +152,10 @@ __all__ = [
     "pause_queue",
     "remove_hook",
     "resume_queue",
+    "schedule",
     "set_queue_limit",
     "status_counts",
     "task",
+    "unschedule",
     "use",
 ]

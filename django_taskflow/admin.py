@@ -265,3 +265,7 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("progress detail"))
     def progress_detail_display(self, task: models.Task) -> str:
         return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
+
+
+# The Schedule admin lives in its own module; importing it registers it.
+from django_taskflow import schedule_admin  # noqa: E402, F401

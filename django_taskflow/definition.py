@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from asgiref.sync import sync_to_async
@@ -13,8 +13,9 @@ from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, DEFAULT_TASK_QUEUE_NAME, Ta
 from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from django.utils import timezone
 
+from django_taskflow.cron import CronExpression
 from django_taskflow.dedup import Dedup, missing_fields
-from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.exceptions import InvalidSchedule, InvalidTaskOptions
 from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, is_attempt_count
 from django_taskflow.states import OnLost
 from django_taskflow.text import storable_text
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 type Call = Sequence[Any] | dict[str, Any]
 type ErrorClasses = Sequence[type[BaseException]]
 type OnLostChoice = Literal["requeue", "fail"]
+# What schedule= takes: a cron builder (cron.daily_at(9, 30)), an expression, an interval.
+type ScheduleChoice = CronExpression | str | timedelta
 
 # What the Task table's columns hold (models/task.py); checked here so that a
 # value too long is refused at definition, not by the database at enqueue.
@@ -60,6 +63,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``unique``: at most one queued or running task per identical call.
     - ``requires``: capabilities a worker must offer to run it
       (``taskworker --capabilities``); it waits until one does.
+    - ``schedule``: run it periodically (a cron builder, an expression or a
+      ``timedelta``); declared only, synced to the Schedule table when a
+      worker starts (docs/howto/schedules.md).
     """
 
     max_attempts: int | None = None
@@ -77,10 +83,18 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     # A frozenset from @task and using(); a set, list or tuple through
     # Django's own decorator.
     requires: Collection[str] = frozenset()
+    schedule: ScheduleChoice | None = None
 
     def __post_init__(self) -> None:
         validate_options(self)
         Task.__post_init__(self)
+        if self.schedule is not None:
+            from django_taskflow import schedules
+
+            try:
+                schedules.declare(schedules.build_declaration(self, cron_or_every=self.schedule))
+            except InvalidSchedule as exc:
+                _refuse(self, "schedule", f"a schedule this task can run on ({exc})", self.schedule)
 
     def using(
         self,
@@ -252,6 +266,18 @@ def validate_options(definition: TaskflowTask) -> None:
             'characters, without commas or surrounding spaces), e.g. {"gpu", "eu-west"}',
             requires,
         )
+    if definition.schedule is not None:
+        from django_taskflow.scheduling import timing_from
+
+        try:
+            timing_from(definition.schedule, timezone="UTC")
+        except InvalidSchedule as exc:
+            _refuse(
+                definition,
+                "schedule",
+                f"a cron builder, a cron expression or a timedelta ({exc})",
+                definition.schedule,
+            )
     key = definition.key
     if key is not None and not _is_storable_text(key, KEY_MAX_LENGTH):
         _refuse(
@@ -362,6 +388,7 @@ def task(
     dedup: Dedup | None = ...,
     unique: bool = ...,
     requires: Collection[str] = ...,
+    schedule: ScheduleChoice | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -385,6 +412,7 @@ def task(
     dedup: Dedup | None = None,
     unique: bool = False,
     requires: Collection[str] = (),
+    schedule: ScheduleChoice | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -415,6 +443,7 @@ def task(
             dedup=dedup,
             unique=unique,
             requires=as_capabilities(requires),
+            schedule=schedule,
         )
 
     if function is not None:

@@ -134,3 +134,7 @@ class ResultTypeMismatch(TaskflowError, TypeError):
 
 class InvalidQueueOperation(TaskflowError, ValueError):
     """A queue operation got a queue or a limit it cannot use."""
+
+
+class InvalidSchedule(TaskflowError, ValueError):
+    """A schedule cannot be used: its cron expression, interval, time zone or window is invalid."""

@@ -26,6 +26,8 @@ class WorkerOptions:
     name: str = ""
     # What this worker offers: it runs a task only if it offers all the task requires.
     capabilities: frozenset[str] = frozenset()
+    # Fire due schedules (scheduler.py) from the supervisor loop.
+    scheduler: bool = True
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

@@ -41,6 +41,7 @@ from django_taskflow.worker.running_table import (
     capacity_for,
     started_attempts,
 )
+from django_taskflow.worker.scheduler_duty import SchedulerDuty
 from django_taskflow.worker.slot import EXIT_GIVEN_UP, Slot
 from django_taskflow.worker.wakeup import SharedListener, WakePipe, shares_listener
 from django_taskflow.worker.watchdog import HARD_GRACE_SECONDS
@@ -140,6 +141,7 @@ class Worker:
         self.threads_started = 0
         self.respawns = RespawnSchedule()
         self.thread_marks: dict[str, MemoryMarks] = {}  # thread slot's worker id -> marks
+        self.failed_duty = False
         self.next_limit_check = 0.0
         # Created before the slots are forked, so that they share it.
         self.table = SharedRunningTable(
@@ -158,6 +160,8 @@ class Worker:
         # (slot index, task id) -> when to kill the slot if that cancelled
         # task's body still runs (monotonic); known from NOTIFY only.
         self.cancel_deadlines: dict[tuple[int, uuid.UUID], float] = {}
+        # Schedules fire from this loop, on the supervisor's own connection.
+        self.scheduler = SchedulerDuty(self.backend_options.database) if options.scheduler else None
 
     # -- signals -------------------------------------------------------------
 
@@ -178,6 +182,37 @@ class Worker:
             logger.warning("second signal: stopping now", extra={"action": "worker_forced_stop"})
             self._force()
         self.state.wake.set()
+
+    def _drain(self) -> None:
+        """Stop claiming and let running tasks finish, as the first signal does."""
+        if self.state.requested_at is None:
+            self.state.requested_at = time.monotonic()
+            self._relay(DRAIN_SIGNAL)
+            for _thread, slot in self.threads:
+                slot.stop.set()
+
+    # -- scheduler -----------------------------------------------------------
+
+    def _wait_at_most(self, seconds: float) -> float:
+        if self.scheduler is None or self.state.requested_at is not None:
+            return seconds
+        return min(seconds, self.scheduler.due_in())
+
+    def _tick_scheduler(self) -> None:
+        """Fire due schedules; a fault in the scheduler's own code stops the worker."""
+        if self.scheduler is None or self.state.requested_at is not None:
+            return
+        try:
+            self.scheduler.run_if_due()
+        except Exception:
+            # Not a lost connection (the duty handles those): a bug. A worker
+            # that silently stopped firing schedules is worse than one that stops.
+            logger.exception(
+                "the scheduler failed; the worker stops", extra={"action": "scheduler_died"}
+            )
+            self.scheduler = None
+            self.failed_duty = True
+            self._drain()
 
     def _relay(self, signum: int) -> None:
         for child in self.children:
@@ -218,9 +253,12 @@ class Worker:
             for signum in (signal.SIGTERM, signal.SIGINT)
         }
         try:
-            if self.options.pool == "thread":
-                return self._run_threads()
-            return self._run_processes()
+            if self.scheduler is not None and self.options.burst:
+                # A burst worker fires what is due once, then drains it.
+                self._tick_scheduler()
+                self.scheduler = None
+            code = self._run_threads() if self.options.pool == "thread" else self._run_processes()
+            return 1 if self.failed_duty else code
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -269,12 +307,13 @@ class Worker:
             self._start_child(index)
         exit_code = 0
         while not all(child.done for child in self.children) or self._respawns_due():
-            timeout = self.respawns.wait_at_most(WATCH_SECONDS)
+            timeout = self._wait_at_most(self.respawns.wait_at_most(WATCH_SECONDS))
             if self.listener is not None:
                 self.listener.wait(timeout, self.state.wake)
             else:
                 self.state.wake.wait(timeout)
             self.state.wake.clear()
+            self._tick_scheduler()
             self._enforce_hard_limits()
             for child in self.children:
                 if child.done or child.process.is_alive():
@@ -478,8 +517,9 @@ class Worker:
     def _run_threads(self) -> int:
         self.threads = [self._start_thread(i) for i in range(self.options.concurrency)]
         while any(thread.is_alive() and not slot.abandoned for thread, slot in self.threads):
-            self.state.wake.wait(0.2)
+            self.state.wake.wait(self._wait_at_most(WATCH_SECONDS))
             self.state.wake.clear()
+            self._tick_scheduler()
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,

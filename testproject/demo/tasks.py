@@ -65,3 +65,9 @@ def plain_django_task(name: str) -> str:
 @task
 def noop() -> None:
     """Does nothing: the benchmarks measure the queue, not the work."""
+
+
+@task
+def heartbeat() -> str:
+    """Fired by the demo's schedule every few seconds: watch it in the admin."""
+    return "still here"

@@ -109,6 +109,8 @@ class Demo:
         wait_for(lambda: admin_answers(self.port), timeout=120)
         worker = int(wait_for(lambda: WORKER_PID.search(self.output()), timeout=60)[1])
         wait_for(lambda: len(descendants(worker)) == 2, timeout=60)  # its two slots
+        # The demo's schedule fires through the worker's scheduler.
+        wait_for(lambda: "schedule demo-heartbeat fired" in self.output(), timeout=60)
         self.seen = descendants(self.process.pid)
 
     def close_terminal(self) -> None:

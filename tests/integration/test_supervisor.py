@@ -27,7 +27,7 @@ def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(supervisor, "_run_child", crash_loop_first_slot)
-    worker = supervisor.Worker(WorkerOptions(concurrency=2))
+    worker = supervisor.Worker(WorkerOptions(concurrency=2, scheduler=False))
     monkeypatch.setattr(worker, "_recover", lambda *args, **kwargs: None)
     loop = threading.Thread(target=worker._run_processes, daemon=True)
     loop.start()

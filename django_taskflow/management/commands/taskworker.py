@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 from django.tasks import task_backends
 
-from django_taskflow import logs, models, queue_state, registry
+from django_taskflow import logs, models, queue_state, registry, schedules
 from django_taskflow.conf import Options
 from django_taskflow.definition import is_capability
 from django_taskflow.exceptions import ConfigurationError
@@ -107,6 +107,12 @@ class Command(BaseCommand):
             "--name", default="", help="worker name shown in worker ids (default: host name)"
         )
         parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="do not fire schedules from this worker (default: every worker does; each "
+            "planned run still fires once)",
+        )
+        parser.add_argument(
             "--reload",
             action="store_true",
             help="restart the worker when code changes, with Django's autoreloader "
@@ -139,6 +145,7 @@ class Command(BaseCommand):
                 burst=options["burst"],
                 name=options["name"],
                 capabilities=options["capabilities"],
+                scheduler=not options["no_scheduler"],
             )
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
@@ -161,6 +168,19 @@ class Command(BaseCommand):
             ) from exc
         finally:
             connections.close_all()
+        schedules_line = "off (--no-scheduler)"
+        if worker_options.scheduler:
+            try:
+                schedules_line = "on; synced from code: " + str(
+                    schedules.sync(using=backend_options.database)
+                )
+            except DatabaseError as exc:
+                raise CommandError(
+                    f"Cannot sync schedules to database {backend_options.database!r} ({exc}). "
+                    "Has `manage.py migrate` been run?"
+                ) from exc
+            finally:
+                connections.close_all()
         log_setup = logs.configure(options["log_format"], options["verbosity"])
         self.stdout.write(
             "django_taskflow worker\n"
@@ -173,6 +193,7 @@ class Command(BaseCommand):
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
             f"  lease:       {backend_options.lease_seconds:g} s\n"
             f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}\n"
+            f"  schedules:   {schedules_line}\n"
             f"  log:         {log_setup}"
             + (
                 "\n  reload:      restarts when code changes (development only: "

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.utils.crypto import get_random_string
 
+from django_taskflow import schedule
 from testproject.demo.tasks import (
     add,
     always_fails,
     build_report,
+    heartbeat,
     plain_django_task,
     send_welcome_email,
     upload_file,
@@ -47,6 +51,13 @@ class Command(BaseCommand):
         if not options["no_tasks"]:
             count = self.enqueue_demo_tasks()
             self.stdout.write(self.style.SUCCESS(f"Enqueued {count} demo tasks."))
+            # At run time, schedule() writes the row: the worker fires it by its next tick.
+            name = schedule(
+                heartbeat, every=timedelta(seconds=5), name="demo-heartbeat", overlap="skip"
+            )
+            self.stdout.write(
+                self.style.SUCCESS(f"Scheduled {name}: every 5 seconds (admin: Tasks > Schedules).")
+            )
         self.print_login(options["admin_url"], username, password)
 
     def reset_superuser(self, username: str) -> str:
