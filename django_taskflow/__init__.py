@@ -24,15 +24,18 @@ from django_taskflow.exceptions import (
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.execution.middleware import use
 from django_taskflow.hooks import on_task_complete, on_task_failed, on_task_start, remove_hook
+from django_taskflow.limits import Concurrency, RateLimit
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.timeouts import Timeout
 
 __all__ = [
+    "Concurrency",
     "ConfigurationError",
     "HardTimeLimitExceeded",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadTooLarge",
+    "RateLimit",
     "ResultNotFound",
     "ResultRejected",
     "ResultTimeout",

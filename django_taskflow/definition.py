@@ -14,6 +14,7 @@ from django.tasks.base import DEFAULT_TASK_PRIORITY, TASK_MAX_PRIORITY, TASK_MIN
 from django.utils import timezone
 
 from django_taskflow.exceptions import InvalidTaskOptions
+from django_taskflow.limits import Concurrency, RateLimit, key_problem
 from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, is_attempt_count
 from django_taskflow.states import OnLost
 from django_taskflow.text import storable_text
@@ -53,7 +54,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``timeout``: a :class:`Timeout` (soft and hard limits);
     - ``on_lost``: ``"requeue"`` (run again after a worker crash mid-run) or
       ``"fail"`` (fail with ``WorkerLost``: for work that must not run twice);
-    - ``tags`` and ``key``: labels and the caller's own identifier.
+    - ``tags`` and ``key``: labels and the caller's own identifier;
+    - ``concurrency``: a :class:`Concurrency` cap on the tasks running at once;
+    - ``rate_limit``: a :class:`RateLimit` on the attempts started per window.
     """
 
     max_attempts: int | None = None
@@ -66,6 +69,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     on_lost: OnLostChoice = "requeue"
     tags: Sequence[str] = ()
     key: str | None = None
+    concurrency: Concurrency | None = None
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -84,6 +89,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         on_lost: OnLostChoice | None = None,
         tags: Sequence[str] | None = None,
         key: str | None = None,
+        concurrency: Concurrency | None = None,
+        rate_limit: RateLimit | None = None,
         **others: Any,
     ) -> TaskflowTask:
         """Return a copy with the given options changed (for one enqueue, say)."""
@@ -107,6 +114,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "on_lost": on_lost,
                 "tags": tags,
                 "key": key,
+                "concurrency": concurrency,
+                "rate_limit": rate_limit,
             }.items()
             if value is not None
         }
@@ -205,6 +214,23 @@ def validate_options(definition: TaskflowTask) -> None:
             f"None or a string of 1 to {KEY_MAX_LENGTH} characters without NUL or lone surrogates",
             key,
         )
+    _validate_limits(definition)
+
+
+def _validate_limits(definition: TaskflowTask) -> None:
+    """``concurrency`` and ``rate_limit``: their type, and a key naming a real argument."""
+    for option, kind, example in (
+        ("concurrency", Concurrency, "Concurrency(3) or Concurrency.SERIAL"),
+        ("rate_limit", RateLimit, "RateLimit(10, per=timedelta(minutes=1)) or RateLimit.MODERATE"),
+    ):
+        value = getattr(definition, option)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            _refuse(definition, option, f"None or a {kind.__name__} (e.g. {example})", value)
+        problem = key_problem(definition.func, definition.takes_context, value.key)
+        if problem is not None:
+            _refuse(definition, option, f"a key naming one of its arguments ({problem})", value)
 
 
 def _validate_django_options(definition: TaskflowTask) -> None:
@@ -272,6 +298,8 @@ def task(
     on_lost: OnLostChoice = ...,
     tags: Sequence[str] = ...,
     key: str | None = ...,
+    concurrency: Concurrency | None = ...,
+    rate_limit: RateLimit | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -292,6 +320,8 @@ def task(
     on_lost: OnLostChoice = "requeue",
     tags: Sequence[str] = (),
     key: str | None = None,
+    concurrency: Concurrency | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -319,6 +349,8 @@ def task(
             on_lost=on_lost,
             tags=tags,
             key=key,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
         )
 
     if function is not None:

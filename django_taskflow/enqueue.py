@@ -25,8 +25,8 @@ from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from django_taskflow import invocation, models, payloads, results
-from django_taskflow.db import dialect_for
+from django_taskflow import invocation, limits, models, payloads, results
+from django_taskflow.db import INSERT_COLUMNS, dialect_for
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
 from django_taskflow.policies import DEFAULT_RETRY_POLICY
 from django_taskflow.states import OnLost, Status
@@ -52,6 +52,8 @@ class _Settings:
     timeout_soft: float | None
     timeout_hard: float | None
     on_lost: str
+    concurrency: limits.Concurrency | None
+    rate_limit: limits.RateLimit | None
 
 
 def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings:
@@ -73,6 +75,8 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
         timeout_soft=timeout.soft if timeout else None,
         timeout_hard=timeout.hard if timeout else None,
         on_lost=getattr(definition, "on_lost", OnLost.REQUEUE),
+        concurrency=getattr(definition, "concurrency", None),
+        rate_limit=getattr(definition, "rate_limit", None),
     )
 
 
@@ -104,13 +108,17 @@ def _insert(
     pk = models.Task._meta.pk
     run_after = connection.ops.adapt_datetimefield_value(definition.run_after or now)
     enqueued_at = connection.ops.adapt_datetimefield_value(now)
-    rows = []
+    # Only limited tasks write the gate's columns; every other row leaves
+    # them NULL, as the plain claim expects.
+    gated = shared.concurrency is not None or shared.rate_limit is not None
+    rows: list[tuple[Any, ...]] = []
     snapshots = []
     for args, kwargs in calls:
         invocation.bind_arguments(definition, args, kwargs)
         args_json, kwargs_json = payloads.encode_arguments(
             shared.task_path, args, kwargs, max_bytes
         )
+        gate = _gate(shared, definition, args, kwargs) if gated else ()
         task_id = models.new_task_id()
         rows.append(
             (
@@ -133,6 +141,7 @@ def _insert(
                 run_after,
                 enqueued_at,
                 shared.on_lost,
+                *gate,
             )
         )
         snapshots.append(
@@ -161,7 +170,12 @@ def _insert(
     )
     try:
         with own_transaction, connection.cursor() as cursor:
-            dialect.insert_tasks(cursor, table=table, rows=rows)
+            dialect.insert_tasks(
+                cursor,
+                table=table,
+                rows=rows,
+                columns=INSERT_COLUMNS + limits.GATE_COLUMNS if gated else INSERT_COLUMNS,
+            )
     except DatabaseError as exc:
         # Checked only after a failure, so that a normal enqueue pays nothing for it.
         if not _table_exists(database, table):
@@ -179,6 +193,21 @@ def _insert(
 
     transaction.on_commit(announce, using=database)
     return snapshots
+
+
+def _gate(
+    shared: _Settings, definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    gate = limits.gate_for(
+        task_path=shared.task_path,
+        func=definition.func,
+        takes_context=definition.takes_context,
+        concurrency=shared.concurrency,
+        rate_limit=shared.rate_limit,
+        args=args,
+        kwargs=kwargs,
+    )
+    return gate.as_row() if gate is not None else ()
 
 
 def _table_exists(database: str, table: str) -> bool:

@@ -89,8 +89,22 @@ _INSERT_CASTS = {
     "run_after": "timestamptz",
     "enqueued_at": "timestamptz",
     "on_lost": "varchar",
+    # A limited task's gate (limits.GATE_COLUMNS).
+    "gate_key": "varchar",
+    "concurrency_key": "varchar",
+    "concurrency_limit": "integer",
+    "concurrency_strategy": "varchar",
+    "rate_key": "varchar",
+    "rate_limit": "integer",
+    "rate_seconds": "double precision",
 }
-_INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
+
+
+def _insert_row(columns: Sequence[str]) -> str:
+    return "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in columns) + ")"
+
+
+_INSERT_ROW = _insert_row(INSERT_COLUMNS)
 
 
 def inserts_in_one_statement(row_count: int) -> bool:
@@ -102,16 +116,27 @@ def inserts_in_one_statement(row_count: int) -> bool:
     return True
 
 
-def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert task rows: one INSERT for a few, COPY for many (several times faster)."""
-    columns = ", ".join(INSERT_COLUMNS)
+def insert_tasks(
+    cursor: Any,
+    *,
+    table: str,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str] = INSERT_COLUMNS,
+) -> None:
+    """Insert task rows: one INSERT for a few, COPY for many (several times faster).
+
+    ``columns`` name the values of each row: ``INSERT_COLUMNS``, plus the
+    gate's columns for a limited task.
+    """
+    names = ", ".join(columns)
     if len(rows) < 50:
+        row = _INSERT_ROW if columns is INSERT_COLUMNS else _insert_row(columns)
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([_INSERT_ROW] * len(rows))}",
+            f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(rows))}",
             [value for values in rows for value in values],
         )
         return
-    _copy(cursor, table, INSERT_COLUMNS, rows)
+    _copy(cursor, table, columns, rows)
 
 
 # -- late commits: what the event stream needs to know -------------------------
@@ -185,6 +210,9 @@ def claim(
     so the outer UPDATE needs no status filter; without one the planner
     joins on the primary key instead of rescanning the claim index, which
     it did when statistics said few rows were queued.
+
+    Rows with a gate (a concurrency cap or a rate limit) are claimed by
+    ``db.gates`` instead; the claim index holds only the others.
     """
     returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
     queue_filter = "AND queue_name = ANY(%s)" if queues else ""
@@ -192,7 +220,8 @@ def claim(
         f"""
         WITH ready AS MATERIALIZED (
             SELECT id FROM {table}
-            WHERE status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
+            WHERE status = 'queued' AND gate_key IS NULL AND run_after <= %s AND backend = %s
+                {queue_filter}
             ORDER BY priority DESC, run_after, id
             LIMIT %s
             FOR UPDATE SKIP LOCKED

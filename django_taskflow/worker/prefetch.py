@@ -5,6 +5,14 @@ how long its tasks take and claims ``min(BATCH_SIZE, PREFETCH_SECONDS /
 average)`` tasks at a time, at least one: many short tasks come in
 batches, and a long task is never held in a busy slot's queue while
 another worker sits idle.
+
+**Gated tasks** (under a concurrency cap or a rate limit) are claimed one
+at a time and only to start at once: a prefetched one would hold its
+group's slot, or its window's start, while it waited. The slot looks for
+them when it has nothing else to do, and at most every
+``GATED_LOOK_SECONDS`` (``poll_interval`` while there are none) while
+other work keeps it busy, so that tasks without limits pay nothing for
+the look.
 """
 
 from __future__ import annotations
@@ -14,12 +22,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import InterfaceError, OperationalError, connections
 
 from django_taskflow import models, recovery
-from django_taskflow.claim import ClaimedTask, claim_batch
+from django_taskflow.claim import ClaimedTask, claim_batch, claim_gated
 from django_taskflow.conf import Options
 from django_taskflow.states import OnLost, Status
 from django_taskflow.worker.marks import RunningMarks
@@ -30,6 +38,8 @@ logger = logging.getLogger(__name__)
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 # Claim enough tasks to keep the slot busy this long.
 PREFETCH_SECONDS = 0.05
+# While gated work waits for room, a busy slot looks at it this often.
+GATED_LOOK_SECONDS = 0.1
 
 
 class Prefetch:
@@ -62,6 +72,11 @@ class Prefetch:
         self.reconnect = Reconnect(
             database=self.database, worker_id=worker_id, max_delay=options.heartbeat_seconds
         )
+        # Gated work: where the next look starts (each gate gets its turn),
+        # when it is due, and when a rate window lets waiting work start.
+        self.gate_cursor = ""
+        self.next_gated_look = 0.0
+        self.gated_opens_at: datetime | None = None
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
@@ -70,6 +85,8 @@ class Prefetch:
         """Claim a batch of ready tasks; say if there were any."""
         self._drop_broken_connection()
         try:
+            looked = time.monotonic() >= self.next_gated_look
+            gated = self._claim_gated() if looked else None
             claimed = claim_batch(
                 database=self.database,
                 worker_id=self.worker_id,
@@ -79,26 +96,60 @@ class Prefetch:
                 lease_seconds=self.options.lease_seconds,
                 now=self.now(),
             )
+            if not claimed and not looked:
+                gated = self._claim_gated()
         except CONNECTION_ERRORS as exc:
             # It may have committed before the connection broke.
             self.may_hold_strays = True
             self.reconnect.lost("claim", exc)
             return False
         self.reconnect.succeeded()
-        claimed = self._start_at_once_only(claimed)
+        # A gated task comes first: it was claimed to start at once.
+        claimed = self._start_at_once_only([gated, *claimed] if gated else claimed)
         with self.lock:
             self.tasks.extend(claimed)
             self.claimed_at = time.monotonic()
         return bool(claimed)
 
+    def _claim_gated(self) -> ClaimedTask | None:
+        """Claim one gated task that can start now, if any; plan the next look."""
+        found = claim_gated(
+            database=self.database,
+            worker_id=self.worker_id,
+            backend=self.backend,
+            queues=self.queues,
+            lease_seconds=self.options.lease_seconds,
+            now=self.now(),
+            after=self.gate_cursor,
+        )
+        self.gate_cursor = found.cursor
+        self.gated_opens_at = found.opens_at
+        if found.task is not None:
+            self.next_gated_look = 0.0  # its group may have more: look again next time
+        else:
+            pause = GATED_LOOK_SECONDS if found.waiting else self.options.poll_interval
+            self.next_gated_look = time.monotonic() + pause
+        return found.task
+
+    def idle_seconds(self, poll_interval: float) -> float:
+        """How long an idle slot may wait for a wake-up: less if a rate window opens sooner."""
+        opens_at = self.gated_opens_at
+        if opens_at is None:
+            return poll_interval
+        until = (opens_at - datetime.now(UTC)).total_seconds()
+        return min(poll_interval, max(until, 0.01))
+
     def _start_at_once_only(self, claimed: list[ClaimedTask]) -> list[ClaimedTask]:
-        """Keep an ``on_lost="fail"`` task only if it is the one the slot starts next.
+        """Keep an ``on_lost="fail"`` or gated task only if it is the one the slot starts next.
 
         Claims happen when nothing waits, so the first task starts at once.
         A prefetched task has not started, but if this whole host died,
         recovery by lease expiry could not tell, and would fail it unrun.
+        A prefetched gated task would hold its group's slot while it waited.
         """
-        kept = claimed[:1] + [task for task in claimed[1:] if task.on_lost != OnLost.FAIL]
+        kept = claimed[:1] + [
+            task for task in claimed[1:] if task.on_lost != OnLost.FAIL and not task.gated
+        ]
         if len(kept) < len(claimed):
             kept_ids = {task.id for task in kept}
             returned = [task.id for task in claimed if task.id not in kept_ids]

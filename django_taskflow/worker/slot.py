@@ -155,7 +155,7 @@ class Slot:
             if self.inline:
                 self.keeper.run_due()
             if not self.burst:
-                self.waiter.wait(self.options.poll_interval)
+                self.waiter.wait(self.prefetch.idle_seconds(self.options.poll_interval))
                 return False
             # A retry may sit in the recorder's batch: once it is written,
             # look again before calling the queue drained.
@@ -196,6 +196,10 @@ class Slot:
         )
         self.processed += 1
         self.recorder.add(completion, snapshot)
+        if task.gated:
+            # Its group has room again only once its outcome is written: write
+            # it now, so that this slot's next look sees the room.
+            self.recorder.wait_until_recorded(timeout=self.options.heartbeat_seconds)
         if self.inline:
             self.keeper.run_due()
         return True
