@@ -10,7 +10,7 @@ import os
 import time
 from datetime import timedelta
 
-from django_taskflow import Concurrency, RateLimit, task
+from django_taskflow import Concurrency, RateLimit, TaskContext, task
 
 
 def _log(path: str, line: str) -> None:
@@ -65,3 +65,15 @@ def noop_capped() -> None:
 @task(rate_limit=RateLimit(5, per=timedelta(minutes=1)))
 def noop_rate_limited() -> None:
     return None
+
+
+@task(concurrency=Concurrency(10, key="tenant"))
+def tenant_work(log_path: str, tenant: str, seconds: float) -> None:
+    """A cap higher than the slots: only the order of service keeps a tenant from starving."""
+    _run(log_path, tenant, seconds)
+
+
+@task(takes_context=True, concurrency=Concurrency.SERIAL)
+def holds_the_slot(context: TaskContext, log_path: str, seconds: float) -> None:
+    """Holds its group's one slot for ``seconds`` on its first attempt, not on later ones."""
+    _run(log_path, "serial", seconds if context.attempt == 1 else 0.0)
