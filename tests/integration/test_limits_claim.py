@@ -177,9 +177,7 @@ def test_only_the_queues_and_backend_asked_for_are_claimed(tmp_path: Path) -> No
     )
     assert (found.task, found.waiting) == (None, False)
     future = timezone.now() - timedelta(minutes=1)
-    found = claim_gated(
-        database="default", worker_id="W", queues=[], lease_seconds=30, now=future
-    )
+    found = claim_gated(database="default", worker_id="W", queues=[], lease_seconds=30, now=future)
     assert found.task is None  # not ready yet at that instant
     assert take() is not None
 

@@ -86,18 +86,14 @@ def test_a_key_may_name_an_argument_passed_through_kwargs() -> None:
 
 def test_the_context_is_no_argument_for_a_key() -> None:
     with pytest.raises(InvalidTaskOptions, match="no argument 'context'"):
-        task(takes_context=True, concurrency=Concurrency(1, key="context"))(
-            tasks.whoami.func
-        )
+        task(takes_context=True, concurrency=Concurrency(1, key="context"))(tasks.whoami.func)
 
 
 def test_using_changes_the_limits_for_one_enqueue() -> None:
-    changed = limited_tasks.capped.using(
-        concurrency=Concurrency(5), rate_limit=RateLimit.HOURLY
-    )
+    changed = limited_tasks.capped.using(concurrency=Concurrency(5), rate_limit=RateLimit.HOURLY)
     assert (changed.concurrency, changed.rate_limit) == (Concurrency(5), RateLimit.HOURLY)
     assert limited_tasks.capped.concurrency == Concurrency(2)
-    with pytest.raises(InvalidTaskOptions, match="^concurrency of task capped must be"):
+    with pytest.raises(InvalidTaskOptions, match=r"^concurrency of task capped must be"):
         limited_tasks.capped.using(concurrency=2)  # type: ignore[arg-type]
 
 
@@ -168,5 +164,5 @@ def test_a_key_that_is_no_json_value_is_refused_at_enqueue() -> None:
 
 
 def test_a_failing_key_function_is_reported_with_the_option() -> None:
-    with pytest.raises(InvalidTaskOptions, match="the concurrency key function of .* failed"):
+    with pytest.raises(InvalidTaskOptions, match=r"the concurrency key function of .* failed"):
         gate(limited_tasks.two_per_tenant_newest_first, "/log", 7)  # 7.upper()
