@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from django.db import InterfaceError, OperationalError, connections
 
@@ -42,6 +43,15 @@ PREFETCH_SECONDS = 0.05
 GATED_LOOK_SECONDS = 0.1
 
 
+class Outcomes(Protocol):
+    """The slot's recorder, as far as the gated claim asks it (``Recorder``)."""
+
+    @property
+    def all_recorded(self) -> bool: ...
+
+    def wait_until_recorded(self, timeout: float | None = None) -> bool: ...
+
+
 class Prefetch:
     """Claims for one slot (on its main thread) and holds what waits to start."""
 
@@ -54,8 +64,10 @@ class Prefetch:
         worker_id: str,
         now: Callable[[], datetime],
         marks: RunningMarks,
+        outcomes: Outcomes | None = None,
     ) -> None:
         self.options = options
+        self.outcomes = outcomes
         self.database = options.database
         self.backend = backend
         self.queues = queues
@@ -77,6 +89,9 @@ class Prefetch:
         self.gate_cursor = ""
         self.next_gated_look = 0.0
         self.gated_opens_at: datetime | None = None
+        # A gated task was handed out to start: until its outcome is written,
+        # its group still counts it as running.
+        self.gated_started = False
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
@@ -85,7 +100,9 @@ class Prefetch:
         """Claim a batch of ready tasks; say if there were any."""
         self._drop_broken_connection()
         try:
-            looked = time.monotonic() >= self.next_gated_look
+            # Not while this slot's own gated outcome is unwritten: its group
+            # would look full. Other work goes first meanwhile.
+            looked = time.monotonic() >= self.next_gated_look and not self._gated_unwritten()
             gated = self._claim_gated() if looked else None
             claimed = claim_batch(
                 database=self.database,
@@ -97,6 +114,8 @@ class Prefetch:
                 now=self.now(),
             )
             if not claimed and not looked:
+                if self._gated_unwritten() and self.outcomes is not None:
+                    self.outcomes.wait_until_recorded(timeout=self.options.heartbeat_seconds)
                 gated = self._claim_gated()
         except CONNECTION_ERRORS as exc:
             # It may have committed before the connection broke.
@@ -110,6 +129,11 @@ class Prefetch:
             self.tasks.extend(claimed)
             self.claimed_at = time.monotonic()
         return bool(claimed)
+
+    def _gated_unwritten(self) -> bool:
+        if self.gated_started and (self.outcomes is None or self.outcomes.all_recorded):
+            self.gated_started = False
+        return self.gated_started
 
     def _claim_gated(self) -> ClaimedTask | None:
         """Claim one gated task that can start now, if any; plan the next look."""
@@ -180,6 +204,8 @@ class Prefetch:
                 self.tasks.appendleft(task)
             self.reconnect.lost("lease check", exc)
             return None
+        if held and task.gated:
+            self.gated_started = True
         return task if held else None
 
     def took(self, seconds: float) -> None:

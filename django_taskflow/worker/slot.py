@@ -76,14 +76,6 @@ class Slot:
         self.inline = inline
         self.now = now
         self.marks = marks
-        self.prefetch = Prefetch(
-            options=options,
-            backend=backend,
-            queues=queues,
-            worker_id=worker_id,
-            now=now,
-            marks=marks,
-        )
         self.current: claim.ClaimedTask | None = None
         self.processed = 0
         self.abandoned = False
@@ -109,6 +101,15 @@ class Slot:
             stop=stop,
             now=now,
             inline=inline,
+        )
+        self.prefetch = Prefetch(
+            options=options,
+            backend=backend,
+            queues=queues,
+            worker_id=worker_id,
+            now=now,
+            marks=marks,
+            outcomes=self.recorder,
         )
         self.keeper = LeaseKeeper(
             options=options,
@@ -196,10 +197,6 @@ class Slot:
         )
         self.processed += 1
         self.recorder.add(completion, snapshot)
-        if task.gated:
-            # Its group has room again only once its outcome is written: write
-            # it now, so that this slot's next look sees the room.
-            self.recorder.wait_until_recorded(timeout=self.options.heartbeat_seconds)
         if self.inline:
             self.keeper.run_due()
         return True
