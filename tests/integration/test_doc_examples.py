@@ -108,6 +108,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/events_and_hooks.py",
         "testproject/docs_examples/middleware.py",
         "testproject/docs_examples/crashes.py",
+        "testproject/docs_examples/limits.py",
     }
 
 
