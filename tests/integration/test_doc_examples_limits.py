@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from django_taskflow import Concurrency, models, waiting
@@ -15,10 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_stand_ins() -> Iterator[None]:
+def fresh_stand_ins() -> None:
     for found in (limits.RESIZED, limits.SYNCED, limits.SENT):
         found.clear()
-    yield
 
 
 def test_capped_tasks_run_as_any_others() -> None:
