@@ -16,7 +16,9 @@ slot takes one gated task at a time, in three steps (``claim.claim_gated``):
 3. :func:`claim`: one statement, under the lock and with a snapshot taken
    after it, counts again and claims the group's next task (by the gate's
    strategy) only if there is still room, then records the start for the
-   rate limit and prunes the starts that left the window.
+   rate limit and prunes the starts that left the window. The limits are
+   those the look read on the gate's next ready task (in fifo order): a
+   row enqueued with other limits (``using()``) sets them when it is next.
 
 Running tasks are counted, not tracked in a counter: a slot held by a
 crashed worker is free again as soon as its lease is recovered.
@@ -188,24 +190,23 @@ def claim(
     order = ORDER_BY.get(candidate.strategy or "fifo", ORDER_BY["fifo"])
     queue_filter, queue_params = _queue_filter(vendor, "queue_name", queues)
     window = _window_start(vendor, "%s")
-    room = f"""
-        gate_key = %s AND status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}
-        AND (concurrency_limit IS NULL OR concurrency_limit > (
-            SELECT count(*) FROM {table} AS r
-            WHERE r.concurrency_key = %s AND r.status = 'running'))
-        AND (rate_limit IS NULL OR rate_limit > (
-            SELECT count(*) FROM {rate_table} AS s
-            WHERE s.rate_key = %s AND s.started_at > {window}))
-    """
-    room_params = [
-        candidate.gate_key,
-        now,
-        backend,
-        *queue_params,
-        candidate.concurrency_key,
-        candidate.rate_key,
-        candidate.rate_seconds,
-    ]
+    # The limits are the gate's (those of its next task, as the look read
+    # them), compared once: a full group stops the statement before it
+    # reads any of its rows.
+    room = (
+        f"gate_key = %s AND status = 'queued' AND run_after <= %s AND backend = %s {queue_filter}"
+    )
+    room_params = [candidate.gate_key, now, backend, *queue_params]
+    if candidate.concurrency_limit is not None:
+        room += f"""
+        AND %s > (SELECT count(*) FROM {table} AS r
+                  WHERE r.concurrency_key = %s AND r.status = 'running')"""
+        room_params += [candidate.concurrency_limit, candidate.concurrency_key]
+    if candidate.rate_limit is not None:
+        room += f"""
+        AND %s > (SELECT count(*) FROM {rate_table} AS s
+                  WHERE s.rate_key = %s AND s.started_at > {window})"""
+        room_params += [candidate.rate_limit, candidate.rate_key, candidate.rate_seconds]
     claimed = "status = 'running', worker_id = %s, lease_expires_at = " + lease_sql
     if vendor == "postgresql":
         returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)

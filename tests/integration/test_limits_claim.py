@@ -86,10 +86,12 @@ def test_each_key_is_a_group_of_its_own(tmp_path: Path) -> None:
     assert sorted(task.args[1] for task in taken[:2]) == ["a", "b"]
 
 
-def test_the_cap_of_each_row_is_the_one_it_was_enqueued_with(tmp_path: Path) -> None:
+def test_a_group_is_claimed_under_the_limits_of_its_next_task(tmp_path: Path) -> None:
     limited_tasks.capped.enqueue(str(tmp_path), 0)
     limited_tasks.capped.using(concurrency=Concurrency(1)).enqueue(str(tmp_path), 0)
-    # The first counts 0 of 2 running; the second would count 1 of 1.
+    limited_tasks.capped.using(concurrency=Concurrency(3)).enqueue(str(tmp_path), 0)
+    # The first is next: 0 of 2 running. Then the second: 1 of 1, so none
+    # starts, though the third would allow 3.
     assert take() is not None
     assert take() is None
 
