@@ -53,7 +53,7 @@ class ClaimedTask:
     enqueued_at: datetime
     started_at: datetime | None
     # Under a concurrency cap or a rate limit: claimed only to start at once,
-    # never prefetched, and its outcome written before the slot claims again.
+    # never prefetched; the slot's next look for such work waits for its outcome.
     gated: bool = False
 
 
@@ -172,7 +172,7 @@ class GatedClaim:
     # The gate of the task claimed, or the last one read: where the slot's
     # next look starts, so that the gates of a task are served in turn.
     cursor: str
-    # Whether any gate with ready work was seen (claimed from or not).
+    # Whether any gate with work ready now was seen (claimed from or not).
     waiting: bool
     # Ready gated work waits for a rate window: the earliest instant one of
     # them may start (by the database's clock), else None.
@@ -219,9 +219,9 @@ def claim_gated(
                 after=start,
                 limit=GATES_PER_LOOK,
             )
-        waiting = waiting or bool(found)
         for candidate in found:
             cursor_key = candidate.gate_key
+            waiting = waiting or candidate.ready
             if not candidate.has_room:
                 opens_at = _earliest(opens_at, _window_opens(candidate))
                 continue

@@ -5,8 +5,9 @@ claim skips them (``gate_key IS NULL``) and never changes for them. Here a
 slot takes one gated task at a time, in three steps (``claim.claim_gated``):
 
 1. :func:`candidates`: a loose scan of the gated claim index lists the gates
-   (groups) with queued work, in key order from a cursor, each with the
-   numbers that say whether it has room: its group's running tasks, and
+   (groups) with queued work, in key order from a cursor, each with
+   whether it has a task ready now and the numbers that say whether it has
+   room: its group's running tasks, and
    its rate key's starts in the current window. A hint only: it reads
    without locks.
 2. :func:`lock`: in a transaction of its own, the gate is locked, so that no
@@ -52,6 +53,7 @@ class Candidate:
     """A gate with queued work, and what its limits looked like when read."""
 
     gate_key: str
+    ready: bool  # it has a task ready to start in the queues asked for
     concurrency_key: str | None
     concurrency_limit: int | None
     strategy: str | None
@@ -64,6 +66,8 @@ class Candidate:
 
     @property
     def has_room(self) -> bool:
+        if not self.ready:
+            return False
         if self.concurrency_limit is not None and self.running >= self.concurrency_limit:
             return False
         return self.rate_limit is None or self.started < self.rate_limit
@@ -102,7 +106,11 @@ def candidates(
     after: str,
     limit: int,
 ) -> list[Candidate]:
-    """Up to ``limit`` gates with ready work and a key after ``after``, in key order."""
+    """Up to ``limit`` gates with queued work and a key after ``after``, in key order.
+
+    Gates without a task ready now in ``queues`` come too (``ready`` is
+    False), so that the caller's cursor moves past them.
+    """
     queue_filter, queue_params = _queue_filter(vendor, "x.queue_name", queues)
     window = _window_start(vendor, "h.rate_seconds")
     cursor.execute(
@@ -121,7 +129,7 @@ def candidates(
             ), g.n + 1
             FROM gates AS g WHERE g.gate_key IS NOT NULL AND g.n < %s
         )
-        SELECT g.gate_key, h.concurrency_key, h.concurrency_limit, h.concurrency_strategy,
+        SELECT g.gate_key, h.id IS NOT NULL, h.concurrency_key, h.concurrency_limit, h.concurrency_strategy,
             h.rate_key, h.rate_limit, h.rate_seconds,
             (SELECT count(*) FROM {table} AS r
              WHERE r.concurrency_key = h.concurrency_key AND r.status = 'running'),
@@ -130,7 +138,7 @@ def candidates(
             (SELECT min(s.started_at) FROM {rate_table} AS s
              WHERE s.rate_key = h.rate_key AND s.started_at > {window})
         FROM gates AS g
-        JOIN {table} AS h ON h.id = (
+        LEFT JOIN {table} AS h ON h.id = (
             SELECT x.id FROM {table} AS x
             WHERE x.gate_key = g.gate_key AND x.status = 'queued' AND x.run_after <= %s
               AND x.backend = %s {queue_filter}
@@ -141,7 +149,7 @@ def candidates(
         """,
         [after, limit, now, backend, *queue_params],
     )
-    return [Candidate(*row) for row in cursor.fetchall()]
+    return [Candidate(row[0], bool(row[1]), *row[2:]) for row in cursor.fetchall()]
 
 
 def lock(cursor: Any, *, vendor: str, candidate: Candidate) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from django_taskflow import Concurrency, InvalidTaskOptions, models
+from django_taskflow import Concurrency, InvalidTaskOptions, claim, models
 from django_taskflow.claim import GatedClaim, claim_gated
 from django_taskflow.states import Status
 from tests import limited_tasks, tasks
@@ -191,3 +191,20 @@ def test_a_bad_key_refuses_the_whole_enqueue(tmp_path: Path) -> None:
     with pytest.raises(InvalidTaskOptions, match="concurrency key must be a string"):
         definition.enqueue_many([(str(tmp_path), "ok", 0), (str(tmp_path), "bad", 0)])
     assert not models.Task.objects.exists()
+
+
+def test_the_cursor_moves_past_gates_with_nothing_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(claim, "GATES_PER_LOOK", 2)
+    later = timezone.now() + timedelta(hours=1)
+    for tenant in ("a", "b", "c"):
+        limited_tasks.tenant_work.using(run_after=later).enqueue(str(tmp_path), tenant, 0)
+    limited_tasks.tenant_work.enqueue(str(tmp_path), "d", 0)
+    cursor, found = "", []
+    for _ in range(3):
+        looked = look(after=cursor)
+        cursor = looked.cursor
+        found.append(looked.task.args[1] if looked.task else None)
+    # Each look reads two gates: a and b (waiting), then c and d.
+    assert found[:2] == [None, "d"]
