@@ -166,3 +166,15 @@ def test_a_key_that_is_no_json_value_is_refused_at_enqueue() -> None:
 def test_a_failing_key_function_is_reported_with_the_option() -> None:
     with pytest.raises(InvalidTaskOptions, match=r"the concurrency key function of .* failed"):
         gate(limited_tasks.two_per_tenant_newest_first, "/log", 7)  # 7.upper()
+
+
+def test_djangos_decorator_passes_the_limits_through() -> None:
+    from django.tasks import task as django_task
+
+    definition = django_task(concurrency=Concurrency.SERIAL, rate_limit=RateLimit.MODERATE)(
+        tasks.add.func
+    )
+    assert (definition.concurrency, definition.rate_limit) == (
+        Concurrency.SERIAL,
+        RateLimit.MODERATE,
+    )
