@@ -73,6 +73,18 @@ class Candidate:
         return self.rate_limit is None or self.started < self.rate_limit
 
 
+# The partial indexes of the gated claim (models/task.py). SQLite is told to
+# use them: on a database never analysed, its planner walked every queued
+# row through the status index instead (50 ms a look with 20,000 queued).
+GATE_INDEX = "taskflow_task_gate_idx"
+GATE_PRIORITY_INDEX = "taskflow_task_gate_prio_idx"
+RUNNING_INDEX = "taskflow_task_group_running"
+
+
+def _indexed_by(vendor: str, index: str) -> str:
+    return "" if vendor == "postgresql" else f"INDEXED BY {index}"
+
+
 def _window_start(vendor: str, seconds_sql: str) -> str:
     """SQL for the database's clock minus ``seconds_sql`` seconds."""
     if vendor == "postgresql":
@@ -113,17 +125,19 @@ def candidates(
     """
     queue_filter, queue_params = _queue_filter(vendor, "x.queue_name", queues)
     window = _window_start(vendor, "h.rate_seconds")
+    by_gate = _indexed_by(vendor, GATE_INDEX)
+    by_running = _indexed_by(vendor, RUNNING_INDEX)
     cursor.execute(
         f"""
         WITH RECURSIVE gates (gate_key, n) AS (
             SELECT (
-                SELECT gate_key FROM {table}
+                SELECT gate_key FROM {table} {by_gate}
                 WHERE status = 'queued' AND gate_key IS NOT NULL AND gate_key > %s
                 ORDER BY gate_key LIMIT 1
             ), 1
             UNION ALL
             SELECT (
-                SELECT t.gate_key FROM {table} AS t
+                SELECT t.gate_key FROM {table} AS t {by_gate}
                 WHERE t.status = 'queued' AND t.gate_key IS NOT NULL AND t.gate_key > g.gate_key
                 ORDER BY t.gate_key LIMIT 1
             ), g.n + 1
@@ -131,7 +145,7 @@ def candidates(
         )
         SELECT g.gate_key, h.id IS NOT NULL, h.concurrency_key, h.concurrency_limit, h.concurrency_strategy,
             h.rate_key, h.rate_limit, h.rate_seconds,
-            (SELECT count(*) FROM {table} AS r
+            (SELECT count(*) FROM {table} AS r {by_running}
              WHERE r.concurrency_key = h.concurrency_key AND r.status = 'running'),
             (SELECT count(*) FROM {rate_table} AS s
              WHERE s.rate_key = h.rate_key AND s.started_at > {window}),
@@ -139,7 +153,7 @@ def candidates(
              WHERE s.rate_key = h.rate_key AND s.started_at > {window})
         FROM gates AS g
         LEFT JOIN {table} AS h ON h.id = (
-            SELECT x.id FROM {table} AS x
+            SELECT x.id FROM {table} AS x {by_gate}
             WHERE x.gate_key = g.gate_key AND x.status = 'queued' AND x.run_after <= %s
               AND x.backend = %s {queue_filter}
             ORDER BY x.run_after, x.id LIMIT 1
@@ -198,6 +212,9 @@ def claim(
     order = ORDER_BY.get(candidate.strategy or "fifo", ORDER_BY["fifo"])
     queue_filter, queue_params = _queue_filter(vendor, "queue_name", queues)
     window = _window_start(vendor, "%s")
+    by_running = _indexed_by(vendor, RUNNING_INDEX)
+    head_index = GATE_PRIORITY_INDEX if candidate.strategy == "priority" else GATE_INDEX
+    by_gate = _indexed_by(vendor, head_index)
     # The limits are the gate's (those of its next task, as the look read
     # them), compared once: a full group stops the statement before it
     # reads any of its rows.
@@ -207,7 +224,7 @@ def claim(
     room_params = [candidate.gate_key, now, backend, *queue_params]
     if candidate.concurrency_limit is not None:
         room += f"""
-        AND %s > (SELECT count(*) FROM {table} AS r
+        AND %s > (SELECT count(*) FROM {table} AS r {by_running}
                   WHERE r.concurrency_key = %s AND r.status = 'running')"""
         room_params += [candidate.concurrency_limit, candidate.concurrency_key]
     if candidate.rate_limit is not None:
@@ -246,7 +263,7 @@ def claim(
     cursor.execute(
         f"""
         UPDATE {table} SET {claimed}, attempts = attempts + 1
-        WHERE id = (SELECT id FROM {table} WHERE {room} ORDER BY {order} LIMIT 1)
+        WHERE id = (SELECT id FROM {table} {by_gate} WHERE {room} ORDER BY {order} LIMIT 1)
         RETURNING {", ".join(CLAIM_COLUMNS)}, rate_key
         """,
         [worker_id, lease_offset, *room_params],
