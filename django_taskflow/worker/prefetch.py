@@ -40,7 +40,7 @@ CONNECTION_ERRORS = (OperationalError, InterfaceError)
 # Claim enough tasks to keep the slot busy this long.
 PREFETCH_SECONDS = 0.05
 # While gated work waits for room, a busy slot looks at it this often.
-GATED_LOOK_SECONDS = 0.1
+GATED_LOOK_SECONDS = 0.25
 
 
 class Outcomes(Protocol):
@@ -151,6 +151,8 @@ class Prefetch:
         if found.task is not None:
             self.next_gated_look = 0.0  # its group may have more: look again next time
         else:
+            # A full group frees when a running task's outcome is written, and
+            # the slot that ran it looks again at once; others look now and then.
             pause = GATED_LOOK_SECONDS if found.waiting else self.options.poll_interval
             self.next_gated_look = time.monotonic() + pause
         return found.task
