@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 from django_taskflow.exceptions import InvalidTaskOptions
@@ -174,10 +175,15 @@ GATE_COLUMNS = (
 )
 
 
+@lru_cache(maxsize=1024)
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
+
+
 def _arguments(
     func: Callable[..., Any], takes_context: bool, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> dict[str, Any]:
-    signature = inspect.signature(func)
+    signature = _signature(func)
     bound = (
         signature.bind(None, *args, **kwargs) if takes_context else signature.bind(*args, **kwargs)
     )
