@@ -133,9 +133,10 @@ def test_a_capped_tasks_slot_is_freed_after_its_worker_is_sigkilled(
     doomed = workers.start(lease_seconds=2)
     wait_for(lambda: log.exists() and log.read_text().count("start") == 1, timeout=60)
     waiting = limited_tasks.holds_the_slot.enqueue(str(log), 0.0)
-    survivor = workers.start(lease_seconds=2)
-    wait_for(lambda: "slot 0 started" in workers.log(survivor), timeout=60)
-    time.sleep(2)  # the survivor has looked more than once: the group is full
+    survivors = [workers.start(lease_seconds=2) for _ in range(WORKERS - 1)]
+    for survivor in survivors:
+        wait_for(lambda survivor=survivor: "slot 0 started" in workers.log(survivor), timeout=60)
+    time.sleep(2)  # the survivors have looked more than once: the group is full
     assert models.Task.objects.get(pk=waiting.id).status == Status.QUEUED
 
     os.killpg(doomed.pid, signal.SIGKILL)
