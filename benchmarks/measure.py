@@ -47,15 +47,19 @@ def main() -> None:
 
 # A short backlog, drained by a freshly started worker, is dominated by its start.
 FIRST_TASK_BACKLOG = 10
+# The "limits" figure: tasks under a concurrency cap and under a rate limit,
+# this many of each, queued beside the drain's no-ops.
+LIMITED_TASKS = 200
 
 
 class Bench:
     def __init__(self, tasks: int, log: Path) -> None:
-        from testproject.demo.tasks import noop
+        from testproject.demo.tasks import noop, noop_capped, noop_rate_limited
 
         self.tasks = tasks
         self.log = log
         self.noop = noop
+        self.limited = (noop_capped, noop_rate_limited)
 
     def run(self, wanted: set[str], *, singles: int, samples: int) -> dict[str, float]:
         def want(name: str) -> bool:
@@ -68,6 +72,8 @@ class Bench:
             figures["bulk"] = self.enqueue_bulk(self.tasks)
         if want("drain"):
             figures["drain"], figures["first_backlog"] = self.drain(self.tasks)
+        if want("limits"):
+            figures.update(self.drain_beside_limits(self.tasks))
         if want("first"):
             figures["first"] = self.drain(FIRST_TASK_BACKLOG)[1]
         if want("latency") or want("memory"):
@@ -87,10 +93,12 @@ class Bench:
 
         from django_taskflow import models
 
-        models.Task.objects.filter(task_path=self.noop.module_path).delete()
+        paths = [definition.module_path for definition in (self.noop, *self.limited)]
+        models.Task.objects.filter(task_path__in=paths).delete()
+        models.RateStart.objects.all().delete()
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                for model in (models.Event, models.Attempt, models.Task):
+                for model in (models.Event, models.Attempt, models.Task, models.RateStart):
                     cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
     def enqueue_one_by_one(self, count: int) -> float:
@@ -123,11 +131,28 @@ class Bench:
                 stderr=log,
             )
 
-    def drain(self, count: int) -> tuple[float, float]:
+    def drain_beside_limits(self, count: int) -> dict[str, float]:
+        """The drain of no-ops alone, then beside capped and rate-limited tasks.
+
+        Both in this run, alternated (median of three each), so that the
+        machine's load changes both alike. The limited tasks are queued
+        with the no-ops and served by the same burst worker; the figure is
+        the no-ops' rate. The worker stops when nothing more can start,
+        leaving the rate-limited tasks beyond the first 5 queued.
+        """
+        plain, beside = [], []
+        for _ in range(3):
+            plain.append(self.drain(count)[0])
+            beside.append(self.drain(count, limited=LIMITED_TASKS)[0])
+        return {"limits_plain": statistics.median(plain), "limits": statistics.median(beside)}
+
+    def drain(self, count: int, limited: int = 0) -> tuple[float, float]:
         """Drain ``count`` queued no-ops with a fresh burst worker.
 
         Returns the rate from the first body start to the last finish, and
         the time from the worker's process start to its first body start.
+        With ``limited``, that many tasks of each limited kind are queued
+        beside them (see ``drain_beside_limits``).
         """
         from django.db.models import Max, Min
 
@@ -135,6 +160,8 @@ class Bench:
 
         self.clear()
         self.noop.enqueue_many([()] * count)
+        for definition in self.limited if limited else ():
+            definition.enqueue_many([()] * limited)
         spawned = time.time()
         worker = self.start_worker("--burst")
         if worker.wait(timeout=600):
@@ -144,6 +171,11 @@ class Bench:
         if pending:
             raise RuntimeError(f"{pending} of {count} tasks did not succeed; see {self.log}")
         span = tasks.aggregate(first=Min("started_at"), last=Max("finished_at"))
+        if limited:
+            # Checked before clear() deletes them: the capped ones all ran.
+            capped = models.Task.objects.filter(task_path=self.limited[0].module_path)
+            if capped.exclude(status="succeeded").exists():
+                raise RuntimeError(f"capped tasks were left unrun; see {self.log}")
         self.clear()
         rate = count / max((span["last"] - span["first"]).total_seconds(), 1e-6)
         return rate, span["first"].timestamp() - spawned

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import time
 
 import psycopg
 
 SERVER = "host=127.0.0.1 port=5432 user=postgres"
-DATABASE = "tf_bench_raw"
+# TASKFLOW_BENCH_RAW_DB: another name, so that two checkouts can measure at once.
+DATABASE = os.environ.get("TASKFLOW_BENCH_RAW_DB", "tf_bench_raw")
 
 DDL = """
 DROP TABLE IF EXISTS rawq_attempt;

@@ -12,8 +12,10 @@ events are recorded as in production.
     python benchmarks/run.py --db sqlite --sqlite-settings default
 
 Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
-memory, history, schedule (the scheduler's lateness, on SQLite:
-``--db sqlite --sqlite-settings recommended --only schedule``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
+memory, history, limits (the drain beside capped and rate-limited tasks,
+and alone, alternated in one run), schedule (the scheduler's lateness, on
+SQLite: ``--db sqlite --sqlite-settings recommended --only schedule``).
+Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
 """
@@ -41,18 +43,12 @@ import raw_sqlite  # noqa: E402
 from report import print_table  # noqa: E402
 
 POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
-BENCH_DB = "tf_bench"
+# TASKFLOW_BENCH_DB: another database name, so that two checkouts can measure at once.
+BENCH_DB = os.environ.get("TASKFLOW_BENCH_DB", "tf_bench")
 FIGURE_NAMES = (
-    "baseline",
-    "enqueue",
-    "bulk",
-    "drain",
-    "first",
-    "latency",
-    "memory",
-    "history",
+    "baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history", "limits",
     "schedule",
-)
+)  # fmt: skip
 
 
 def main() -> None:
@@ -126,7 +122,7 @@ def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) ->
         "--tasks", str(args.tasks), "--singles", "0", "--samples", "0",
         "--history", str(args.history), "--runs", str(args.runs),
     ]  # fmt: skip
-    wants_baseline = wants(args, "baseline") or wants(args, "drain")
+    wants_baseline = wants(args, "baseline") or wants(args, "drain") or wants(args, "limits")
     runs: list[dict[str, float]] = []
     for number in range(args.runs if wants_baseline or wants_product else 0):
         print(f"  {db} {sqlite_settings} run {number + 1}/{args.runs} ...", flush=True)

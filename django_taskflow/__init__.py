@@ -40,6 +40,7 @@ from django_taskflow.hooks import (
     on_task_start,
     remove_hook,
 )
+from django_taskflow.limits import Concurrency, RateLimit
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.queues import Queue
 from django_taskflow.schedules import schedule, unschedule
@@ -103,6 +104,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AmbiguousTaskName",
+    "Concurrency",
     "ConfigurationError",
     "Dedup",
     "HardTimeLimitExceeded",
@@ -113,6 +115,7 @@ __all__ = [
     "MigrationsNotApplied",
     "PayloadTooLarge",
     "Queue",
+    "RateLimit",
     "ResultNotFound",
     "ResultRejected",
     "ResultTimeout",

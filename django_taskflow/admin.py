@@ -214,6 +214,17 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         ),
     ]
 
+    # Shown only for a task under a concurrency cap or a rate limit.
+    limits_fieldset: tuple[Any, Any] = (
+        _("Limits"),
+        {
+            "fields": [
+                "concurrency_display",
+                "rate_limit_display",
+            ]
+        },
+    )
+
     enqueued = precise_time("enqueued_at", _("enqueued at"))
     run_after_display = precise_time("run_after", _("run after"))
     started = precise_time("started_at", _("started at"))
@@ -233,8 +244,33 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             progress_attempt=Subquery(last_progress, output_field=IntegerField()),
         )
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(self.fieldsets)
+        if obj is not None and obj.gate_key:
+            fieldsets.insert(1, self.limits_fieldset)
+        return fieldsets
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [str(name) for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return [
+            str(name)
+            for fieldset in self.get_fieldsets(request, obj)
+            for name in fieldset[1]["fields"]
+        ]
+
+    @admin.display(description=_("concurrency cap"))
+    def concurrency_display(self, task: models.Task) -> str:
+        if not task.concurrency_key:
+            return ""
+        return (
+            f"{task.concurrency_limit} at once in group {task.concurrency_key} "
+            f"({task.concurrency_strategy})"
+        )
+
+    @admin.display(description=_("rate limit"))
+    def rate_limit_display(self, task: models.Task) -> str:
+        if not task.rate_key:
+            return ""
+        return f"{task.rate_limit} per {task.rate_seconds:g} s in group {task.rate_key}"
 
     @admin.display(description=_("requires"))
     def requires_display(self, task: models.Task) -> str:

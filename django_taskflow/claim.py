@@ -4,6 +4,10 @@ Ordering within a queue: priority (highest first), then ``run_after``, then
 enqueue order (ids are time-ordered). Which queue a worker claims from next
 is ``queues.StrideScheduler``'s choice, by the queues' weights. Claimed rows are ``running`` with this worker's id
 and a lease; the attempt counter goes up at claim.
+
+Tasks under a concurrency cap or a rate limit (rows with a ``gate_key``)
+are left out of :func:`claim_batch`; :func:`claim_gated` takes them one at
+a time, each only when its group has room (see ``db/gates.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +25,7 @@ from django.db import connections, transaction
 from django.utils.dateparse import parse_datetime
 
 from django_taskflow import models
-from django_taskflow.db import CLAIM_COLUMNS, dialect_for
+from django_taskflow.db import CLAIM_COLUMNS, dialect_for, gates
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,9 @@ class ClaimedTask:
     run_after: datetime
     enqueued_at: datetime
     started_at: datetime | None
+    # Under a concurrency cap or a rate limit: claimed only to start at once,
+    # never prefetched; the slot's next look for such work waits for its outcome.
+    gated: bool = False
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -86,8 +93,9 @@ def _retry_policy(value: Any) -> dict[str, Any]:
     return dict(_policy(value)) if isinstance(value, str) else _json(value)
 
 
-def _read(row: dict[str, Any]) -> ClaimedTask:
+def _read(row: dict[str, Any], gated: bool = False) -> ClaimedTask:
     return ClaimedTask(
+        gated=gated,
         id=_uuid(row["id"]),
         task_path=row["task_path"],
         backend=row["backend"],
@@ -180,3 +188,121 @@ def claim_batch(
             extra={"action": "tasks_claimed", "worker_id": worker_id},
         )
     return claimed
+
+
+# How many gates one look at the gated work reads, from the slot's cursor on.
+GATES_PER_LOOK = 50
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatedClaim:
+    """What one look at the gated work found."""
+
+    task: ClaimedTask | None
+    # The gate of the task claimed, or the last one read: where the slot's
+    # next look starts, so that the gates of a task are served in turn.
+    cursor: str
+    # Whether any gate with work ready now was seen (claimed from or not).
+    waiting: bool
+    # Ready gated work waits for a rate window: the earliest instant one of
+    # them may start (by the database's clock), else None.
+    opens_at: datetime | None
+
+
+def claim_gated(
+    *,
+    database: str,
+    worker_id: str,
+    backend: str = "default",
+    queues: Sequence[str],
+    excluded: Sequence[str] = (),
+    capabilities: frozenset[str] = frozenset(),
+    lease_seconds: float,
+    now: datetime,
+    after: str = "",
+) -> GatedClaim:
+    """Claim at most one ready task under a concurrency cap or a rate limit.
+
+    Gates are read in key order from ``after`` (wrapping around), so that
+    each of a task's groups gets its turn: one tenant's flood does not hold
+    back another's few. A gate is claimed from only if its group has room
+    at this instant, counted under a lock (``db/gates.py``). ``queues``
+    empty means every queue but ``excluded`` (the paused ones); a task
+    that ``requires`` capabilities is taken only if ``capabilities`` has them.
+    """
+    connection = connections[database]
+    vendor = connection.vendor
+    dialect = dialect_for(database)
+    adapted_now = connection.ops.adapt_datetimefield_value(now)
+    table = models.Task._meta.db_table
+    rate_table = models.RateStart._meta.db_table
+    looks = [after, ""] if after else [""]
+    opens_at: datetime | None = None
+    cursor_key = after
+    waiting = False
+    for start in looks:
+        with connection.cursor() as cursor:
+            found = gates.candidates(
+                cursor,
+                vendor=vendor,
+                table=table,
+                rate_table=rate_table,
+                backend=backend,
+                queues=queues,
+                excluded=excluded,
+                capabilities=capabilities,
+                now=adapted_now,
+                after=start,
+                limit=GATES_PER_LOOK,
+            )
+        for candidate in found:
+            cursor_key = candidate.gate_key
+            waiting = waiting or candidate.ready
+            if not candidate.has_room:
+                opens_at = _earliest(opens_at, _window_opens(candidate))
+                continue
+            with transaction.atomic(using=database), connection.cursor() as cursor:
+                if not gates.lock(cursor, vendor=vendor, candidate=candidate):
+                    continue
+                rows = gates.claim(
+                    cursor,
+                    vendor=vendor,
+                    table=table,
+                    rate_table=rate_table,
+                    candidate=candidate,
+                    worker_id=worker_id,
+                    backend=backend,
+                    queues=queues,
+                    excluded=excluded,
+                    capabilities=capabilities,
+                    lease_sql=dialect.LEASE_UNTIL_SQL,
+                    lease_offset=dialect.lease_offset(lease_seconds),
+                    now=adapted_now,
+                )
+            if rows:
+                task = _read(dict(zip(CLAIM_COLUMNS, rows[0], strict=True)), gated=True)
+                logger.debug(
+                    "claimed gated task %s",
+                    task.id,
+                    extra={"action": "tasks_claimed", "worker_id": worker_id},
+                )
+                return GatedClaim(task=task, cursor=candidate.gate_key, waiting=True, opens_at=None)
+        if len(found) == GATES_PER_LOOK:
+            break  # more gates follow: the next look goes on from the cursor
+    return GatedClaim(task=None, cursor=cursor_key, waiting=waiting, opens_at=opens_at)
+
+
+def _window_opens(candidate: gates.Candidate) -> datetime | None:
+    """When a rate-limited gate's window lets one more start (None: not rate-bound)."""
+    if candidate.rate_limit is None or candidate.started < candidate.rate_limit:
+        return None
+    oldest = _datetime(candidate.oldest_start)
+    if oldest is None or candidate.rate_seconds is None:
+        return None
+    return oldest + timedelta(seconds=candidate.rate_seconds)
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None or second is None:
+        return first or second
+    return min(first, second)

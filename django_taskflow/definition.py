@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_taskflow.cron import CronExpression
 from django_taskflow.dedup import Dedup, missing_fields
 from django_taskflow.exceptions import InvalidSchedule, InvalidTaskOptions
+from django_taskflow.limits import Concurrency, RateLimit, key_problem
 from django_taskflow.policies import MAX_ATTEMPTS_LIMIT, RetryPolicy, is_attempt_count
 from django_taskflow.states import OnLost
 from django_taskflow.text import storable_text
@@ -66,6 +67,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``schedule``: run it periodically (a cron builder, an expression or a
       ``timedelta``); declared only, synced to the Schedule table when a
       worker starts (docs/howto/schedules.md).
+    - ``concurrency``: a :class:`Concurrency` cap on the tasks running at once;
+    - ``rate_limit``: a :class:`RateLimit` on the attempts started per window.
     """
 
     max_attempts: int | None = None
@@ -84,6 +87,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     # Django's own decorator.
     requires: Collection[str] = frozenset()
     schedule: ScheduleChoice | None = None
+    concurrency: Concurrency | None = None
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -112,6 +117,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         dedup: Dedup | Literal[False] | None = None,
         unique: bool | None = None,
         requires: Collection[str] | None = None,
+        concurrency: Concurrency | None = None,
+        rate_limit: RateLimit | None = None,
         **others: Any,
     ) -> TaskflowTask:
         """Return a copy with the given options changed (for one enqueue, say).
@@ -140,6 +147,8 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "key": key,
                 "unique": unique,
                 "requires": None if requires is None else as_capabilities(requires),
+                "concurrency": concurrency,
+                "rate_limit": rate_limit,
             }.items()
             if value is not None
         }
@@ -287,6 +296,7 @@ def validate_options(definition: TaskflowTask) -> None:
             key,
         )
     _validate_dedup(definition)
+    _validate_limits(definition)
 
 
 def _validate_dedup(definition: TaskflowTask) -> None:
@@ -318,6 +328,22 @@ def _validate_dedup(definition: TaskflowTask) -> None:
             f"Dedup.by_fields naming parameters of the function; it has no {missing[0]!r}",
             dedup,
         )
+
+
+def _validate_limits(definition: TaskflowTask) -> None:
+    """``concurrency`` and ``rate_limit``: their type, and a key naming a real argument."""
+    for option, kind, example in (
+        ("concurrency", Concurrency, "Concurrency(3) or Concurrency.SERIAL"),
+        ("rate_limit", RateLimit, "RateLimit(10, per=timedelta(minutes=1)) or RateLimit.MODERATE"),
+    ):
+        value = getattr(definition, option)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            _refuse(definition, option, f"None or a {kind.__name__} (e.g. {example})", value)
+        problem = key_problem(definition.func, definition.takes_context, value.key)
+        if problem is not None:
+            _refuse(definition, option, f"a key naming one of its arguments ({problem})", value)
 
 
 def _validate_django_options(definition: TaskflowTask) -> None:
@@ -389,6 +415,8 @@ def task(
     unique: bool = ...,
     requires: Collection[str] = ...,
     schedule: ScheduleChoice | None = ...,
+    concurrency: Concurrency | None = ...,
+    rate_limit: RateLimit | None = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -413,6 +441,8 @@ def task(
     unique: bool = False,
     requires: Collection[str] = (),
     schedule: ScheduleChoice | None = None,
+    concurrency: Concurrency | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -444,6 +474,8 @@ def task(
             unique=unique,
             requires=as_capabilities(requires),
             schedule=schedule,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
         )
 
     if function is not None:

@@ -27,8 +27,8 @@ from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from django_taskflow import enqueue_dedup, invocation, models, payloads, results
-from django_taskflow.db import dialect_for
+from django_taskflow import enqueue_dedup, invocation, limits, models, payloads, results
+from django_taskflow.db import INSERT_COLUMNS, dialect_for
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
 from django_taskflow.policies import DEFAULT_RETRY_POLICY
 from django_taskflow.states import OnLost, Status
@@ -55,6 +55,8 @@ class _Settings:
     timeout_hard: float | None
     on_lost: str
     requires_json: str | None  # None (NULL) for a task that requires nothing
+    concurrency: limits.Concurrency | None
+    rate_limit: limits.RateLimit | None
 
 
 def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings:
@@ -77,6 +79,8 @@ def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings
         timeout_hard=timeout.hard if timeout else None,
         on_lost=getattr(definition, "on_lost", OnLost.REQUEUE),
         requires_json=_requires_json(getattr(definition, "requires", ())),
+        concurrency=getattr(definition, "concurrency", None),
+        rate_limit=getattr(definition, "rate_limit", None),
     )
 
 
@@ -112,13 +116,17 @@ def _insert(
     pk = models.Task._meta.pk
     run_after = connection.ops.adapt_datetimefield_value(definition.run_after or now)
     enqueued_at = connection.ops.adapt_datetimefield_value(now)
-    rows = []
+    # Only limited tasks write the gate's columns; every other row leaves
+    # them NULL, as the plain claim expects.
+    gated = shared.concurrency is not None or shared.rate_limit is not None
+    rows: list[tuple[Any, ...]] = []
     snapshots = []
     for args, kwargs in calls:
         invocation.bind_arguments(definition, args, kwargs)
         args_json, kwargs_json = payloads.encode_arguments(
             shared.task_path, args, kwargs, max_bytes
         )
+        gate = _gate(shared, definition, args, kwargs) if gated else ()
         task_id = models.new_task_id()
         rows.append(
             (
@@ -142,6 +150,7 @@ def _insert(
                 enqueued_at,
                 shared.on_lost,
                 shared.requires_json,
+                *gate,
             )
         )
         snapshots.append(
@@ -157,10 +166,11 @@ def _insert(
         )
     if not rows:
         return []
+    columns = INSERT_COLUMNS + limits.GATE_COLUMNS if gated else INSERT_COLUMNS
     if getattr(definition, "dedup", None) is not None or getattr(definition, "unique", False):
         try:
             answers, inserted = enqueue_dedup.insert(
-                definition, database, calls, rows, snapshots, now
+                definition, database, calls, rows, snapshots, now, columns=columns
             )
         except DatabaseError as exc:
             _explain(database, exc)
@@ -180,7 +190,12 @@ def _insert(
     )
     try:
         with own_transaction, connection.cursor() as cursor:
-            dialect.insert_tasks(cursor, table=table, rows=rows)
+            dialect.insert_tasks(
+                cursor,
+                table=table,
+                rows=rows,
+                columns=columns,
+            )
     except DatabaseError as exc:
         _explain(database, exc)
         raise
@@ -213,6 +228,21 @@ def _explain(database: str, exc: DatabaseError) -> None:
                 f"The table {table} does not exist in database {database!r}: run "
                 f"`manage.py migrate` to create django_taskflow's tables ({reason})."
             ) from exc
+
+
+def _gate(
+    shared: _Settings, definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    gate = limits.gate_for(
+        task_path=shared.task_path,
+        func=definition.func,
+        takes_context=definition.takes_context,
+        concurrency=shared.concurrency,
+        rate_limit=shared.rate_limit,
+        args=args,
+        kwargs=kwargs,
+    )
+    return gate.as_row() if gate is not None else ()
 
 
 def _table_exists(database: str, table: str) -> bool:

@@ -60,6 +60,8 @@ def insert(
     rows: Sequence[Sequence[Any]],
     snapshots: Sequence[results.TaskflowResult],
     now: datetime,
+    *,
+    columns: Sequence[str] = INSERT_COLUMNS,
 ) -> tuple[list[results.TaskflowResult], list[results.TaskflowResult]]:
     """Enqueue the calls' rows, one per distinct key; return every call's result and the new ones.
 
@@ -78,7 +80,7 @@ def insert(
     with transaction.atomic(using=database):
         for key in sorted(chosen):
             index = chosen[key]
-            writer = _Writer(definition, database, key, rows[index], snapshots[index], now)
+            writer = _Writer(definition, database, key, rows[index], snapshots[index], now, columns)
             if dedup is None:
                 answers[key] = writer.unique()
             elif dedup.debounce is None:
@@ -125,6 +127,7 @@ class _Writer:
         row: Sequence[Any],
         snapshot: results.TaskflowResult,
         now: datetime,
+        columns: Sequence[str],
     ) -> None:
         self.definition = definition
         self.database = database
@@ -134,13 +137,16 @@ class _Writer:
         self.row = row
         self.snapshot = snapshot
         self.now = now
+        self.columns = columns  # the row's: a limited task's carry its gate
 
     def _datetime(self, value: datetime) -> Any:
         return self.connection.ops.adapt_datetimefield_value(value)
 
     def _insert_task(self, row: Sequence[Any]) -> Answer:
         with self.connection.cursor() as cursor:
-            self.dialect.insert_tasks(cursor, table=models.Task._meta.db_table, rows=[row])
+            self.dialect.insert_tasks(
+                cursor, table=models.Task._meta.db_table, rows=[row], columns=self.columns
+            )
         return self.snapshot, True
 
     def _hold(self, expires_at: datetime, take_over_before: datetime) -> bool:
@@ -225,7 +231,11 @@ class _Writer:
         for _ in range(_UNIQUE_TRIES):
             with self.connection.cursor() as cursor:
                 if self.dialect.insert_unique_task(
-                    cursor, table=models.Task._meta.db_table, row=self.row, unique_key=self.key
+                    cursor,
+                    table=models.Task._meta.db_table,
+                    row=self.row,
+                    unique_key=self.key,
+                    columns=self.columns,
                 ):
                     return self.snapshot, True
             existing = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
@@ -24,7 +24,7 @@ from django_taskflow.states import Status
 class WaitReason:
     """One thing a queued task waits for."""
 
-    kind: str  # "run_after", "queue_paused", "queue_limit", "capabilities"
+    kind: str  # "run_after", "queue_paused", "queue_limit", "capabilities", "concurrency", "rate_limit"
     message: str
     until: datetime | None = None  # when it passes by itself, if known
 
@@ -105,4 +105,62 @@ def _capabilities(task: models.Task, now: datetime) -> list[WaitReason]:
     ]
 
 
-EXPLAINERS: list[Explainer] = [_not_due, _queue, _capabilities]
+def concurrency_reason(task: models.Task) -> WaitReason | None:
+    """The task's concurrency cap, if its group is full now; None if it is not held back.
+
+    ``until`` is None: it lifts when a running task of the group ends.
+    """
+    if task.status != Status.QUEUED or not task.concurrency_key or not task.concurrency_limit:
+        return None
+    running = (
+        models.Task.objects.using(task._state.db)
+        .filter(concurrency_key=task.concurrency_key, status=Status.RUNNING)
+        .count()
+    )
+    if running < task.concurrency_limit:
+        return None
+    return WaitReason(
+        kind="concurrency",
+        message=f"its concurrency cap: {running} of at most {task.concurrency_limit} tasks of "
+        f"group {task.concurrency_key} are running; it starts when one of them ends",
+    )
+
+
+def rate_limit_reason(task: models.Task, now: datetime | None = None) -> WaitReason | None:
+    """The task's rate limit, if its window is full now, with the instant it opens."""
+    if task.status != Status.QUEUED or not task.rate_key or not task.rate_limit:
+        return None
+    now = now or timezone.now()
+    per = timedelta(seconds=task.rate_seconds or 0)
+    starts = list(
+        models.RateStart.objects.using(task._state.db)
+        .filter(rate_key=task.rate_key, started_at__gt=now - per)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+    )
+    if len(starts) < task.rate_limit:
+        return None
+    # One more may start once enough of the window's starts have left it.
+    return WaitReason(
+        kind="rate_limit",
+        message=f"its rate limit: {len(starts)} of at most {task.rate_limit} starts of "
+        f"group {task.rate_key} in the last {_duration(per)}",
+        until=starts[len(starts) - task.rate_limit] + per,
+    )
+
+
+def limit_reasons(task: models.Task, now: datetime | None = None) -> list[WaitReason]:
+    """Every concurrency cap or rate limit that holds the task back now (empty: none)."""
+    found = [concurrency_reason(task), rate_limit_reason(task, now)]
+    return [reason for reason in found if reason is not None]
+
+
+def _duration(per: timedelta) -> str:
+    seconds = per.total_seconds()
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+EXPLAINERS: list[Explainer] = [_not_due, _queue, _capabilities, limit_reasons]

@@ -90,9 +90,22 @@ _INSERT_CASTS = {
     "enqueued_at": "timestamptz",
     "on_lost": "varchar",
     "requires": "jsonb",
+    # A limited task's gate (limits.GATE_COLUMNS).
+    "gate_key": "varchar",
+    "concurrency_key": "varchar",
+    "concurrency_limit": "integer",
+    "concurrency_strategy": "varchar",
+    "rate_key": "varchar",
+    "rate_limit": "integer",
+    "rate_seconds": "double precision",
 }
-_INSERT_ROW = "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in INSERT_COLUMNS) + ")"
-_UNIQUE_ROW = _INSERT_ROW[:-1] + ", %s::varchar)"
+
+
+def _insert_row(columns: Sequence[str]) -> str:
+    return "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in columns) + ")"
+
+
+_INSERT_ROW = _insert_row(INSERT_COLUMNS)
 
 
 def inserts_in_one_statement(row_count: int) -> bool:
@@ -104,16 +117,27 @@ def inserts_in_one_statement(row_count: int) -> bool:
     return True
 
 
-def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert task rows: one INSERT for a few, COPY for many (several times faster)."""
-    columns = ", ".join(INSERT_COLUMNS)
+def insert_tasks(
+    cursor: Any,
+    *,
+    table: str,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str] = INSERT_COLUMNS,
+) -> None:
+    """Insert task rows: one INSERT for a few, COPY for many (several times faster).
+
+    ``columns`` name the values of each row: ``INSERT_COLUMNS``, plus the
+    gate's columns for a limited task.
+    """
+    names = ", ".join(columns)
     if len(rows) < 50:
+        row = _INSERT_ROW if columns is INSERT_COLUMNS else _insert_row(columns)
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([_INSERT_ROW] * len(rows))}",
+            f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(rows))}",
             [value for values in rows for value in values],
         )
         return
-    _copy(cursor, table, INSERT_COLUMNS, rows)
+    _copy(cursor, table, columns, rows)
 
 
 def hold_dedup_key(
@@ -148,7 +172,14 @@ def hold_dedup_key(
     return cursor.fetchone() is not None
 
 
-def insert_unique_task(cursor: Any, *, table: str, row: Sequence[Any], unique_key: str) -> bool:
+def insert_unique_task(
+    cursor: Any,
+    *,
+    table: str,
+    row: Sequence[Any],
+    unique_key: str,
+    columns: Sequence[str] = INSERT_COLUMNS,
+) -> bool:
     """Insert one task row with ``unique_key`` unless a queued or running task has it.
 
     True when inserted. The conflict target repeats the condition of the
@@ -157,7 +188,8 @@ def insert_unique_task(cursor: Any, *, table: str, row: Sequence[Any], unique_ke
     """
     cursor.execute(
         f"""
-        INSERT INTO {table} ({", ".join(INSERT_COLUMNS)}, unique_key) VALUES {_UNIQUE_ROW}
+        INSERT INTO {table} ({", ".join(columns)}, unique_key)
+        VALUES {_insert_row(columns)[:-1]}, %s::varchar)
         ON CONFLICT (unique_key) WHERE (status IN ('queued', 'running') AND unique_key IS NOT NULL)
         DO NOTHING
         RETURNING id
@@ -242,11 +274,14 @@ def claim(
     so the outer UPDATE needs no status filter; without one the planner
     joins on the primary key instead of rescanning the claim index, which
     it did when statistics said few rows were queued.
+
+    Rows with a gate (a concurrency cap or a rate limit) are claimed by
+    ``db.gates`` instead; the claim index holds only the others.
     """
     queue_filter, queue_params = _queue_filter(queues, excluded)
-    capability_filter, capability_params = _capability_filter(capabilities)
+    requires_filter, capability_params = capability_filter(capabilities)
     cursor.execute(
-        _claim_sql(table, f"{queue_filter} {capability_filter}", "%s"),
+        _claim_sql(table, f"{queue_filter} {requires_filter}", "%s"),
         [
             now,
             backend,
@@ -289,13 +324,13 @@ def claim_limited(
         "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
         [_QUEUE_LOCK_SPACE, f"{backend}:{queue}"],
     )
-    capability_filter, capability_params = _capability_filter(capabilities)
+    requires_filter, capability_params = capability_filter(capabilities)
     room = (
         f"LEAST(%s, GREATEST(0, %s - (SELECT count(*) FROM {table} "
         "WHERE status = 'running' AND backend = %s AND queue_name = %s)))"
     )
     cursor.execute(
-        _claim_sql(table, f"AND queue_name = %s {capability_filter}", room),
+        _claim_sql(table, f"AND queue_name = %s {requires_filter}", room),
         [
             now,
             backend,
@@ -317,7 +352,8 @@ def _claim_sql(table: str, filters: str, limit: str) -> str:
     return f"""
         WITH ready AS MATERIALIZED (
             SELECT id FROM {table}
-            WHERE status = 'queued' AND run_after <= %s AND backend = %s {filters}
+            WHERE status = 'queued' AND gate_key IS NULL AND run_after <= %s AND backend = %s
+                {filters}
             ORDER BY priority DESC, run_after, id
             LIMIT {limit}
             FOR UPDATE SKIP LOCKED
@@ -339,7 +375,7 @@ def _queue_filter(queues: Sequence[str], excluded: Sequence[str]) -> tuple[str, 
     return "", []
 
 
-def _capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
+def capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
     """Rows that need nothing, or only what the worker offers.
 
     ``requires`` is NULL for most tasks: the test costs them nothing

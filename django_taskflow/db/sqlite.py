@@ -28,12 +28,16 @@ def lease_offset(seconds: float) -> str:
     return f"{float(seconds):+f} seconds"
 
 
-def insert_tasks(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert task rows with one prepared statement."""
-    placeholders = ", ".join(["%s"] * len(INSERT_COLUMNS))
-    cursor.executemany(
-        f"INSERT INTO {table} ({', '.join(INSERT_COLUMNS)}) VALUES ({placeholders})", rows
-    )
+def insert_tasks(
+    cursor: Any,
+    *,
+    table: str,
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str] = INSERT_COLUMNS,
+) -> None:
+    """Insert task rows with one prepared statement (``columns``: see ``postgres``)."""
+    placeholders = ", ".join(["%s"] * len(columns))
+    cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
 
 
 def inserts_in_one_statement(row_count: int) -> bool:
@@ -73,7 +77,14 @@ def hold_dedup_key(
     return cursor.fetchone() is not None
 
 
-def insert_unique_task(cursor: Any, *, table: str, row: Sequence[Any], unique_key: str) -> bool:
+def insert_unique_task(
+    cursor: Any,
+    *,
+    table: str,
+    row: Sequence[Any],
+    unique_key: str,
+    columns: Sequence[str] = INSERT_COLUMNS,
+) -> bool:
     """Insert one task row with ``unique_key`` unless a queued or running task has it.
 
     True when inserted. The conflict target repeats the condition of the
@@ -82,7 +93,8 @@ def insert_unique_task(cursor: Any, *, table: str, row: Sequence[Any], unique_ke
     """
     cursor.execute(
         f"""
-        INSERT INTO {table} ({", ".join(INSERT_COLUMNS)}, unique_key) VALUES ({", ".join(["%s"] * (len(INSERT_COLUMNS) + 1))})
+        INSERT INTO {table} ({", ".join(columns)}, unique_key)
+        VALUES ({", ".join(["%s"] * (len(columns) + 1))})
         ON CONFLICT (unique_key) WHERE (status IN ('queued', 'running') AND unique_key IS NOT NULL)
         DO NOTHING
         RETURNING id
@@ -143,6 +155,9 @@ def claim(
     subquery chose are still queued), and with one the planner walked
     every queued row through the status index: 25 ms per claim at 18,000
     queued.
+
+    Rows with a gate (a concurrency cap or a rate limit) are claimed by
+    ``db.gates`` instead; the claim index holds only the others.
     """
     if queues:
         queue_filter = f"AND queue_name IN ({', '.join(['%s'] * len(queues))})"
@@ -150,9 +165,9 @@ def claim(
         queue_filter = f"AND queue_name NOT IN ({', '.join(['%s'] * len(excluded))})"
     else:
         queue_filter = ""
-    capability_filter, capability_params = _capability_filter(capabilities)
+    requires_filter, capability_params = capability_filter(capabilities)
     cursor.execute(
-        _claim_sql(table, f"{queue_filter} {capability_filter}", "%s"),
+        _claim_sql(table, f"{queue_filter} {requires_filter}", "%s"),
         [
             worker_id,
             lease_offset(lease_seconds),
@@ -185,13 +200,13 @@ def claim_limited(
     included) and claims at most the rest under the single write lock, so
     no other worker claims in between.
     """
-    capability_filter, capability_params = _capability_filter(capabilities)
+    requires_filter, capability_params = capability_filter(capabilities)
     room = (
         f"min(%s, max(0, %s - (SELECT count(*) FROM {table} "
         "WHERE status = 'running' AND backend = %s AND queue_name = %s)))"
     )
     cursor.execute(
-        _claim_sql(table, f"AND queue_name = %s {capability_filter}", room),
+        _claim_sql(table, f"AND queue_name = %s {requires_filter}", room),
         [
             worker_id,
             lease_offset(lease_seconds),
@@ -215,7 +230,8 @@ def _claim_sql(table: str, filters: str, limit: str) -> str:
             attempts = attempts + 1
         WHERE id IN (
             SELECT id FROM {table} INDEXED BY {CLAIM_INDEX}
-            WHERE status = 'queued' AND run_after <= %s AND backend = %s {filters}
+            WHERE status = 'queued' AND gate_key IS NULL AND run_after <= %s AND backend = %s
+                {filters}
             ORDER BY priority DESC, run_after, id
             LIMIT {limit}
         )
@@ -223,7 +239,7 @@ def _claim_sql(table: str, filters: str, limit: str) -> str:
         """
 
 
-def _capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
+def capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
     """Rows that need nothing, or nothing the worker lacks (``requires`` is a JSON list)."""
     if not capabilities:
         return "AND requires IS NULL", []

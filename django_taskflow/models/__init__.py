@@ -1,4 +1,5 @@
-"""The database tables: tasks, their attempts and events; dedup keys, queue states, schedules."""
+"""The database tables: tasks, their attempts and events; dedup keys, queue states,
+rate-limit starts, schedules."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django_taskflow.models.attempt import Attempt
 from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.queue_state import QueueState
+from django_taskflow.models.rate_start import RateStart
 from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
 
@@ -15,6 +17,7 @@ __all__ = [
     "Event",
     "EventKind",
     "QueueState",
+    "RateStart",
     "RunState",
     "Schedule",
     "ScheduleRun",

@@ -131,6 +131,29 @@ class Task(models.Model):
         _("run after"), default=timezone.now, help_text=_("The earliest time it may run.")
     )
     worker_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    # Concurrency caps and rate limits (django_taskflow.limits), NULL for a
+    # task with neither: the claim of such rows is unchanged, and only rows
+    # with a gate_key go through the gated claim. The gate is the unit the
+    # gated claim picks (the concurrency group, the rate key, or both).
+    gate_key = models.CharField(  # noqa: DJ001
+        max_length=400,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The group of a task under a concurrency cap or a rate limit."),
+    )
+    concurrency_key = models.CharField(  # noqa: DJ001
+        _("concurrency group"), max_length=400, null=True, blank=True, editable=False
+    )
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    concurrency_strategy = models.CharField(  # noqa: DJ001
+        max_length=8, null=True, blank=True, editable=False
+    )
+    rate_key = models.CharField(  # noqa: DJ001
+        _("rate limit group"), max_length=400, null=True, blank=True, editable=False
+    )
+    rate_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    rate_seconds = models.FloatField(null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -164,7 +187,31 @@ class Task(models.Model):
                 "id",
                 "queue_name",
                 name="taskflow_task_claim_idx",
-                condition=models.Q(status="queued"),
+                condition=models.Q(status="queued", gate_key__isnull=True),
+            ),
+            # The gated claim: its groups (a loose scan), each group's next
+            # task in ready order (fifo, and lifo read backwards) or by
+            # priority, and each group's running tasks. Rows without a
+            # gate never enter these indexes.
+            models.Index(
+                "gate_key",
+                "run_after",
+                "id",
+                name="taskflow_task_gate_idx",
+                condition=models.Q(status="queued", gate_key__isnull=False),
+            ),
+            models.Index(
+                "gate_key",
+                models.F("priority").desc(),
+                "run_after",
+                "id",
+                name="taskflow_task_gate_prio_idx",
+                condition=models.Q(status="queued", gate_key__isnull=False),
+            ),
+            models.Index(
+                fields=["concurrency_key"],
+                name="taskflow_task_group_running",
+                condition=models.Q(status="running", concurrency_key__isnull=False),
             ),
             # Lease recovery and renewal look at running rows only.
             models.Index(

@@ -5,6 +5,14 @@ how long its tasks take and claims ``min(BATCH_SIZE, PREFETCH_SECONDS /
 average)`` tasks at a time, at least one: many short tasks come in
 batches, and a long task is never held in a busy slot's queue while
 another worker sits idle.
+
+**Gated tasks** (under a concurrency cap or a rate limit) are claimed one
+at a time and only to start at once: a prefetched one would hold its
+group's slot, or its window's start, while it waited. The slot looks for
+them when it has nothing else to do, and at most every
+``GATED_LOOK_SECONDS`` (``poll_interval`` while there are none) while
+other work keeps it busy, so that tasks without limits pay nothing for
+the look.
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Protocol
 
 from django.db import InterfaceError, OperationalError, connections
 
 from django_taskflow import models, recovery
-from django_taskflow.claim import ClaimedTask, claim_batch
+from django_taskflow.claim import ClaimedTask, claim_batch, claim_gated
 from django_taskflow.conf import Options
 from django_taskflow.queues import Lane
 from django_taskflow.states import OnLost, Status
@@ -32,6 +41,17 @@ logger = logging.getLogger(__name__)
 CONNECTION_ERRORS = (OperationalError, InterfaceError)
 # Claim enough tasks to keep the slot busy this long.
 PREFETCH_SECONDS = 0.05
+# While gated work waits for room, a busy slot looks at it this often.
+GATED_LOOK_SECONDS = 0.25
+
+
+class Outcomes(Protocol):
+    """The slot's recorder, as far as the gated claim asks it (``Recorder``)."""
+
+    @property
+    def all_recorded(self) -> bool: ...
+
+    def wait_until_recorded(self, timeout: float | None = None) -> bool: ...
 
 
 class Prefetch:
@@ -47,8 +67,10 @@ class Prefetch:
         now: Callable[[], datetime],
         marks: RunningMarks,
         capabilities: frozenset[str] = frozenset(),
+        outcomes: Outcomes | None = None,
     ) -> None:
         self.options = options
+        self.outcomes = outcomes
         self.database = options.database
         self.backend = backend
         self.queues = queues
@@ -67,6 +89,14 @@ class Prefetch:
         self.reconnect = Reconnect(
             database=self.database, worker_id=worker_id, max_delay=options.heartbeat_seconds
         )
+        # Gated work: where the next look starts (each gate gets its turn),
+        # when it is due, and when a rate window lets waiting work start.
+        self.gate_cursor = ""
+        self.next_gated_look = 0.0
+        self.gated_opens_at: datetime | None = None
+        # A gated task was handed out to start: until its outcome is written,
+        # its group still counts it as running.
+        self.gated_started = False
 
     def __bool__(self) -> bool:
         return bool(self.tasks)
@@ -80,14 +110,23 @@ class Prefetch:
         self._drop_broken_connection()
         try:
             self.follow_queue_states()
+            # Not while this slot's own gated outcome is unwritten: its group
+            # would look full. Other work goes first meanwhile.
+            looked = time.monotonic() >= self.next_gated_look and not self._gated_unwritten()
+            gated = self._claim_gated() if looked else None
             claimed = self.control.claim(self._batch_size(), self._claim_from)
+            if not claimed and not looked:
+                if self._gated_unwritten() and self.outcomes is not None:
+                    self.outcomes.wait_until_recorded(timeout=self.options.heartbeat_seconds)
+                gated = self._claim_gated()
         except CONNECTION_ERRORS as exc:
             # It may have committed before the connection broke.
             self.may_hold_strays = True
             self.reconnect.lost("claim", exc)
             return False
         self.reconnect.succeeded()
-        claimed = self._start_at_once_only(claimed)
+        # A gated task comes first: it was claimed to start at once.
+        claimed = self._start_at_once_only([gated, *claimed] if gated else claimed)
         with self.lock:
             self.tasks.extend(claimed)
             self.claimed_at = time.monotonic()
@@ -131,14 +170,63 @@ class Prefetch:
             raise
         self.marks.committed(returned)
 
+    def _gated_unwritten(self) -> bool:
+        if self.gated_started and (self.outcomes is None or self.outcomes.all_recorded):
+            self.gated_started = False
+        return self.gated_started
+
+    def _claim_gated(self) -> ClaimedTask | None:
+        """Claim one gated task that can start now, if any; plan the next look."""
+        served = self.control.served()
+        if served is None:
+            return None  # every queue it serves is paused
+        queues, excluded = served
+        found = claim_gated(
+            database=self.database,
+            worker_id=self.worker_id,
+            backend=self.backend,
+            queues=queues,
+            excluded=excluded,
+            capabilities=self.capabilities,
+            lease_seconds=self.options.lease_seconds,
+            now=self.now(),
+            after=self.gate_cursor,
+        )
+        self.gate_cursor = found.cursor
+        self.gated_opens_at = found.opens_at
+        if found.task is not None:
+            self.next_gated_look = 0.0  # its group may have more: look again next time
+        else:
+            # A full group frees when a running task's outcome is written, and
+            # the slot that ran it looks again at once; others look now and then.
+            pause = GATED_LOOK_SECONDS if found.waiting else self.options.poll_interval
+            self.next_gated_look = time.monotonic() + pause
+        return found.task
+
+    def idle_seconds(self, poll_interval: float) -> float:
+        """How long an idle slot may wait for a wake-up.
+
+        Less while a pause or a queue limit holds work back (see
+        ``QueueControl.wait_seconds``), or if a rate window opens sooner.
+        """
+        poll_interval = self.control.wait_seconds(poll_interval)
+        opens_at = self.gated_opens_at
+        if opens_at is None:
+            return poll_interval
+        until = (opens_at - datetime.now(UTC)).total_seconds()
+        return min(poll_interval, max(until, 0.01))
+
     def _start_at_once_only(self, claimed: list[ClaimedTask]) -> list[ClaimedTask]:
-        """Keep an ``on_lost="fail"`` task only if it is the one the slot starts next.
+        """Keep an ``on_lost="fail"`` or gated task only if it is the one the slot starts next.
 
         Claims happen when nothing waits, so the first task starts at once.
         A prefetched task has not started, but if this whole host died,
         recovery by lease expiry could not tell, and would fail it unrun.
+        A prefetched gated task would hold its group's slot while it waited.
         """
-        kept = claimed[:1] + [task for task in claimed[1:] if task.on_lost != OnLost.FAIL]
+        kept = claimed[:1] + [
+            task for task in claimed[1:] if task.on_lost != OnLost.FAIL and not task.gated
+        ]
         if len(kept) < len(claimed):
             kept_ids = {task.id for task in kept}
             returned = [task.id for task in claimed if task.id not in kept_ids]
@@ -175,6 +263,8 @@ class Prefetch:
                 self.tasks.appendleft(task)
             self.reconnect.lost("lease check", exc)
             return None
+        if held and task.gated:
+            self.gated_started = True
         return task if held else None
 
     def took(self, seconds: float) -> None:

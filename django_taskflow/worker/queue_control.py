@@ -77,6 +77,18 @@ class QueueControl:
         """The slot waited for work: try every lane again."""
         self.scheduler.woke()
 
+    def served(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The queues to claim limited (gated) work from, and those to leave out.
+
+        Paused queues are left out; None when every queue served is paused.
+        An empty first item means every queue but the second's.
+        """
+        paused = self.states.paused
+        if not self.queues:
+            return (), tuple(sorted(paused))
+        open_queues = tuple(name for name in self.queues if name not in paused)
+        return (open_queues, ()) if open_queues else None
+
     def wait_seconds(self, poll_interval: float) -> float:
         """How long an idle slot may wait: shorter while a pause or a limit holds work back.
 

@@ -82,15 +82,6 @@ class Slot:
         self.inline = inline
         self.now = now
         self.marks = marks
-        self.prefetch = Prefetch(
-            options=options,
-            backend=backend,
-            queues=queues,
-            worker_id=worker_id,
-            now=now,
-            marks=marks,
-            capabilities=capabilities,
-        )
         self.current: claim.ClaimedTask | None = None
         # Cancel requests for tasks this slot holds, by task id: written by
         # the lease keeper's thread, read by the task (context.is_cancelled).
@@ -119,6 +110,16 @@ class Slot:
             stop=stop,
             now=now,
             inline=inline,
+        )
+        self.prefetch = Prefetch(
+            options=options,
+            backend=backend,
+            queues=queues,
+            worker_id=worker_id,
+            now=now,
+            marks=marks,
+            capabilities=capabilities,
+            outcomes=self.recorder,
         )
         self.keeper = LeaseKeeper(
             options=options,
@@ -168,7 +169,7 @@ class Slot:
             if self.inline:
                 self.keeper.run_due()
             if not self.burst:
-                self.waiter.wait(self.prefetch.control.wait_seconds(self.options.poll_interval))
+                self.waiter.wait(self.prefetch.idle_seconds(self.options.poll_interval))
                 self.prefetch.control.woke()
                 return False
             # A retry may sit in the recorder's batch: once it is written,

@@ -7,7 +7,7 @@ import time
 
 from django.tasks import task as django_task
 
-from django_taskflow import RetryPolicy, TaskContext, Timeout, task
+from django_taskflow import Concurrency, RateLimit, RetryPolicy, TaskContext, Timeout, task
 
 
 @task
@@ -71,3 +71,15 @@ def noop() -> None:
 def heartbeat() -> str:
     """Fired by the demo's schedule every few seconds: watch it in the admin."""
     return "still here"
+
+
+# Beside the no-ops, the benchmark's "limits" figure runs these: work under a
+# concurrency cap and a rate limit must not slow the tasks that have none.
+@task(concurrency=Concurrency.SERIAL)
+def noop_capped() -> None:
+    """A no-op that runs one at a time across all workers."""
+
+
+@task(rate_limit=RateLimit.CONSERVATIVE)
+def noop_rate_limited() -> None:
+    """A no-op of which at most 5 start per minute."""

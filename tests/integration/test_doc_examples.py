@@ -120,6 +120,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/cancelling.py",
         "testproject/docs_examples/queues.py",
         "testproject/docs_examples/schedules.py",
+        "testproject/docs_examples/limits.py",
     }
 
 
