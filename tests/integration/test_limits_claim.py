@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from django_taskflow import Concurrency, InvalidTaskOptions, claim, models
+from django_taskflow import Concurrency, Dedup, InvalidTaskOptions, claim, models
 from django_taskflow.claim import GatedClaim, claim_gated
 from django_taskflow.states import Status
 from tests import limited_tasks, tasks
@@ -272,3 +272,17 @@ def test_the_gated_claim_takes_a_task_that_requires_capabilities_only_where_offe
     assert take_offering() is None
     assert take_offering("eu-west") is None
     assert str(take_offering("gpu", "eu-west").id) == needs_gpu.id
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"unique": True}, {"dedup": Dedup.by_input(ttl=60)}],
+    ids=["unique", "dedup"],
+)
+def test_a_limited_task_that_is_also_deduplicated_keeps_its_gate(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    result = limited_tasks.capped.using(**options).enqueue(str(tmp_path), 0)
+    row = models.Task.objects.get(pk=result.id)
+    assert (row.gate_key, row.concurrency_limit) == (limited_tasks.capped.module_path, 2)
+    assert claim_for("W", limit=10) == []  # the plain claim leaves it to the gated one
