@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.tasks import task_backends
 
-from django_taskflow import cancellation, models, queries
+from django_taskflow import cancellation, models, queries, rerun
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.definition import NAME_MAX_LENGTH
@@ -290,3 +291,184 @@ def _write_state(backend: str, name: str, **changes: object) -> None:
         )
         with connections[database].cursor() as cursor:
             dialect_for(database).notify(cursor)  # sent at commit: idle workers look again
+
+
+# -- running again: requeue, retry now (issue 10) -------------------------------
+#
+# Both take ids, a queryset (the admin's "select all") or filters, and work
+# through them in chunks of rerun.CHUNK ids, read by keyset on the primary
+# key: a selection of 100,000 tasks is never loaded at once.
+
+TaskSelection = str | uuid.UUID | Iterable[str | uuid.UUID] | QuerySet[models.Task] | None
+
+
+def requeue(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Enqueue a new task with the same inputs for each finished task selected.
+
+    Select with ``task_ids`` (one id, several, or a queryset of tasks) or
+    with the filters of ``find_tasks`` (at least one). The new task's
+    ``original`` is the id of the task it repeats; the original is left as
+    it is. Queued and running tasks are refused, and so is a ``unique=True``
+    task while another copy of it is queued or running. Returns a
+    :class:`~django_taskflow.rerun.Report`: ``changed`` (tasks made),
+    ``refused`` (count by reason) and ``new_ids``.
+    """
+    who = _who(by)
+    return _in_chunks(
+        lambda database, ids: rerun.requeue(database, ids, by=who),
+        task_ids,
+        name=name,
+        tag=tag,
+        queue=queue,
+        status=status,
+        backend=backend,
+        operation="requeue",
+    )
+
+
+def retry_now(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Put each failed or waiting task selected back in the queue, to run at once.
+
+    The one way out of ``failed``: the task gets one more allowed attempt,
+    and keeps its earlier attempts. A queued task waiting for its
+    ``run_after`` (a retry's back-off) runs now. A ``retried`` event
+    records ``by``. Other states are refused with the reason; selection
+    and return value as in :func:`requeue`.
+    """
+    who = _who(by)
+    return _in_chunks(
+        lambda database, ids: rerun.retry_now(database, ids, by=who),
+        task_ids,
+        name=name,
+        tag=tag,
+        queue=queue,
+        status=status,
+        backend=backend,
+        operation="retry_now",
+    )
+
+
+async def arequeue(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Async twin of :func:`requeue`."""
+    return await sync_to_async(requeue, thread_sensitive=True)(
+        task_ids, name=name, tag=tag, queue=queue, status=status, by=by, backend=backend
+    )
+
+
+async def aretry_now(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Async twin of :func:`retry_now`."""
+    return await sync_to_async(retry_now, thread_sensitive=True)(
+        task_ids, name=name, tag=tag, queue=queue, status=status, by=by, backend=backend
+    )
+
+
+def _in_chunks(
+    write: Callable[[str, list[uuid.UUID]], rerun.Report],
+    task_ids: TaskSelection,
+    *,
+    name: str | None,
+    tag: str | None,
+    queue: str | None,
+    status: str | Iterable[str] | None,
+    backend: str,
+    operation: str,
+) -> rerun.Report:
+    database = queries.database_for(backend)
+    report = rerun.Report()
+    for chunk in task_id_chunks(
+        _selection(task_ids, name, tag, queue, status, backend, operation), rerun.CHUNK
+    ):
+        report.add(write(database, chunk))
+    return report
+
+
+def _selection(
+    task_ids: TaskSelection,
+    name: str | None,
+    tag: str | None,
+    queue: str | None,
+    status: str | Iterable[str] | None,
+    backend: str,
+    operation: str,
+) -> QuerySet[models.Task] | list[uuid.UUID]:
+    has_filters = not (name is None and tag is None and queue is None and status is None)
+    if task_ids is None:
+        if not has_filters:
+            raise InvalidQuery(f"{operation} needs task ids or at least one filter.")
+        return queries.filter_tasks(name=name, tag=tag, queue=queue, status=status, backend=backend)
+    if has_filters:
+        raise InvalidQuery(f"{operation} takes task ids or filters, not both.")
+    if isinstance(task_ids, QuerySet):
+        return task_ids
+    if isinstance(task_ids, str | uuid.UUID):
+        task_ids = [task_ids]
+    try:
+        return [uuid.UUID(str(task_id)) for task_id in task_ids]
+    except (TypeError, ValueError) as exc:
+        raise InvalidQuery(f"task_ids must be task ids, got {task_ids!r}.") from exc
+
+
+def task_id_chunks(
+    selection: QuerySet[models.Task] | Sequence[uuid.UUID], size: int
+) -> Iterator[list[uuid.UUID]]:
+    """Yield the ids of ``selection`` in lists of at most ``size``, never all at once.
+
+    A queryset is read by keyset on the primary key, up to the largest id
+    it held when the walk began: tasks that the walk itself creates
+    (``requeue``) are not walked again, and rows leaving the selection
+    (``retry_now`` on ``status=failed``) do not shift the pages.
+    """
+    if not isinstance(selection, QuerySet):
+        for start in range(0, len(selection), size):
+            yield list(selection[start : start + size])
+        return
+    ids = selection.order_by("pk").values_list("pk", flat=True)
+    last = selection.order_by("-pk").values_list("pk", flat=True).first()
+    if last is None:
+        return
+    ids = ids.filter(pk__lte=last)
+    after: uuid.UUID | None = None
+    while True:
+        page = list((ids if after is None else ids.filter(pk__gt=after))[:size])
+        if not page:
+            return
+        yield page
+        if len(page) < size:
+            return
+        after = page[-1]
