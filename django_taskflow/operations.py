@@ -472,3 +472,32 @@ def task_id_chunks(
         if len(page) < size:
             return
         after = page[-1]
+
+
+def cancel_selected(
+    task_ids: TaskSelection, *, reason: str = "", by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Cancel the selected tasks (ids or a queryset) in chunks; report the rest.
+
+    As :func:`cancel` for each: queued ones are cancelled, running ones
+    asked to stop; finished ones and those already asked are refused.
+    """
+    who, why = _who(by), _why(reason)
+
+    def write(database: str, ids: list[uuid.UUID]) -> rerun.Report:
+        count = cancellation.cancel(database, ids, by=who, reason=why)
+        report = rerun.Report(changed=count)
+        if len(ids) > count:
+            report.refused["it is finished, or already asked to stop"] += len(ids) - count
+        return report
+
+    return _in_chunks(
+        write,
+        task_ids,
+        name=None,
+        tag=None,
+        queue=None,
+        status=None,
+        backend=backend,
+        operation="cancel_selected",
+    )

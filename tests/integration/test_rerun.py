@@ -135,7 +135,7 @@ def test_operations_select_by_filter_in_chunks(monkeypatch: pytest.MonkeyPatch) 
     from django_taskflow import rerun
 
     monkeypatch.setattr(rerun, "CHUNK", 3)
-    for number in range(7):
+    for _ in range(7):
         tasks.fail_once.using(tags=["batch"]).enqueue()
     tasks.fail_once.enqueue()  # no tag: not selected
     run_tasks()
