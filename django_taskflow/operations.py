@@ -25,10 +25,10 @@ from django.tasks import task_backends
 from django_taskflow import cancellation, models, queries, rerun
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
-from django_taskflow.definition import NAME_MAX_LENGTH
+from django_taskflow.definition import NAME_MAX_LENGTH, TaskflowTask
 from django_taskflow.exceptions import InvalidQuery, InvalidQueueOperation, ResultNotFound
 from django_taskflow.queues import STATE_REFRESH_SECONDS
-from django_taskflow.states import CANCELLABLE, Status
+from django_taskflow.states import CANCELLABLE, FINISHED, Status
 
 logger = logging.getLogger(__name__)
 
@@ -501,3 +501,45 @@ def cancel_selected(
         backend=backend,
         operation="cancel_selected",
     )
+
+
+def retry_with_arguments(
+    task_id: str | uuid.UUID,
+    *,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    by: Any = None,
+    backend: str = "default",
+) -> Any:
+    """Enqueue a new run of a finished task with other arguments; return its result.
+
+    The arguments are checked against the task's signature and stored as
+    any enqueue's are: a ``TypeError`` (they do not fit) or a
+    ``ValueError`` (one cannot be stored) is raised before any row is
+    written. The new task keeps the original's queue, priority, key and
+    tags, has ``original`` set to its id and a ``requeued`` event with
+    ``by``. Raises :class:`InvalidQuery` for a queued or running task.
+    """
+    from django_taskflow import invocation, registry
+
+    who = _who(by)
+    database = queries.database_for(backend)
+    try:
+        task = models.Task.objects.using(database).filter(backend=backend).get(pk=task_id)
+    except (models.Task.DoesNotExist, ValidationError, ValueError) as exc:
+        raise ResultNotFound(f"No task with id {task_id!r}.") from exc
+    if task.status not in FINISHED:
+        raise InvalidQuery(f"task {task.pk} is still {task.status}: nothing to retry.")
+    definition = registry.resolve(task.task_path).using(
+        priority=task.priority, queue_name=task.queue_name, backend=backend
+    )
+    if isinstance(definition, TaskflowTask):  # not one of Django's plain tasks
+        definition = definition.using(tags=task.tags, key=task.key)
+    invocation.bind_arguments(definition, args, kwargs)
+    with transaction.atomic(using=database):
+        result = definition.enqueue(*args, **kwargs)
+        if getattr(result, "deduplicated", False):
+            raise InvalidQuery(f"task {task.pk}: {rerun.TAKEN}.")
+        models.Task.objects.using(database).filter(pk=result.id).update(original=task.pk)
+        rerun.record(database, [uuid.UUID(result.id)], models.EventKind.REQUEUED, {"by": who})
+    return result

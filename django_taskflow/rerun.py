@@ -114,7 +114,7 @@ def retry_now(
             cursor.execute(sql, [when, *db_ids, when])
             rows = cursor.fetchall()
             changed = [_uuid(row[0]) for row in rows]
-            _record(database, changed, EventKind.RETRIED, {"by": by}, now)
+            record(database, changed, EventKind.RETRIED, {"by": by}, now)
             dialect_for(database).notify(cursor)
     except IntegrityError:
         if len(ids) == 1:  # a unique copy was enqueued since the check
@@ -237,7 +237,7 @@ def requeue(
                     )
                 )
             models.Task.objects.using(database).bulk_create(copies)
-            _record(database, [copy.pk for copy in copies], EventKind.REQUEUED, {"by": by}, now)
+            record(database, [copy.pk for copy in copies], EventKind.REQUEUED, {"by": by}, now)
             with connections[database].cursor() as cursor:
                 dialect_for(database).notify(cursor)
     except IntegrityError:
@@ -263,16 +263,17 @@ def requeue(
 # -- events ------------------------------------------------------------------
 
 
-def _record(
+def record(
     database: str,
     task_ids: Sequence[uuid.UUID],
     kind: EventKind,
     data: dict[str, Any],
-    now: datetime,
+    now: datetime | None = None,
 ) -> None:
     """One event per task, in the caller's transaction; signals after commit."""
     if not task_ids:
         return
+    now = now or timezone.now()
     with connections[database].cursor() as cursor:
         dialect_for(database).assign_transaction_id(cursor)
     tasks = (
