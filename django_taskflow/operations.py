@@ -543,3 +543,71 @@ def retry_with_arguments(
         models.Task.objects.using(database).filter(pk=result.id).update(original=task.pk)
         rerun.record(database, [uuid.UUID(result.id)], models.EventKind.REQUEUED, {"by": who})
     return result
+
+
+def discard(task_ids: TaskSelection, *, by: Any = None, backend: str = "default") -> rerun.Report:
+    """Delete the failed tasks selected, with their attempts and events; report the rest.
+
+    Dead letters only: any other state is refused. Deleting, not marking,
+    is the decision (docs/howto/admin.md): a discarded task is one the
+    operator has dealt with, and the log line keeps who did it.
+    """
+    who = _who(by)
+
+    def write(database: str, ids: list[uuid.UUID]) -> rerun.Report:
+        with transaction.atomic(using=database):
+            won = list(
+                models.Task.objects.using(database)
+                .select_for_update()
+                .filter(pk__in=ids, status=Status.FAILED)
+                .values_list("pk", flat=True)
+            )
+            models.Task.objects.using(database).filter(pk__in=won).only("pk").delete()
+        for task_id in won:
+            logger.info(
+                "failed task %s discarded by %s",
+                task_id,
+                who or "an operator",
+                extra={"action": "task_discarded", "task_id": str(task_id)},
+            )
+        report = rerun.Report(changed=len(won))
+        if len(ids) > len(won):
+            report.refused["it is not failed"] += len(ids) - len(won)
+        return report
+
+    return _in_chunks(
+        write,
+        task_ids,
+        name=None,
+        tag=None,
+        queue=None,
+        status=None,
+        backend=backend,
+        operation="discard",
+    )
+
+
+def recover_stuck(
+    task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Recover the stuck tasks selected: their attempt ends as lost, as a worker's would.
+
+    A task is stuck when it is running with a lease expired more than
+    ``stuck.STUCK_AFTER_LEASES`` leases ago (and, once workers have rows,
+    no live worker). It is queued again, or fails if ``on_lost="fail"``
+    or it was lost ``MAX_LOST_ATTEMPTS`` times. Other tasks are refused.
+    """
+    from django_taskflow import stuck
+
+    who = _who(by)
+    lease_seconds = stuck.lease_seconds(backend)
+    return _in_chunks(
+        lambda database, ids: stuck.recover(database, ids, by=who, lease_seconds=lease_seconds),
+        task_ids,
+        name=None,
+        tag=None,
+        queue=None,
+        status=None,
+        backend=backend,
+        operation="recover_stuck",
+    )

@@ -1,4 +1,7 @@
-"""The database tables: tasks, their attempts and events; dedup keys, queue states, schedules."""
+"""The database tables: tasks, their attempts and events; dedup keys, queue states, schedules.
+
+Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.queue_state import QueueState
 from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
+from django_taskflow.models.views import DeadLetter, StuckTask
 
 __all__ = [
     "Attempt",
+    "DeadLetter",
     "DedupKey",
     "Event",
     "EventKind",
@@ -19,6 +24,7 @@ __all__ = [
     "Schedule",
     "ScheduleRun",
     "Source",
+    "StuckTask",
     "Task",
     "TaskQuerySet",
     "new_task_id",
