@@ -177,3 +177,21 @@ def test_recover_now_needs_retry_task(staff_with: Callable[..., Client]) -> None
     # The page offers no action at all to this user: the POST only lists.
     assert act(staff_with("cancel_task"), STUCK, "recover_tasks", [stuck]) == []
     assert models.Task.objects.get(pk=stuck).status == "running"
+
+
+def test_the_howto_examples_give_an_oncall_group_its_permissions_and_retry() -> None:
+    from testproject.docs_examples import operating
+
+    group = operating.make_oncall_group()
+    user = User.objects.create_user("oncall", is_staff=True)
+    user.groups.add(group)
+    assert user.has_perm("django_taskflow.retry_task")
+    assert not user.has_perm("django_taskflow.requeue_task")
+    for _ in range(3):
+        tasks.fail_once.enqueue()
+    obsolete = tasks.fail_once.using(tags=["obsolete"]).enqueue().id
+    run_tasks()
+    assert operating.discard_obsolete(user) == 1
+    assert not models.Task.objects.filter(pk=obsolete).exists()
+    assert operating.retry_failed_syncs(user) == (3, {})
+    assert models.Event.objects.filter(kind=EventKind.RETRIED, data__by="oncall").count() == 3
