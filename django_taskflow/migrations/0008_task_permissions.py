@@ -3,6 +3,26 @@
 from django.db import migrations, models
 
 
+def _run(statements_for, apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    table = apps.get_model("django_taskflow", "Task")._meta.db_table
+    for statement in statements_for(table):
+        schema_editor.execute(statement)
+
+
+def install_path_prefix_index(apps, schema_editor):
+    from django_taskflow.db import postgres
+
+    _run(postgres.install_path_prefix_index, apps, schema_editor)
+
+
+def remove_path_prefix_index(apps, schema_editor):
+    from django_taskflow.db import postgres
+
+    _run(postgres.remove_path_prefix_index, apps, schema_editor)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("django_taskflow", "0007_schedules"),
@@ -74,4 +94,5 @@ class Migration(migrations.Migration):
                 max_length=16,
             ),
         ),
+        migrations.RunPython(install_path_prefix_index, remove_path_prefix_index),
     ]

@@ -102,3 +102,17 @@ def test_the_page_links_a_requeued_task_to_its_original(admin_client: Client) ->
     (copy,) = operations.requeue(original).new_ids
     page = admin_client.get(reverse("admin:django_taskflow_task_change", args=[copy]))
     assert reverse("admin:django_taskflow_task_change", args=[original]) in page.content.decode()
+
+
+def test_search_by_name_prefix_is_served_by_an_index(admin_client: Client) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the planner's choice is checked on PostgreSQL")
+    from django_taskflow.admin_filters import search_tasks
+
+    tasks.add.enqueue(1, 2)
+    query = search_tasks(models.Task.objects.all(), "tests.tasks.ad")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query.explain()
+    assert "taskflow_task_path_prefix_idx" in plan, plan
+    assert "Seq Scan" not in plan, plan
