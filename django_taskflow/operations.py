@@ -13,13 +13,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
-from django.db.models import QuerySet
 from django.tasks import task_backends
 
 from django_taskflow import cancellation, models, queries, rerun
@@ -28,6 +27,7 @@ from django_taskflow.db import dialect_for
 from django_taskflow.definition import NAME_MAX_LENGTH, TaskflowTask
 from django_taskflow.exceptions import InvalidQuery, InvalidQueueOperation, ResultNotFound
 from django_taskflow.queues import STATE_REFRESH_SECONDS
+from django_taskflow.selection import TaskSelection, in_chunks
 from django_taskflow.states import CANCELLABLE, FINISHED, Status
 
 logger = logging.getLogger(__name__)
@@ -299,8 +299,6 @@ def _write_state(backend: str, name: str, **changes: object) -> None:
 # through them in chunks of rerun.CHUNK ids, read by keyset on the primary
 # key: a selection of 100,000 tasks is never loaded at once.
 
-TaskSelection = str | uuid.UUID | Iterable[str | uuid.UUID] | QuerySet[models.Task] | None
-
 
 def requeue(
     task_ids: TaskSelection = None,
@@ -323,7 +321,7 @@ def requeue(
     ``refused`` (count by reason) and ``new_ids``.
     """
     who = _who(by)
-    return _in_chunks(
+    return in_chunks(
         lambda database, ids: rerun.requeue(database, ids, by=who),
         task_ids,
         name=name,
@@ -354,7 +352,7 @@ def retry_now(
     and return value as in :func:`requeue`.
     """
     who = _who(by)
-    return _in_chunks(
+    return in_chunks(
         lambda database, ids: rerun.retry_now(database, ids, by=who),
         task_ids,
         name=name,
@@ -398,82 +396,6 @@ async def aretry_now(
     )
 
 
-def _in_chunks(
-    write: Callable[[str, list[uuid.UUID]], rerun.Report],
-    task_ids: TaskSelection,
-    *,
-    name: str | None,
-    tag: str | None,
-    queue: str | None,
-    status: str | Iterable[str] | None,
-    backend: str,
-    operation: str,
-) -> rerun.Report:
-    database = queries.database_for(backend)
-    report = rerun.Report()
-    for chunk in task_id_chunks(
-        _selection(task_ids, name, tag, queue, status, backend, operation), rerun.CHUNK
-    ):
-        report.add(write(database, chunk))
-    return report
-
-
-def _selection(
-    task_ids: TaskSelection,
-    name: str | None,
-    tag: str | None,
-    queue: str | None,
-    status: str | Iterable[str] | None,
-    backend: str,
-    operation: str,
-) -> QuerySet[models.Task] | list[uuid.UUID]:
-    has_filters = not (name is None and tag is None and queue is None and status is None)
-    if task_ids is None:
-        if not has_filters:
-            raise InvalidQuery(f"{operation} needs task ids or at least one filter.")
-        return queries.filter_tasks(name=name, tag=tag, queue=queue, status=status, backend=backend)
-    if has_filters:
-        raise InvalidQuery(f"{operation} takes task ids or filters, not both.")
-    if isinstance(task_ids, QuerySet):
-        return task_ids
-    if isinstance(task_ids, str | uuid.UUID):
-        task_ids = [task_ids]
-    try:
-        return [uuid.UUID(str(task_id)) for task_id in task_ids]
-    except (TypeError, ValueError) as exc:
-        raise InvalidQuery(f"task_ids must be task ids, got {task_ids!r}.") from exc
-
-
-def task_id_chunks(
-    selection: QuerySet[models.Task] | Sequence[uuid.UUID], size: int
-) -> Iterator[list[uuid.UUID]]:
-    """Yield the ids of ``selection`` in lists of at most ``size``, never all at once.
-
-    A queryset is read by keyset on the primary key, up to the largest id
-    it held when the walk began: tasks that the walk itself creates
-    (``requeue``) are not walked again, and rows leaving the selection
-    (``retry_now`` on ``status=failed``) do not shift the pages.
-    """
-    if not isinstance(selection, QuerySet):
-        for start in range(0, len(selection), size):
-            yield list(selection[start : start + size])
-        return
-    ids = selection.order_by("pk").values_list("pk", flat=True)
-    last = selection.order_by("-pk").values_list("pk", flat=True).first()
-    if last is None:
-        return
-    ids = ids.filter(pk__lte=last)
-    after: uuid.UUID | None = None
-    while True:
-        page = list((ids if after is None else ids.filter(pk__gt=after))[:size])
-        if not page:
-            return
-        yield page
-        if len(page) < size:
-            return
-        after = page[-1]
-
-
 def cancel_selected(
     task_ids: TaskSelection, *, reason: str = "", by: Any = None, backend: str = "default"
 ) -> rerun.Report:
@@ -491,7 +413,7 @@ def cancel_selected(
             report.refused["it is finished, or already asked to stop"] += len(ids) - count
         return report
 
-    return _in_chunks(
+    return in_chunks(
         write,
         task_ids,
         name=None,
@@ -575,7 +497,7 @@ def discard(task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
             report.refused["it is not failed"] += len(ids) - len(won)
         return report
 
-    return _in_chunks(
+    return in_chunks(
         write,
         task_ids,
         name=None,
@@ -601,7 +523,7 @@ def recover_stuck(
 
     who = _who(by)
     lease_seconds = stuck.lease_seconds(backend)
-    return _in_chunks(
+    return in_chunks(
         lambda database, ids: stuck.recover(database, ids, by=who, lease_seconds=lease_seconds),
         task_ids,
         name=None,
