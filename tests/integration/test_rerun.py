@@ -178,3 +178,17 @@ def test_requeue_waits_for_a_retry_delay_never() -> None:
     models.Task.objects.filter(pk=result.id).update(run_after=later)
     report = operations.requeue(result.id)
     assert models.Task.objects.get(pk=report.new_ids[0]).run_after <= timezone.now()
+
+
+def test_retry_now_of_two_failed_copies_of_one_unique_task_queues_one() -> None:
+    # Both pass the statement's check against other copies; the index
+    # refuses the second, and the chunk is redone row by row.
+    first = tasks.unique_add.enqueue(1, 1).id
+    models.Task.objects.filter(pk=first).update(status="failed")
+    second = tasks.unique_add.enqueue(1, 1).id
+    models.Task.objects.filter(pk=second).update(status="failed")
+    report = operations.retry_now([first, second], by="erin")
+    assert report.changed == 1
+    assert dict(report.refused) == {"a copy of this unique task is already queued or running": 1}
+    assert models.Task.objects.filter(status="queued").count() == 1
+    assert models.Event.objects.filter(kind=EventKind.RETRIED).count() == 1
