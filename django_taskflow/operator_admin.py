@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 from django_taskflow import models, operations, stuck
 from django_taskflow.admin import LIST_DEFERRED, ReadOnlyMixin, attempts_summary, format_time
 from django_taskflow.admin_actions import TaskActions, report_to_user
+from django_taskflow.admin_filters import search_tasks
 from django_taskflow.exceptions import TaskflowError
 from django_taskflow.states import Status
 
@@ -38,7 +39,14 @@ class OperatorView(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignor
 
     list_display_links = None
     show_full_result_count = False
-    search_fields = ["=id", "=key"]
+    # Searched by search_tasks(), as the task list: id, key, name prefix.
+    search_fields = ["task_path"]
+    search_help_text = gettext_lazy("A task id, a key, or the start of a task's path.")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        return search_tasks(queryset, search_term), False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("django_taskflow.view_task")

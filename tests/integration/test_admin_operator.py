@@ -60,6 +60,9 @@ def test_dead_letters_list_failed_tasks_only_with_their_last_error(
     shown = [str(task.pk) for task in response.context["cl"].result_list]
     assert shown == [dead]
     assert "out of paper" in response.content.decode()
+    found = staff_with().get(reverse(DEAD_LETTERS) + "?q=tests.tasks.fail_")
+    assert [str(task.pk) for task in found.context["cl"].result_list] == [dead]
+    assert not staff_with().get(reverse(DEAD_LETTERS) + "?q=fail_always").context["cl"].result_list
 
 
 def test_dead_letters_need_view_task(staff_with: Callable[..., Client]) -> None:
