@@ -435,14 +435,15 @@ def retry_with_arguments(
 ) -> Any:
     """Enqueue a new run of a finished task with other arguments; return its result.
 
-    The arguments are checked against the task's signature and stored as
-    any enqueue's are: a ``TypeError`` (they do not fit) or a
+    The arguments are checked against the task's signature and its
+    parameters' annotations, and stored as any enqueue's are: a
+    ``TypeError`` (they do not fit) or a
     ``ValueError`` (one cannot be stored) is raised before any row is
     written. The new task keeps the original's queue, priority, key and
     tags, has ``original`` set to its id and a ``requeued`` event with
     ``by``. Raises :class:`InvalidQuery` for a queued or running task.
     """
-    from django_taskflow import invocation, registry
+    from django_taskflow import edited_arguments, registry
 
     who = _who(by)
     database = queries.database_for(backend)
@@ -457,7 +458,7 @@ def retry_with_arguments(
     )
     if isinstance(definition, TaskflowTask):  # not one of Django's plain tasks
         definition = definition.using(tags=task.tags, key=task.key)
-    invocation.bind_arguments(definition, args, kwargs)
+    edited_arguments.check(definition, args, kwargs)
     with transaction.atomic(using=database):
         result = definition.enqueue(*args, **kwargs)
         if getattr(result, "deduplicated", False):

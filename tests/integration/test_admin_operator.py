@@ -108,6 +108,7 @@ def test_retry_with_edited_arguments_makes_a_new_task_linked_to_the_original(
     [
         ("[1]", "{}", "missing a required argument: &#x27;b&#x27;"),
         ("[1, 2]", '{"c": 3}', "unexpected keyword argument &#x27;c&#x27;"),
+        ('["x", 2]', "{}", "add() argument &#x27;a&#x27; is str &#x27;x&#x27;, expected int"),
         ('{"a": 1}', "{}", "Give a JSON list"),
         ("[1, 2", "{}", "Enter a valid JSON"),
     ],

@@ -192,3 +192,23 @@ def test_retry_now_of_two_failed_copies_of_one_unique_task_queues_one() -> None:
     assert dict(report.refused) == {"a copy of this unique task is already queued or running": 1}
     assert models.Task.objects.filter(status="queued").count() == 1
     assert models.Event.objects.filter(kind=EventKind.RETRIED).count() == 1
+
+
+def test_retry_with_arguments_checks_types_and_leaves_the_context_to_the_worker() -> None:
+    result = tasks.fail_until_attempt.enqueue(9)
+    models.Task.objects.filter(pk=result.id).update(status="failed")
+    with pytest.raises(TypeError, match=r"fail_until_attempt\(\) argument 'succeed_on' is str"):
+        operations.retry_with_arguments(result.id, args=["1"], kwargs={})
+    with pytest.raises(TypeError, match="missing a required argument: 'succeed_on'"):
+        operations.retry_with_arguments(result.id, args=[], kwargs={})
+    assert models.Task.objects.count() == 1
+    retried = operations.retry_with_arguments(result.id, args=[1], kwargs={}, by="fay")
+    run_tasks()
+    copy = models.Task.objects.get(pk=retried.id)
+    assert (str(copy.original), copy.status, copy.result) == (result.id, "succeeded", 1)
+
+
+def test_retry_with_arguments_refuses_an_unfinished_task() -> None:
+    result = tasks.add.enqueue(1, 2)
+    with pytest.raises(InvalidQuery, match="is still queued: nothing to retry"):
+        operations.retry_with_arguments(result.id, args=[1, 2], kwargs={})
