@@ -7,237 +7,87 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
-    dependencies = []
+    dependencies = [
+    ]
 
     operations = [
         migrations.CreateModel(
-            name="Task",
+            name='Task',
             fields=[
-                (
-                    "id",
-                    models.UUIDField(
-                        default=django_taskflow.models.task.new_task_id,
-                        editable=False,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                ("task_path", models.CharField(max_length=255, verbose_name="task")),
-                ("backend", models.CharField(default="default", max_length=100)),
-                (
-                    "queue_name",
-                    models.CharField(default="default", max_length=100, verbose_name="queue"),
-                ),
-                ("priority", models.SmallIntegerField(default=0)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("queued", "Queued"),
-                            ("running", "Running"),
-                            ("succeeded", "Succeeded"),
-                            ("failed", "Failed"),
-                            ("cancelled", "Cancelled"),
-                        ],
-                        default="queued",
-                        max_length=16,
-                    ),
-                ),
-                ("args", models.JSONField(blank=True, default=list)),
-                ("kwargs", models.JSONField(blank=True, default=dict)),
-                ("result", models.JSONField(blank=True, null=True)),
-                (
-                    "key",
-                    models.CharField(
-                        blank=True,
-                        help_text="The caller's own identifier for this task.",
-                        max_length=255,
-                        null=True,
-                    ),
-                ),
-                ("tags", models.JSONField(blank=True, default=list)),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("max_attempts", models.PositiveIntegerField(default=1)),
-                (
-                    "retry_policy",
-                    models.JSONField(
-                        blank=True, default=dict, help_text="How long to wait before each retry."
-                    ),
-                ),
-                (
-                    "timeout_soft",
-                    models.FloatField(
-                        blank=True, help_text="Seconds before on_soft_timeout fires.", null=True
-                    ),
-                ),
-                (
-                    "timeout_hard",
-                    models.FloatField(
-                        blank=True, help_text="Seconds before the attempt is stopped.", null=True
-                    ),
-                ),
-                ("progress", models.FloatField(blank=True, null=True)),
-                ("progress_detail", models.JSONField(blank=True, default=dict)),
-                (
-                    "run_after",
-                    models.DateTimeField(
-                        default=django.utils.timezone.now,
-                        help_text="The earliest time it may run.",
-                        verbose_name="run after",
-                    ),
-                ),
-                ("worker_id", models.CharField(blank=True, max_length=100, null=True)),
-                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
-                ("enqueued_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("started_at", models.DateTimeField(blank=True, null=True)),
-                ("last_attempted_at", models.DateTimeField(blank=True, null=True)),
-                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ('id', models.UUIDField(default=django_taskflow.models.task.new_task_id, editable=False, primary_key=True, serialize=False)),
+                ('task_path', models.CharField(max_length=255, verbose_name='task')),
+                ('backend', models.CharField(default='default', max_length=100)),
+                ('queue_name', models.CharField(default='default', max_length=100, verbose_name='queue')),
+                ('priority', models.SmallIntegerField(default=0)),
+                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
+                ('args', models.JSONField(blank=True, default=list)),
+                ('kwargs', models.JSONField(blank=True, default=dict)),
+                ('result', models.JSONField(blank=True, null=True)),
+                ('key', models.CharField(blank=True, help_text="The caller's own identifier for this task.", max_length=255, null=True)),
+                ('tags', models.JSONField(blank=True, default=list)),
+                ('attempts', models.PositiveIntegerField(default=0)),
+                ('max_attempts', models.PositiveIntegerField(default=1)),
+                ('retry_policy', models.JSONField(blank=True, default=dict, help_text='How long to wait before each retry.')),
+                ('timeout_soft', models.FloatField(blank=True, help_text='Seconds before on_soft_timeout fires.', null=True)),
+                ('timeout_hard', models.FloatField(blank=True, help_text='Seconds before the attempt is stopped.', null=True)),
+                ('progress', models.FloatField(blank=True, null=True)),
+                ('progress_detail', models.JSONField(blank=True, default=dict)),
+                ('run_after', models.DateTimeField(default=django.utils.timezone.now, help_text='The earliest time it may run.', verbose_name='run after')),
+                ('worker_id', models.CharField(blank=True, max_length=100, null=True)),
+                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
+                ('enqueued_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('started_at', models.DateTimeField(blank=True, null=True)),
+                ('last_attempted_at', models.DateTimeField(blank=True, null=True)),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                "verbose_name": "task",
-                "verbose_name_plural": "tasks",
-                "ordering": ["-enqueued_at"],
-                "indexes": [
-                    models.Index(
-                        models.OrderBy(models.F("priority"), descending=True),
-                        models.F("run_after"),
-                        models.F("id"),
-                        models.F("queue_name"),
-                        condition=models.Q(("status", "queued")),
-                        name="taskflow_task_claim_idx",
-                    ),
-                    models.Index(
-                        condition=models.Q(("status", "running")),
-                        fields=["lease_expires_at"],
-                        name="taskflow_task_lease_idx",
-                    ),
-                    models.Index(
-                        condition=models.Q(("status", "running")),
-                        fields=["worker_id"],
-                        name="taskflow_task_worker_idx",
-                    ),
-                    models.Index(fields=["key"], name="taskflow_task_key_idx"),
-                    models.Index(
-                        fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"
-                    ),
-                    models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
-                ],
-                "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(("priority__gte", -100), ("priority__lte", 100)),
-                        name="taskflow_task_priority_range",
-                    ),
-                    models.CheckConstraint(
-                        condition=models.Q(("max_attempts__gte", 1)),
-                        name="taskflow_task_max_attempts_positive",
-                    ),
-                ],
+                'verbose_name': 'task',
+                'verbose_name_plural': 'tasks',
+                'ordering': ['-enqueued_at'],
+                'indexes': [models.Index(models.OrderBy(models.F('priority'), descending=True), models.F('run_after'), models.F('id'), models.F('queue_name'), condition=models.Q(('status', 'queued')), name='taskflow_task_claim_idx'), models.Index(condition=models.Q(('status', 'running')), fields=['lease_expires_at'], name='taskflow_task_lease_idx'), models.Index(condition=models.Q(('status', 'running')), fields=['worker_id'], name='taskflow_task_worker_idx'), models.Index(fields=['key'], name='taskflow_task_key_idx'), models.Index(fields=['status', '-enqueued_at'], name='taskflow_task_status_idx'), models.Index(fields=['-enqueued_at'], name='taskflow_task_enqueued_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('priority__gte', -100), ('priority__lte', 100)), name='taskflow_task_priority_range'), models.CheckConstraint(condition=models.Q(('max_attempts__gte', 1)), name='taskflow_task_max_attempts_positive')],
             },
         ),
         migrations.CreateModel(
-            name="Event",
+            name='Event',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "kind",
-                    models.CharField(
-                        choices=[
-                            ("started", "Started"),
-                            ("progress", "Progress"),
-                            ("soft_timeout", "Soft timeout"),
-                            ("retrying", "Retrying"),
-                            ("succeeded", "Succeeded"),
-                            ("failed", "Failed"),
-                            ("cancelled", "Cancelled"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("attempt", models.PositiveIntegerField(default=0)),
-                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("data", models.JSONField(blank=True, default=dict)),
-                (
-                    "task",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="event_set",
-                        to="django_taskflow.task",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('kind', models.CharField(choices=[('started', 'Started'), ('progress', 'Progress'), ('soft_timeout', 'Soft timeout'), ('retrying', 'Retrying'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], max_length=16)),
+                ('attempt', models.PositiveIntegerField(default=0)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('data', models.JSONField(blank=True, default=dict)),
+                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='event_set', to='django_taskflow.task')),
             ],
             options={
-                "verbose_name": "event",
-                "verbose_name_plural": "events",
-                "ordering": ["id"],
-                "indexes": [
-                    models.Index(fields=["task", "id"], name="taskflow_event_task_idx"),
-                    models.Index(fields=["created_at"], name="taskflow_event_created_idx"),
-                ],
+                'verbose_name': 'event',
+                'verbose_name_plural': 'events',
+                'ordering': ['id'],
+                'indexes': [models.Index(fields=['task', 'id'], name='taskflow_event_task_idx'), models.Index(fields=['created_at'], name='taskflow_event_created_idx')],
             },
         ),
         migrations.CreateModel(
-            name="Attempt",
+            name='Attempt',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("number", models.PositiveIntegerField()),
-                ("worker_id", models.CharField(max_length=100)),
-                ("started_at", models.DateTimeField(blank=True, null=True)),
-                ("finished_at", models.DateTimeField()),
-                (
-                    "outcome",
-                    models.CharField(
-                        choices=[
-                            ("succeeded", "Succeeded"),
-                            ("failed", "Failed"),
-                            ("lost", "Lost (worker stopped heartbeating)"),
-                            ("interrupted", "Interrupted (worker forced to stop)"),
-                            ("timed_out", "Timed out (hard limit)"),
-                            ("retry_requested", "Retry requested by the task"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("error_class", models.CharField(blank=True, default="", max_length=255)),
-                ("error_message", models.TextField(blank=True, default="")),
-                ("traceback", models.TextField(blank=True, default="")),
-                (
-                    "error_value",
-                    models.JSONField(
-                        blank=True,
-                        help_text="The value a validator returned to reject the result.",
-                        null=True,
-                    ),
-                ),
-                (
-                    "task",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="attempt_set",
-                        to="django_taskflow.task",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('number', models.PositiveIntegerField()),
+                ('worker_id', models.CharField(max_length=100)),
+                ('started_at', models.DateTimeField(blank=True, null=True)),
+                ('finished_at', models.DateTimeField()),
+                ('outcome', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('lost', 'Lost (worker stopped heartbeating)'), ('interrupted', 'Interrupted (worker forced to stop)'), ('timed_out', 'Timed out (hard limit)'), ('retry_requested', 'Retry requested by the task')], max_length=16)),
+                ('error_class', models.CharField(blank=True, default='', max_length=255)),
+                ('error_message', models.TextField(blank=True, default='')),
+                ('traceback', models.TextField(blank=True, default='')),
+                ('error_value', models.JSONField(blank=True, help_text='The value a validator returned to reject the result.', null=True)),
+                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_set', to='django_taskflow.task')),
             ],
             options={
-                "verbose_name": "attempt",
-                "verbose_name_plural": "attempts",
-                "ordering": ["task", "number"],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("task", "number"), name="taskflow_attempt_unique_number"
-                    )
-                ],
+                'verbose_name': 'attempt',
+                'verbose_name_plural': 'attempts',
+                'ordering': ['task', 'number'],
+                'constraints': [models.UniqueConstraint(fields=('task', 'number'), name='taskflow_attempt_unique_number')],
             },
         ),
     ]

@@ -4,25 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_taskflow", "0002_notify_trigger"),
+        ('django_taskflow', '0002_notify_trigger'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="task",
-            name="lost_attempts",
+            model_name='task',
+            name='lost_attempts',
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name="task",
-            name="on_lost",
-            field=models.CharField(
-                choices=[("requeue", "Run it again"), ("fail", "Fail it (it must not run twice)")],
-                db_default="requeue",
-                default="requeue",
-                help_text="What happens when the attempt is lost mid-run.",
-                max_length=16,
-            ),
+            model_name='task',
+            name='on_lost',
+            field=models.CharField(choices=[('requeue', 'Run it again'), ('fail', 'Fail it (it must not run twice)')], db_default='requeue', default='requeue', help_text='What happens when the attempt is lost mid-run.', max_length=16),
         ),
     ]

@@ -4,59 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_taskflow", "0003_lost_attempts_and_on_lost"),
+        ('django_taskflow', '0003_lost_attempts_and_on_lost'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="DedupKey",
+            name='DedupKey',
             fields=[
-                (
-                    "key",
-                    models.CharField(
-                        help_text="SHA-256 of the task's path and what identifies the call.",
-                        max_length=64,
-                        primary_key=True,
-                        serialize=False,
-                    ),
-                ),
-                ("task_id", models.UUIDField(help_text="The task enqueued under this key.")),
-                (
-                    "expires_at",
-                    models.DateTimeField(
-                        help_text="When the key is free again (with debounce: the latest start)."
-                    ),
-                ),
+                ('key', models.CharField(help_text="SHA-256 of the task's path and what identifies the call.", max_length=64, primary_key=True, serialize=False)),
+                ('task_id', models.UUIDField(help_text='The task enqueued under this key.')),
+                ('expires_at', models.DateTimeField(help_text='When the key is free again (with debounce: the latest start).')),
             ],
             options={
-                "verbose_name": "deduplication key",
-                "verbose_name_plural": "deduplication keys",
+                'verbose_name': 'deduplication key',
+                'verbose_name_plural': 'deduplication keys',
             },
         ),
         migrations.AddField(
-            model_name="task",
-            name="unique_key",
-            field=models.CharField(
-                blank=True,
-                editable=False,
-                help_text="Of a unique task: at most one queued or running task has it.",
-                max_length=64,
-                null=True,
-            ),
+            model_name='task',
+            name='unique_key',
+            field=models.CharField(blank=True, editable=False, help_text='Of a unique task: at most one queued or running task has it.', max_length=64, null=True),
         ),
         migrations.AddConstraint(
-            model_name="task",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(
-                    ("status__in", ["queued", "running"]), ("unique_key__isnull", False)
-                ),
-                fields=("unique_key",),
-                name="taskflow_task_unique_active",
-            ),
+            model_name='task',
+            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running']), ('unique_key__isnull', False)), fields=('unique_key',), name='taskflow_task_unique_active'),
         ),
         migrations.AddIndex(
-            model_name="dedupkey",
-            index=models.Index(fields=["expires_at"], name="taskflow_dedup_expires_idx"),
+            model_name='dedupkey',
+            index=models.Index(fields=['expires_at'], name='taskflow_dedup_expires_idx'),
         ),
     ]

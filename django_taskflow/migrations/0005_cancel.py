@@ -24,57 +24,39 @@ def remove_tag_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_taskflow", "0004_dedup"),
+        ('django_taskflow', '0004_dedup'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="task",
-            name="cancel_reason",
-            field=models.TextField(
-                blank=True, db_default="", default="", help_text="Why it was cancelled."
-            ),
+            model_name='task',
+            name='cancel_reason',
+            field=models.TextField(blank=True, db_default='', default='', help_text='Why it was cancelled.'),
         ),
         migrations.AddField(
-            model_name="task",
-            name="cancel_requested_at",
-            field=models.DateTimeField(
-                blank=True, help_text="When cancelling this task was asked for.", null=True
-            ),
+            model_name='task',
+            name='cancel_requested_at',
+            field=models.DateTimeField(blank=True, help_text='When cancelling this task was asked for.', null=True),
         ),
         migrations.AddField(
-            model_name="task",
-            name="cancelled_by",
-            field=models.CharField(
-                blank=True, db_default="", default="", help_text="Who cancelled it.", max_length=255
-            ),
+            model_name='task',
+            name='cancelled_by',
+            field=models.CharField(blank=True, db_default='', default='', help_text='Who cancelled it.', max_length=255),
         ),
         migrations.AlterField(
-            model_name="attempt",
-            name="outcome",
-            field=models.CharField(
-                choices=[
-                    ("succeeded", "Succeeded"),
-                    ("failed", "Failed"),
-                    ("lost", "Lost (worker stopped heartbeating)"),
-                    ("interrupted", "Interrupted (worker forced to stop)"),
-                    ("timed_out", "Timed out (hard limit)"),
-                    ("retry_requested", "Retry requested by the task"),
-                    ("cancelled", "Cancelled"),
-                ],
-                max_length=16,
-            ),
+            model_name='attempt',
+            name='outcome',
+            field=models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('lost', 'Lost (worker stopped heartbeating)'), ('interrupted', 'Interrupted (worker forced to stop)'), ('timed_out', 'Timed out (hard limit)'), ('retry_requested', 'Retry requested by the task'), ('cancelled', 'Cancelled')], max_length=16),
         ),
         migrations.AddIndex(
-            model_name="task",
-            index=models.Index(fields=["task_path", "-enqueued_at"], name="taskflow_task_path_idx"),
+            model_name='task',
+            index=models.Index(fields=['task_path', '-enqueued_at'], name='taskflow_task_path_idx'),
         ),
         migrations.AddIndex(
-            model_name="task",
-            index=models.Index(
-                fields=["queue_name", "-enqueued_at"], name="taskflow_task_queue_idx"
-            ),
+            model_name='task',
+            index=models.Index(fields=['queue_name', '-enqueued_at'], name='taskflow_task_queue_idx'),
         ),
         migrations.RunPython(install_tag_index, remove_tag_index),
     ]

@@ -4,59 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_taskflow", "0005_cancel"),
+        ('django_taskflow', '0005_cancel'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="task",
-            name="requires",
-            field=models.JSONField(
-                blank=True,
-                help_text="Capabilities a worker must offer (taskworker --capabilities) to run it.",
-                null=True,
-            ),
+            model_name='task',
+            name='requires',
+            field=models.JSONField(blank=True, help_text='Capabilities a worker must offer (taskworker --capabilities) to run it.', null=True),
         ),
         migrations.CreateModel(
-            name="QueueState",
+            name='QueueState',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("backend", models.CharField(default="default", max_length=100)),
-                ("name", models.CharField(max_length=100, verbose_name="queue")),
-                (
-                    "paused",
-                    models.BooleanField(
-                        default=False, help_text="Its queued tasks wait; running ones finish."
-                    ),
-                ),
-                (
-                    "limit_override",
-                    models.PositiveIntegerField(
-                        blank=True,
-                        help_text='Most tasks of the queue running at once, across all workers; empty: OPTIONS["QUEUE_LIMITS"] decides.',
-                        null=True,
-                    ),
-                ),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('backend', models.CharField(default='default', max_length=100)),
+                ('name', models.CharField(max_length=100, verbose_name='queue')),
+                ('paused', models.BooleanField(default=False, help_text='Its queued tasks wait; running ones finish.')),
+                ('limit_override', models.PositiveIntegerField(blank=True, help_text='Most tasks of the queue running at once, across all workers; empty: OPTIONS["QUEUE_LIMITS"] decides.', null=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "verbose_name": "queue state",
-                "verbose_name_plural": "queue states",
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("backend", "name"), name="taskflow_queuestate_unique_queue"
-                    ),
-                    models.CheckConstraint(
-                        condition=models.Q(("limit_override__gte", 1)),
-                        name="taskflow_queuestate_limit_positive",
-                    ),
-                ],
+                'verbose_name': 'queue state',
+                'verbose_name_plural': 'queue states',
+                'constraints': [models.UniqueConstraint(fields=('backend', 'name'), name='taskflow_queuestate_unique_queue'), models.CheckConstraint(condition=models.Q(('limit_override__gte', 1)), name='taskflow_queuestate_limit_positive')],
             },
         ),
     ]

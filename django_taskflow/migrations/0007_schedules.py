@@ -5,210 +5,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("django_taskflow", "0006_queues"),
+        ('django_taskflow', '0006_queues'),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="Schedule",
+            name='Schedule',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=200, unique=True, verbose_name="name")),
-                ("task_path", models.CharField(max_length=255, verbose_name="task")),
-                ("args", models.JSONField(blank=True, default=list)),
-                ("kwargs", models.JSONField(blank=True, default=dict)),
-                (
-                    "cron",
-                    models.CharField(
-                        blank=True,
-                        default="",
-                        help_text="Five fields: minute hour day-of-month month day-of-week. Or an interval.",
-                        max_length=120,
-                        verbose_name="cron expression",
-                    ),
-                ),
-                (
-                    "interval_seconds",
-                    models.PositiveIntegerField(
-                        blank=True,
-                        help_text="Run every this many seconds.",
-                        null=True,
-                        verbose_name="interval (seconds)",
-                    ),
-                ),
-                (
-                    "timezone",
-                    models.CharField(
-                        help_text="IANA name, e.g. Europe/Paris.",
-                        max_length=64,
-                        verbose_name="time zone",
-                    ),
-                ),
-                (
-                    "window_start",
-                    models.TimeField(blank=True, null=True, verbose_name="window opens"),
-                ),
-                (
-                    "window_end",
-                    models.TimeField(blank=True, null=True, verbose_name="window closes"),
-                ),
-                (
-                    "window_days",
-                    models.CharField(
-                        blank=True,
-                        default="",
-                        help_text="Days the window opens, e.g. MON,TUE; empty: every day.",
-                        max_length=40,
-                        verbose_name="window days",
-                    ),
-                ),
-                (
-                    "catch_up",
-                    models.CharField(
-                        choices=[
-                            ("skip", "Skip: wait for the next planned time"),
-                            ("run_once", "Run once now for all that were missed"),
-                        ],
-                        default="skip",
-                        max_length=16,
-                        verbose_name="catch-up",
-                    ),
-                ),
-                (
-                    "overlap",
-                    models.CharField(
-                        choices=[
-                            ("skip", "Skip the new run"),
-                            ("queue", "Queue it to run after the previous one"),
-                            ("allow", "Allow runs side by side"),
-                        ],
-                        default="skip",
-                        max_length=16,
-                        verbose_name="overlap",
-                    ),
-                ),
-                ("enabled", models.BooleanField(default=True, verbose_name="enabled")),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[
-                            ("code", "Code (synced)"),
-                            ("admin", "Admin"),
-                            ("runtime", "schedule() at run time"),
-                        ],
-                        default="admin",
-                        max_length=16,
-                    ),
-                ),
-                ("missing_from_code", models.BooleanField(default=False)),
-                (
-                    "next_planned_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="next planned time"),
-                ),
-                (
-                    "next_run_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="next run"),
-                ),
-                ("anchor_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "last_run_at",
-                    models.DateTimeField(blank=True, null=True, verbose_name="last planned run"),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=200, unique=True, verbose_name='name')),
+                ('task_path', models.CharField(max_length=255, verbose_name='task')),
+                ('args', models.JSONField(blank=True, default=list)),
+                ('kwargs', models.JSONField(blank=True, default=dict)),
+                ('cron', models.CharField(blank=True, default='', help_text='Five fields: minute hour day-of-month month day-of-week. Or an interval.', max_length=120, verbose_name='cron expression')),
+                ('interval_seconds', models.PositiveIntegerField(blank=True, help_text='Run every this many seconds.', null=True, verbose_name='interval (seconds)')),
+                ('timezone', models.CharField(help_text='IANA name, e.g. Europe/Paris.', max_length=64, verbose_name='time zone')),
+                ('window_start', models.TimeField(blank=True, null=True, verbose_name='window opens')),
+                ('window_end', models.TimeField(blank=True, null=True, verbose_name='window closes')),
+                ('window_days', models.CharField(blank=True, default='', help_text='Days the window opens, e.g. MON,TUE; empty: every day.', max_length=40, verbose_name='window days')),
+                ('catch_up', models.CharField(choices=[('skip', 'Skip: wait for the next planned time'), ('run_once', 'Run once now for all that were missed')], default='skip', max_length=16, verbose_name='catch-up')),
+                ('overlap', models.CharField(choices=[('skip', 'Skip the new run'), ('queue', 'Queue it to run after the previous one'), ('allow', 'Allow runs side by side')], default='skip', max_length=16, verbose_name='overlap')),
+                ('enabled', models.BooleanField(default=True, verbose_name='enabled')),
+                ('source', models.CharField(choices=[('code', 'Code (synced)'), ('admin', 'Admin'), ('runtime', 'schedule() at run time')], default='admin', max_length=16)),
+                ('missing_from_code', models.BooleanField(default=False)),
+                ('next_planned_at', models.DateTimeField(blank=True, null=True, verbose_name='next planned time')),
+                ('next_run_at', models.DateTimeField(blank=True, null=True, verbose_name='next run')),
+                ('anchor_at', models.DateTimeField(blank=True, null=True)),
+                ('last_run_at', models.DateTimeField(blank=True, null=True, verbose_name='last planned run')),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={
-                "verbose_name": "schedule",
-                "verbose_name_plural": "schedules",
-                "ordering": ["name"],
-                "permissions": [("run_schedule_now", "Can run a schedule now")],
-                "indexes": [
-                    models.Index(
-                        condition=models.Q(("enabled", True)),
-                        fields=["next_run_at"],
-                        name="taskflow_schedule_due_idx",
-                    )
-                ],
-                "constraints": [
-                    models.CheckConstraint(
-                        condition=models.Q(
-                            models.Q(("cron", ""), ("interval_seconds__isnull", False)),
-                            models.Q(
-                                models.Q(("cron", ""), _negated=True),
-                                ("interval_seconds__isnull", True),
-                            ),
-                            _connector="OR",
-                        ),
-                        name="taskflow_schedule_cron_or_interval",
-                    )
-                ],
+                'verbose_name': 'schedule',
+                'verbose_name_plural': 'schedules',
+                'ordering': ['name'],
+                'permissions': [('run_schedule_now', 'Can run a schedule now')],
+                'indexes': [models.Index(condition=models.Q(('enabled', True)), fields=['next_run_at'], name='taskflow_schedule_due_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('cron', ''), ('interval_seconds__isnull', False)), models.Q(models.Q(('cron', ''), _negated=True), ('interval_seconds__isnull', True)), _connector='OR'), name='taskflow_schedule_cron_or_interval')],
             },
         ),
         migrations.CreateModel(
-            name="ScheduleRun",
+            name='ScheduleRun',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("planned_at", models.DateTimeField(verbose_name="planned time")),
-                ("fired_at", models.DateTimeField(verbose_name="fired at")),
-                (
-                    "state",
-                    models.CharField(
-                        choices=[
-                            ("fired", "Fired: its task was enqueued"),
-                            ("waiting", "Waiting for the previous run (overlap=queue)"),
-                            ("skipped", "Skipped: the previous run was still queued or running"),
-                            ("failed", "Could not be enqueued"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("note", models.TextField(blank=True, default="")),
-                (
-                    "schedule",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="runs",
-                        to="django_taskflow.schedule",
-                    ),
-                ),
-                (
-                    "task",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="schedule_runs",
-                        to="django_taskflow.task",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('planned_at', models.DateTimeField(verbose_name='planned time')),
+                ('fired_at', models.DateTimeField(verbose_name='fired at')),
+                ('state', models.CharField(choices=[('fired', 'Fired: its task was enqueued'), ('waiting', 'Waiting for the previous run (overlap=queue)'), ('skipped', 'Skipped: the previous run was still queued or running'), ('failed', 'Could not be enqueued')], max_length=16)),
+                ('note', models.TextField(blank=True, default='')),
+                ('schedule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='django_taskflow.schedule')),
+                ('task', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='schedule_runs', to='django_taskflow.task')),
             ],
             options={
-                "verbose_name": "schedule run",
-                "verbose_name_plural": "schedule runs",
-                "ordering": ["-planned_at"],
-                "indexes": [
-                    models.Index(
-                        condition=models.Q(("state", "waiting")),
-                        fields=["schedule"],
-                        name="taskflow_schedulerun_wait_idx",
-                    )
-                ],
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("schedule", "planned_at"), name="taskflow_schedulerun_once"
-                    )
-                ],
+                'verbose_name': 'schedule run',
+                'verbose_name_plural': 'schedule runs',
+                'ordering': ['-planned_at'],
+                'indexes': [models.Index(condition=models.Q(('state', 'waiting')), fields=['schedule'], name='taskflow_schedulerun_wait_idx')],
+                'constraints': [models.UniqueConstraint(fields=('schedule', 'planned_at'), name='taskflow_schedulerun_once')],
             },
         ),
     ]
