@@ -18,6 +18,7 @@ from django_taskflow import models, rerun
 from django_taskflow.models import EventKind
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.conftest import claim_for
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +181,19 @@ def test_retry_now_over_select_all_of_10000_rows_works_in_chunks(
     # The ids are read in pages of CHUNK: the selection is never loaded whole.
     pages = [q["sql"] for q in queries.captured_queries if f"LIMIT {rerun.CHUNK}" in q["sql"]]
     assert 10_000 // rerun.CHUNK <= len(pages) <= 10_000 // rerun.CHUNK + 1
+
+
+def test_cancel_action_asks_a_running_task_to_stop_once(
+    staff_with: Callable[..., Client],
+) -> None:
+    running = tasks.add.enqueue(1, 2).id
+    claim_for("host:1:slot:1")
+    client = staff_with("cancel_task")
+    assert post_action(client, "cancel_tasks", [running]) == ["1 task cancelled or asked to stop."]
+    task = models.Task.objects.get(pk=running)
+    assert task.status == "running" and task.cancel_requested_at is not None
+    # (The first request's message was never shown, so it is still stored.)
+    assert post_action(client, "cancel_tasks", [running])[-2:] == [
+        "0 tasks cancelled or asked to stop.",
+        "1 task left as it was: it is finished, or already asked to stop.",
+    ]
