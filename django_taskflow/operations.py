@@ -534,3 +534,42 @@ def recover_stuck(
         backend=backend,
         operation="recover_stuck",
     )
+
+
+async def acancel_selected(
+    task_ids: TaskSelection, *, reason: str = "", by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Async twin of :func:`cancel_selected`."""
+    return await sync_to_async(cancel_selected, thread_sensitive=True)(
+        task_ids, reason=reason, by=by, backend=backend
+    )
+
+
+async def aretry_with_arguments(
+    task_id: str | uuid.UUID,
+    *,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    by: Any = None,
+    backend: str = "default",
+) -> Any:
+    """Async twin of :func:`retry_with_arguments`."""
+    return await sync_to_async(retry_with_arguments, thread_sensitive=True)(
+        task_id, args=args, kwargs=kwargs, by=by, backend=backend
+    )
+
+
+async def adiscard(
+    task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Async twin of :func:`discard`."""
+    return await sync_to_async(discard, thread_sensitive=True)(task_ids, by=by, backend=backend)
+
+
+async def arecover_stuck(
+    task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Async twin of :func:`recover_stuck`."""
+    return await sync_to_async(recover_stuck, thread_sensitive=True)(
+        task_ids, by=by, backend=backend
+    )

@@ -169,6 +169,12 @@ def test_async_twins() -> None:
     report = async_to_sync(operations.arequeue)(task.pk)
     assert report.changed == 1
     assert models.Task.objects.filter(original=task.pk).count() == 1
+    copy = models.Task.objects.get(original=task.pk)
+    assert async_to_sync(operations.acancel_selected)([copy.pk]).changed == 1
+    retried = async_to_sync(operations.aretry_with_arguments)(copy.pk, args=["x"], kwargs={})
+    assert models.Task.objects.get(pk=retried.id).args == ["x"]
+    assert async_to_sync(operations.adiscard)([task.pk]).changed == 1
+    assert async_to_sync(operations.arecover_stuck)([copy.pk]).changed == 0
 
 
 def test_requeue_waits_for_a_retry_delay_never() -> None:
