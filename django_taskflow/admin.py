@@ -1,4 +1,10 @@
-"""The admin: task history with every attempt, read-only for now."""
+"""The admin: task history with every attempt; actions go through ``operations``.
+
+The list reads only small columns (the JSON ones are deferred), filters
+through indexes and never counts the whole table. The actions live in
+``admin_actions.py``, the filters in ``admin_filters.py``, the dead-letter
+and stuck-task views in ``operator_admin.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +16,15 @@ from typing import TYPE_CHECKING, Any, cast
 from django.contrib import admin
 from django.db.models import IntegerField, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from django_taskflow import models, waiting
+from django_taskflow.admin_actions import TaskActions
+from django_taskflow.admin_filters import TagFilter, WorkerFilter, search_tasks
 from django_taskflow.states import Status
 
 if TYPE_CHECKING:
@@ -40,6 +50,33 @@ def precise_time(field: str, description: _StrOrPromise) -> Callable[[Any, Any],
         return format_time(getattr(obj, field))
 
     return show
+
+
+# Status colours: readable on the admin's light and dark themes.
+STATUS_COLOURS = {
+    Status.QUEUED: "#6c757d",
+    Status.RUNNING: "#0d6efd",
+    Status.SUCCEEDED: "#198754",
+    Status.FAILED: "#dc3545",
+    Status.CANCELLED: "#b58900",
+}
+
+# Never read for the list: they can be large, and the list shows none of them.
+LIST_DEFERRED = (
+    "args",
+    "kwargs",
+    "result",
+    "progress_detail",
+    "retry_policy",
+    "requires",
+    "cancel_reason",
+)
+
+
+def pretty_json(value: Any) -> SafeString:
+    """``value`` as indented JSON in a ``<pre>`` block, escaped."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
 
 
 def attempts_summary(task: models.Task) -> str:
@@ -138,23 +175,34 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(models.Task)
-class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
+        "status_display",
         "task_path",
         "key",
-        "status",
         "queue_name",
-        "priority",
+        "tags_display",
         "attempts_display",
-        "progress_display",
+        "progress_bar",
         "enqueued",
         "started",
         "finished",
         "duration_seconds",
     ]
     list_display_links = ["task_path"]
-    list_filter = ["status", "queue_name", "task_path"]
-    search_fields = ["=id", "=key", "task_path"]
+    actions = TaskActions.ACTIONS
+    list_filter = [
+        "status",
+        "task_path",
+        "queue_name",
+        TagFilter,
+        WorkerFilter,
+        ("enqueued_at", admin.DateFieldListFilter),
+        ("finished_at", admin.DateFieldListFilter),
+    ]
+    # Searched by search_tasks(): id and key exactly, the name by prefix.
+    search_fields = ["task_path"]
+    search_help_text = _("A task id, a key, or the start of a task's path.")
     date_hierarchy = "enqueued_at"
     inlines = [AttemptInline, EventInline]
     show_full_result_count = False
@@ -174,10 +222,11 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
                     "backend",
                     "requires_display",
                     "waiting_for",
+                    "original_link",
                 ]
             },
         ),
-        (_("Call"), {"fields": ["args", "kwargs", "result"]}),
+        (_("Call"), {"fields": ["args_display", "kwargs_display", "result_display"]}),
         (
             _("Attempts"),
             {
@@ -240,6 +289,9 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
             .values("attempt")[:1]
         )
         tasks = cast("QuerySet[models.Task]", super().get_queryset(request))
+        match = request.resolver_match
+        if match is not None and (match.url_name or "").endswith("_changelist"):
+            tasks = tasks.defer(*LIST_DEFERRED)
         return tasks.annotate(
             progress_attempt=Subquery(last_progress, output_field=IntegerField()),
         )
@@ -249,6 +301,56 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is not None and obj.gate_key:
             fieldsets.insert(1, self.limits_fieldset)
         return fieldsets
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[models.Task], search_term: str
+    ) -> tuple[QuerySet[models.Task], bool]:
+        return search_tasks(queryset, search_term), False
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, task: models.Task) -> str:
+        colour = STATUS_COLOURS.get(Status(task.status), "inherit")
+        return format_html(
+            '<span style="color: {}; font-weight: bold">\u25cf {}</span>',
+            colour,
+            task.get_status_display(),
+        )
+
+    @admin.display(description=_("tags"))
+    def tags_display(self, task: models.Task) -> str:
+        return ", ".join(str(tag) for tag in task.tags or ())
+
+    @admin.display(description=_("progress"))
+    def progress_bar(self, task: models.Task) -> str:
+        progress = current_progress(task)
+        if progress is None:
+            return ""
+        return format_html(
+            '<progress value="{}" max="100" title="{}">{}</progress>',
+            round(progress * 100),
+            f"{progress:.0%}",
+            f"{progress:.0%}",
+        )
+
+    @admin.display(description=_("arguments"))
+    def args_display(self, task: models.Task) -> str:
+        return pretty_json(task.args)
+
+    @admin.display(description=_("keyword arguments"))
+    def kwargs_display(self, task: models.Task) -> str:
+        return pretty_json(task.kwargs)
+
+    @admin.display(description=_("result"))
+    def result_display(self, task: models.Task) -> str:
+        return "" if task.result is None else pretty_json(task.result)
+
+    @admin.display(description=_("original task"))
+    def original_link(self, task: models.Task) -> str:
+        """The task this one repeats (requeued, or retried with edited arguments)."""
+        if task.original is None:
+            return ""
+        url = reverse("admin:django_taskflow_task_change", args=[task.original])
+        return format_html('<a href="{}">{}</a>', url, task.original)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [
@@ -303,5 +405,6 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
 
 
-# The Schedule admin lives in its own module; importing it registers it.
-from django_taskflow import schedule_admin  # noqa: E402, F401
+# The Schedule, dead-letter and stuck-task admins live in their own modules;
+# importing them registers them.
+from django_taskflow import operator_admin, schedule_admin  # noqa: E402, F401

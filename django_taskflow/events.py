@@ -41,6 +41,8 @@ KIND_SIGNALS = {
     EventKind.SUCCEEDED: signals.task_succeeded,
     EventKind.FAILED: signals.task_failed,
     EventKind.CANCELLED: signals.task_cancelled,
+    EventKind.RETRIED: signals.task_requeued,
+    EventKind.REQUEUED: signals.task_requeued,
 }
 
 KIND_STATUS = {
@@ -51,6 +53,8 @@ KIND_STATUS = {
     EventKind.SUCCEEDED: "succeeded",
     EventKind.FAILED: "failed",
     EventKind.CANCELLED: "cancelled",
+    EventKind.RETRIED: "queued",
+    EventKind.REQUEUED: "queued",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,13 +21,14 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.tasks import task_backends
 
-from django_taskflow import cancellation, models, queries
+from django_taskflow import cancellation, models, queries, rerun
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
-from django_taskflow.definition import NAME_MAX_LENGTH
+from django_taskflow.definition import NAME_MAX_LENGTH, TaskflowTask
 from django_taskflow.exceptions import InvalidQuery, InvalidQueueOperation, ResultNotFound
 from django_taskflow.queues import STATE_REFRESH_SECONDS
-from django_taskflow.states import CANCELLABLE, Status
+from django_taskflow.selection import TaskSelection, in_chunks
+from django_taskflow.states import CANCELLABLE, FINISHED, Status
 
 logger = logging.getLogger(__name__)
 
@@ -290,3 +291,285 @@ def _write_state(backend: str, name: str, **changes: object) -> None:
         )
         with connections[database].cursor() as cursor:
             dialect_for(database).notify(cursor)  # sent at commit: idle workers look again
+
+
+# -- running again: requeue, retry now (issue 10) -------------------------------
+#
+# Both take ids, a queryset (the admin's "select all") or filters, and work
+# through them in chunks of rerun.CHUNK ids, read by keyset on the primary
+# key: a selection of 100,000 tasks is never loaded at once.
+
+
+def requeue(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Enqueue a new task with the same inputs for each finished task selected.
+
+    Select with ``task_ids`` (one id, several, or a queryset of tasks) or
+    with the filters of ``find_tasks`` (at least one). The new task's
+    ``original`` is the id of the task it repeats; the original is left as
+    it is. Queued and running tasks are refused, and so is a ``unique=True``
+    task while another copy of it is queued or running. Returns a
+    :class:`~django_taskflow.rerun.Report`: ``changed`` (tasks made),
+    ``refused`` (count by reason) and ``new_ids``.
+    """
+    who = _who(by)
+    return in_chunks(
+        lambda database, ids: rerun.requeue(database, ids, by=who),
+        task_ids,
+        name=name,
+        tag=tag,
+        queue=queue,
+        status=status,
+        backend=backend,
+        operation="requeue",
+    )
+
+
+def retry_now(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Put each failed or waiting task selected back in the queue, to run at once.
+
+    The one way out of ``failed``: the task gets one more allowed attempt,
+    and keeps its earlier attempts. A queued task waiting for its
+    ``run_after`` (a retry's back-off) runs now. A ``retried`` event
+    records ``by``. Other states are refused with the reason; selection
+    and return value as in :func:`requeue`.
+    """
+    who = _who(by)
+    return in_chunks(
+        lambda database, ids: rerun.retry_now(database, ids, by=who),
+        task_ids,
+        name=name,
+        tag=tag,
+        queue=queue,
+        status=status,
+        backend=backend,
+        operation="retry_now",
+    )
+
+
+async def arequeue(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Async twin of :func:`requeue`."""
+    return await sync_to_async(requeue, thread_sensitive=True)(
+        task_ids, name=name, tag=tag, queue=queue, status=status, by=by, backend=backend
+    )
+
+
+async def aretry_now(
+    task_ids: TaskSelection = None,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
+    by: Any = None,
+    backend: str = "default",
+) -> rerun.Report:
+    """Async twin of :func:`retry_now`."""
+    return await sync_to_async(retry_now, thread_sensitive=True)(
+        task_ids, name=name, tag=tag, queue=queue, status=status, by=by, backend=backend
+    )
+
+
+def cancel_selected(
+    task_ids: TaskSelection, *, reason: str = "", by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Cancel the selected tasks (ids or a queryset) in chunks; report the rest.
+
+    As :func:`cancel` for each: queued ones are cancelled, running ones
+    asked to stop; finished ones and those already asked are refused.
+    """
+    who, why = _who(by), _why(reason)
+
+    def write(database: str, ids: list[uuid.UUID]) -> rerun.Report:
+        count = cancellation.cancel(database, ids, by=who, reason=why)
+        report = rerun.Report(changed=count)
+        if len(ids) > count:
+            report.refused["it is finished, or already asked to stop"] += len(ids) - count
+        return report
+
+    return in_chunks(
+        write,
+        task_ids,
+        name=None,
+        tag=None,
+        queue=None,
+        status=None,
+        backend=backend,
+        operation="cancel_selected",
+    )
+
+
+def retry_with_arguments(
+    task_id: str | uuid.UUID,
+    *,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    by: Any = None,
+    backend: str = "default",
+) -> Any:
+    """Enqueue a new run of a finished task with other arguments; return its result.
+
+    The arguments are checked against the task's signature and its
+    parameters' annotations, and stored as any enqueue's are: a
+    ``TypeError`` (they do not fit) or a
+    ``ValueError`` (one cannot be stored) is raised before any row is
+    written. The new task keeps the original's queue, priority, key and
+    tags, has ``original`` set to its id and a ``requeued`` event with
+    ``by``. Raises :class:`InvalidQuery` for a queued or running task.
+    """
+    from django_taskflow import edited_arguments, registry
+
+    who = _who(by)
+    database = queries.database_for(backend)
+    try:
+        task = models.Task.objects.using(database).filter(backend=backend).get(pk=task_id)
+    except (models.Task.DoesNotExist, ValidationError, ValueError) as exc:
+        raise ResultNotFound(f"No task with id {task_id!r}.") from exc
+    if task.status not in FINISHED:
+        raise InvalidQuery(f"task {task.pk} is still {task.status}: nothing to retry.")
+    definition = registry.resolve(task.task_path).using(
+        priority=task.priority, queue_name=task.queue_name, backend=backend
+    )
+    if isinstance(definition, TaskflowTask):  # not one of Django's plain tasks
+        definition = definition.using(tags=task.tags, key=task.key)
+    edited_arguments.check(definition, args, kwargs)
+    with transaction.atomic(using=database):
+        result = definition.enqueue(*args, **kwargs)
+        if getattr(result, "deduplicated", False):
+            raise InvalidQuery(f"task {task.pk}: {rerun.TAKEN}.")
+        models.Task.objects.using(database).filter(pk=result.id).update(original=task.pk)
+        rerun.record(database, [uuid.UUID(result.id)], models.EventKind.REQUEUED, {"by": who})
+    return result
+
+
+def discard(task_ids: TaskSelection, *, by: Any = None, backend: str = "default") -> rerun.Report:
+    """Delete the failed tasks selected, with their attempts and events; report the rest.
+
+    Dead letters only: any other state is refused. Deleting, not marking,
+    is the decision (docs/howto/admin.md): a discarded task is one the
+    operator has dealt with, and the log line keeps who did it.
+    """
+    who = _who(by)
+
+    def write(database: str, ids: list[uuid.UUID]) -> rerun.Report:
+        with transaction.atomic(using=database):
+            won = list(
+                models.Task.objects.using(database)
+                .select_for_update()
+                .filter(pk__in=ids, status=Status.FAILED)
+                .values_list("pk", flat=True)
+            )
+            models.Task.objects.using(database).filter(pk__in=won).only("pk").delete()
+        for task_id in won:
+            logger.info(
+                "failed task %s discarded by %s",
+                task_id,
+                who or "an operator",
+                extra={"action": "task_discarded", "task_id": str(task_id)},
+            )
+        report = rerun.Report(changed=len(won))
+        if len(ids) > len(won):
+            report.refused["it is not failed"] += len(ids) - len(won)
+        return report
+
+    return in_chunks(
+        write,
+        task_ids,
+        name=None,
+        tag=None,
+        queue=None,
+        status=None,
+        backend=backend,
+        operation="discard",
+    )
+
+
+def recover_stuck(
+    task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Recover the stuck tasks selected: their attempt ends as lost, as a worker's would.
+
+    A task is stuck when it is running with a lease expired more than
+    ``stuck.STUCK_AFTER_LEASES`` leases ago (and, once workers have rows,
+    no live worker). It is queued again, or fails if ``on_lost="fail"``
+    or it was lost ``MAX_LOST_ATTEMPTS`` times. Other tasks are refused.
+    """
+    from django_taskflow import stuck
+
+    who = _who(by)
+    lease_seconds = stuck.lease_seconds(backend)
+    return in_chunks(
+        lambda database, ids: stuck.recover(database, ids, by=who, lease_seconds=lease_seconds),
+        task_ids,
+        name=None,
+        tag=None,
+        queue=None,
+        status=None,
+        backend=backend,
+        operation="recover_stuck",
+    )
+
+
+async def acancel_selected(
+    task_ids: TaskSelection, *, reason: str = "", by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Async twin of :func:`cancel_selected`."""
+    return await sync_to_async(cancel_selected, thread_sensitive=True)(
+        task_ids, reason=reason, by=by, backend=backend
+    )
+
+
+async def aretry_with_arguments(
+    task_id: str | uuid.UUID,
+    *,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    by: Any = None,
+    backend: str = "default",
+) -> Any:
+    """Async twin of :func:`retry_with_arguments`."""
+    return await sync_to_async(retry_with_arguments, thread_sensitive=True)(
+        task_id, args=args, kwargs=kwargs, by=by, backend=backend
+    )
+
+
+async def adiscard(
+    task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Async twin of :func:`discard`."""
+    return await sync_to_async(discard, thread_sensitive=True)(task_ids, by=by, backend=backend)
+
+
+async def arecover_stuck(
+    task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
+) -> rerun.Report:
+    """Async twin of :func:`recover_stuck`."""
+    return await sync_to_async(recover_stuck, thread_sensitive=True)(
+        task_ids, by=by, backend=backend
+    )

@@ -10,6 +10,9 @@ after the change is committed:
 - ``task_soft_timeout``: an attempt passed its soft time limit;
 - ``task_retrying``: an attempt failed and another is scheduled;
 - ``task_succeeded``, ``task_failed``, ``task_cancelled``: the task ended.
+- ``task_requeued``: an operator put the task in the queue (``event.kind`` is
+  ``retried`` for ``operations.retry_now``, ``requeued`` for a new task made
+  by ``operations.requeue``).
 
 A receiver that raises is logged and never breaks the task or the worker.
 In a worker, the threads that record outcomes and keep leases never call
@@ -38,6 +41,7 @@ task_retrying = Signal()
 task_succeeded = Signal()
 task_failed = Signal()
 task_cancelled = Signal()
+task_requeued = Signal()
 
 __all__ = [
     "delivered_by",
@@ -49,6 +53,7 @@ __all__ = [
     "task_failed",
     "task_finished",
     "task_progress",
+    "task_requeued",
     "task_retrying",
     "task_running",
     "task_soft_timeout",

@@ -642,3 +642,20 @@ def has_tag_sql(table: str) -> str:
     Repeats the partial index's predicate, so that the planner can use it.
     """
     return f"({table}.tags <> '[]'::jsonb AND {table}.tags @> jsonb_build_array(%s::text))"
+
+
+# The admin's search by name: a prefix of task_path (LIKE 'prefix%'). The
+# plain B-tree on task_path serves LIKE only under the "C" collation; with
+# the pattern operator class it does under any.
+PATH_PREFIX_INDEX = "taskflow_task_path_prefix_idx"
+
+
+def install_path_prefix_index(task_table: str) -> list[str]:
+    return [
+        f"CREATE INDEX IF NOT EXISTS {PATH_PREFIX_INDEX} ON {task_table} "
+        "(task_path varchar_pattern_ops)"
+    ]
+
+
+def remove_path_prefix_index(task_table: str) -> list[str]:
+    return [f"DROP INDEX IF EXISTS {PATH_PREFIX_INDEX}"]

@@ -1,5 +1,8 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules."""
+rate-limit starts, schedules.
+
+Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ from django_taskflow.models.queue_state import QueueState
 from django_taskflow.models.rate_start import RateStart
 from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
+from django_taskflow.models.views import DeadLetter, StuckTask
 
 __all__ = [
     "Attempt",
+    "DeadLetter",
     "DedupKey",
     "Event",
     "EventKind",
@@ -22,6 +27,7 @@ __all__ = [
     "Schedule",
     "ScheduleRun",
     "Source",
+    "StuckTask",
     "Task",
     "TaskQuerySet",
     "new_task_id",

@@ -17,6 +17,9 @@ class EventKind(models.TextChoices):
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
+    # An operator's doing (operations.retry_now / requeue); data holds "by".
+    RETRIED = "retried", _("Retried by an operator")
+    REQUEUED = "requeued", _("Requeued by an operator")
 
 
 class Event(models.Model):

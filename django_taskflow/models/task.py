@@ -171,12 +171,29 @@ class Task(models.Model):
         blank=True, default="", db_default="", help_text=_("Why it was cancelled.")
     )
 
+    # Set on a task made by operations.requeue(), or by a dead-letter retry
+    # with edited arguments: the id of the task it repeats. A plain UUID, not
+    # a foreign key, so pruning the original neither cascades nor needs an
+    # index on a 10 M-row table.
+    original = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The task this one repeats (requeued or retried with edited arguments)."),
+    )
+
     objects = TaskQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("task")
         verbose_name_plural = _("tasks")
         ordering = ["-enqueued_at"]
+        # The operator's actions (admin, API); the command line is trusted.
+        permissions = [
+            ("cancel_task", _("Can cancel tasks")),
+            ("requeue_task", _("Can requeue tasks")),
+            ("retry_task", _("Can retry tasks now")),
+        ]
         indexes = [
             # The claim reads this index in its own order and stops after
             # LIMIT rows: queued rows only, so finished history never enters
