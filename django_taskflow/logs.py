@@ -114,6 +114,8 @@ def truncate(text: str, width: int) -> str:
     characters as escapes (``\\x1b``). Only the head of ``text`` is read,
     so a long value costs no more than a short one.
     """
+    if len(text) <= width and text.isprintable():
+        return text  # the common case: nothing to cut or escape (isprintable is C)
     head = text[: width + 1]  # escapes only lengthen it: enough to fill the width
     line = (
         head.replace("\r\n", "\n")

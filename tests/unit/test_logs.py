@@ -149,6 +149,22 @@ def test_a_huge_value_is_cut_from_its_head() -> None:
     assert logs.truncate("x" * 9 + "\n", 10) == "x" * 9 + "…"  # the line break widens it
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("héllo → 5", "héllo → 5"),  # short and printable: as it is
+        ("a\u200bb", "a\u200bb"),  # not printable, but no control character
+        ("a\tb", "a\tb"),  # a tab stays
+        ("a\rb", "a ⏎ b"),
+        ("a\x1bb", "a\\x1bb"),
+    ],
+)
+def test_a_short_text_is_shown_whole_with_its_control_characters_escaped(
+    text: str, shown: str
+) -> None:
+    assert logs.truncate(text, 80) == shown
+
+
 def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: None) -> None:
     outcome = Outcome(
         status=Status.QUEUED,
