@@ -349,24 +349,15 @@ def _log_outcomes(
                         "progress": note.data["progress"],
                     },
                 )
+    logs.log_attempts(
+        logger,
+        worker_id,
+        [completion for completion in completions if completion.task.id in won],
+        pathname=__file__,
+    )
     for completion in completions:
         task = completion.task
-        if task.id in won:
-            # makeRecord + handle: logger.info() without its caller lookup,
-            # the costliest step of a line that no one may print.
-            logger.handle(
-                logger.makeRecord(
-                    logger.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    "%s",
-                    (logs.AttemptLine(completion),),
-                    None,
-                    extra=logs.attempt_extra(worker_id, completion),
-                )
-            )
-        else:
+        if task.id not in won:
             logger.debug(
                 "lost the race to record %s: it was recovered by another worker",
                 logs.task_label(task.task_path, task.id),

@@ -11,8 +11,13 @@ from django_taskflow.states import AttemptOutcome
 class Attempt(models.Model):
     """One execution of a task, kept so the history shows every try and error."""
 
+    # No index of its own: the unique (task, number) constraint's index
+    # starts with task and serves every lookup by task.
     task = models.ForeignKey(
-        "django_taskflow.Task", on_delete=models.CASCADE, related_name="attempt_set"
+        "django_taskflow.Task",
+        on_delete=models.CASCADE,
+        related_name="attempt_set",
+        db_index=False,
     )
     number = models.PositiveIntegerField()
     worker_id = models.CharField(max_length=100)

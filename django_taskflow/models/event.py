@@ -31,8 +31,13 @@ class Event(models.Model):
     describes; its id orders events.
     """
 
+    # No index of its own: taskflow_event_task_idx (task, id) starts with
+    # task and serves every lookup by task.
     task = models.ForeignKey(
-        "django_taskflow.Task", on_delete=models.CASCADE, related_name="event_set"
+        "django_taskflow.Task",
+        on_delete=models.CASCADE,
+        related_name="event_set",
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     attempt = models.PositiveIntegerField(default=0)
@@ -45,7 +50,6 @@ class Event(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["task", "id"], name="taskflow_event_task_idx"),
-            models.Index(fields=["created_at"], name="taskflow_event_created_idx"),
         ]
 
     def __str__(self) -> str:

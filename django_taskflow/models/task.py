@@ -241,7 +241,12 @@ class Task(models.Model):
                 name="taskflow_task_worker_idx",
                 condition=models.Q(status="running"),
             ),
-            models.Index(fields=["key"], name="taskflow_task_key_idx"),
+            # Only tasks given a key: the others never pay for it.
+            models.Index(
+                fields=["key"],
+                name="taskflow_task_key_idx",
+                condition=models.Q(key__isnull=False),
+            ),
             models.Index(fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"),
             models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),
             # find_tasks(name=...), history() and status_counts(name) (queries.py);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -148,6 +149,22 @@ def test_a_huge_value_is_cut_from_its_head() -> None:
     assert logs.truncate("x" * 9 + "\n", 10) == "x" * 9 + "…"  # the line break widens it
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("héllo → 5", "héllo → 5"),  # short and printable: as it is
+        ("a\u200bb", "a\u200bb"),  # not printable, but no control character
+        ("a\tb", "a\tb"),  # a tab stays
+        ("a\rb", "a ⏎ b"),
+        ("a\x1bb", "a\\x1bb"),
+    ],
+)
+def test_a_short_text_is_shown_whole_with_its_control_characters_escaped(
+    text: str, shown: str
+) -> None:
+    assert logs.truncate(text, 80) == shown
+
+
 def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: None) -> None:
     outcome = Outcome(
         status=Status.QUEUED,
@@ -264,6 +281,57 @@ def test_json_format_is_one_object_with_the_extra_fields() -> None:
         "outcome": "succeeded",
         "duration": 0.0012,
     }
+
+
+def test_the_lines_of_one_batch_each_carry_their_own_message_and_fields() -> None:
+    failed = completion(
+        Outcome(
+            status=Status.QUEUED,
+            attempt_outcome=AttemptOutcome.FAILED,
+            error_class="builtins.ValueError",
+            error_message="bad input",
+            retry_at=FINISHED + timedelta(seconds=2),
+        )
+    )
+    succeeded = Completion(
+        task=dataclasses.replace(claimed("myapp.tasks.other", attempt=2), id=uuid.uuid4()),
+        outcome=Outcome(
+            status=Status.SUCCEEDED, attempt_outcome=AttemptOutcome.SUCCEEDED, result_json="5"
+        ),
+        started_at=FINISHED,
+        finished_at=FINISHED,
+    )
+    logger = logging.getLogger("django_taskflow.test_batch")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        logs.log_attempts(logger, "host:12:1", [failed, succeeded], pathname=__file__)
+    finally:
+        logger.removeHandler(handler)
+    first, second = records
+    assert first.getMessage().startswith("retrying myapp.tasks.add[…c4d854] in 1.2 ms: ValueError")
+    assert (first.action, first.error_class, first.attempt) == (  # type: ignore[attr-defined]
+        "task_queued",
+        "builtins.ValueError",
+        1,
+    )
+    assert (
+        second.getMessage()
+        == f"succeeded myapp.tasks.other[{logs.short_id(second.task_id)}] in 0.00 ms → 5"
+    )  # type: ignore[attr-defined]
+    assert second.task_id == str(succeeded.task.id)  # type: ignore[attr-defined]
+    assert (second.action, second.attempt, second.outcome) == ("task_succeeded", 2, "succeeded")  # type: ignore[attr-defined]
+    assert not hasattr(second, "error_class") and not hasattr(second, "retry_at")
+    assert (second.levelno, second.name, second.pathname) == (logging.INFO, logger.name, __file__)
+
+
+def test_short_id_of_a_uuid_matches_the_tail_of_its_text() -> None:
+    for task_id in (TASK_ID, uuid.uuid4(), uuid.UUID(int=5)):
+        assert logs.short_id(task_id) == logs.short_id(str(task_id)) == "…" + str(task_id)[-6:]
 
 
 def test_json_format_writes_values_json_cannot_hold_as_text() -> None:
