@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_taskflow", "0003_lost_attempts_and_on_lost"),
+        ("django_taskflow", "0009_task_permissions"),
     ]
 
     operations = [
