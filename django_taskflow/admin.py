@@ -223,6 +223,7 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
                     "requires_display",
                     "waiting_for",
                     "original_link",
+                    "schedule_link",
                 ]
             },
         ),
@@ -351,6 +352,25 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
             return ""
         url = reverse("admin:django_taskflow_task_change", args=[task.original])
         return format_html('<a href="{}">{}</a>', url, task.original)
+
+    @admin.display(description=_("fired by schedule"))
+    def schedule_link(self, task: models.Task) -> str:
+        """The schedule and planned time that enqueued this task, if a schedule did."""
+        run = (
+            models.ScheduleRun.objects.filter(task=task.pk)
+            .select_related("schedule")
+            .only("planned_at", "schedule__name")
+            .first()
+        )
+        if run is None:
+            return ""
+        url = reverse("admin:django_taskflow_schedule_change", args=[run.schedule_id])
+        return format_html(
+            '<a href="{}">{}</a> (planned for {})',
+            url,
+            run.schedule.name,
+            format_time(run.planned_at),
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [

@@ -215,3 +215,17 @@ def test_a_code_schedule_shows_its_declared_fields_read_only(admin_client: Clien
     row = models.Schedule.objects.get()
     form_fields = admin_client.get(change_url(row)).context["adminform"].form.fields
     assert "cron" not in form_fields and "enabled" in form_fields
+
+
+def test_a_fired_task_links_back_to_its_schedule_and_planned_time(admin_client: Client) -> None:
+    assert admin_client.post(ADD_URL, form()).status_code == 302
+    row = models.Schedule.objects.get()
+    planned = row.next_run_at
+    assert planned is not None
+    report = run_scheduler(at=planned + timedelta(seconds=1))
+    [task_id] = report.task_ids
+    page = admin_client.get(
+        reverse("admin:django_taskflow_task_change", args=[task_id])
+    ).content.decode()
+    assert f'href="{change_url(row)}"' in page and row.name in page
+    assert "planned for" in page
