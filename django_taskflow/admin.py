@@ -267,5 +267,6 @@ class TaskAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
 
 
-# The Schedule admin lives in its own module; importing it registers it.
-from django_taskflow import schedule_admin  # noqa: E402, F401
+# The Schedule admin and the (read-only) worker admin live in their own
+# modules; importing them registers them.
+from django_taskflow import schedule_admin, worker_admin  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""The database tables: tasks, their attempts and events; dedup keys, queue states, schedules."""
+"""The database tables: tasks, their attempts and events; dedup keys, queue states,
+schedules, running workers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.queue_state import QueueState
 from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
+from django_taskflow.models.worker_process import WorkerProcess, WorkerSlot
 
 __all__ = [
     "Attempt",
@@ -21,5 +23,7 @@ __all__ = [
     "Source",
     "Task",
     "TaskQuerySet",
+    "WorkerProcess",
+    "WorkerSlot",
     "new_task_id",
 ]
