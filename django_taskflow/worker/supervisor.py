@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -169,6 +170,7 @@ class Worker:
         self.cancel_deadlines: dict[tuple[int, uuid.UUID], float] = {}
         # Schedules fire from this loop, on the supervisor's own connection.
         self.scheduler = SchedulerDuty(self.backend_options.database) if options.scheduler else None
+        self.presence_failed = False
         # This worker's WorkerProcess row, kept from this loop too.
         self.presence = Presence(
             Identity(
@@ -339,7 +341,7 @@ class Worker:
                 self.state.wake.wait(timeout)
             self.state.wake.clear()
             self._tick_scheduler()
-            self.presence.run_if_due(self._process_slots(), self._running_in_processes)
+            self._keep_presence(self._process_slots, self._running_in_processes)
             self._enforce_hard_limits()
             for child in self.children:
                 if child.done or child.process.is_alive():
@@ -354,6 +356,24 @@ class Worker:
         return 1 if self.state.forced else exit_code
 
     # -- presence ------------------------------------------------------------
+
+    def _keep_presence(
+        self, slots: Callable[[], list[SlotInfo]], running: Callable[[], list[str]]
+    ) -> None:
+        """Write this worker's row when due; a fault in its own code stops the worker."""
+        if self.presence_failed:
+            return
+        try:
+            self.presence.run_if_due(slots(), running)
+        except Exception:
+            # Not a lost connection (Presence handles those): a bug. A worker
+            # whose row lapses reads as dead to operators and to recovery.
+            logger.exception(
+                "the worker heartbeat failed; the worker stops",
+                extra={"action": "worker_heartbeat_died"},
+            )
+            self.presence_failed = self.failed_duty = True
+            self._drain()
 
     def _process_slots(self) -> list[SlotInfo]:
         return [
@@ -584,7 +604,7 @@ class Worker:
             self.state.wake.wait(self._wait_at_most(WATCH_SECONDS))
             self.state.wake.clear()
             self._tick_scheduler()
-            self.presence.run_if_due(self._thread_slots(), self._running_in_threads)
+            self._keep_presence(self._thread_slots, self._running_in_threads)
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,
