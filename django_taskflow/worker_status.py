@@ -5,7 +5,8 @@ Workers keep their own rows (``models.WorkerProcess``, one per
 A worker is alive while its ``alive_until`` is in the future: each
 heartbeat moves it ``GONE_AFTER_HEARTBEATS`` heartbeat intervals ahead, so
 a worker killed without a goodbye reads as gone that long after its last
-heartbeat. Every question here is one indexed query. Stuck-row detection,
+heartbeat. Times are the database's clock, as for leases. Every question
+here is one indexed query. Stuck-row detection,
 health, metrics and ``manage.py taskflow workers`` call these.
 """
 
@@ -15,7 +16,7 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from django_taskflow import models
 
@@ -28,13 +29,18 @@ __all__ = [
 ]
 
 
+def _cutoff(now: datetime | None) -> datetime | Now:
+    # The database's clock, which the workers' heartbeats use too.
+    return Now() if now is None else now
+
+
 def workers_alive(
     *, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None
 ) -> QuerySet[models.WorkerProcess]:
     """The workers whose heartbeat has not lapsed, with their slots prefetched."""
     return (
         models.WorkerProcess.objects.using(using)
-        .filter(alive_until__gt=now or timezone.now())
+        .filter(alive_until__gt=_cutoff(now))
         .prefetch_related("slots")
     )
 
@@ -43,7 +49,7 @@ def gone_workers(
     *, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None
 ) -> QuerySet[models.WorkerProcess]:
     """The rows of workers that stopped heartbeating (killed, or their host lost)."""
-    return models.WorkerProcess.objects.using(using).filter(alive_until__lte=now or timezone.now())
+    return models.WorkerProcess.objects.using(using).filter(alive_until__lte=_cutoff(now))
 
 
 def worker_for(worker_id: str, *, using: str = DEFAULT_DB_ALIAS) -> models.WorkerProcess | None:
@@ -66,7 +72,7 @@ def worker_for(worker_id: str, *, using: str = DEFAULT_DB_ALIAS) -> models.Worke
 
 def is_alive(worker_id: str, *, using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> bool:
     """Whether the slot (or supervisor) with this id belongs to a live worker."""
-    cutoff = now or timezone.now()
+    cutoff = _cutoff(now)
     return (
         models.WorkerSlot.objects.using(using)
         .filter(worker_id=worker_id, process__alive_until__gt=cutoff)
@@ -88,6 +94,6 @@ def alive_slot_ids(
     """
     return (
         models.WorkerSlot.objects.using(using)
-        .filter(process__alive_until__gt=now or timezone.now())
+        .filter(process__alive_until__gt=_cutoff(now))
         .values_list("worker_id", flat=True)
     )

@@ -54,6 +54,7 @@ class WorkerProcess(models.Model):
 
     @property
     def is_alive(self) -> bool:
+        """By this host's clock; ``worker_status`` asks the database's, as workers write it."""
         return self.alive_until > timezone.now()
 
 

@@ -30,9 +30,12 @@ from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from django_taskflow import models
+from django_taskflow.db import LeaseUntil
 from django_taskflow.worker.reconnect import RECONNECT_MAX_SECONDS, RECONNECT_MIN_SECONDS
 
 logger = logging.getLogger(__name__)
+
+type Stamp = datetime | LeaseUntil
 
 # A worker whose row was not refreshed for this many heartbeat intervals is gone.
 GONE_AFTER_HEARTBEATS = 3
@@ -76,14 +79,14 @@ class Presence:
         database: str,
         heartbeat_seconds: float,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = timezone.now,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.identity = identity
         self.database = database
         self.heartbeat_seconds = heartbeat_seconds
         self.clock = clock
         self.now = now
-        self.started_at = now()
+        self.started_at = now() if now is not None else timezone.now()
         self.row_id: int | None = None
         self.written_slots: tuple[SlotInfo, ...] | None = None
         self.next_beat = 0.0
@@ -126,9 +129,20 @@ class Presence:
             )
             connections[self.database].close()
 
-    def _write(self, slots: tuple[SlotInfo, ...], running: list[str]) -> None:
+    def _stamps(self) -> tuple[Stamp, Stamp, Stamp]:
+        """The heartbeat's time, ``alive_until``, and the sweep's cutoff.
+
+        By the database's clock, as leases are, so that hosts whose clocks
+        disagree never take a live worker for gone; a test's clock if given.
+        """
+        lapse = GONE_AFTER_HEARTBEATS * self.heartbeat_seconds
+        if self.now is None:
+            return LeaseUntil(0), LeaseUntil(lapse), LeaseUntil(-GONE_ROWS_KEPT.total_seconds())
         now = self.now()
-        alive_until = now + timedelta(seconds=GONE_AFTER_HEARTBEATS * self.heartbeat_seconds)
+        return now, now + timedelta(seconds=lapse), now - GONE_ROWS_KEPT
+
+    def _write(self, slots: tuple[SlotInfo, ...], running: list[str]) -> None:
+        now, alive_until, sweep_before = self._stamps()
         rows = models.WorkerProcess.objects.using(self.database)
         with transaction.atomic(using=self.database):
             updated = (
@@ -144,12 +158,12 @@ class Presence:
             if slots != self.written_slots:
                 self._write_slots(slots)
             if self.clock() >= self.next_sweep:
-                rows.filter(alive_until__lt=now - GONE_ROWS_KEPT).delete()
+                rows.filter(alive_until__lt=sweep_before).delete()
         self.written_slots = slots
         if self.clock() >= self.next_sweep:
             self.next_sweep = self.clock() + SWEEP_SECONDS
 
-    def _insert(self, now: datetime, alive_until: datetime, running: list[str]) -> int:
+    def _insert(self, now: Stamp, alive_until: Stamp, running: list[str]) -> int:
         """Insert the row; a row left with the same id (a reused pid) is a gone worker's."""
         identity = self.identity
         rows = models.WorkerProcess.objects.using(self.database)

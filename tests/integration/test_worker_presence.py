@@ -148,6 +148,17 @@ def test_alive_slot_ids_select_the_running_tasks_no_live_worker_holds() -> None:
     assert held.pk != orphan.pk
 
 
+def test_by_the_database_clock_a_fresh_heartbeat_reads_as_alive() -> None:
+    duty = Presence(identity(), database="default", heartbeat_seconds=HEARTBEAT)
+    assert duty.run_if_due(SLOTS, list)
+    assert worker_status.is_alive("web-1:201")
+    assert [w.worker_id for w in worker_status.workers_alive()] == ["web-1:100"]
+    assert list(worker_status.gone_workers()) == []
+    row = models.WorkerProcess.objects.get()
+    lapse = (row.alive_until - row.last_heartbeat).total_seconds()
+    assert lapse == pytest.approx(GONE_AFTER_HEARTBEATS * HEARTBEAT, abs=0.01)
+
+
 def test_a_clean_stop_removes_the_row_and_its_slots() -> None:
     clocks = Clocks()
     duty = keeper(clocks)
