@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from django.utils import timezone
 
 from django_taskflow import models
 from django_taskflow.db import LeaseUntil
+from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.reconnect import RECONNECT_MAX_SECONDS, RECONNECT_MIN_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,21 @@ class Identity:
     queues: tuple[str, ...]
     capabilities: frozenset[str]
     concurrency: int
+
+    @classmethod
+    def of(cls, options: WorkerOptions, pid: int) -> Identity:
+        """The identity of the worker that runs ``options`` as process ``pid``."""
+        return cls(
+            worker_id=options.slot_id(pid),
+            host=socket.gethostname(),
+            pid=pid,
+            name=options.name,
+            backend=options.backend,
+            pool=options.pool,
+            queues=options.queue_names,
+            capabilities=options.capabilities,
+            concurrency=options.concurrency,
+        )
 
 
 class Presence:

@@ -20,7 +20,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -173,17 +172,7 @@ class Worker:
         self.presence_failed = False
         # This worker's WorkerProcess row, kept from this loop too.
         self.presence = Presence(
-            Identity(
-                worker_id=options.slot_id(os.getpid()),
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                name=options.name,
-                backend=options.backend,
-                pool=options.pool,
-                queues=options.queue_names,
-                capabilities=options.capabilities,
-                concurrency=options.concurrency,
-            ),
+            Identity.of(options, os.getpid()),
             database=self.backend_options.database,
             heartbeat_seconds=self.backend_options.heartbeat_seconds,
         )
