@@ -270,3 +270,23 @@ def test_the_admin_offers_no_add_change_or_delete_even_to_a_superuser() -> None:
 
 def test_staff_without_view_permission_cannot_see_workers() -> None:
     assert staff_with().get(LIST_URL).status_code == 403
+
+
+def test_a_fault_in_the_heartbeat_code_drains_the_worker_and_fails_its_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django_taskflow.worker import Worker, WorkerOptions
+
+    worker = Worker(WorkerOptions(pool="thread", scheduler=False))
+
+    calls: list[int] = []
+
+    def bug(*args: object) -> bool:
+        calls.append(1)
+        raise RuntimeError("a bug in the heartbeat")
+
+    monkeypatch.setattr(worker.presence, "run_if_due", bug)
+    worker._keep_presence(list, list)
+    assert worker.failed_duty and worker.state.requested_at is not None
+    worker._keep_presence(list, list)
+    assert len(calls) == 1  # not tried again
