@@ -425,6 +425,6 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
         return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
 
 
-# The Schedule, dead-letter and stuck-task admins live in their own modules;
-# importing them registers them.
-from django_taskflow import operator_admin, schedule_admin  # noqa: E402, F401
+# The Schedule, dead-letter, stuck-task and (read-only) worker admins live in
+# their own modules; importing them registers them.
+from django_taskflow import operator_admin, schedule_admin, worker_admin  # noqa: E402, F401

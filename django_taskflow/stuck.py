@@ -23,6 +23,7 @@ from django.utils import timezone
 from django_taskflow import models, recovery
 from django_taskflow.rerun import NOT_FOUND, Report
 from django_taskflow.states import AttemptOutcome, Status
+from django_taskflow.worker_status import alive_slot_ids
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,9 @@ def stuck(
 ) -> QuerySet[models.Task]:
     """The running tasks among ``tasks`` whose lease expired long ago (read through the lease index)."""
     cutoff = (now or timezone.now()) - timedelta(seconds=STUCK_AFTER_LEASES * lease_seconds)
-    return _without_live_worker(tasks.filter(status=Status.RUNNING, lease_expires_at__lt=cutoff))
+    return _without_live_worker(
+        tasks.filter(status=Status.RUNNING, lease_expires_at__lt=cutoff), now=now
+    )
 
 
 def lease_seconds(backend: str) -> float:
@@ -46,13 +49,15 @@ def lease_seconds(backend: str) -> float:
     return instance.config.lease_seconds if isinstance(instance, TaskflowBackend) else 30.0
 
 
-def _without_live_worker(tasks: QuerySet[models.Task]) -> QuerySet[models.Task]:
-    """Leave out tasks whose worker still heartbeats.
+def _without_live_worker(
+    tasks: QuerySet[models.Task], *, now: datetime | None
+) -> QuerySet[models.Task]:
+    """Leave out tasks whose worker still heartbeats (its ``WorkerProcess`` row is alive).
 
-    TODO(#10): the ``WorkerProcess`` rows (another branch) say which workers
-    are alive; until they exist, a lease expired for this long is the sign.
+    A worker of an older version writes no row: then the long-expired lease
+    alone is the sign.
     """
-    return tasks
+    return tasks.exclude(worker_id__in=alive_slot_ids(using=tasks.db, now=now))
 
 
 def recover(database: str, ids: list[uuid.UUID], *, by: str, lease_seconds: float) -> Report:

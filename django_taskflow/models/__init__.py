@@ -1,5 +1,5 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules.
+rate-limit starts, schedules, running workers.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
@@ -14,6 +14,7 @@ from django_taskflow.models.rate_start import RateStart
 from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
 from django_taskflow.models.views import DeadLetter, StuckTask
+from django_taskflow.models.worker_process import WorkerProcess, WorkerSlot
 
 __all__ = [
     "Attempt",
@@ -30,5 +31,7 @@ __all__ = [
     "StuckTask",
     "Task",
     "TaskQuerySet",
+    "WorkerProcess",
+    "WorkerSlot",
     "new_task_id",
 ]

@@ -10,6 +10,7 @@ from django.tasks import task_backends
 
 from django_taskflow.conf import Options
 from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.worker.recycling import Recycling
 
 type Pool = Literal["process", "thread"]
 
@@ -28,12 +29,26 @@ class WorkerOptions:
     capabilities: frozenset[str] = frozenset()
     # Fire due schedules (scheduler.py) from the supervisor loop.
     scheduler: bool = True
+    # Replace a slot after it ran this many tasks, or once its process uses
+    # more than this many MB (process pool only): see worker/recycling.py.
+    max_tasks_per_slot: int | None = None
+    max_memory_per_slot: int | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}.")
         if self.pool not in ("process", "thread"):
             raise ConfigurationError(f"pool must be 'process' or 'thread', got {self.pool!r}.")
+        recycling = self.recycling  # validates both limits
+        if recycling.max_memory_mb is not None and self.pool == "thread":
+            raise ConfigurationError(
+                "max_memory_per_slot needs the process pool: the thread pool's slots share "
+                "one process, whose memory no single slot can give back."
+            )
+
+    @property
+    def recycling(self) -> Recycling:
+        return Recycling(max_tasks=self.max_tasks_per_slot, max_memory_mb=self.max_memory_per_slot)
 
     @property
     def backend_options(self) -> Options:
@@ -56,7 +71,11 @@ class WorkerOptions:
         """
         return self.queues or tuple(sorted(task_backends[self.backend].queues))
 
+    @property
+    def host(self) -> str:
+        """The host part of worker ids: ``--name`` if given, else the host name."""
+        return (self.name or socket.gethostname())[:60]
+
     def slot_id(self, pid: int, index: int | None = None) -> str:
         """The worker id written on claimed rows: host, process, and thread slot."""
-        host = (self.name or socket.gethostname())[:60]
-        return f"{host}:{pid}" if index is None else f"{host}:{pid}:{index}"
+        return f"{self.host}:{pid}" if index is None else f"{self.host}:{pid}:{index}"

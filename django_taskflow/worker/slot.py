@@ -39,6 +39,7 @@ from django_taskflow.worker.marks import NO_MARKS, RunningMarks
 from django_taskflow.worker.prefetch import Prefetch
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.recorder import Recorder
+from django_taskflow.worker.recycling import NO_RECYCLING, Recycling
 from django_taskflow.worker.wakeup import Waiter, WakePipe
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Slot:
         waiter: Waiter | None = None,
         cancel_poke: WakePipe | None = None,
         capabilities: frozenset[str] = frozenset(),
+        recycling: Recycling = NO_RECYCLING,
     ) -> None:
         self.options = options
         self.database = options.database
@@ -88,6 +90,10 @@ class Slot:
         self.cancels: dict[uuid.UUID, CancelRequest] = {}
         self.processed = 0
         self.abandoned = False
+        self.recycling = recycling
+        # Set when the slot stopped to be replaced (worker/recycling.py).
+        self.recycled = False
+        self.recycle_checked_at = 0  # self.processed when last checked
         self.pause = threading.Event()  # never set: waits without a bare sleep
         # Given by a supervisor that shares its LISTEN connection; else its own.
         self.waiter: Waiter = waiter or dialect_for(self.database).Waiter(self.database, stop)
@@ -150,6 +156,8 @@ class Slot:
             while not self.stop.is_set():
                 if not self.run_once() and self.burst:
                     break
+                if self.recycling.is_enabled and self._recycle_due():
+                    break  # as a burst slot ends: what it prefetched goes back
         except ForcedStop:
             logger.warning("forced to stop", extra={"action": "worker_forced_stop"})
             if self.current is not None:
@@ -225,6 +233,23 @@ class Slot:
         self.recorder.add(completion, snapshot)
         if self.inline:
             self.keeper.run_due()
+        return True
+
+    def _recycle_due(self) -> bool:
+        """After a task ran: whether this slot passed a recycling limit (and now stops)."""
+        if self.processed == self.recycle_checked_at:
+            return False
+        self.recycle_checked_at = self.processed
+        reason = self.recycling.reason(self.processed)
+        if reason is None:
+            return False
+        logger.info(
+            "slot %s makes way for a fresh one: %s",
+            self.worker_id,
+            reason,
+            extra={"action": "slot_recycled", "worker_id": self.worker_id},
+        )
+        self.recycled = True
         return True
 
     # -- what the running task reports (runner.Reporter) -------------------

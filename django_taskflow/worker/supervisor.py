@@ -20,9 +20,11 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -33,6 +35,8 @@ from django.utils import timezone
 from django_taskflow import recovery
 from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
+from django_taskflow.worker.presence import Identity, Presence, SlotInfo
+from django_taskflow.worker.recycling import EXIT_RECYCLED
 from django_taskflow.worker.respawn import RespawnSchedule
 from django_taskflow.worker.running_table import (
     Mark,
@@ -125,8 +129,11 @@ def _run_child(
         marks=table.writer(index),
         waiter=listener.waiter_for(index, stop) if listener is not None else None,
         cancel_poke=listener.cancel_pipes[index] if listener is not None else None,
+        recycling=options.recycling,
     )
     slot.run()
+    if slot.recycled:
+        sys.exit(EXIT_RECYCLED)
 
 
 class Worker:
@@ -162,6 +169,13 @@ class Worker:
         self.cancel_deadlines: dict[tuple[int, uuid.UUID], float] = {}
         # Schedules fire from this loop, on the supervisor's own connection.
         self.scheduler = SchedulerDuty(self.backend_options.database) if options.scheduler else None
+        self.presence_failed = False
+        # This worker's WorkerProcess row, kept from this loop too.
+        self.presence = Presence(
+            Identity.of(options, os.getpid()),
+            database=self.backend_options.database,
+            heartbeat_seconds=self.backend_options.heartbeat_seconds,
+        )
 
     # -- signals -------------------------------------------------------------
 
@@ -260,6 +274,8 @@ class Worker:
             code = self._run_threads() if self.options.pool == "thread" else self._run_processes()
             return 1 if self.failed_duty else code
         finally:
+            self.presence.remove()
+            connections.close_all()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
             if self.listener is not None:
@@ -314,6 +330,7 @@ class Worker:
                 self.state.wake.wait(timeout)
             self.state.wake.clear()
             self._tick_scheduler()
+            self._keep_presence(self._process_slots, self._running_in_processes)
             self._enforce_hard_limits()
             for child in self.children:
                 if child.done or child.process.is_alive():
@@ -326,6 +343,55 @@ class Worker:
             self.listener.disconnect()
         # A forced stop is not a clean one: tell process managers so.
         return 1 if self.state.forced else exit_code
+
+    # -- presence ------------------------------------------------------------
+
+    def _keep_presence(
+        self, slots: Callable[[], list[SlotInfo]], running: Callable[[], list[str]]
+    ) -> None:
+        """Write this worker's row when due; a fault in its own code stops the worker."""
+        if self.presence_failed:
+            return
+        try:
+            self.presence.run_if_due(slots(), running)
+        except Exception:
+            # Not a lost connection (Presence handles those): a bug. A worker
+            # whose row lapses reads as dead to operators and to recovery.
+            logger.exception(
+                "the worker heartbeat failed; the worker stops",
+                extra={"action": "worker_heartbeat_died"},
+            )
+            self.presence_failed = self.failed_duty = True
+            self._drain()
+
+    def _process_slots(self) -> list[SlotInfo]:
+        return [
+            SlotInfo(child.index, child.process.pid, child.worker_id)
+            for child in self.children
+            if not child.done
+        ]
+
+    def _running_in_processes(self) -> list[str]:
+        """The tasks the slot processes have started and not yet recorded."""
+        return [
+            str(mark.task_id)
+            for child in self.children
+            if not child.done
+            for mark in self.table.read(child.index)
+        ]
+
+    def _thread_slots(self) -> list[SlotInfo]:
+        pid = os.getpid()
+        return [
+            SlotInfo(index, pid, slot.worker_id)
+            for index, (thread, slot) in enumerate(self.threads)
+            if thread.is_alive() and not slot.abandoned
+        ]
+
+    def _running_in_threads(self) -> list[str]:
+        return [
+            str(mark.task_id) for marks in list(self.thread_marks.values()) for mark in marks.read()
+        ]
 
     def _on_child_exit(self, child: _Child) -> int:
         """Recover what a finished slot held; schedule its replacement if needed.
@@ -357,6 +423,12 @@ class Worker:
             )
             self._recover(child, AttemptOutcome.LOST)
             self.respawns.schedule(child.index, lived=None)
+        elif code == EXIT_RECYCLED:
+            # It handed back what it held, so this finds nothing, unless its
+            # last outcome could not be written: then that task is recovered.
+            self._recover(child, AttemptOutcome.LOST)
+            if not stopping:
+                self.respawns.schedule(child.index, lived=None)
         elif code == EXIT_GIVEN_UP and not stopping:
             logger.warning(
                 "slot %d (%s) was given up after a hard timeout; replacing it",
@@ -509,6 +581,7 @@ class Worker:
             burst=self.options.burst,
             capabilities=self.options.capabilities,
             marks=marks,
+            recycling=self.options.recycling,
         )
         thread = threading.Thread(target=slot.run, name=f"slot-{index}", daemon=True)
         thread.start()
@@ -516,10 +589,11 @@ class Worker:
 
     def _run_threads(self) -> int:
         self.threads = [self._start_thread(i) for i in range(self.options.concurrency)]
-        while any(thread.is_alive() and not slot.abandoned for thread, slot in self.threads):
+        while self._threads_working():
             self.state.wake.wait(self._wait_at_most(WATCH_SECONDS))
             self.state.wake.clear()
             self._tick_scheduler()
+            self._keep_presence(self._thread_slots, self._running_in_threads)
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,
@@ -527,6 +601,13 @@ class Worker:
                     # unless the worker is stopping: then nothing new starts.
                     if self.state.requested_at is None:
                         self.thread_marks.pop(slot.worker_id, None)
+                        self.threads[index] = self._start_thread(index)
+                    continue
+                if slot.recycled and not thread.is_alive():
+                    # It stopped after its task limit: a fresh thread, worker
+                    # id and connections (the process and its memory stay).
+                    if self.state.requested_at is None:
+                        self._recover_thread_slot(slot)
                         self.threads[index] = self._start_thread(index)
                     continue
                 if thread.is_alive() or self.state.requested_at is not None or self.options.burst:
@@ -545,6 +626,14 @@ class Worker:
                     slot.abandon()
                 return 1
         return 0
+
+    def _threads_working(self) -> bool:
+        """Whether a slot thread runs, or one that was recycled awaits its replacement."""
+        return any(
+            (thread.is_alive() and not slot.abandoned)
+            or (slot.recycled and self.state.requested_at is None)
+            for thread, slot in self.threads
+        )
 
     def _must_abandon_threads(self) -> bool:
         if self.state.requested_at is None:

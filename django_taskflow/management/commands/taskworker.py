@@ -71,6 +71,16 @@ def describe_queues(
     return lines
 
 
+def describe_recycling(options: WorkerOptions) -> str:
+    """The banner's line about slot recycling."""
+    limits = []
+    if options.max_tasks_per_slot is not None:
+        limits.append(f"after {options.max_tasks_per_slot} tasks")
+    if options.max_memory_per_slot is not None:
+        limits.append(f"past {options.max_memory_per_slot} MB")
+    return f"a slot is replaced {' or '.join(limits)}" if limits else "off"
+
+
 class Command(BaseCommand):
     help = "Run queued tasks: claim, execute, record; Ctrl-C or SIGTERM stops gracefully."
 
@@ -113,6 +123,21 @@ class Command(BaseCommand):
             "planned run still fires once)",
         )
         parser.add_argument(
+            "--max-tasks-per-slot",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="replace a slot after it ran N tasks, for task code that leaks (default: never)",
+        )
+        parser.add_argument(
+            "--max-memory-per-slot",
+            type=positive_int,
+            default=None,
+            metavar="MB",
+            help="replace a slot process once its resident memory passes MB after a task "
+            "(process pool only; default: never)",
+        )
+        parser.add_argument(
             "--reload",
             action="store_true",
             help="restart the worker when code changes, with Django's autoreloader "
@@ -136,6 +161,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--backend {options['backend']!r} is not in TASKS. Aliases in TASKS: {aliases}."
             )
+        if options["max_memory_per_slot"] is not None and options["pool"] == "thread":
+            raise CommandError(
+                "--max-memory-per-slot needs --pool process: thread slots share one process, "
+                "whose memory no single slot can give back."
+            )
         try:
             worker_options = WorkerOptions(
                 backend=options["backend"],
@@ -146,6 +176,8 @@ class Command(BaseCommand):
                 name=options["name"],
                 capabilities=options["capabilities"],
                 scheduler=not options["no_scheduler"],
+                max_tasks_per_slot=options["max_tasks_per_slot"],
+                max_memory_per_slot=options["max_memory_per_slot"],
             )
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
@@ -192,6 +224,7 @@ class Command(BaseCommand):
             f"{', burst' if worker_options.burst else ''}\n"
             f"  database:    {connection.vendor} {connection.settings_dict['NAME']}\n"
             f"  lease:       {backend_options.lease_seconds:g} s\n"
+            f"  recycling:   {describe_recycling(worker_options)}\n"
             f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}\n"
             f"  schedules:   {schedules_line}\n"
             f"  log:         {log_setup}"
