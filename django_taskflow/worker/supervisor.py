@@ -34,6 +34,7 @@ from django_taskflow import recovery
 from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.respawn import RespawnSchedule
+from django_taskflow.worker.retention_duty import RetentionDuty
 from django_taskflow.worker.running_table import (
     Mark,
     MemoryMarks,
@@ -162,6 +163,17 @@ class Worker:
         self.cancel_deadlines: dict[tuple[int, uuid.UUID], float] = {}
         # Schedules fire from this loop, on the supervisor's own connection.
         self.scheduler = SchedulerDuty(self.backend_options.database) if options.scheduler else None
+        # OPTIONS["RETENTION"]: prune from this loop too, when this worker has the turn.
+        self.retention = (
+            RetentionDuty(
+                database=self.backend_options.database,
+                backend=options.backend,
+                retention_by_status=self.backend_options.retention,
+                holder=options.slot_id(os.getpid()),
+            )
+            if self.backend_options.retention and not options.burst
+            else None
+        )
 
     # -- signals -------------------------------------------------------------
 
@@ -194,9 +206,18 @@ class Worker:
     # -- scheduler -----------------------------------------------------------
 
     def _wait_at_most(self, seconds: float) -> float:
-        if self.scheduler is None or self.state.requested_at is not None:
+        if self.state.requested_at is not None:
+            return seconds
+        if self.retention is not None:
+            seconds = min(seconds, self.retention.due_in())
+        if self.scheduler is None:
             return seconds
         return min(seconds, self.scheduler.due_in())
+
+    def _prune_if_due(self) -> None:
+        """Prune one chunk when this worker holds the retention turn (never raises)."""
+        if self.retention is not None and self.state.requested_at is None:
+            self.retention.run_if_due()
 
     def _tick_scheduler(self) -> None:
         """Fire due schedules; a fault in the scheduler's own code stops the worker."""
@@ -314,6 +335,7 @@ class Worker:
                 self.state.wake.wait(timeout)
             self.state.wake.clear()
             self._tick_scheduler()
+            self._prune_if_due()
             self._enforce_hard_limits()
             for child in self.children:
                 if child.done or child.process.is_alive():
@@ -520,6 +542,7 @@ class Worker:
             self.state.wake.wait(self._wait_at_most(WATCH_SECONDS))
             self.state.wake.clear()
             self._tick_scheduler()
+            self._prune_if_due()
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,
