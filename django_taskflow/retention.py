@@ -26,7 +26,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from django_taskflow import models
-from django_taskflow.db import LeaseUntil, delete_tasks
+from django_taskflow.db import LeaseUntil, delete_tasks, dialect_for
 from django_taskflow.exceptions import InvalidQuery
 from django_taskflow.states import FINISHED, Status
 
@@ -35,9 +35,6 @@ logger = logging.getLogger(__name__)
 # Tasks per chunk: a chunk (with its attempts and events) is a transaction
 # of a few milliseconds, short enough that a completing worker barely waits.
 DEFAULT_CHUNK_SIZE = 500
-# Pause after each chunk, as a share of the time the chunk took: workers
-# get the database at least half the time (SQLite has one writer at once).
-DEFAULT_PAUSE_RATIO = 1.0
 # How long one worker's pruning turn lasts; the next worker may take the
 # next turn once it has passed (and takes over a backlog the last one left).
 TURN_SECONDS = 60.0
@@ -120,6 +117,12 @@ def purge_queue(
             return deleted
 
 
+def pause_ratio_for(database: str) -> float:
+    """How long to pause after a chunk, as a share of its time, on this database."""
+    ratio: float = dialect_for(database).PRUNE_PAUSE_RATIO
+    return ratio
+
+
 def count_prunable(database: str, backend: str, cutoffs: Mapping[str, datetime]) -> dict[str, int]:
     """How many tasks of each status finished before its cutoff (``dry_run``)."""
     tasks = models.Task.objects.using(database).filter(backend=backend)
@@ -135,13 +138,17 @@ def prune_statuses(
     cutoffs: Mapping[str, datetime],
     *,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    pause_ratio: float = DEFAULT_PAUSE_RATIO,
+    pause_ratio: float | None = None,
     dry_run: bool = False,
     max_chunks: int | None = None,
     keep_going: Callable[[], bool] = lambda: True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PruneReport:
     """Prune each status up to its cutoff, chunk after chunk, pausing between them.
+
+    After each chunk it pauses ``pause_ratio`` times as long as the chunk
+    took (default: the database's ``PRUNE_PAUSE_RATIO``, 4 on SQLite and
+    0.25 on PostgreSQL), so that workers keep the database most of the time.
 
     Stops after ``max_chunks`` chunks or when ``keep_going()`` turns false
     (a worker's turn ended); the report says whether rows remain.
@@ -150,6 +157,8 @@ def prune_statuses(
         raise InvalidQuery(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}.")
     if dry_run:
         return PruneReport(deleted=count_prunable(database, backend, cutoffs), dry_run=True)
+    if pause_ratio is None:
+        pause_ratio = pause_ratio_for(database)
     deleted = dict.fromkeys(cutoffs, 0)
     chunks = 0
     for status, before in cutoffs.items():

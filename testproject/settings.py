@@ -95,7 +95,8 @@ TASKS = {
 if RETENTION := os.environ.get("TASKFLOW_RETENTION"):
     import json
 
-    TASKS["default"]["OPTIONS"]["RETENTION"] = json.loads(RETENTION)
+    _options: dict[str, object] = TASKS["default"]["OPTIONS"]  # type: ignore[assignment]
+    _options["RETENTION"] = json.loads(RETENTION)
 
 # Tests start workers whose clock is off, as on a host whose clock drifted,
 # to show that leases follow the database's clock: every time Django's

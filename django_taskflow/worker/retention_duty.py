@@ -3,7 +3,7 @@
 Every worker tries, every ``CHECK_SECONDS``, to take the backend's pruning
 turn (``retention.take_turn``: one guarded UPDATE, so one worker at a
 time). The worker holding the turn deletes one chunk per pass of its
-supervisor loop, pausing as long as the chunk took, until nothing is left
+supervisor loop, pausing after it as ``retention.prune_statuses`` does, until nothing is left
 or its turn ends. Slots claim and run tasks meanwhile, on their own
 connections: pruning never runs on the hot path. Like the scheduler, a
 lost connection is logged and retried later; the worker never stops for it.
@@ -101,7 +101,9 @@ class RetentionDuty:
         if not self.remaining or finished >= self.turn_ends:
             self._end_turn()
         else:
-            self.next_run = finished + (finished - started) * retention.DEFAULT_PAUSE_RATIO
+            self.next_run = finished + (finished - started) * retention.pause_ratio_for(
+                self.database
+            )
         return deleted
 
     def _end_turn(self) -> None:
