@@ -45,9 +45,9 @@ def test_list_filters_like_the_admin() -> None:
     waiting = tasks.add.enqueue(2, 2)
     tagged = tasks.tagged_report.enqueue(1)
     assert [row["id"] for row in as_json("list", "--status", "succeeded")] == [done.id]
-    assert [row["id"] for row in as_json("list", "--status", "queued", "--name", "tests.tasks.add")] == [
-        waiting.id
-    ]
+    assert [
+        row["id"] for row in as_json("list", "--status", "queued", "--name", "tests.tasks.add")
+    ] == [waiting.id]
     tag = models.Task.objects.get(pk=tagged.id).tags[0]
     assert [row["id"] for row in as_json("list", "--tag", tag)] == [tagged.id]
     assert as_json("list", "--queue", "nowhere") == []
@@ -171,7 +171,10 @@ def test_stats_counts_by_status_and_queue_with_throughput_and_oldest_ready() -> 
     figures = as_json("stats")
     assert figures["by_status"]["succeeded"] == 1
     assert figures["by_status"]["queued"] == 2
-    assert figures["by_queue"] == {"default": {"succeeded": 1, "queued": 1}, "emails": {"queued": 1}}
+    assert figures["by_queue"] == {
+        "default": {"succeeded": 1, "queued": 1},
+        "emails": {"queued": 1},
+    }
     assert figures["ready"] == 2
     assert figures["oldest_ready_age_seconds"] >= 0
     assert figures["finished"] == {"1m": 1, "5m": 1, "15m": 1}

@@ -27,7 +27,9 @@ type MakeFinished = Callable[..., list[str]]
 def make_finished() -> MakeFinished:
     """Builder: ``count`` finished tasks of ``status``, ``age`` ago, each with an attempt and two events."""
 
-    def make(count: int, *, status: str = "succeeded", age: timedelta = timedelta(days=40)) -> list[str]:
+    def make(
+        count: int, *, status: str = "succeeded", age: timedelta = timedelta(days=40)
+    ) -> list[str]:
         finished = timezone.now() - age
         rows = models.Task.objects.bulk_create(
             models.Task(
@@ -41,7 +43,9 @@ def make_finished() -> MakeFinished:
             for _ in range(count)
         )
         models.Attempt.objects.bulk_create(
-            models.Attempt(task=t, number=1, worker_id="w", finished_at=finished, outcome="succeeded")
+            models.Attempt(
+                task=t, number=1, worker_id="w", finished_at=finished, outcome="succeeded"
+            )
             for t in rows
         )
         models.Event.objects.bulk_create(
@@ -63,7 +67,9 @@ def remaining(ids: list[str]) -> tuple[int, int, int]:
     )
 
 
-def test_prune_deletes_old_tasks_with_their_attempts_and_events(make_finished: MakeFinished) -> None:
+def test_prune_deletes_old_tasks_with_their_attempts_and_events(
+    make_finished: MakeFinished,
+) -> None:
     old = make_finished(7)
     recent = make_finished(2, age=timedelta(days=1))
     report = operations.prune(timedelta(days=30))
@@ -91,7 +97,9 @@ def test_a_chunk_reads_the_finished_index_and_loads_no_rows(make_finished: MakeF
     assert not any(s.lstrip().upper().startswith("SELECT") for s in sql)
 
 
-def test_prune_keeps_queued_and_running_tasks_and_other_statuses(make_finished: MakeFinished) -> None:
+def test_prune_keeps_queued_and_running_tasks_and_other_statuses(
+    make_finished: MakeFinished,
+) -> None:
     failed = make_finished(2, status="failed")
     cancelled = make_finished(2, status="cancelled")
     queued = make_finished(1, status="queued")
@@ -131,10 +139,14 @@ def test_prune_command_with_dry_run_then_for_real(make_finished: MakeFinished) -
     failed = make_finished(2, status="failed")
     cancelled = make_finished(1, status="cancelled")
     assert json.loads(
-        taskflow("prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--dry-run", "--json")
+        taskflow(
+            "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--dry-run", "--json"
+        )
     ) == {"would_delete": {"succeeded": 3, "cancelled": 1}, "total": 4}
     assert remaining(succeeded)[0] == 3
-    text = taskflow("prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--chunk-size", "2")
+    text = taskflow(
+        "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--chunk-size", "2"
+    )
     assert text == "deleted 4 tasks (succeeded: 3, cancelled: 1)\n"
     assert remaining(succeeded + cancelled) == (0, 0, 0)
     assert remaining(failed)[0] == 2
