@@ -32,9 +32,9 @@ from django_taskflow.states import FINISHED, Status
 
 logger = logging.getLogger(__name__)
 
-# Tasks per chunk: a chunk (with its attempts and events) is a transaction
-# of a few milliseconds, short enough that a completing worker barely waits.
-DEFAULT_CHUNK_SIZE = 500
+# Tasks per chunk when the caller gives none: the database's PRUNE_CHUNK_SIZE
+# (db/*.py), 500 on PostgreSQL and 100 on SQLite, whose one writer makes
+# completing workers wait for a chunk.
 # How long one worker's pruning turn lasts; the next worker may take the
 # next turn once it has passed (and takes over a backlog the last one left).
 TURN_SECONDS = 60.0
@@ -105,16 +105,21 @@ def purge_chunk(database: str, backend: str, queue: str, chunk_size: int) -> int
         )
 
 
-def purge_queue(
-    database: str, backend: str, queue: str, *, chunk_size: int = DEFAULT_CHUNK_SIZE
-) -> int:
+def purge_queue(database: str, backend: str, queue: str, *, chunk_size: int | None = None) -> int:
     """Delete every queued task of ``queue`` (with attempts and events), in chunks."""
+    chunk_size = chunk_size or chunk_size_for(database)
     deleted = 0
     while True:
         count = purge_chunk(database, backend, queue, chunk_size)
         deleted += count
         if count < chunk_size:
             return deleted
+
+
+def chunk_size_for(database: str) -> int:
+    """Tasks per chunk on this database when the caller gives none."""
+    size: int = dialect_for(database).PRUNE_CHUNK_SIZE
+    return size
 
 
 def pause_ratio_for(database: str) -> float:
@@ -137,7 +142,7 @@ def prune_statuses(
     backend: str,
     cutoffs: Mapping[str, datetime],
     *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     pause_ratio: float | None = None,
     dry_run: bool = False,
     max_chunks: int | None = None,
@@ -147,12 +152,14 @@ def prune_statuses(
     """Prune each status up to its cutoff, chunk after chunk, pausing between them.
 
     After each chunk it pauses ``pause_ratio`` times as long as the chunk
-    took (default: the database's ``PRUNE_PAUSE_RATIO``, 4 on SQLite and
+    took (default: the database's ``PRUNE_PAUSE_RATIO``, 9 on SQLite and
     0.25 on PostgreSQL), so that workers keep the database most of the time.
 
     Stops after ``max_chunks`` chunks or when ``keep_going()`` turns false
     (a worker's turn ended); the report says whether rows remain.
     """
+    if chunk_size is None:
+        chunk_size = chunk_size_for(database)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidQuery(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}.")
     if dry_run:
@@ -186,7 +193,7 @@ def prune(
     *,
     status: str | Iterable[str] | None = None,
     backend: str = "default",
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> PruneReport:

@@ -39,7 +39,7 @@ class RetentionDuty:
         backend: str,
         retention_by_status: Mapping[str, timedelta],
         holder: str,
-        chunk_size: int = retention.DEFAULT_CHUNK_SIZE,
+        chunk_size: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = timezone.now,
     ) -> None:
@@ -47,7 +47,7 @@ class RetentionDuty:
         self.backend = backend
         self.retention = retention_by_status
         self.holder = holder
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size or retention.chunk_size_for(database)
         self.clock = clock
         self.now = now
         self.next_run = 0.0

@@ -235,3 +235,24 @@ def test_the_duty_prunes_chunk_by_chunk_during_its_turn_then_waits(
     turn = models.PruneTurn.objects.get()
     assert (turn.holder, turn.last_deleted) == ("host:1", 8)
     assert duty.due_in() == 30.0  # the turn is over: look again later
+
+
+def test_a_database_fault_during_a_turn_is_logged_and_retried_later(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.db import OperationalError
+
+    def broken(*args: object, **kwargs: object) -> bool:
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(retention, "take_turn", broken)
+    duty = RetentionDuty(
+        database="default",
+        backend="default",
+        retention_by_status={"succeeded": timedelta(days=7)},
+        holder="host:1",
+        clock=lambda: 100.0,
+    )
+    assert duty.run_if_due() is None
+    assert duty.due_in() == 30.0
+    assert "pruning failed (server closed the connection)" in caplog.text

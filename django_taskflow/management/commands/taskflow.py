@@ -124,7 +124,10 @@ class Command(BaseCommand):
             help="with --older-than: succeeded, failed, cancelled (default: all three)",
         )
         prune.add_argument(
-            "--chunk-size", type=arguments.positive_int, default=None, help="tasks per transaction"
+            "--chunk-size",
+            type=arguments.positive_int,
+            default=None,
+            help="tasks per transaction (default 500 on PostgreSQL, 100 on SQLite)",
         )
         prune.add_argument("--dry-run", action="store_true", help="count, delete nothing")
 
@@ -452,7 +455,7 @@ class Command(BaseCommand):
                 config.database,
                 backend,
                 cutoffs,
-                chunk_size=options["chunk_size"] or retention.DEFAULT_CHUNK_SIZE,
+                chunk_size=options["chunk_size"],
                 dry_run=options["dry_run"],
             )
         else:
@@ -460,7 +463,7 @@ class Command(BaseCommand):
                 older_than,
                 status=status,
                 backend=backend,
-                chunk_size=options["chunk_size"] or retention.DEFAULT_CHUNK_SIZE,
+                chunk_size=options["chunk_size"],
                 dry_run=options["dry_run"],
             )
         verb = "would delete" if report.dry_run else "deleted"
