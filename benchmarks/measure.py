@@ -345,14 +345,16 @@ def add_history(rows: int, age_days: int = 1) -> None:
     task_table = models.Task._meta.db_table
     attempt_table = models.Attempt._meta.db_table
     event_table = models.Event._meta.db_table
+    # Ids ordered by insertion, as UUIDv7 ids are by enqueue time: old rows
+    # sit together in the primary key, as in production.
     if connection.vendor == "postgresql":
-        new_id = "gen_random_uuid()"
+        new_id = "(lpad(to_hex(i), 12, '0') || substr(md5(random()::text), 1, 20))::uuid"
         then = f"now() - interval '{int(age_days)} days'"
-        numbers = "generate_series(1, %s)"
+        numbers = "generate_series(1, %s) AS g(i)"
         prefix = ""
     else:
         # Django keeps UUIDs as 32 hex digits and datetimes as UTC text on SQLite.
-        new_id = "lower(hex(randomblob(16)))"
+        new_id = "printf('%%012x', i) || lower(hex(randomblob(10)))"
         then = f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '-{int(age_days)} days')"
         numbers = "n"
         prefix = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s) "
