@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--history", type=int, default=0)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--prune", type=int, default=0, help="rows to prune beside drains")
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
 
@@ -37,7 +38,9 @@ def main() -> None:
 
     django.setup()
     bench = Bench(args.tasks, Path(args.log))
-    if args.history:
+    if args.prune:
+        figures = bench.prune_beside_drain(args.prune, args.runs)
+    elif args.history:
         figures = bench.history(args.history, args.runs)
     else:
         wanted = set(args.only.split(",")) if args.only else set()
@@ -268,6 +271,70 @@ class Bench:
         full = statistics.median(self.drain(self.tasks)[0] for _ in range(runs))
         return {"history_empty": empty, "history_full": full, "history": 100 * full / empty}
 
+    def prune_beside_drain(self, rows: int, runs: int) -> dict[str, float]:
+        """Drain rate while ``taskflow prune`` deletes ``rows`` old tasks, as a share of without.
+
+        Both drains run with the ``rows`` old tasks in the tables.
+        The prune (a ``manage.py taskflow prune`` process, as an operator
+        runs it) deletes each task with its attempt and two events. Only
+        drains that start and end while it runs count; after ``runs`` of
+        them (at least 3) the prune is stopped, and its rate is the rows it
+        deleted over the time it ran.
+        """
+        # "Without the prune" is measured on the same tables: history slows
+        # a drain on its own (bigger indexes; on SQLite, a WAL to fold back).
+        add_history(rows, age_days=40)
+        settle()
+        alone = statistics.median(self.drain(self.tasks)[0] for _ in range(runs))
+        started = time.perf_counter()
+        with self.log.open("ab") as log:
+            pruner = subprocess.Popen(
+                [sys.executable, "manage.py", "taskflow", "prune", "--older-than", "30d"],
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+            )
+        # Drains while the prune runs; then stop it (its open chunk rolls
+        # back): the figure is the drain beside a prune of a table this big.
+        during = []
+        while pruner.poll() is None and len(during) < max(runs, 3):
+            rate = self.drain(self.tasks)[0]
+            if pruner.poll() is None:  # the whole drain ran beside the prune
+                during.append(rate)
+        seconds = time.perf_counter() - started
+        if pruner.poll() is None:
+            pruner.send_signal(signal.SIGINT)
+            pruner.wait(timeout=60)
+        elif pruner.returncode:
+            raise RuntimeError(f"the prune exited with {pruner.returncode}; see {self.log}")
+        if not during:
+            raise RuntimeError("the prune ended before a drain did: prune more rows")
+        from django_taskflow import models
+
+        left = models.Task.objects.filter(task_path="history.old_task").count()
+        return {
+            "prune_drain_alone": alone,
+            "prune_drain_during": statistics.median(during),
+            "prune": 100 * statistics.median(during) / alone,
+            "prune_rows_per_second": (rows - left) / seconds,
+            "prune_drains": float(len(during)),
+        }
+
+
+def settle() -> None:
+    """Fold SQLite's write-ahead log into the database (PostgreSQL: vacuum), as a quiet
+    moment in production would, so that the drains compare like with like."""
+    from django.db import connection
+
+    from django_taskflow import models
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            for model in (models.Event, models.Attempt, models.Task):
+                cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+
 
 def pss_of_tree(pid: int) -> dict[str, float]:
     """PSS in MB of the supervisor ``pid`` and of its largest slot child."""
@@ -297,8 +364,12 @@ def pss_mb(pid: int) -> float:
     raise RuntimeError(f"no Pss line in /proc/{pid}/smaps_rollup")
 
 
-def add_history(rows: int) -> None:
-    """Insert ``rows`` finished tasks, each with its attempt and two events, in SQL."""
+def add_history(rows: int, age_days: int = 1) -> None:
+    """Insert ``rows`` finished tasks, each with its attempt and two events, in SQL.
+
+    They finished ``age_days`` ago. One set-based INSERT per table
+    (``generate_series`` on PostgreSQL, a recursive CTE on SQLite).
+    """
     from django.db import connection
 
     from django_taskflow import models
@@ -306,18 +377,30 @@ def add_history(rows: int) -> None:
     task_table = models.Task._meta.db_table
     attempt_table = models.Attempt._meta.db_table
     event_table = models.Event._meta.db_table
+    # Ids ordered by insertion, as UUIDv7 ids are by enqueue time: old rows
+    # sit together in the primary key, as in production.
+    if connection.vendor == "postgresql":
+        new_id = "(lpad(to_hex(i), 12, '0') || substr(md5(random()::text), 1, 20))::uuid"
+        then = f"now() - interval '{int(age_days)} days'"
+        numbers = "generate_series(1, %s) AS g(i)"
+        prefix = ""
+    else:
+        # Django keeps UUIDs as 32 hex digits and datetimes as UTC text on SQLite.
+        new_id = "printf('%%012x', i) || lower(hex(randomblob(10)))"
+        then = f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '-{int(age_days)} days')"
+        numbers = "n"
+        prefix = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s) "
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {task_table} (id, task_path, backend, queue_name, priority, status,
+            {prefix}INSERT INTO {task_table} (id, task_path, backend, queue_name, priority, status,
                 args, kwargs, result, tags, attempts, max_attempts, retry_policy,
                 progress_detail, run_after, enqueued_at, started_at, last_attempted_at,
-                finished_at)
-            SELECT gen_random_uuid(), 'history.old_task', 'default', 'default', 0, 'succeeded',
-                '[]', '{{}}', '1', '[]', 1, 1, '{{}}', '{{}}', now() - interval '1 day',
-                now() - interval '1 day', now() - interval '1 day', now() - interval '1 day',
-                now() - interval '1 day'
-            FROM generate_series(1, %s)
+                finished_at, lost_attempts, on_lost, cancelled_by, cancel_reason)
+            SELECT {new_id}, 'history.old_task', 'default', 'default', 0, 'succeeded',
+                '[]', '{{}}', '1', '[]', 1, 1, '{{}}', '{{}}', {then}, {then}, {then}, {then},
+                {then}, 0, 'requeue', '', ''
+            FROM {numbers}
             """,
             [rows],
         )
@@ -330,7 +413,7 @@ def add_history(rows: int) -> None:
         cursor.execute(
             f"""INSERT INTO {event_table} (task_id, kind, attempt, created_at, data)
             SELECT id, kind, 1, finished_at, '{{}}'
-            FROM {task_table}, (VALUES ('started'), ('succeeded')) AS kinds (kind)
+            FROM {task_table}, (SELECT 'started' AS kind UNION ALL SELECT 'succeeded') AS kinds
             WHERE task_path = 'history.old_task'"""
         )
         for table in (task_table, attempt_table, event_table):

@@ -49,6 +49,12 @@ FIGURES = [
            {"postgres": 1000, "sqlite": 1000}, higher_is_better=False),
     Figure("schedule_start_p99", "planned time -> task body start, p99", "ms", {},
            higher_is_better=False),
+    Figure("prune_drain_alone", "drain before the prune", "/s", {}),
+    Figure("prune_drain_during", "drain while pruning {prune_rows:,} tasks", "/s", {}),
+    Figure("prune", "drain while pruning, share of before", "% of alone",
+           {"postgres": 80, "sqlite": 80}),
+    Figure("prune_rows_per_second", "prune rate (tasks + attempt + 2 events)", "/s", {}),
+    Figure("prune_drains", "drains run entirely during the prune", "drains", {}),
 ]  # fmt: skip
 DRAIN_SHARE_TARGET = 35.0
 LIMITED_TASKS = 200  # as measure.LIMITED_TASKS  # % of the raw baseline's drain
@@ -70,7 +76,9 @@ def print_table(
         if figure.key not in figures:
             continue
         value = figures[figure.key]
-        label = figure.label.format(tasks=args.tasks, history=args.history)
+        label = figure.label.format(
+            tasks=args.tasks, history=args.history, prune_rows=getattr(args, "prune_rows", 0)
+        )
         target = figure.targets.get(db)
         target_text, verdict = "", ""
         if target is not None:

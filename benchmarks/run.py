@@ -14,8 +14,10 @@ events are recorded as in production.
 Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
 memory, history, limits (the drain beside capped and rate-limited tasks,
 and alone, alternated in one run), schedule (the scheduler's lateness, on
-SQLite: ``--db sqlite --sqlite-settings recommended --only schedule``).
-Everything talks to 127.0.0.1 only. PostgreSQL runs use
+SQLite: ``--db sqlite --sqlite-settings recommended --only schedule``),
+prune (the drain while ``taskflow prune`` deletes ``--prune-rows`` old
+tasks, default 1,000,000: ``--db sqlite --sqlite-settings recommended
+--only prune``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
 """
@@ -48,6 +50,7 @@ BENCH_DB = os.environ.get("TASKFLOW_BENCH_DB", "tf_bench")
 FIGURE_NAMES = (
     "baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history", "limits",
     "schedule",
+    "prune",
 )  # fmt: skip
 
 
@@ -70,6 +73,9 @@ def main() -> None:
     parser.add_argument(
         "--history", type=int, default=None, help="finished tasks for the history drain (1000000)"
     )
+    parser.add_argument(
+        "--prune-rows", type=int, default=None, help="old tasks to prune (default 1000000)"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FIGURE_NAMES)}")
     parser.add_argument(
         "--quick", action="store_true", help="1 run, 5000 tasks, 100000 history rows"
@@ -81,6 +87,7 @@ def main() -> None:
     args.singles = args.singles or (1_000 if quick else 5_000)
     args.samples = args.samples or (50 if quick else 200)
     args.history = args.history if args.history is not None else (100_000 if quick else 1_000_000)
+    args.prune_rows = args.prune_rows or (100_000 if quick else 1_000_000)
     only = {name for name in args.only.split(",") if name}
     if only - set(FIGURE_NAMES):
         parser.error(f"--only takes {', '.join(FIGURE_NAMES)}; got {args.only!r}")
@@ -112,7 +119,7 @@ def wants(args: argparse.Namespace, name: str) -> bool:
 
 def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) -> dict[str, float]:
     """Run the baseline and the product ``args.runs`` times; return the median of each figure."""
-    product_names = set(args.only) - {"baseline", "history"} if args.only else set()
+    product_names = set(args.only) - {"baseline", "history", "prune"} if args.only else set()
     wants_product = not args.only or bool(product_names)
     product_options = [
         "--tasks", str(args.tasks), "--singles", str(args.singles),
@@ -140,6 +147,13 @@ def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) ->
     if db == "postgres" and args.history and wants(args, "history"):
         print(f"  {db} history: {args.history:,} rows, {args.runs} drains each ...", flush=True)
         medians.update(run_child(db, sqlite_settings, history_options))
+    if wants(args, "prune"):
+        print(f"  {db} prune: {args.prune_rows:,} rows beside drains ...", flush=True)
+        prune_options = [
+            "--tasks", str(args.tasks), "--singles", "0", "--samples", "0",
+            "--prune", str(args.prune_rows), "--runs", str(args.runs),
+        ]  # fmt: skip
+        medians.update(run_child(db, sqlite_settings, prune_options))
     return medians
 
 

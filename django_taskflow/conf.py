@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
@@ -38,6 +39,10 @@ class Options:
     # The defaults, with OPTIONS["QUEUE_WEIGHTS"]'s entries added or replaced.
     queue_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_QUEUE_WEIGHTS))
     queue_limits: Mapping[str, int] = field(default_factory=dict)
+    # Finished status -> how long its tasks are kept; workers prune the rest.
+    retention: Mapping[str, timedelta] = field(default_factory=dict)
+    # The health check fails when a ready task has waited longer than this.
+    health_max_ready_age_seconds: float = 300.0
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -115,6 +120,26 @@ def _queue_limits(value: Any) -> str | None:
     return _queue_mapping(value, _positive_int)
 
 
+def _retention(value: Any) -> str | None:
+    from django_taskflow.durations import EXAMPLES, parse_duration
+    from django_taskflow.states import FINISHED
+
+    expected = (
+        f"a dict of finished statuses ({', '.join(sorted(FINISHED))}) to durations "
+        f"such as {EXAMPLES}"
+    )
+    if not isinstance(value, Mapping):
+        return expected
+    for status, duration in value.items():
+        if status not in FINISHED:
+            return f"{expected}; {status!r} is not a finished status"
+        try:
+            parse_duration(duration)
+        except ValueError as exc:
+            return f"{expected}; {exc}"
+    return None
+
+
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -139,6 +164,8 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "CANCEL_GRACE_SECONDS": ("cancel_grace_seconds", _non_negative_number),
     "QUEUE_WEIGHTS": ("queue_weights", _queue_weights),
     "QUEUE_LIMITS": ("queue_limits", _queue_limits),
+    "RETENTION": ("retention", _retention),
+    "HEALTH_MAX_READY_AGE_SECONDS": ("health_max_ready_age_seconds", _positive_number),
 }
 
 
@@ -186,4 +213,10 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
         values["queue_weights"] = {**DEFAULT_QUEUE_WEIGHTS, **values["queue_weights"]}
     if "queue_limits" in values:
         values["queue_limits"] = dict(values["queue_limits"])
+    if "retention" in values:
+        from django_taskflow.durations import parse_duration
+
+        values["retention"] = {
+            status: parse_duration(duration) for status, duration in values["retention"].items()
+        }
     return Options(**values)

@@ -14,7 +14,8 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
@@ -29,6 +30,9 @@ from django_taskflow.exceptions import InvalidQuery, InvalidQueueOperation, Resu
 from django_taskflow.queues import STATE_REFRESH_SECONDS
 from django_taskflow.selection import TaskSelection, in_chunks
 from django_taskflow.states import CANCELLABLE, FINISHED, Status
+
+if TYPE_CHECKING:
+    from django_taskflow.retention import PruneReport
 
 logger = logging.getLogger(__name__)
 
@@ -573,3 +577,48 @@ async def arecover_stuck(
     return await sync_to_async(recover_stuck, thread_sensitive=True)(
         task_ids, by=by, backend=backend
     )
+
+
+# -- deleting: purge a queue, prune history ----------------------------------------
+#
+# Both delete in chunks of short transactions (retention.py); attempts and
+# events go with their task. Neither touches a running task.
+
+
+def purge_queue(name: str, *, dry_run: bool = False, backend: str = "default") -> int:
+    """Delete every queued task of queue ``name``; return how many (would) go.
+
+    Running tasks finish; a task claimed while the purge runs is left to
+    run. With ``dry_run``, counts and deletes nothing. Raises
+    :class:`InvalidQueueOperation` for a queue the backend does not have.
+    """
+    from django_taskflow import retention
+
+    database = _check_queue(backend, name).database
+    if dry_run:
+        return (
+            models.Task.objects.using(database)
+            .filter(backend=backend, queue_name=name, status=Status.QUEUED)
+            .count()
+        )
+    count = retention.purge_queue(database, backend, name)
+    logger.info(
+        "queue %s purged: %d queued tasks deleted",
+        name,
+        count,
+        extra={"action": "queue_purged", "queue": name},
+    )
+    return count
+
+
+def prune(
+    older_than: timedelta,
+    *,
+    status: str | Iterable[str] | None = None,
+    dry_run: bool = False,
+    backend: str = "default",
+) -> PruneReport:
+    """Delete finished tasks over ``older_than`` (a timedelta) old; see ``retention.prune``."""
+    from django_taskflow import retention
+
+    return retention.prune(older_than, status=status, dry_run=dry_run, backend=backend)

@@ -90,6 +90,14 @@ TASKS = {
     }
 }
 
+# Tests start workers that prune by a retention they choose, e.g.
+# TASKFLOW_RETENTION='{"succeeded": "1h"}'.
+if RETENTION := os.environ.get("TASKFLOW_RETENTION"):
+    import json
+
+    _options: dict[str, object] = TASKS["default"]["OPTIONS"]  # type: ignore[assignment]
+    _options["RETENTION"] = json.loads(RETENTION)
+
 # Tests start workers whose clock is off, as on a host whose clock drifted,
 # to show that leases follow the database's clock: every time Django's
 # timezone.now() gives in this process is shifted (the database's is not).

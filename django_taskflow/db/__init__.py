@@ -154,3 +154,47 @@ class LeaseUntil(Expression):
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         dialect = _dialect(connection.vendor)
         return dialect.LEASE_UNTIL_SQL, (dialect.lease_offset(self.seconds),)
+
+
+def delete_tasks(
+    cursor: Any,
+    *,
+    tables: dict[str, str],
+    guard: str,
+    params: Sequence[Any],
+    order_by: str,
+    limit: int,
+) -> int:
+    """Delete up to ``limit`` tasks matching ``guard``, in ``order_by`` order; return how many.
+
+    One chunk of pruning (or of purging a queue), run inside the caller's
+    transaction. The inner SELECT walks an index in ``order_by`` order and
+    stops after ``limit`` rows (for pruning, ``taskflow_task_finished_idx``
+    on (status, finished_at)); the outer DELETE repeats the guard, so a
+    task that changed meanwhile (claimed, retried) stays. Its attempts and
+    events go in the same transaction, by their task indexes, never loaded
+    into Python; schedule runs that fired it keep their row with no task.
+    Foreign keys are deferred (Django creates them ``DEFERRABLE INITIALLY
+    DEFERRED``), so the order inside is free. Plain SQL that PostgreSQL and
+    SQLite (3.35+) both run.
+    """
+    task = tables["task"]
+    cursor.execute(
+        f"""
+        DELETE FROM {task}
+        WHERE id IN (SELECT id FROM {task} WHERE {guard} ORDER BY {order_by} LIMIT %s)
+        AND {guard}
+        RETURNING id
+        """,
+        [*params, limit, *params],
+    )
+    ids = [row[0] for row in cursor.fetchall()]
+    if not ids:
+        return 0
+    marks = ", ".join(["%s"] * len(ids))
+    for table in (tables["attempt"], tables["event"]):
+        cursor.execute(f"DELETE FROM {table} WHERE task_id IN ({marks})", ids)
+    cursor.execute(
+        f"UPDATE {tables['schedule_run']} SET task_id = NULL WHERE task_id IN ({marks})", ids
+    )
+    return len(ids)

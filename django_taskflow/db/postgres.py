@@ -22,6 +22,14 @@ CHANNEL = "taskflow"
 # Row locks: a transaction holds only the rows it wrote.
 ONE_WRITER = False
 
+# Tasks per pruning chunk: a transaction of a few milliseconds.
+PRUNE_CHUNK_SIZE = 500
+# Pruning's pause after each chunk, as a share of the chunk's time
+# (retention.py): a chunk locks only finished rows, which no claim or
+# completion touches, so workers do not wait for it; the pause only leaves
+# the server's CPU and I/O to them.
+PRUNE_PAUSE_RATIO = 0.25
+
 # The database clock plus a number of seconds: when a lease taken now ends.
 # statement_timestamp(), not now(): inside a transaction, now() stands still.
 LEASE_UNTIL_SQL = "(statement_timestamp() + make_interval(secs => %s))"

@@ -1,5 +1,5 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules, running workers.
+rate-limit starts, schedules, running workers, prune turns.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
@@ -11,6 +11,7 @@ from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.queue_state import QueueState
 from django_taskflow.models.rate_start import RateStart
+from django_taskflow.models.retention import PruneTurn
 from django_taskflow.models.schedule import RunState, Schedule, ScheduleRun, Source
 from django_taskflow.models.task import Task, TaskQuerySet, new_task_id
 from django_taskflow.models.views import DeadLetter, StuckTask
@@ -22,6 +23,7 @@ __all__ = [
     "DedupKey",
     "Event",
     "EventKind",
+    "PruneTurn",
     "QueueState",
     "RateStart",
     "RunState",

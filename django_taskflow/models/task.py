@@ -253,6 +253,9 @@ class Task(models.Model):
             # on PostgreSQL, migration 0004 adds a GIN index for tags.
             models.Index(fields=["task_path", "-enqueued_at"], name="taskflow_task_path_idx"),
             models.Index(fields=["queue_name", "-enqueued_at"], name="taskflow_task_queue_idx"),
+            # Pruning (retention.py) deletes finished rows oldest first by this
+            # index, and stats' throughput counts recent finishes with it.
+            models.Index(fields=["status", "finished_at"], name="taskflow_task_finished_idx"),
         ]
         constraints = [
             # unique=True: one queued or running task per call. Partial, so a

@@ -38,6 +38,7 @@ from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.presence import Identity, Presence, SlotInfo
 from django_taskflow.worker.recycling import EXIT_RECYCLED
 from django_taskflow.worker.respawn import RespawnSchedule
+from django_taskflow.worker.retention_duty import RetentionDuty
 from django_taskflow.worker.running_table import (
     Mark,
     MemoryMarks,
@@ -176,6 +177,17 @@ class Worker:
             database=self.backend_options.database,
             heartbeat_seconds=self.backend_options.heartbeat_seconds,
         )
+        # OPTIONS["RETENTION"]: prune from this loop too, when this worker has the turn.
+        self.retention = (
+            RetentionDuty(
+                database=self.backend_options.database,
+                backend=options.backend,
+                retention_by_status=self.backend_options.retention,
+                holder=options.slot_id(os.getpid()),
+            )
+            if self.backend_options.retention and not options.burst
+            else None
+        )
 
     # -- signals -------------------------------------------------------------
 
@@ -208,9 +220,18 @@ class Worker:
     # -- scheduler -----------------------------------------------------------
 
     def _wait_at_most(self, seconds: float) -> float:
-        if self.scheduler is None or self.state.requested_at is not None:
+        if self.state.requested_at is not None:
+            return seconds
+        if self.retention is not None:
+            seconds = min(seconds, self.retention.due_in())
+        if self.scheduler is None:
             return seconds
         return min(seconds, self.scheduler.due_in())
+
+    def _prune_if_due(self) -> None:
+        """Prune one chunk when this worker holds the retention turn (never raises)."""
+        if self.retention is not None and self.state.requested_at is None:
+            self.retention.run_if_due()
 
     def _tick_scheduler(self) -> None:
         """Fire due schedules; a fault in the scheduler's own code stops the worker."""
@@ -331,6 +352,7 @@ class Worker:
             self.state.wake.clear()
             self._tick_scheduler()
             self._keep_presence(self._process_slots, self._running_in_processes)
+            self._prune_if_due()
             self._enforce_hard_limits()
             for child in self.children:
                 if child.done or child.process.is_alive():
@@ -594,6 +616,7 @@ class Worker:
             self.state.wake.clear()
             self._tick_scheduler()
             self._keep_presence(self._thread_slots, self._running_in_threads)
+            self._prune_if_due()
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,

@@ -1,0 +1,1 @@
+"""Helpers of the ``taskflow`` management command: argument types and output."""

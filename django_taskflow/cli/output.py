@@ -1,0 +1,127 @@
+"""How the ``taskflow`` command prints: aligned tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from django_taskflow import models
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns padded to their widest cell, separated by two spaces."""
+    cells = [[cell_text(value) for value in row] for row in rows]
+    widths = [max(len(text) for text in column) for column in zip(headers, *cells, strict=False)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """``value`` as indented JSON; datetimes and UUIDs as ISO strings."""
+    return json.dumps(value, indent=2, default=_default, sort_keys=False)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# Columns of `taskflow list`; the large JSON columns are never read.
+LIST_FIELDS = (
+    "id",
+    "task_path",
+    "status",
+    "queue_name",
+    "tags",
+    "attempts",
+    "max_attempts",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def task_summary(task: models.Task) -> dict[str, Any]:
+    """One row of ``taskflow list``."""
+    return {
+        "id": str(task.pk),
+        "name": task.task_path,
+        "status": task.status,
+        "queue": task.queue_name,
+        "tags": task.tags,
+        "attempts": task.attempts,
+        "max_attempts": task.max_attempts,
+        "enqueued_at": task.enqueued_at,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "duration": task.duration,
+    }
+
+
+def task_detail(task: models.Task) -> dict[str, Any]:
+    """Everything ``taskflow show`` prints about the task itself."""
+    return {
+        **task_summary(task),
+        "priority": task.priority,
+        "key": task.key,
+        "args": task.args,
+        "kwargs": task.kwargs,
+        "result": task.result,
+        "run_after": task.run_after,
+        "worker_id": task.worker_id,
+        "lease_expires_at": task.lease_expires_at,
+        "progress": task.progress,
+        "progress_detail": task.progress_detail,
+        "lost_attempts": task.lost_attempts,
+        "cancel_requested_at": task.cancel_requested_at,
+        "cancelled_by": task.cancelled_by,
+        "cancel_reason": task.cancel_reason,
+    }
+
+
+def attempt_detail(attempt: models.Attempt) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "outcome": attempt.outcome,
+        "worker_id": attempt.worker_id,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "duration": attempt.duration,
+        "error_class": attempt.error_class,
+        "error_message": attempt.error_message,
+        "traceback": attempt.traceback,
+    }
+
+
+def event_detail(event: models.Event) -> dict[str, Any]:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "attempt": event.attempt,
+        "created_at": event.created_at,
+        "data": event.data,
+    }
+
+
+def key_values(values: Mapping[str, Any]) -> str:
+    """``key: value`` lines, keys aligned; JSON values shown as JSON."""
+    width = max((len(key) for key in values), default=0)
+    lines = []
+    for key, value in values.items():
+        text = json.dumps(value) if isinstance(value, dict | list) else cell_text(value)
+        lines.append(f"{key.ljust(width)}  {text}")
+    return "\n".join(lines)

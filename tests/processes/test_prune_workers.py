@@ -1,0 +1,99 @@
+"""Pruning beside real workers: the queue drains whole, and workers prune by RETENTION."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from django_taskflow import models
+from django_taskflow.states import Status
+from tests import tasks
+from tests.conftest import WorkerProcesses, wait_for
+
+pytestmark = pytest.mark.processes
+
+
+def make_old_finished(count: int, status: str = "succeeded") -> list[str]:
+    """``count`` tasks finished 40 days ago, each with an attempt and two events."""
+    finished = timezone.now() - timedelta(days=40)
+    rows = models.Task.objects.bulk_create(
+        models.Task(
+            task_path="tests.tasks.noop",
+            status=status,
+            attempts=1,
+            enqueued_at=finished,
+            started_at=finished,
+            finished_at=finished,
+        )
+        for _ in range(count)
+    )
+    models.Attempt.objects.bulk_create(
+        models.Attempt(task=t, number=1, worker_id="old", finished_at=finished, outcome=status)
+        for t in rows
+    )
+    models.Event.objects.bulk_create(
+        models.Event(task=t, kind=kind, created_at=finished)
+        for t in rows
+        for kind in ("started", status)
+    )
+    return [str(t.pk) for t in rows]
+
+
+def left_of(ids: list[str]) -> tuple[int, int, int]:
+    return (
+        models.Task.objects.filter(pk__in=ids).count(),
+        models.Attempt.objects.filter(task_id__in=ids).count(),
+        models.Event.objects.filter(task_id__in=ids).count(),
+    )
+
+
+def test_prune_in_chunks_while_a_worker_drains_loses_nothing_of_the_queue(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    old = make_old_finished(4000)
+    log = tmp_path / "runs.log"
+    queued = [r.id for r in tasks.record_run.enqueue_many([(str(log),)] * 600)]
+    workers.start("--concurrency", "2")
+    wait_for(lambda: log.exists())  # the drain is under way
+    out = StringIO()
+    call_command(
+        "taskflow", "prune", "--older-than", "30d", "--chunk-size", "200", "--json", stdout=out
+    )
+    assert json.loads(out.getvalue())["deleted"]["succeeded"] == 4000
+    assert left_of(old) == (0, 0, 0)
+    wait_for(
+        lambda: models.Task.objects.filter(pk__in=queued, status=Status.SUCCEEDED).count() == 600,
+        timeout=90,
+    )
+    runs = Counter(line.split()[0] for line in log.read_text().splitlines())
+    assert set(runs) == set(queued)
+    assert max(runs.values()) == 1
+    assert models.Attempt.objects.filter(task_id__in=queued).count() == 600
+
+
+def test_workers_prune_by_retention_one_at_a_time(
+    workers: WorkerProcesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_ok = make_old_finished(1200)
+    old_failed = make_old_finished(30, status="failed")
+    monkeypatch.setenv("TASKFLOW_RETENTION", json.dumps({"succeeded": "7d", "failed": "90d"}))
+    first = workers.start()
+    second = workers.start()
+    wait_for(lambda: left_of(old_ok) == (0, 0, 0), timeout=60)
+    assert left_of(old_failed) == (30, 30, 60)
+    fresh = tasks.add.enqueue(1, 2)
+    assert fresh.wait(timeout=30).return_value == 3  # workers run tasks all along
+    turn = wait_for(lambda: models.PruneTurn.objects.filter(last_deleted=1200).first())
+    pruned_in = [
+        process.pid
+        for process in (first, second)
+        if "pruned 1200 finished tasks past their retention" in workers.log(process)
+    ]
+    assert pruned_in == [int(turn.holder.split(":")[1])]
