@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 
 from django_taskflow import queue_state
@@ -38,6 +39,9 @@ class QueueControl:
         self.states = queue_state.QueueStates(limits=dict(options.queue_limits))
         self.read_at = -math.inf
         self.lanes = self._plan()
+        # The slot has just waited (or started): the next claim looks at
+        # every unlimited queue at once.
+        self.woken = True
 
     def refresh(self) -> frozenset[str]:
         """Re-read the queue states if they are old; return the queues newly paused."""
@@ -60,8 +64,19 @@ class QueueControl:
         return newly_paused
 
     def claim(self, batch: int, claim_from: ClaimFrom) -> list[ClaimedTask]:
-        """Claim from the lanes in the scheduler's order until one gives tasks."""
+        """Claim from the lanes in the scheduler's order until one gives tasks.
+
+        Right after a wait, the queues without a limit are claimed from in
+        one statement first: which of them the new work is in is unknown,
+        and one empty claim per queue would delay it by as many round
+        trips. Each task is charged to its own queue's lane.
+        """
         now = time.monotonic()
+        if self.woken:
+            self.woken = False
+            claimed = self._claim_after_waiting(batch, claim_from, now)
+            if claimed:
+                return claimed
         candidates = self.scheduler.order(self.lanes, now)
         for index, lane in enumerate(candidates):
             # Scaled against the lanes not yet found empty: an empty heavy
@@ -76,6 +91,23 @@ class QueueControl:
     def woke(self) -> None:
         """The slot waited for work: try every lane again."""
         self.scheduler.woke()
+        self.woken = True
+
+    def _claim_after_waiting(
+        self, batch: int, claim_from: ClaimFrom, now: float
+    ) -> list[ClaimedTask]:
+        by_queue = {
+            lane.queues[0]: lane
+            for lane in self.lanes
+            if lane.limit is None and len(lane.queues) == 1
+        }
+        if len(by_queue) < 2:
+            return []  # one lane: the usual claim is that one statement
+        claimed = claim_from(Lane(tuple(sorted(by_queue))), batch)
+        counts = Counter(task.queue_name for task in claimed)
+        for name, count in counts.items():
+            self.scheduler.claimed(by_queue[name], count, now)
+        return claimed
 
     def served(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """The queues to claim limited (gated) work from, and those to leave out.

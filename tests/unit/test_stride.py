@@ -101,11 +101,12 @@ def test_an_empty_heavy_queue_does_not_shrink_a_light_ones_batch() -> None:
     asked: list[tuple[str, int]] = []
 
     def claim_from(lane: Lane, size: int) -> list[object]:
-        asked.append((lane.queues[0], size))
+        asked.append((",".join(lane.queues), size))
         return [object()] * size if lane.queues == ("default",) else []
 
+    # After a wait, one claim looks at both queues (empty here), then each in turn.
     assert len(control.claim(50, claim_from)) == 50  # type: ignore[arg-type]
-    assert asked == [("critical", 50), ("default", 50)]
+    assert asked == [("critical,default", 50), ("critical", 50), ("default", 50)]
     # The empty queue is skipped until the slot waits: one claim per batch.
     asked.clear()
     control.claim(50, claim_from)  # type: ignore[arg-type]
@@ -113,4 +114,27 @@ def test_an_empty_heavy_queue_does_not_shrink_a_light_ones_batch() -> None:
     control.woke()
     asked.clear()
     control.claim(50, claim_from)  # type: ignore[arg-type]
-    assert asked == [("critical", 50), ("default", 50)]
+    assert asked == [("critical,default", 50), ("critical", 50), ("default", 50)]
+
+
+def test_after_a_wait_one_claim_looks_at_every_unlimited_queue_and_charges_each() -> None:
+    from types import SimpleNamespace
+
+    from django_taskflow.conf import Options
+    from django_taskflow.worker.queue_control import QueueControl
+
+    control = QueueControl(options=Options(), backend="default", queues=["critical", "low"])
+    asked: list[tuple[str, ...]] = []
+
+    def claim_from(lane: Lane, size: int) -> list[object]:
+        asked.append(lane.queues)
+        return [SimpleNamespace(queue_name="low")] if len(lane.queues) == 2 else []
+
+    control.woke()
+    assert len(control.claim(50, claim_from)) == 1  # type: ignore[arg-type]
+    assert asked == [("critical", "low")]  # one round trip, not one per queue
+    low = next(lane for lane in control.lanes if lane.queues == ("low",))
+    assert control.scheduler.passes[low] == 1 / 0.1  # charged to its own queue
+    asked.clear()
+    control.claim(50, claim_from)  # type: ignore[arg-type]
+    assert ("critical", "low") not in asked  # only right after a wait
