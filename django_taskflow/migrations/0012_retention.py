@@ -56,6 +56,6 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrentlyOnPostgres(
             model_name='task',
-            index=models.Index(fields=['status', 'finished_at'], name='taskflow_task_finished_idx'),
+            index=models.Index(condition=models.Q(('finished_at__isnull', False)), fields=['status', 'finished_at'], name='taskflow_task_finished_idx'),
         ),
     ]

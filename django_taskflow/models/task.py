@@ -255,7 +255,13 @@ class Task(models.Model):
             models.Index(fields=["queue_name", "-enqueued_at"], name="taskflow_task_queue_idx"),
             # Pruning (retention.py) deletes finished rows oldest first by this
             # index, and stats' throughput counts recent finishes with it.
-            models.Index(fields=["status", "finished_at"], name="taskflow_task_finished_idx"),
+            # Finished rows only: a queued or running row (no finished_at)
+            # costs enqueue and claim nothing here.
+            models.Index(
+                fields=["status", "finished_at"],
+                condition=models.Q(finished_at__isnull=False),
+                name="taskflow_task_finished_idx",
+            ),
         ]
         constraints = [
             # unique=True: one queued or running task per call. Partial, so a
