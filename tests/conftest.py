@@ -129,3 +129,25 @@ def workers(transactional_db: None, tmp_path: Path) -> Iterator[WorkerProcesses]
     # Captured, so pytest shows the workers' logs only when the test failed.
     for process in processes.processes:
         sys.stdout.write(f"--- log of worker {process.pid} ---\n{processes.log(process)}\n")
+
+
+def heartbeat_worker(host: str = "host", pid: int = 7) -> str:
+    """Write a fresh WorkerProcess row, as a live worker with one slot would; return the slot id."""
+    from django_taskflow.worker.presence import Identity, Presence, SlotInfo
+
+    slot_id = f"{host}:{pid}:0"
+    identity = Identity(
+        worker_id=f"{host}:{pid}",
+        host=host,
+        pid=pid,
+        name=host,
+        backend="default",
+        pool="process",
+        queues=("default",),
+        capabilities=frozenset(),
+        concurrency=1,
+    )
+    Presence(identity, database="default", heartbeat_seconds=10).run_if_due(
+        [SlotInfo(0, pid + 1, slot_id)], list
+    )
+    return slot_id

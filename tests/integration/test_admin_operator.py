@@ -15,7 +15,7 @@ from django_taskflow.db import LeaseUntil
 from django_taskflow.models import EventKind
 from django_taskflow.testing import run_tasks
 from tests import tasks
-from tests.conftest import claim_for
+from tests.conftest import claim_for, heartbeat_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -204,24 +204,8 @@ def test_the_howto_examples_give_an_oncall_group_its_permissions_and_retry() -> 
 def test_a_task_whose_worker_still_heartbeats_is_not_stuck(
     staff_with: Callable[..., Client],
 ) -> None:
-    from django_taskflow.worker.presence import Identity, Presence, SlotInfo
-
     held = make_stuck(3600)
     orphan_id = make_stuck(3600)
-    models.Task.objects.filter(pk=held).update(worker_id="busy-host:7:0")
-    identity = Identity(
-        worker_id="busy-host:7",
-        host="busy-host",
-        pid=7,
-        name="busy-host",
-        backend="default",
-        pool="process",
-        queues=("default",),
-        capabilities=frozenset(),
-        concurrency=1,
-    )
-    Presence(identity, database="default", heartbeat_seconds=10).run_if_due(
-        [SlotInfo(0, 8, "busy-host:7:0")], list
-    )
+    models.Task.objects.filter(pk=held).update(worker_id=heartbeat_worker("busy-host"))
     response = staff_with().get(reverse(STUCK))
     assert [str(task.pk) for task in response.context["cl"].result_list] == [orphan_id]

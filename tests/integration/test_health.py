@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from django_taskflow import health, models
 from tests import tasks
+from tests.conftest import heartbeat_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -22,22 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def live_worker() -> None:
     """A worker of the default backend whose heartbeat is fresh."""
-    from django_taskflow.worker.presence import Identity, Presence, SlotInfo
-
-    identity = Identity(
-        worker_id="host:7",
-        host="host",
-        pid=7,
-        name="host",
-        backend="default",
-        pool="process",
-        queues=("default",),
-        capabilities=frozenset(),
-        concurrency=1,
-    )
-    Presence(identity, database="default", heartbeat_seconds=10).run_if_due(
-        [SlotInfo(0, 8, "host:7:0")], list
-    )
+    heartbeat_worker()
 
 
 def run_health(*args: str) -> tuple[int, str]:
