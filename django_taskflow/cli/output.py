@@ -3,11 +3,76 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.management.base import OutputWrapper
+
 from django_taskflow import models
+
+# A table's columns: header, and how to read the cell from an item.
+Columns = Mapping[str, Callable[[Mapping[str, Any]], Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Printer:
+    """Where a subcommand prints, and how: ``--json`` and ``--verbosity``."""
+
+    stdout: OutputWrapper
+    stderr: OutputWrapper
+    as_json: bool
+    verbosity: int
+
+    def say(self, text: str) -> None:
+        """A summary line for people, silenced by ``--verbosity 0``."""
+        if self.verbosity >= 1:
+            self.stdout.write(text)
+
+    def write(self, text: str) -> None:
+        """Data for people, printed whatever the verbosity."""
+        self.stdout.write(text)
+
+    def warn(self, text: str) -> None:
+        """A problem worth knowing that is not an error, on stderr."""
+        self.stderr.write(text)
+
+    def data(self, value: Any, render: Callable[[], str]) -> None:
+        """``value`` as JSON with ``--json``, else what ``render`` makes of it."""
+        self.stdout.write(to_json(value) if self.as_json else render())
+
+    def rows(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        columns: Columns,
+        *,
+        empty: str,
+    ) -> None:
+        """``items`` as a JSON list, or a table of ``columns`` (header: cell of an item)."""
+        if self.as_json:
+            self.stdout.write(to_json(list(items)))
+        elif not items:
+            self.say(empty)
+        else:
+            self.stdout.write(table_of(items, columns))
+
+    def count(self, verb: str, count: int, noun: str, *, suffix: str = "", **extra: Any) -> None:
+        """``{"cancelled": 3, ...}`` with ``--json``, else ``cancelled 3 tasks``."""
+        if self.as_json:
+            self.stdout.write(to_json({verb.replace(" ", "_"): count, **extra}))
+        else:
+            self.say(f"{verb} {plural(count, noun)}{suffix}")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 task``, ``2 tasks``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def table_of(items: Sequence[Mapping[str, Any]], columns: Columns) -> str:
+    """A table with one column per entry of ``columns``, one row per item."""
+    return table(list(columns), [[cell(item) for cell in columns.values()] for item in items])
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

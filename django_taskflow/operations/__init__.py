@@ -11,7 +11,7 @@ twin with an ``a`` prefix. One module per kind of action:
 - ``cancelling``: cancel, cancel_tasks, cancel_all, cancel_selected;
 - ``rerunning``: requeue, retry_now, retry_with_arguments, recover_stuck;
 - ``queue_control``: pause_queue, resume_queue, set_queue_limit;
-- ``deleting``: purge_queue, prune, discard;
+- ``deleting``: purge_queue, prune, prune_by_retention, discard;
 - ``schedule_runs``: run_schedule_now.
 """
 
@@ -31,7 +31,13 @@ from django_taskflow.operations.cancelling import (
     cancel_selected,
     cancel_tasks,
 )
-from django_taskflow.operations.deleting import adiscard, discard, prune, purge_queue
+from django_taskflow.operations.deleting import (
+    adiscard,
+    discard,
+    prune,
+    prune_by_retention,
+    purge_queue,
+)
 from django_taskflow.operations.queue_control import (
     PAUSE_MARGIN_SECONDS,
     apause_queue,
@@ -75,6 +81,7 @@ __all__ = [
     "discard",
     "pause_queue",
     "prune",
+    "prune_by_retention",
     "purge_queue",
     "recover_stuck",
     "requeue",

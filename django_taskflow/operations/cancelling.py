@@ -24,7 +24,12 @@ logger = logging.getLogger(__name__)
 
 
 def cancel(
-    task_id: str | uuid.UUID, *, reason: str = "", by: Any = None, backend: str = "default"
+    task_id: str | uuid.UUID,
+    *,
+    reason: str = "",
+    by: Any = None,
+    dry_run: bool = False,
+    backend: str = "default",
 ) -> int:
     """Cancel one task; return 1 if it was cancelled or asked to stop, else 0.
 
@@ -34,7 +39,8 @@ def cancel(
     after this call, its worker stops it. ``by`` (a string or a user) and
     ``reason`` are stored with the task. A finished task, or a running one
     already asked to stop, is left as it is: 0, and a log line says why.
-    Raises :class:`ResultNotFound` for an id that names no task.
+    With ``dry_run``, returns what it would and changes nothing. Raises
+    :class:`ResultNotFound` for an id that names no task.
     """
     who, why = operator_name(by), reason_text(reason)
     database = queries.database_for(backend)
@@ -47,6 +53,8 @@ def cancel(
         )
     except (models.Task.DoesNotExist, ValidationError, ValueError) as exc:
         raise ResultNotFound(f"No task with id {task_id!r}.") from exc
+    if dry_run:
+        return _would_cancel(models.Task.objects.using(database).filter(pk=task.pk))
     count = cancellation.cancel(database, [task.pk], by=who, reason=why)
     if not count:
         task.refresh_from_db(fields=["status", "cancel_requested_at"])
@@ -69,6 +77,7 @@ def cancel_tasks(
     status: str | Iterable[str] | None = None,
     reason: str = "",
     by: Any = None,
+    dry_run: bool = False,
     backend: str = "default",
 ) -> int:
     """Cancel every queued or running task that matches all filters given.
@@ -77,16 +86,20 @@ def cancel_tasks(
     (``"queued"``, ``"running"`` or both) narrows it; with ``"queued"`` alone,
     a task claimed by a worker meanwhile is left to run. At least one filter is
     required: ``cancel_all()`` cancels everything. Returns how many tasks
-    were cancelled or asked to stop; see :func:`cancel`.
+    were cancelled or asked to stop (with ``dry_run``, would be: nothing
+    changes); see :func:`cancel`.
     """
     if name is None and tag is None and queue is None and status is None:
         raise InvalidQuery(
             "cancel_tasks needs at least one of name, tag, queue or status; "
             "cancel_all() cancels every task."
         )
-    statuses = cancellable_statuses(status)
+    statuses = _cancellable_statuses(status)
+    tasks = queries.filter_tasks(name=name, tag=tag, queue=queue, status=statuses, backend=backend)
+    if dry_run:
+        return _would_cancel(tasks)
     return _cancel_matching(
-        queries.filter_tasks(name=name, tag=tag, queue=queue, status=statuses, backend=backend),
+        tasks,
         operator_name(by),
         reason_text(reason),
         backend,
@@ -95,7 +108,7 @@ def cancel_tasks(
     )
 
 
-def cancellable_statuses(status: str | Iterable[str] | None) -> list[str]:
+def _cancellable_statuses(status: str | Iterable[str] | None) -> list[str]:
     """``status`` as a list of cancellable statuses (both when ``None``); else InvalidQuery."""
     statuses = [status] if isinstance(status, str) else status
     if statuses is None:
@@ -107,6 +120,16 @@ def cancellable_statuses(status: str | Iterable[str] | None) -> list[str]:
             f"got {status!r}."
         )
     return statuses
+
+
+def _would_cancel(tasks: models.TaskQuerySet) -> int:
+    """How many of ``tasks`` a cancel would change: a running task already asked is not."""
+    return (
+        tasks.filter(status__in=CANCELLABLE)
+        .exclude(status=Status.RUNNING, cancel_requested_at__isnull=False)
+        .order_by()
+        .count()
+    )
 
 
 def cancel_all(*, reason: str = "", by: Any = None, backend: str = "default") -> int:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from django_taskflow import models, rerun
+from django_taskflow.exceptions import InvalidQuery
 from django_taskflow.operations.inputs import operator_name
-from django_taskflow.operations.queue_control import check_queue
+from django_taskflow.operations.queue_control import check_backend, check_queue
 from django_taskflow.operations.twins import async_twin
 from django_taskflow.selection import TaskSelection, in_chunks
 from django_taskflow.states import Status
@@ -57,13 +58,36 @@ def prune(
     older_than: timedelta,
     *,
     status: str | Iterable[str] | None = None,
+    chunk_size: int | None = None,
     dry_run: bool = False,
     backend: str = "default",
 ) -> PruneReport:
     """Delete finished tasks over ``older_than`` (a timedelta) old; see ``retention.prune``."""
     from django_taskflow import retention
 
-    return retention.prune(older_than, status=status, dry_run=dry_run, backend=backend)
+    return retention.prune(
+        older_than, status=status, chunk_size=chunk_size, dry_run=dry_run, backend=backend
+    )
+
+
+def prune_by_retention(
+    *, chunk_size: int | None = None, dry_run: bool = False, backend: str = "default"
+) -> PruneReport:
+    """Delete the finished tasks that ``OPTIONS["RETENTION"]`` keeps no longer, as workers do.
+
+    Raises :class:`InvalidQuery` when the backend sets no ``RETENTION``.
+    """
+    from django.utils import timezone
+
+    from django_taskflow import retention
+
+    config = check_backend(backend)
+    if not config.retention:
+        raise InvalidQuery(f"TASKS[{backend!r}]['OPTIONS'] sets no RETENTION.")
+    cutoffs = retention.retention_cutoffs(config.retention, timezone.now())
+    return retention.prune_statuses(
+        config.database, backend, cutoffs, chunk_size=chunk_size, dry_run=dry_run
+    )
 
 
 def discard(task_ids: TaskSelection, *, by: Any = None, backend: str = "default") -> rerun.Report:

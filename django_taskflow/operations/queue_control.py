@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from django.db import connections, transaction
 from django.tasks import task_backends
@@ -21,6 +22,9 @@ from django_taskflow.definition import NAME_MAX_LENGTH
 from django_taskflow.exceptions import InvalidQueueOperation
 from django_taskflow.operations.twins import async_twin
 from django_taskflow.queues import STATE_REFRESH_SECONDS
+
+if TYPE_CHECKING:
+    from django_taskflow.backend import TaskflowBackend
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +82,12 @@ aresume_queue = async_twin(resume_queue)
 aset_queue_limit = async_twin(set_queue_limit)
 
 
-def check_queue(backend: str, name: str) -> Options:
-    """The backend's options, once ``name`` is known to be one of its queues."""
+def check_backend(backend: str) -> Options:
+    """The options of ``backend``, once it is known to be a django_taskflow backend."""
+    return _taskflow_backend(backend).config
+
+
+def _taskflow_backend(backend: str) -> TaskflowBackend:
     from django_taskflow.backend import TaskflowBackend
 
     if backend not in task_backends.settings:
@@ -89,6 +97,12 @@ def check_queue(backend: str, name: str) -> Options:
         raise InvalidQueueOperation(
             f"TASKS[{backend!r}] uses {type(instance).__name__}, not django_taskflow's backend."
         )
+    return instance
+
+
+def check_queue(backend: str, name: str) -> Options:
+    """The backend's options, once ``name`` is known to be one of its queues."""
+    instance = _taskflow_backend(backend)
     if not isinstance(name, str) or not name or len(name) > NAME_MAX_LENGTH:
         raise InvalidQueueOperation(f"queue must be the name of a queue, got {name!r}.")
     if instance.queues and name not in instance.queues:
