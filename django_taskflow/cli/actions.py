@@ -86,5 +86,5 @@ def _run_again(
         extra["new_ids"] = [str(task_id) for task_id in report.new_ids]
     out.count(f"would {verbs[0]}" if dry_run else verbs[1], report.changed, "task", **extra)
     if not out.as_json:
-        for reason, count in report.refused.most_common():
+        for reason, count in sorted(report.refused.items(), key=lambda item: (-item[1], item[0])):
             out.say(f"  left {plural(count, 'task')}: {reason}")

@@ -99,6 +99,11 @@ def to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=_default, sort_keys=False)
 
 
+def to_json_line(value: Any) -> str:
+    """``value`` as JSON on one line, for a table cell."""
+    return json.dumps(value, default=_default)
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -187,6 +192,6 @@ def key_values(values: Mapping[str, Any]) -> str:
     width = max((len(key) for key in values), default=0)
     lines = []
     for key, value in values.items():
-        text = json.dumps(value) if isinstance(value, dict | list) else cell_text(value)
+        text = to_json_line(value) if isinstance(value, dict | list) else cell_text(value)
         lines.append(f"{key.ljust(width)}  {text}")
     return "\n".join(lines)

@@ -36,7 +36,7 @@ EVENT_COLUMNS: output.Columns = {
     "kind": lambda e: e["kind"],
     "attempt": lambda e: e["attempt"],
     "at": lambda e: e["created_at"],
-    "data": lambda e: output.to_json(e["data"]),
+    "data": lambda e: output.to_json_line(e["data"]),
 }
 
 

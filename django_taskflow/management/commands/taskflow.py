@@ -58,7 +58,10 @@ class Command(BaseCommand):
         def add(
             name: str, handler: Callable[..., None], help: str, parents: list[Any] = both
         ) -> Any:
-            sub = commands.add_parser(name, help=help, description=help, parents=parents)
+            # Subparsers do not inherit allow_abbrev: `--dry` must not pass for `--dry-run`.
+            sub = commands.add_parser(
+                name, help=help, description=help, parents=parents, allow_abbrev=False
+            )
             sub.set_defaults(handler=handler)
             return sub
 
