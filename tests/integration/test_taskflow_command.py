@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
-import json
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from django_taskflow import models, schedules
+from django_taskflow.testing import run_tasks
 from tests import tasks
 
 pytestmark = pytest.mark.django_db
@@ -120,8 +121,6 @@ def test_help_lists_every_subcommand() -> None:
 
 def test_show_with_verbosity_2_prints_each_attempts_traceback() -> None:
     result = tasks.fail_always.enqueue("bad luck")
-    from django_taskflow.testing import run_tasks
-
     run_tasks()
     out = StringIO()
     call_command("taskflow", "show", result.id, "-v", "2", stdout=out)
