@@ -171,10 +171,6 @@ def cancel_selected(
     return in_chunks(
         write,
         task_ids,
-        name=None,
-        tag=None,
-        queue=None,
-        status=None,
         backend=backend,
         operation="cancel_selected",
     )

@@ -123,10 +123,6 @@ def discard(task_ids: TaskSelection, *, by: Any = None, backend: str = "default"
     return in_chunks(
         write,
         task_ids,
-        name=None,
-        tag=None,
-        queue=None,
-        status=None,
         backend=backend,
         operation="discard",
     )

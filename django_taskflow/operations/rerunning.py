@@ -151,10 +151,6 @@ def recover_stuck(
     return in_chunks(
         lambda database, ids: stuck.recover(database, ids, by=who, lease_seconds=lease_seconds),
         task_ids,
-        name=None,
-        tag=None,
-        queue=None,
-        status=None,
         backend=backend,
         operation="recover_stuck",
     )

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import getpass
-import json
-from io import StringIO
-from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from django_taskflow import models
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.taskflow_command import taskflow
+from tests.taskflow_command import taskflow_json as as_json
 
 pytestmark = pytest.mark.django_db
-
-
-def taskflow(*args: str) -> str:
-    out = StringIO()
-    call_command("taskflow", *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(taskflow(*args, "--json"))
 
 
 # -- list ---------------------------------------------------------------------------

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import getpass
-import json
-from io import StringIO
-from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from django_taskflow import models
 from django_taskflow.models import EventKind
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.taskflow_command import taskflow, taskflow_json
 
 pytestmark = pytest.mark.django_db
 
 UNKNOWN_ID = "0190a0a0-0000-7000-8000-000000000000"
 SHELL_USER = f"{getpass.getuser()} (manage.py taskflow)"
-
-
-def taskflow(*args: str) -> str:
-    out = StringIO()
-    call_command("taskflow", *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(taskflow(*args, "--json"))
 
 
 def failed_task() -> str:
@@ -52,11 +40,14 @@ def test_retry_by_filter_takes_failed_tasks_unless_told_otherwise() -> None:
     failed = failed_task()
     waiting = tasks.fail_with_backoff.enqueue()
     run_tasks()  # its first attempt fails: queued again, run_after ahead
-    assert as_json("retry", "--queue", "default", "--dry-run") == {"would_retry": 1, "refused": {}}
+    assert taskflow_json("retry", "--queue", "default", "--dry-run") == {
+        "would_retry": 1,
+        "refused": {},
+    }
     assert models.Task.objects.get(pk=failed).status == "failed"
-    assert as_json("retry", "--queue", "default") == {"retried": 1, "refused": {}}
+    assert taskflow_json("retry", "--queue", "default") == {"retried": 1, "refused": {}}
     assert models.Task.objects.get(pk=failed).status == "queued"
-    assert as_json("retry", "--status", "queued", "--name", "fail_with_backoff") == {
+    assert taskflow_json("retry", "--status", "queued", "--name", "fail_with_backoff") == {
         "retried": 1,
         "refused": {},
     }
@@ -74,7 +65,7 @@ def test_retry_leaves_tasks_where_it_makes_no_sense_and_says_why() -> None:
         "  left 1 task: it is succeeded: requeue it to run it again",
         "  left 1 task: no such task",
     ]
-    assert as_json("retry", done.id, "--dry-run") == {
+    assert taskflow_json("retry", done.id, "--dry-run") == {
         "would_retry": 0,
         "refused": {"it is succeeded: requeue it to run it again": 1},
     }
@@ -87,7 +78,7 @@ def test_retry_leaves_tasks_where_it_makes_no_sense_and_says_why() -> None:
 def test_requeue_by_id_makes_a_new_task_linked_to_the_original() -> None:
     done = tasks.add.enqueue(2, 3)
     run_tasks()
-    report = as_json("requeue", done.id)
+    report = taskflow_json("requeue", done.id)
     [new_id] = report.pop("new_ids")
     assert report == {"requeued": 1, "refused": {}}
     copy = models.Task.objects.get(pk=new_id)
@@ -101,14 +92,14 @@ def test_requeue_by_filter_takes_finished_tasks_and_dry_run_makes_none() -> None
     failed_task()
     run_tasks()
     tasks.add.enqueue(9, 9)  # queued: not finished, not selected
-    assert as_json("requeue", "--name", "tests.tasks.add", "--dry-run") == {
+    assert taskflow_json("requeue", "--name", "tests.tasks.add", "--dry-run") == {
         "would_requeue": 2,
         "refused": {},
     }
     assert models.Task.objects.count() == 4
     assert taskflow("requeue", "--name", "tests.tasks.add") == "requeued 2 tasks\n"
     assert models.Task.objects.filter(original__isnull=False).count() == 2
-    assert as_json("requeue", "--status", "failed")["requeued"] == 1
+    assert taskflow_json("requeue", "--status", "failed")["requeued"] == 1
 
 
 def test_requeue_leaves_a_queued_task_and_says_why() -> None:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from io import StringIO
-from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
 from django_taskflow import models
 from tests.conftest import heartbeat_worker
+from tests.taskflow_command import taskflow, taskflow_json
 
 pytestmark = pytest.mark.django_db
-
-
-def taskflow(*args: str) -> str:
-    out = StringIO()
-    call_command("taskflow", "workers", *args, stdout=out)
-    return out.getvalue()
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(taskflow(*args, "--json"))
 
 
 def test_workers_lists_each_worker_with_its_slots_and_whether_it_is_alive() -> None:
@@ -34,7 +21,7 @@ def test_workers_lists_each_worker_with_its_slots_and_whether_it_is_alive() -> N
         alive_until=timezone.now() - timedelta(seconds=1),
         running_task_ids=["0190a0a0-0000-7000-8000-000000000000"],
     )
-    alive, gone = as_json()
+    alive, gone = taskflow_json("workers")
     assert (alive["worker_id"], alive["host"], alive["pid"], alive["state"]) == (
         "web-1:41",
         "web-1",
@@ -50,7 +37,7 @@ def test_workers_lists_each_worker_with_its_slots_and_whether_it_is_alive() -> N
 
 def test_workers_table_has_a_row_per_worker() -> None:
     heartbeat_worker("web-1", 41)
-    header, row = taskflow().splitlines()
+    header, row = taskflow("workers").splitlines()
     assert header.split()[:4] == ["WORKER", "HOST", "PID", "NAME"]
     assert "LAST HEARTBEAT" in header and header.rstrip().endswith("STATE")
     assert row.split()[:7] == ["web-1:41", "web-1", "41", "web-1", "default", "1", "0"]
@@ -60,6 +47,6 @@ def test_workers_table_has_a_row_per_worker() -> None:
 def test_workers_of_other_backends_are_left_out_and_none_is_said_so() -> None:
     heartbeat_worker("web-1", 41)
     models.WorkerProcess.objects.update(backend="other")
-    assert taskflow() == "no workers\n"
-    assert taskflow("-v", "0") == ""
-    assert as_json() == []
+    assert taskflow("workers") == "no workers\n"
+    assert taskflow("workers", "-v", "0") == ""
+    assert taskflow_json("workers") == []
