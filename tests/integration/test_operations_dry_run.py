@@ -1,20 +1,17 @@
-"""Dry runs of operations, run_schedule_now, and the package's public names."""
+"""Dry runs of operations, and the operations package's public names."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 import django_taskflow
 from django_taskflow import models, operations
-from django_taskflow.exceptions import InvalidSchedule
 from django_taskflow.testing import run_tasks
 from tests import tasks
 
@@ -79,33 +76,6 @@ def test_cancel_dry_run_counts_what_cancel_would_change() -> None:
     assert operations.cancel(queued[0], dry_run=True) == 0
     assert models.Task.objects.filter(status="cancelled").count() == 0
     assert operations.cancel_tasks("tests.tasks.add") == 2
-
-
-def test_run_schedule_now_enqueues_one_run_by_name_and_keeps_the_timing(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    schedule = models.Schedule.objects.create(
-        name="nightly", task_path="tests.tasks.noop", cron="0 3 * * *", timezone="UTC"
-    )
-    with caplog.at_level(logging.INFO, logger="django_taskflow.operations"):
-        run = operations.run_schedule_now("nightly", by="erin")
-    assert run is not None and run.state == models.RunState.FIRED
-    assert models.Task.objects.get(pk=run.task_id).task_path == "tests.tasks.noop"
-    schedule.refresh_from_db()
-    assert (schedule.next_run_at, schedule.last_run_at) == (None, None)
-    assert "schedule nightly run now by erin: fired" in caplog.text
-    again = async_to_sync(operations.arun_schedule_now)(schedule, by="erin")
-    assert again is not None and again.task_id != run.task_id
-
-
-def test_run_schedule_now_reports_a_task_it_cannot_enqueue_and_refuses_unknown_names() -> None:
-    models.Schedule.objects.create(
-        name="broken", task_path="tests.tasks.gone_away", cron="0 3 * * *", timezone="UTC"
-    )
-    run = operations.run_schedule_now("broken")
-    assert run is not None and run.state == models.RunState.FAILED and "gone_away" in run.note
-    with pytest.raises(InvalidSchedule, match="No schedule is named 'nope'"):
-        operations.run_schedule_now("nope")
 
 
 def test_every_public_name_imports_from_the_package_and_each_twin_is_async() -> None:
