@@ -82,6 +82,7 @@ def stats(out: Printer, *, backend: str, **options: Any) -> None:
     out.data(data, render)
 
 
+WORKER_FIELDS = ("worker_id", "host", "pid", "name", "pool", "queues", "capabilities")
 WORKER_COLUMNS: output.Columns = {
     "worker": lambda w: w["worker_id"],
     "host": lambda w: w["host"],
@@ -104,13 +105,7 @@ def workers(out: Printer, *, backend: str, **options: Any) -> None:
     database = backend_options(backend).database
     rows = [
         {
-            "worker_id": worker.worker_id,
-            "host": worker.host,
-            "pid": worker.pid,
-            "name": worker.name,
-            "pool": worker.pool,
-            "queues": worker.queues,
-            "capabilities": worker.capabilities,
+            **output.attributes(worker, WORKER_FIELDS),
             "slots": worker.concurrency,
             "slot_ids": [slot.worker_id for slot in worker.slots.all()],
             "running_task_ids": worker.running_task_ids,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -142,49 +142,45 @@ def task_summary(task: models.Task) -> dict[str, Any]:
     }
 
 
+# What `taskflow show` prints of a task beyond its list row, of each attempt and event.
+TASK_DETAIL_FIELDS = (
+    "priority",
+    "key",
+    "args",
+    "kwargs",
+    "result",
+    "run_after",
+    "worker_id",
+    "lease_expires_at",
+    "progress",
+    "progress_detail",
+    "lost_attempts",
+    "cancel_requested_at",
+    "cancelled_by",
+    "cancel_reason",
+)
+ATTEMPT_FIELDS = (
+    "number",
+    "outcome",
+    "worker_id",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error_class",
+    "error_message",
+    "traceback",
+)
+EVENT_FIELDS = ("id", "kind", "attempt", "created_at", "data")
+
+
+def attributes(instance: object, names: Iterable[str]) -> dict[str, Any]:
+    """``{name: instance.<name>}`` for each of ``names``, in order."""
+    return {name: getattr(instance, name) for name in names}
+
+
 def task_detail(task: models.Task) -> dict[str, Any]:
     """Everything ``taskflow show`` prints about the task itself."""
-    return {
-        **task_summary(task),
-        "priority": task.priority,
-        "key": task.key,
-        "args": task.args,
-        "kwargs": task.kwargs,
-        "result": task.result,
-        "run_after": task.run_after,
-        "worker_id": task.worker_id,
-        "lease_expires_at": task.lease_expires_at,
-        "progress": task.progress,
-        "progress_detail": task.progress_detail,
-        "lost_attempts": task.lost_attempts,
-        "cancel_requested_at": task.cancel_requested_at,
-        "cancelled_by": task.cancelled_by,
-        "cancel_reason": task.cancel_reason,
-    }
-
-
-def attempt_detail(attempt: models.Attempt) -> dict[str, Any]:
-    return {
-        "number": attempt.number,
-        "outcome": attempt.outcome,
-        "worker_id": attempt.worker_id,
-        "started_at": attempt.started_at,
-        "finished_at": attempt.finished_at,
-        "duration": attempt.duration,
-        "error_class": attempt.error_class,
-        "error_message": attempt.error_message,
-        "traceback": attempt.traceback,
-    }
-
-
-def event_detail(event: models.Event) -> dict[str, Any]:
-    return {
-        "id": event.pk,
-        "kind": event.kind,
-        "attempt": event.attempt,
-        "created_at": event.created_at,
-        "data": event.data,
-    }
+    return {**task_summary(task), **attributes(task, TASK_DETAIL_FIELDS)}
 
 
 def key_values(values: Mapping[str, Any]) -> str:

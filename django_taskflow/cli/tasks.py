@@ -63,8 +63,10 @@ def show(out: Printer, *, backend: str, task_id: Any, **options: Any) -> None:
     task = models.Task.objects.using(database).filter(backend=backend, pk=task_id).first()
     if task is None:
         raise CommandError(f"No task with id {task_id} in backend {backend!r}.")
-    attempts = [output.attempt_detail(a) for a in task.attempt_set.using(database).all()]
-    events = [output.event_detail(e) for e in task.event_set.using(database).all()]
+    attempts = [
+        output.attributes(a, output.ATTEMPT_FIELDS) for a in task.attempt_set.using(database)
+    ]
+    events = [output.attributes(e, output.EVENT_FIELDS) for e in task.event_set.using(database)]
     detail = output.task_detail(task)
     if out.as_json:
         out.write(output.to_json({"task": detail, "attempts": attempts, "events": events}))
