@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from django_taskflow import events, models
@@ -78,7 +79,12 @@ def _uuid(value: Any) -> uuid.UUID:
 
 
 def retry_now(
-    database: str, ids: Sequence[uuid.UUID], *, by: str, now: datetime | None = None
+    database: str,
+    ids: Sequence[uuid.UUID],
+    *,
+    by: str,
+    now: datetime | None = None,
+    dry_run: bool = False,
 ) -> Report:
     """Queue the failed or waiting tasks among ``ids`` to run at once; report the rest.
 
@@ -86,8 +92,17 @@ def retry_now(
     the attempts it used plus one); its attempts stay. A queued task whose
     ``run_after`` is ahead (a retry's back-off, a countdown) runs now, its
     limit unchanged. Each changed task gets a ``retried`` event with ``by``.
+    With ``dry_run``, the report says what would change, and nothing does.
     """
     now = now or timezone.now()
+    if dry_run:
+        would = set(
+            models.Task.objects.using(database)
+            .filter(_retryable(now), pk__in=ids)
+            .values_list("pk", flat=True)
+        )
+        left = [task_id for task_id in ids if task_id not in would]
+        return Report(changed=len(would), refused=_why_not_retried(database, left, now))
     connection = connections[database]
     table = connection.ops.quote_name(models.Task._meta.db_table)
     when = connection.ops.adapt_datetimefield_value(now)
@@ -133,6 +148,18 @@ def retry_now(
     done = set(changed)
     left = [task_id for task_id in ids if task_id not in done]
     return Report(changed=len(changed), refused=_why_not_retried(database, left, now))
+
+
+def _retryable(now: datetime) -> Q:
+    """The rows ``retry_now`` changes: the WHERE clause of its UPDATE, for dry runs."""
+    unique_copy_active = models.Task.objects.filter(
+        unique_key=OuterRef("unique_key"), status__in=[Status.QUEUED, Status.RUNNING]
+    )
+    return (
+        (Q(status=Status.FAILED) | Q(status=Status.QUEUED, run_after__gt=now))
+        & Q(cancel_requested_at__isnull=True)
+        & (Q(unique_key__isnull=True) | Q(status=Status.QUEUED) | ~Q(Exists(unique_copy_active)))
+    )
 
 
 def _why_not_retried(database: str, ids: Sequence[uuid.UUID], now: datetime) -> Counter[str]:
@@ -189,13 +216,15 @@ def requeue(
     by: str,
     now: datetime | None = None,
     changes: dict[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> Report:
     """Make a new queued task for each finished task among ``ids``; report the rest.
 
     The new task has the original's inputs and options (``changes``, e.g.
     edited ``args``/``kwargs``, replaces some), no attempts, and
     ``original`` set to the original's id; the original is not touched. A
-    ``requeued`` event on the new task records ``by``.
+    ``requeued`` event on the new task records ``by``. With ``dry_run``,
+    the report says what would change, and nothing does.
     """
     now = now or timezone.now()
     rows = list(
@@ -211,31 +240,21 @@ def requeue(
         report.refused["it is still queued or running: nothing to requeue"] += unfinished
     if len(set(ids) - found):
         report.refused[NOT_FOUND] += len(set(ids) - found)
+    if dry_run:
+        report.changed = len(_free_of_active_copies(database, rows, report))
+        return report
     try:
         with transaction.atomic(using=database):
-            keys = [row["unique_key"] for row in rows if row["unique_key"]]
-            taken = set(
-                models.Task.objects.using(database)
-                .filter(unique_key__in=keys, status__in=[Status.QUEUED, Status.RUNNING])
-                .values_list("unique_key", flat=True)
-            )
-            copies = []
-            for row in rows:
-                if row["unique_key"] and row["unique_key"] in taken:
-                    report.refused[TAKEN] += 1
-                    continue
-                if row["unique_key"]:
-                    taken.add(row["unique_key"])  # two finished copies of one call
-                values = {name: row[name] for name in _COPIED} | (changes or {})
-                copies.append(
-                    models.Task(
-                        **values,
-                        original=row["pk"],
-                        status=Status.QUEUED,
-                        run_after=now,
-                        enqueued_at=now,
-                    )
+            copies = [
+                models.Task(
+                    **({name: row[name] for name in _COPIED} | (changes or {})),
+                    original=row["pk"],
+                    status=Status.QUEUED,
+                    run_after=now,
+                    enqueued_at=now,
                 )
+                for row in _free_of_active_copies(database, rows, report)
+            ]
             models.Task.objects.using(database).bulk_create(copies)
             record(database, [copy.pk for copy in copies], EventKind.REQUEUED, {"by": by}, now)
             with connections[database].cursor() as cursor:
@@ -258,6 +277,27 @@ def requeue(
     report.changed = len(copies)
     report.new_ids = [copy.pk for copy in copies]
     return report
+
+
+def _free_of_active_copies(
+    database: str, rows: list[dict[str, Any]], report: Report
+) -> list[dict[str, Any]]:
+    """The rows that a copy may be made of; each unique one whose key is taken is refused."""
+    keys = [row["unique_key"] for row in rows if row["unique_key"]]
+    taken = set(
+        models.Task.objects.using(database)
+        .filter(unique_key__in=keys, status__in=[Status.QUEUED, Status.RUNNING])
+        .values_list("unique_key", flat=True)
+    )
+    free = []
+    for row in rows:
+        if row["unique_key"] and row["unique_key"] in taken:
+            report.refused[TAKEN] += 1
+            continue
+        if row["unique_key"]:
+            taken.add(row["unique_key"])  # two finished copies of one call
+        free.append(row)
+    return free
 
 
 # -- events ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import cron, invocation, models, registry, scheduler, schedules
+from django_taskflow import cron, invocation, models, operations, registry, schedules
 from django_taskflow.exceptions import InvalidSchedule, UnknownTask
 from django_taskflow.scheduling import Timing, parse_days, zone
 
@@ -393,9 +393,8 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description=_("Run selected schedules now"), permissions=["run_now"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[models.Schedule]) -> None:
-        now = timezone.now()
         for schedule in queryset:
-            run = scheduler.run_now(queryset.db, schedule, now)
+            run = operations.run_schedule_now(schedule, by=request.user)
             if run is not None and run.state == models.RunState.FIRED:
                 self.message_user(request, _("%(name)s: task enqueued.") % {"name": schedule.name})
             else:

@@ -23,13 +23,18 @@ def in_chunks(
     write: Callable[[str, list[uuid.UUID]], rerun.Report],
     task_ids: TaskSelection,
     *,
-    name: str | None,
-    tag: str | None,
-    queue: str | None,
-    status: str | Iterable[str] | None,
     backend: str,
     operation: str,
+    name: str | None = None,
+    tag: str | None = None,
+    queue: str | None = None,
+    status: str | Iterable[str] | None = None,
 ) -> rerun.Report:
+    """Call ``write(database, ids)`` on the selection, chunk by chunk; add up the reports.
+
+    ``operation`` names the caller in the error raised for no selection,
+    or for ids and filters both given.
+    """
     database = queries.database_for(backend)
     report = rerun.Report()
     for chunk in task_id_chunks(

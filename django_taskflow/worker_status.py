@@ -15,13 +15,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import Now
 
 from django_taskflow import models
 
 __all__ = [
     "alive_slot_ids",
+    "every_worker",
     "gone_workers",
     "is_alive",
     "worker_for",
@@ -43,6 +44,22 @@ def workers_alive(
         .filter(alive_until__gt=_cutoff(now))
         .prefetch_related("slots")
     )
+
+
+def every_worker(
+    *, using: str = DEFAULT_DB_ALIAS, backend: str | None = None, now: datetime | None = None
+) -> QuerySet[models.WorkerProcess]:
+    """Every worker row, alive or gone, with ``alive`` (a bool) annotated and slots prefetched.
+
+    ``alive`` is read with the database's clock, as the heartbeats
+    are written; ``backend`` keeps the workers serving that TASKS alias.
+    """
+    workers = models.WorkerProcess.objects.using(using)
+    if backend is not None:
+        workers = workers.filter(backend=backend)
+    return workers.annotate(
+        alive=ExpressionWrapper(Q(alive_until__gt=_cutoff(now)), output_field=BooleanField())
+    ).prefetch_related("slots")
 
 
 def gone_workers(

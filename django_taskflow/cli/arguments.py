@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from django_taskflow.durations import EXAMPLES, parse_duration
-from django_taskflow.states import FINISHED, Status
+from django_taskflow.states import CANCELLABLE, FINISHED, Status
+
+# What `retry` takes: failed tasks, and queued ones waiting for their run_after.
+RETRIABLE = (Status.FAILED, Status.QUEUED)
 
 
 def duration(text: str) -> timedelta:
@@ -55,16 +59,43 @@ def statuses(text: str) -> list[str]:
     return values
 
 
-def finished_statuses(text: str) -> list[str]:
-    """Comma-separated finished statuses (what pruning deletes)."""
-    values = statuses(text)
-    wrong = [value for value in values if value not in FINISHED]
-    if wrong:
-        raise argparse.ArgumentTypeError(
-            f"{', '.join(wrong)} tasks are never pruned: use "
-            f"{', '.join(sorted(FINISHED))}, separated by commas"
-        )
-    return values
+def statuses_among(allowed: Collection[str], refusal: str) -> Callable[[str], list[str]]:
+    """A ``type=`` for comma-separated statuses, each one of ``allowed``.
+
+    ``refusal`` says why another is refused; ``{wrong}`` and ``{allowed}``
+    in it name the statuses given and those allowed.
+    """
+
+    def parse(text: str) -> list[str]:
+        values = statuses(text)
+        wrong = [value for value in values if value not in allowed]
+        if wrong:
+            raise argparse.ArgumentTypeError(
+                refusal.format(wrong=", ".join(wrong), allowed=", ".join(sorted(allowed)))
+            )
+        return values
+
+    return parse
+
+
+# What pruning deletes.
+finished_statuses = statuses_among(
+    FINISHED, "{wrong} tasks are never pruned: use {allowed}, separated by commas"
+)
+cancellable_statuses = statuses_among(
+    CANCELLABLE,
+    "status must be 'queued', 'running' or both: only those can be cancelled, got {wrong}",
+)
+requeuable_statuses = statuses_among(
+    FINISHED,
+    "{wrong} tasks are not requeued: only finished ones ({allowed}) are; "
+    "cancel a queued or running task first",
+)
+retriable_statuses = statuses_among(
+    RETRIABLE,
+    "{wrong} tasks are not retried: retry takes failed tasks, and queued ones waiting for "
+    "their run_after; requeue runs a finished task again",
+)
 
 
 def task_id(text: str) -> uuid.UUID:

@@ -3,11 +3,76 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.management.base import OutputWrapper
+
 from django_taskflow import models
+
+# A table's columns: header, and how to read the cell from an item.
+Columns = Mapping[str, Callable[[Mapping[str, Any]], Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Printer:
+    """Where a subcommand prints, and how: ``--json`` and ``--verbosity``."""
+
+    stdout: OutputWrapper
+    stderr: OutputWrapper
+    as_json: bool
+    verbosity: int
+
+    def say(self, text: str) -> None:
+        """A summary line for people, silenced by ``--verbosity 0``."""
+        if self.verbosity >= 1:
+            self.stdout.write(text)
+
+    def write(self, text: str) -> None:
+        """Data for people, printed whatever the verbosity."""
+        self.stdout.write(text)
+
+    def warn(self, text: str) -> None:
+        """A problem worth knowing that is not an error, on stderr."""
+        self.stderr.write(text)
+
+    def data(self, value: Any, render: Callable[[], str]) -> None:
+        """``value`` as JSON with ``--json``, else what ``render`` makes of it."""
+        self.stdout.write(to_json(value) if self.as_json else render())
+
+    def rows(
+        self,
+        items: Sequence[Mapping[str, Any]],
+        columns: Columns,
+        *,
+        empty: str,
+    ) -> None:
+        """``items`` as a JSON list, or a table of ``columns`` (header: cell of an item)."""
+        if self.as_json:
+            self.stdout.write(to_json(list(items)))
+        elif not items:
+            self.say(empty)
+        else:
+            self.stdout.write(table_of(items, columns))
+
+    def count(self, verb: str, count: int, noun: str, *, suffix: str = "", **extra: Any) -> None:
+        """``{"cancelled": 3, ...}`` with ``--json``, else ``cancelled 3 tasks``."""
+        if self.as_json:
+            self.stdout.write(to_json({verb.replace(" ", "_"): count, **extra}))
+        else:
+            self.say(f"{verb} {plural(count, noun)}{suffix}")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 task``, ``2 tasks``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def table_of(items: Sequence[Mapping[str, Any]], columns: Columns) -> str:
+    """A table with one column per entry of ``columns``, one row per item."""
+    return table(list(columns), [[cell(item) for cell in columns.values()] for item in items])
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -32,6 +97,11 @@ def cell_text(value: Any) -> str:
 def to_json(value: Any) -> str:
     """``value`` as indented JSON; datetimes and UUIDs as ISO strings."""
     return json.dumps(value, indent=2, default=_default, sort_keys=False)
+
+
+def to_json_line(value: Any) -> str:
+    """``value`` as JSON on one line, for a table cell."""
+    return json.dumps(value, default=_default)
 
 
 def _default(value: Any) -> Any:
@@ -72,49 +142,45 @@ def task_summary(task: models.Task) -> dict[str, Any]:
     }
 
 
+# What `taskflow show` prints of a task beyond its list row, of each attempt and event.
+TASK_DETAIL_FIELDS = (
+    "priority",
+    "key",
+    "args",
+    "kwargs",
+    "result",
+    "run_after",
+    "worker_id",
+    "lease_expires_at",
+    "progress",
+    "progress_detail",
+    "lost_attempts",
+    "cancel_requested_at",
+    "cancelled_by",
+    "cancel_reason",
+)
+ATTEMPT_FIELDS = (
+    "number",
+    "outcome",
+    "worker_id",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error_class",
+    "error_message",
+    "traceback",
+)
+EVENT_FIELDS = ("id", "kind", "attempt", "created_at", "data")
+
+
+def attributes(instance: object, names: Iterable[str]) -> dict[str, Any]:
+    """``{name: instance.<name>}`` for each of ``names``, in order."""
+    return {name: getattr(instance, name) for name in names}
+
+
 def task_detail(task: models.Task) -> dict[str, Any]:
     """Everything ``taskflow show`` prints about the task itself."""
-    return {
-        **task_summary(task),
-        "priority": task.priority,
-        "key": task.key,
-        "args": task.args,
-        "kwargs": task.kwargs,
-        "result": task.result,
-        "run_after": task.run_after,
-        "worker_id": task.worker_id,
-        "lease_expires_at": task.lease_expires_at,
-        "progress": task.progress,
-        "progress_detail": task.progress_detail,
-        "lost_attempts": task.lost_attempts,
-        "cancel_requested_at": task.cancel_requested_at,
-        "cancelled_by": task.cancelled_by,
-        "cancel_reason": task.cancel_reason,
-    }
-
-
-def attempt_detail(attempt: models.Attempt) -> dict[str, Any]:
-    return {
-        "number": attempt.number,
-        "outcome": attempt.outcome,
-        "worker_id": attempt.worker_id,
-        "started_at": attempt.started_at,
-        "finished_at": attempt.finished_at,
-        "duration": attempt.duration,
-        "error_class": attempt.error_class,
-        "error_message": attempt.error_message,
-        "traceback": attempt.traceback,
-    }
-
-
-def event_detail(event: models.Event) -> dict[str, Any]:
-    return {
-        "id": event.pk,
-        "kind": event.kind,
-        "attempt": event.attempt,
-        "created_at": event.created_at,
-        "data": event.data,
-    }
+    return {**task_summary(task), **attributes(task, TASK_DETAIL_FIELDS)}
 
 
 def key_values(values: Mapping[str, Any]) -> str:
@@ -122,6 +188,6 @@ def key_values(values: Mapping[str, Any]) -> str:
     width = max((len(key) for key in values), default=0)
     lines = []
     for key, value in values.items():
-        text = json.dumps(value) if isinstance(value, dict | list) else cell_text(value)
+        text = to_json_line(value) if isinstance(value, dict | list) else cell_text(value)
         lines.append(f"{key.ljust(width)}  {text}")
     return "\n".join(lines)

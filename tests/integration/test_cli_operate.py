@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from io import StringIO
-from typing import Any
+import getpass
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from django_taskflow import models
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.taskflow_command import taskflow
+from tests.taskflow_command import taskflow_json as as_json
 
 pytestmark = pytest.mark.django_db
-
-
-def taskflow(*args: str) -> str:
-    out = StringIO()
-    call_command("taskflow", *args, stdout=out, stderr=StringIO())
-    return out.getvalue()
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(taskflow(*args, "--json"))
 
 
 # -- list ---------------------------------------------------------------------------
@@ -126,7 +116,7 @@ def test_cancel_by_id_cancels_and_says_how_many() -> None:
     task = models.Task.objects.get(pk=result.id)
     assert task.status == "cancelled"
     assert task.cancel_reason == "not needed"
-    assert task.cancelled_by == "manage.py taskflow"
+    assert task.cancelled_by == f"{getpass.getuser()} (manage.py taskflow)"
     assert as_json("cancel", result.id) == {"cancelled": 0}  # already cancelled
 
 
@@ -145,7 +135,7 @@ def test_cancel_by_filter_with_dry_run_changes_nothing() -> None:
     [
         ([], "Give task ids, or at least one of --name"),
         (["--status", "succeeded"], "status must be 'queued', 'running' or both"),
-        (["--status", "succeeded", "--dry-run"], "--status can only be queued, running"),
+        (["--status", "succeeded", "--dry-run"], "status must be 'queued', 'running' or both"),
         (["01900000-0000-7000-8000-000000000000"], "No task with id"),
     ],
 )
