@@ -24,7 +24,7 @@ from django.db import connections
 from django.utils import timezone
 
 from django_taskflow import claim, transitions
-from django_taskflow.cancellation import CancelRequest, request_for
+from django_taskflow.cancel_requests import CancelRequest, request_for
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import ForcedStop, TaskCancelled
