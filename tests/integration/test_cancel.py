@@ -283,7 +283,7 @@ def test_a_prefetched_task_cancelled_before_it_starts_never_runs() -> None:
     slot.prefetch.average_seconds = 0.001  # claim both at once
     assert slot.prefetch.claim()
     cancel(second.id, by="ops")
-    slot.on_cancel_requests(cancel_requests.pending_requests("default", "w1"))
+    slot.cancels.update(cancel_requests.pending_requests("default", "w1"))
     slot.run_once()
     slot.run_once()
     slot.recorder.flush()
