@@ -30,7 +30,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from django_taskflow import db, events, models, results, signals
-from django_taskflow.db import LeaseUntil, dialect_for
+from django_taskflow.cancel_requests import describe
+from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import TaskCancelled, UnknownTask
 from django_taskflow.execution.outcome import class_path
 from django_taskflow.models import EventKind
@@ -41,27 +42,6 @@ logger = logging.getLogger(__name__)
 # Rows written per statement, so that one cancel_all() of a huge backlog
 # neither binds too many parameters nor holds a huge statement.
 CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelRequest:
-    """A stored request to stop a running task, as its worker reads it."""
-
-    task_id: str
-    attempt: int
-    requested_at: datetime
-    by: str
-    reason: str
-    waited: float  # seconds since the request, by the database's clock
-
-    def describe(self) -> str:
-        """The message the attempt records: who cancelled it, and why."""
-        return describe(self.by, self.reason)
-
-
-def describe(by: str, reason: str) -> str:
-    text = f"cancelled by {by}" if by else "cancelled"
-    return f"{text}: {reason}" if reason else text
 
 
 def cancel(
@@ -244,55 +224,6 @@ def _announce_finished(database: str, task_ids: Sequence[str]) -> None:
 
 
 # -- the worker's side ---------------------------------------------------------
-
-
-def _request(
-    task_id: str,
-    attempt: int,
-    requested_at: datetime | None,
-    by: str,
-    reason: str,
-    clock: datetime | None,
-) -> CancelRequest:
-    requested_at = requested_at or timezone.now()
-    waited = (clock - requested_at).total_seconds() if clock is not None else 0.0
-    return CancelRequest(
-        task_id=task_id,
-        attempt=attempt,
-        requested_at=requested_at,
-        by=by,
-        reason=reason,
-        waited=max(0.0, waited),
-    )
-
-
-def pending_requests(database: str, worker_id: str) -> list[CancelRequest]:
-    """The cancel requests for tasks ``worker_id`` holds (its running-task index)."""
-    rows = (
-        models.Task.objects.using(database)
-        .filter(status=Status.RUNNING, worker_id=worker_id, cancel_requested_at__isnull=False)
-        .order_by()
-        .annotate(clock=LeaseUntil(0))
-        .values_list(
-            "pk", "attempts", "cancel_requested_at", "cancelled_by", "cancel_reason", "clock"
-        )
-    )
-    return [
-        _request(str(pk), attempts, requested_at, by, reason, clock)
-        for pk, attempts, requested_at, by, reason, clock in rows
-    ]
-
-
-def request_for(database: str, task_id: str) -> CancelRequest | None:
-    """The cancel request stored on one running task, if any (``run_tasks()`` asks this)."""
-    row = (
-        models.Task.objects.using(database)
-        .filter(pk=task_id, status=Status.RUNNING, cancel_requested_at__isnull=False)
-        .annotate(clock=LeaseUntil(0))
-        .values_list("attempts", "cancel_requested_at", "cancelled_by", "cancel_reason", "clock")
-        .first()
-    )
-    return None if row is None else _request(task_id, *row)
 
 
 def end_refused_retries(

@@ -32,12 +32,7 @@ CODE_FIELDS = (
     "task_path",
     "args",
     "kwargs",
-    "cron",
-    "interval_seconds",
-    "timezone",
-    "window_start",
-    "window_end",
-    "window_days",
+    *schedules.TIMING_FIELDS,
     "catch_up",
     "overlap",
 )
@@ -48,21 +43,7 @@ class ScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = models.Schedule
-        fields = [
-            "name",
-            "task_path",
-            "args",
-            "kwargs",
-            "cron",
-            "interval_seconds",
-            "timezone",
-            "window_start",
-            "window_end",
-            "window_days",
-            "catch_up",
-            "overlap",
-            "enabled",
-        ]
+        fields = [*CODE_FIELDS, "enabled"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

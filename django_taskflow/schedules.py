@@ -225,16 +225,12 @@ def schedule(
     if not apps.ready:
         declare(declaration)
     else:
-        save_runtime(declaration, using=using or _database_of(task))
+        save_runtime(declaration, using=using or _database_of_backend(declaration.backend))
     return declaration.name
 
 
-def _database_of(task: Task[Any, Any] | str) -> str:
-    """The database where the task's backend keeps its tasks (and so its schedules)."""
-    return _database_of_backend("default" if isinstance(task, str) else task.backend)
-
-
 def _database_of_backend(alias: str) -> str:
+    """The database where the backend ``alias`` keeps its tasks (and so its schedules)."""
     from django.tasks import task_backends
 
     config = getattr(task_backends[alias], "config", None)

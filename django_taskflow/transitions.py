@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import DataError, IntegrityError, connections, transaction
 
-from django_taskflow import events, logs, models
+from django_taskflow import attempt_log, events, models
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
 from django_taskflow.execution.outcome import (
@@ -331,7 +331,7 @@ def _log_outcomes(
     """Log one line per recorded attempt at INFO, progress reports at DEBUG.
 
     One level check per batch; the lines render only if a handler formats
-    them (see ``logs.AttemptLine``), so quiet workers pay almost nothing.
+    them (see ``attempt_log.AttemptLine``), so quiet workers pay almost nothing.
     """
     if not logger.isEnabledFor(logging.INFO):
         return
@@ -340,7 +340,7 @@ def _log_outcomes(
             if note.kind == EventKind.PROGRESS:
                 logger.debug(
                     "%s",
-                    logs.ProgressLine(note),
+                    attempt_log.ProgressLine(note),
                     extra={
                         "action": "task_progress",
                         "task_id": str(note.task.id),
@@ -349,7 +349,7 @@ def _log_outcomes(
                         "progress": note.data["progress"],
                     },
                 )
-    logs.log_attempts(
+    attempt_log.log_attempts(
         logger,
         worker_id,
         [completion for completion in completions if completion.task.id in won],
@@ -360,7 +360,7 @@ def _log_outcomes(
         if task.id not in won:
             logger.debug(
                 "lost the race to record %s: it was recovered by another worker",
-                logs.task_label(task.task_path, task.id),
+                attempt_log.task_label(task.task_path, task.id),
                 extra={
                     "action": "transition_lost",
                     "task_id": str(task.id),

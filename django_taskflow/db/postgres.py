@@ -1,23 +1,89 @@
 """PostgreSQL: claim with ``FOR UPDATE SKIP LOCKED``, complete in one statement,
-wake workers with ``LISTEN/NOTIFY``."""
+wake workers with ``LISTEN/NOTIFY``.
+
+This module is the dialect (``db.dialect_for``): the claim, the wake-ups,
+deduplication and the migrations' indexes live in modules of their own
+(``postgres_claim``, ``postgres_listen``, ``dedup_sql``, ``postgres_indexes``)
+and are named here.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
+from django_taskflow.db import COMPLETION_COLUMNS, INSERT_COLUMNS, dedup_sql
+from django_taskflow.db.postgres_claim import (
+    LEASE_UNTIL_SQL,
+    capability_filter,
+    claim,
+    claim_limited,
+    lease_offset,
+)
+from django_taskflow.db.postgres_indexes import (
+    PATH_PREFIX_INDEX,
+    TAG_INDEX,
+    has_tag_sql,
+    install_path_prefix_index,
+    install_tag_index,
+    remove_path_prefix_index,
+    remove_tag_index,
+)
+from django_taskflow.db.postgres_listen import (
+    CANCEL_CHANNEL,
+    CHANNEL,
+    LISTENER_CONNECT_TIMEOUT_SECONDS,
+    Waiter,
+    connect_listener,
+    install_notify_trigger,
+    notify,
+    notify_cancel,
+    remove_notify_trigger,
+)
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, INSERT_COLUMNS
+__all__ = [
+    "CANCEL_CHANNEL",
+    "CHANNEL",
+    "COMMITS_IN_ID_ORDER",
+    "LEASE_UNTIL_SQL",
+    "LISTENER_CONNECT_TIMEOUT_SECONDS",
+    "ONE_WRITER",
+    "PATH_PREFIX_INDEX",
+    "PRUNE_CHUNK_SIZE",
+    "PRUNE_PAUSE_RATIO",
+    "RECORD_IS_ONE_STATEMENT",
+    "TAG_INDEX",
+    "Waiter",
+    "assign_transaction_id",
+    "cancel_query",
+    "capability_filter",
+    "claim",
+    "claim_limited",
+    "commit_horizon",
+    "connect_listener",
+    "has_tag_sql",
+    "hold_dedup_key",
+    "insert_tasks",
+    "insert_unique_task",
+    "inserts_in_one_statement",
+    "install_notify_trigger",
+    "install_path_prefix_index",
+    "install_tag_index",
+    "lease_offset",
+    "notify",
+    "notify_cancel",
+    "record",
+    "remove_notify_trigger",
+    "remove_path_prefix_index",
+    "remove_tag_index",
+]
 
 logger = logging.getLogger(__name__)
-
-CHANNEL = "taskflow"
 
 # Row locks: a transaction holds only the rows it wrote.
 ONE_WRITER = False
@@ -29,15 +95,6 @@ PRUNE_CHUNK_SIZE = 500
 # completion touches, so workers do not wait for it; the pause only leaves
 # the server's CPU and I/O to them.
 PRUNE_PAUSE_RATIO = 0.25
-
-# The database clock plus a number of seconds: when a lease taken now ends.
-# statement_timestamp(), not now(): inside a transaction, now() stands still.
-LEASE_UNTIL_SQL = "(statement_timestamp() + make_interval(secs => %s))"
-
-
-def lease_offset(seconds: float) -> float:
-    """The parameter of ``LEASE_UNTIL_SQL``."""
-    return float(seconds)
 
 
 # PostgreSQL types of the completion columns, as ``record`` reads them.
@@ -58,25 +115,7 @@ _COMPLETION_CASTS = {
 }
 
 
-def install_notify_trigger(task_table: str) -> list[str]:
-    """SQL that makes every INSERT into the task table NOTIFY the workers."""
-    return [
-        f"""CREATE OR REPLACE FUNCTION taskflow_notify() RETURNS trigger AS $$
-        BEGIN PERFORM pg_notify('{CHANNEL}', ''); RETURN NULL; END;
-        $$ LANGUAGE plpgsql""",
-        f"""CREATE TRIGGER taskflow_task_notify AFTER INSERT ON {task_table}
-        FOR EACH STATEMENT EXECUTE FUNCTION taskflow_notify()""",
-    ]
-
-
-def remove_notify_trigger(task_table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS taskflow_task_notify ON {task_table}",
-        "DROP FUNCTION IF EXISTS taskflow_notify()",
-    ]
-
-
-# PostgreSQL types of the columns enqueue writes.
+# PostgreSQL types of the columns enqueue writes, and of the dedup key table's.
 _INSERT_CASTS = {
     "id": "uuid",
     "task_path": "varchar",
@@ -106,11 +145,18 @@ _INSERT_CASTS = {
     "rate_key": "varchar",
     "rate_limit": "integer",
     "rate_seconds": "double precision",
+    "unique_key": "varchar",
+    "task_id": "uuid",
+    "expires_at": "timestamptz",
 }
 
 
+def _placeholder(column: str) -> str:
+    return f"%s::{_INSERT_CASTS[column]}"
+
+
 def _insert_row(columns: Sequence[str]) -> str:
-    return "(" + ", ".join(f"%s::{_INSERT_CASTS[c]}" for c in columns) + ")"
+    return "(" + ", ".join(_placeholder(column) for column in columns) + ")"
 
 
 _INSERT_ROW = _insert_row(INSERT_COLUMNS)
@@ -148,63 +194,8 @@ def insert_tasks(
     _copy(cursor, table, columns, rows)
 
 
-def hold_dedup_key(
-    cursor: Any,
-    *,
-    table: str,
-    key: str,
-    task_id: Any,
-    expires_at: Any,
-    take_over_before: Any,
-) -> bool:
-    """Take ``key`` for ``task_id`` unless another task holds it; True when taken.
-
-    One statement: the key's row is inserted, or taken over when it
-    expired before ``take_over_before``. When another transaction holds
-    the row, this waits for it to end. A row it does not take stays locked
-    until the caller's transaction ends (``ON CONFLICT DO UPDATE`` locks
-    the row before it checks the ``WHERE``), so concurrent enqueues of one
-    key take turns.
-    """
-    cursor.execute(
-        f"""
-        INSERT INTO {table} (key, task_id, expires_at)
-        VALUES (%s::varchar, %s::uuid, %s::timestamptz)
-        ON CONFLICT (key) DO UPDATE
-        SET task_id = excluded.task_id, expires_at = excluded.expires_at
-        WHERE {table}.expires_at <= %s::timestamptz
-        RETURNING task_id
-        """,
-        [key, task_id, expires_at, take_over_before],
-    )
-    return cursor.fetchone() is not None
-
-
-def insert_unique_task(
-    cursor: Any,
-    *,
-    table: str,
-    row: Sequence[Any],
-    unique_key: str,
-    columns: Sequence[str] = INSERT_COLUMNS,
-) -> bool:
-    """Insert one task row with ``unique_key`` unless a queued or running task has it.
-
-    True when inserted. The conflict target repeats the condition of the
-    partial unique index ``taskflow_task_unique_active`` (models/task.py),
-    which is how the database picks that index.
-    """
-    cursor.execute(
-        f"""
-        INSERT INTO {table} ({", ".join(columns)}, unique_key)
-        VALUES {_insert_row(columns)[:-1]}, %s::varchar)
-        ON CONFLICT (unique_key) WHERE (status IN ('queued', 'running') AND unique_key IS NOT NULL)
-        DO NOTHING
-        RETURNING id
-        """,
-        [*row, unique_key],
-    )
-    return cursor.fetchone() is not None
+hold_dedup_key = functools.partial(dedup_sql.hold_dedup_key, placeholder=_placeholder)
+insert_unique_task = functools.partial(dedup_sql.insert_unique_task, placeholder=_placeholder)
 
 
 # -- late commits: what the event stream needs to know -------------------------
@@ -256,160 +247,6 @@ def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequen
     ):
         for row in rows:
             copy.write_row(row)
-
-
-def claim(
-    cursor: Any,
-    *,
-    table: str,
-    worker_id: str,
-    backend: str,
-    queues: Sequence[str],
-    limit: int,
-    lease_seconds: float,
-    now: Any,
-    excluded: Sequence[str] = (),
-    capabilities: Sequence[str] = (),
-) -> list[tuple[Any, ...]]:
-    """Lock up to ``limit`` ready rows that no one else holds and mark them running.
-
-    ``now`` decides which rows are ready (``run_after``); the lease is
-    ``lease_seconds`` from now by the database's clock. ``queues`` empty
-    means every queue but ``excluded``. Only rows whose ``requires`` is
-    NULL, or within ``capabilities``, are taken.
-
-    The row lock re-checks ``status = 'queued'`` on the newest row version,
-    so the outer UPDATE needs no status filter; without one the planner
-    joins on the primary key instead of rescanning the claim index, which
-    it did when statistics said few rows were queued.
-
-    Rows with a gate (a concurrency cap or a rate limit) are claimed by
-    ``db.gates`` instead; the claim index holds only the others.
-    """
-    queue_filter, queue_params = _queue_filter(queues, excluded)
-    requires_filter, capability_params = capability_filter(capabilities)
-    cursor.execute(
-        _claim_sql(table, f"{queue_filter} {requires_filter}", "%s"),
-        [
-            now,
-            backend,
-            *queue_params,
-            *capability_params,
-            limit,
-            worker_id,
-            lease_offset(lease_seconds),
-        ],
-    )
-    return cursor.fetchall()  # type: ignore[no-any-return]
-
-
-# The first key of the advisory locks that serialise a limited queue's claims.
-_QUEUE_LOCK_SPACE = 0x7466  # "tf"
-
-
-def claim_limited(
-    cursor: Any,
-    *,
-    table: str,
-    worker_id: str,
-    backend: str,
-    queue: str,
-    queue_limit: int,
-    limit: int,
-    lease_seconds: float,
-    now: Any,
-    capabilities: Sequence[str] = (),
-) -> list[tuple[Any, ...]]:
-    """Claim as :func:`claim` from one queue, keeping its running tasks within ``queue_limit``.
-
-    Run inside a transaction. The advisory lock, keyed by backend and
-    queue, serialises the claims of this queue across all workers, and it
-    is held until commit; the claim is a statement of its own, so its
-    snapshot, taken after the lock, counts every task the previous holder
-    claimed. Prefetched tasks are ``running`` too, so they count.
-    """
-    cursor.execute(
-        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-        [_QUEUE_LOCK_SPACE, f"{backend}:{queue}"],
-    )
-    requires_filter, capability_params = capability_filter(capabilities)
-    room = (
-        f"LEAST(%s, GREATEST(0, %s - (SELECT count(*) FROM {table} "
-        "WHERE status = 'running' AND backend = %s AND queue_name = %s)))"
-    )
-    cursor.execute(
-        _claim_sql(table, f"AND queue_name = %s {requires_filter}", room),
-        [
-            now,
-            backend,
-            queue,
-            *capability_params,
-            limit,
-            queue_limit,
-            backend,
-            queue,
-            worker_id,
-            lease_offset(lease_seconds),
-        ],
-    )
-    return cursor.fetchall()  # type: ignore[no-any-return]
-
-
-# A claim that a server crash loses sends its tasks round again, as a lost
-# worker does, so most claims need not wait for the WAL to reach the disk
-# (a few ms of the idle latency). Not when it took an ``on_lost="fail"``
-# task: that one must never run twice, so its claim is made durable.
-_CLAIM_DURABILITY = """
-    SELECT set_config(
-        'synchronous_commit',
-        CASE WHEN bool_or(on_lost = 'fail') THEN 'on' ELSE 'off' END,
-        true
-    ) FROM claimed
-"""
-
-
-def _claim_sql(table: str, filters: str, limit: str) -> str:
-    returning = ", ".join(f"t.{column}" for column in CLAIM_COLUMNS)
-    return f"""
-        WITH ready AS MATERIALIZED (
-            SELECT id FROM {table}
-            WHERE status = 'queued' AND gate_key IS NULL AND run_after <= %s AND backend = %s
-                {filters}
-            ORDER BY priority DESC, run_after, id
-            LIMIT {limit}
-            FOR UPDATE SKIP LOCKED
-        ),
-        claimed AS (
-            UPDATE {table} AS t
-            SET status = 'running', worker_id = %s, lease_expires_at = {LEASE_UNTIL_SQL},
-                attempts = t.attempts + 1
-            FROM ready
-            WHERE t.id = ready.id
-            RETURNING {returning}
-        ),
-        durability AS MATERIALIZED ({_CLAIM_DURABILITY})
-        SELECT {", ".join(f"claimed.{column}" for column in CLAIM_COLUMNS)}
-        FROM claimed CROSS JOIN durability
-        """
-
-
-def _queue_filter(queues: Sequence[str], excluded: Sequence[str]) -> tuple[str, list[Any]]:
-    if queues:
-        return "AND queue_name = ANY(%s)", [list(queues)]
-    if excluded:
-        return "AND queue_name <> ALL(%s)", [list(excluded)]
-    return "", []
-
-
-def capability_filter(capabilities: Sequence[str]) -> tuple[str, list[Any]]:
-    """Rows that need nothing, or only what the worker offers.
-
-    ``requires`` is NULL for most tasks: the test costs them nothing
-    measurable, as the row is read for ``backend`` anyway.
-    """
-    if not capabilities:
-        return "AND requires IS NULL", []
-    return "AND (requires IS NULL OR requires <@ %s::jsonb)", [json.dumps(sorted(capabilities))]
 
 
 # Completion columns as read from the JSON ``record`` sends: texts stay text
@@ -554,134 +391,3 @@ def cancel_query(connection: Any) -> None:
             exc,
             extra={"action": "query_cancel_failed"},
         )
-
-
-def notify(cursor: Any) -> None:
-    """Wake waiting workers (sent when the transaction commits)."""
-    cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
-
-
-# Cancel requests for running tasks: the payload is "<worker id> <task id>".
-CANCEL_CHANNEL = "taskflow_cancel"
-
-
-def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
-    """Tell the workers holding these (worker id, task id) pairs to stop the tasks.
-
-    Sent when the transaction commits; the supervisor of each worker id
-    passes it on to that slot (``worker/wakeup.py``).
-    """
-    if requests:
-        cursor.execute(
-            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
-            [CANCEL_CHANNEL, [f"{worker_id} {task_id}" for worker_id, task_id in requests]],
-        )
-
-
-class Waiter:
-    """Sleeps until a NOTIFY arrives, the timeout passes or ``stop`` is set.
-
-    Uses its own connection. If that connection breaks, it falls back to
-    polling and reconnects on the next wait, logging both.
-    """
-
-    def __init__(self, database: str, stop: threading.Event) -> None:
-        self.database = database
-        self.stop = stop
-        self.connection: Any = None
-
-    def _connect(self) -> Any:
-        return connect_listener(self.database)
-
-    def wait(self, timeout: float) -> bool:
-        """Return True when woken by a notification."""
-        import psycopg
-
-        try:
-            if self.connection is None:
-                self.connection = self._connect()
-                logger.debug("listening for %s notifications", CHANNEL)
-            # Short slices so that a stop request is seen promptly.
-            remaining = timeout
-            while remaining > 0 and not self.stop.is_set():
-                step = min(remaining, 0.25)
-                for _notification in self.connection.notifies(timeout=step, stop_after=1):
-                    return True
-                remaining -= step
-            return False
-        except psycopg.Error as exc:
-            logger.warning(
-                "LISTEN connection failed (%s); polling until it reconnects",
-                exc,
-                extra={"action": "listener_failed"},
-            )
-            self.close()
-            self.stop.wait(timeout)
-            return False
-
-    def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.close()
-            finally:
-                self.connection = None
-
-
-# A listener that cannot reach the server gives up after this long, rather
-# than hold up the worker's supervisor, which opens one in its watch loop.
-LISTENER_CONNECT_TIMEOUT_SECONDS = 10
-
-
-def connect_listener(database: str, channels: Sequence[str] = (CHANNEL,)) -> Any:
-    """Open a connection of its own, in autocommit, that listens for wake-ups (``LISTEN``)."""
-    import psycopg
-
-    params = connections[database].get_connection_params()
-    for private in ("cursor_factory", "context", "server_side_binding"):
-        params.pop(private, None)
-    params.setdefault("connect_timeout", LISTENER_CONNECT_TIMEOUT_SECONDS)
-    connection = psycopg.connect(**params, autocommit=True)
-    for channel in channels:
-        connection.execute(f"LISTEN {channel}")
-    return connection
-
-
-# find_tasks(tag=...): a GIN index on the tags of tagged rows only, so that
-# untagged tasks (most) cost an insert nothing more than the predicate.
-TAG_INDEX = "taskflow_task_tags_idx"
-
-
-def install_tag_index(task_table: str) -> list[str]:
-    return [
-        f"CREATE INDEX IF NOT EXISTS {TAG_INDEX} ON {task_table} "
-        "USING gin (tags jsonb_path_ops) WHERE tags <> '[]'::jsonb"
-    ]
-
-
-def remove_tag_index(task_table: str) -> list[str]:
-    return [f"DROP INDEX IF EXISTS {TAG_INDEX}"]
-
-
-def has_tag_sql(table: str) -> str:
-    """A condition on the task row: its tags include the parameter.
-
-    Repeats the partial index's predicate, so that the planner can use it.
-    """
-    return f"({table}.tags <> '[]'::jsonb AND {table}.tags @> jsonb_build_array(%s::text))"
-
-
-# The admin's search by name: a prefix of task_path (LIKE 'prefix%'). The
-# plain B-tree on task_path serves LIKE only under the "C" collation; with
-# the pattern operator class it does under any.
-PATH_PREFIX_INDEX = "taskflow_task_path_prefix_idx"
-
-
-def install_path_prefix_index(task_table: str) -> list[str]:
-    return [
-        f"CREATE INDEX IF NOT EXISTS {PATH_PREFIX_INDEX} ON {task_table} "
-        "(task_path varchar_pattern_ops)"
-    ]
-
-
-def remove_path_prefix_index(task_table: str) -> list[str]:
-    return [f"DROP INDEX IF EXISTS {PATH_PREFIX_INDEX}"]

@@ -11,7 +11,13 @@ from typing import Any
 
 from django.db import connections
 
-from django_taskflow.db import CLAIM_COLUMNS, COMPLETION_COLUMNS, EVENT_COLUMNS, INSERT_COLUMNS
+from django_taskflow.db import (
+    CLAIM_COLUMNS,
+    COMPLETION_COLUMNS,
+    EVENT_COLUMNS,
+    INSERT_COLUMNS,
+    dedup_sql,
+)
 
 # One writer at a time: a connection inside a transaction may hold the
 # database's write lock, and every other connection's write waits for it.
@@ -60,59 +66,8 @@ def inserts_in_one_statement(row_count: int) -> bool:
     return row_count == 1
 
 
-def hold_dedup_key(
-    cursor: Any,
-    *,
-    table: str,
-    key: str,
-    task_id: Any,
-    expires_at: Any,
-    take_over_before: Any,
-) -> bool:
-    """Take ``key`` for ``task_id`` unless another task holds it; True when taken.
-
-    One statement: the key's row is inserted, or taken over when it
-    expired before ``take_over_before``. SQLite has one writer at a time, so
-    no other enqueue runs between this statement and the caller's commit.
-    """
-    cursor.execute(
-        f"""
-        INSERT INTO {table} (key, task_id, expires_at) VALUES (%s, %s, %s)
-        ON CONFLICT (key) DO UPDATE
-        SET task_id = excluded.task_id, expires_at = excluded.expires_at
-        WHERE {table}.expires_at <= %s
-        RETURNING task_id
-        """,
-        [key, task_id, expires_at, take_over_before],
-    )
-    return cursor.fetchone() is not None
-
-
-def insert_unique_task(
-    cursor: Any,
-    *,
-    table: str,
-    row: Sequence[Any],
-    unique_key: str,
-    columns: Sequence[str] = INSERT_COLUMNS,
-) -> bool:
-    """Insert one task row with ``unique_key`` unless a queued or running task has it.
-
-    True when inserted. The conflict target repeats the condition of the
-    partial unique index ``taskflow_task_unique_active`` (models/task.py),
-    which is how the database picks that index.
-    """
-    cursor.execute(
-        f"""
-        INSERT INTO {table} ({", ".join(columns)}, unique_key)
-        VALUES ({", ".join(["%s"] * (len(columns) + 1))})
-        ON CONFLICT (unique_key) WHERE (status IN ('queued', 'running') AND unique_key IS NOT NULL)
-        DO NOTHING
-        RETURNING id
-        """,
-        [*row, unique_key],
-    )
-    return cursor.fetchone() is not None
+hold_dedup_key = dedup_sql.hold_dedup_key
+insert_unique_task = dedup_sql.insert_unique_task
 
 
 def insert_events(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:

@@ -35,7 +35,7 @@ from datetime import datetime
 
 from django.db import DatabaseError, connections
 
-from django_taskflow import cancellation, recovery, signals
+from django_taskflow import cancel_requests, recovery, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
 from django_taskflow.worker.publisher import Publisher
@@ -74,7 +74,7 @@ class LeaseKeeper:
         now: Callable[[], datetime],
         inline: bool = False,
         cancel_poke: WakePipe | None = None,
-        on_cancel_requests: Callable[[list[cancellation.CancelRequest]], None] | None = None,
+        on_cancel_requests: Callable[[list[cancel_requests.CancelRequest]], None] | None = None,
         holds_tasks: Callable[[], bool] = lambda: True,
     ) -> None:
         self.database = options.database
@@ -161,7 +161,7 @@ class LeaseKeeper:
             recovery.recover_expired(self.database, self.now())
         if self.on_cancel_requests is not None and self._cancel_check_due(clock):
             self.cancel_check_owed = True  # until read: a failed read is tried again
-            self.on_cancel_requests(cancellation.pending_requests(self.database, self.worker_id))
+            self.on_cancel_requests(cancel_requests.pending_requests(self.database, self.worker_id))
             self.cancel_check_owed = False
 
     def _cancel_check_due(self, clock: float) -> bool:

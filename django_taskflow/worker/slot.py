@@ -4,18 +4,17 @@ The main thread claims (``Prefetch``) and runs. Each side duty has a
 module and a thread of its own: ``Recorder`` writes outcomes and notes,
 ``LeaseKeeper`` renews, extends and recovers leases, ``Publisher`` sends
 signals and hooks, and ``Interrupts`` (with its ``Watchdog``) lets time
-limits and forced stops reach only the task's own code.
+limits and forced stops reach only the task's own code. ``SlotCancels``
+holds the cancel requests the lease keeper reads for the slot's tasks.
 ``docs/architecture.md`` names the handshakes between them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,15 +23,14 @@ from django.db import connections
 from django.utils import timezone
 
 from django_taskflow import claim, transitions
-from django_taskflow.cancellation import CancelRequest, request_for
+from django_taskflow.cancel_requests import CancelRequest, request_for
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import ForcedStop, TaskCancelled
+from django_taskflow.exceptions import ForcedStop
 from django_taskflow.execution import middleware as middleware_chain
-from django_taskflow.execution import outcome as outcomes
 from django_taskflow.execution import runner
 from django_taskflow.models import EventKind
-from django_taskflow.states import AttemptOutcome, Status
+from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.interrupts import Interrupts, end_attempt_without_result
 from django_taskflow.worker.lease_keeper import LeaseKeeper
 from django_taskflow.worker.marks import NO_MARKS, RunningMarks
@@ -40,6 +38,7 @@ from django_taskflow.worker.prefetch import Prefetch
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.recorder import Recorder
 from django_taskflow.worker.recycling import NO_RECYCLING, Recycling
+from django_taskflow.worker.slot_cancels import SlotCancels, cancelled_outcome, unstarted_outcome
 from django_taskflow.worker.wakeup import Waiter, WakePipe
 
 logger = logging.getLogger(__name__)
@@ -85,9 +84,6 @@ class Slot:
         self.now = now
         self.marks = marks
         self.current: claim.ClaimedTask | None = None
-        # Cancel requests for tasks this slot holds, by task id: written by
-        # the lease keeper's thread, read by the task (context.is_cancelled).
-        self.cancels: dict[uuid.UUID, CancelRequest] = {}
         self.processed = 0
         self.abandoned = False
         self.recycling = recycling
@@ -106,6 +102,12 @@ class Slot:
             in_process=in_process,
             on_soft=self._note_soft_timeout,
             give_up=self._give_up,
+        )
+        # Written by the lease keeper's thread, read by the task (context.is_cancelled).
+        self.cancels = SlotCancels(
+            worker_id=worker_id,
+            interrupts=self.interrupts,
+            grace_seconds=options.cancel_grace_seconds,
         )
         self.publisher = Publisher(name=worker_id, inline=inline)
         self.recorder = Recorder(
@@ -136,7 +138,7 @@ class Slot:
             now=now,
             inline=inline,
             cancel_poke=cancel_poke,
-            on_cancel_requests=None if inline else self.on_cancel_requests,
+            on_cancel_requests=None if inline else self.cancels.update,
             holds_tasks=self.holds_tasks,
         )
 
@@ -192,7 +194,7 @@ class Slot:
         self.current = task
         # After setting current: a request the lease keeper adds from now on
         # finds the task current (Interrupts.request_cancel) or is seen here.
-        request = self.cancels.get(task.id) if self.cancels else None
+        request = self.cancels.get(task.id)
         if request is not None:
             self._end_unstarted(task, request)
             return True
@@ -214,9 +216,9 @@ class Slot:
                 self.interrupts.end()
         self.marks.body_ended(task.id)  # its mark stays until the outcome is committed
         self.current = None
-        request = self.cancels.pop(task.id, None) if self.cancels else None
+        request = self.cancels.pop(task.id)
         if request is not None:
-            outcome = _cancelled_outcome(outcome, request)
+            outcome = cancelled_outcome(outcome, request)
         if self.interrupts.interrupted:
             # Its query was cancelled, perhaps mid-flight: start afresh.
             connections[self.database].close()
@@ -286,53 +288,19 @@ class Slot:
         worker, read from the row in ``run_tasks()`` (which has no lease keeper)."""
         if self.inline:
             return request_for(self.database, task_id)
-        if not self.cancels:
-            return None
-        try:
-            return self.cancels.get(uuid.UUID(task_id))
-        except ValueError:
-            return None
+        return self.cancels.find(task_id)
 
     def holds_tasks(self) -> bool:
         """Whether the slot runs or holds a task (its lease keeper then polls for cancels)."""
         return self.current is not None or bool(self.prefetch)
 
-    def on_cancel_requests(self, requests: list[CancelRequest]) -> None:
-        """From the lease keeper: the cancel requests stored for this slot's tasks.
-
-        The running task sees its request at once (``context.is_cancelled``)
-        and is stopped for real once ``CANCEL_GRACE_SECONDS`` have passed
-        since the cancel; a prefetched one is ended without running.
-        """
-        known = self.cancels
-        by_id = {uuid.UUID(request.task_id): request for request in requests}
-        self.cancels = {task_id: known.get(task_id, request) for task_id, request in by_id.items()}
-        self.interrupts.forget_cancels(set(by_id))
-        grace = self.options.cancel_grace_seconds
-        for task_id, request in by_id.items():
-            if task_id in known:
-                continue
-            logger.info(
-                "task %s: %s; asking it to stop",
-                request.task_id,
-                request.describe(),
-                extra={
-                    "action": "cancel_received",
-                    "task_id": request.task_id,
-                    "worker_id": self.worker_id,
-                },
-            )
-            deadline = time.monotonic() + max(0.0, grace - request.waited)
-            self.interrupts.request_cancel(task_id, deadline)
-
     def _end_unstarted(self, task: claim.ClaimedTask, request: CancelRequest) -> None:
         """A prefetched task was cancelled before it started: record it, never run it."""
         self.current = None
-        self.cancels.pop(task.id, None)
+        self.cancels.pop(task.id)
         now = self.now()
-        error = TaskCancelled(f"{request.describe()}; before it started")
         completion = transitions.Completion(
-            task=task, outcome=outcomes.cancelled(error), started_at=now, finished_at=now
+            task=task, outcome=unstarted_outcome(request), started_at=now, finished_at=now
         )
         self.recorder.add(completion, None)
 
@@ -414,20 +382,3 @@ class Slot:
         self.waiter.close()
         if not self.inline:
             connections.close_all()
-
-
-def _cancelled_outcome(outcome: outcomes.Outcome, request: CancelRequest) -> outcomes.Outcome:
-    """The outcome of an attempt whose task was cancelled while it ran.
-
-    A success stands: the work was done. Anything else ends the task as
-    ``cancelled`` (never a retry), keeping the error the attempt ended with.
-    """
-    if outcome.status == Status.SUCCEEDED or outcome.attempt_outcome == AttemptOutcome.CANCELLED:
-        return outcome
-    return dataclasses.replace(
-        outcome,
-        status=Status.CANCELLED,
-        attempt_outcome=AttemptOutcome.CANCELLED,
-        retry_at=None,
-        error_message=f"{request.describe()}; the attempt ended with: {outcome.error_message}",
-    )

@@ -210,7 +210,7 @@ class SharedListener:
                 return
 
     def _pass_on(self, notifications: list[Any]) -> None:
-        from django_taskflow.db.postgres import CANCEL_CHANNEL
+        from django_taskflow.db.postgres_listen import CANCEL_CHANNEL
 
         woken = False
         for notification in notifications:
@@ -235,11 +235,11 @@ class SharedListener:
     def _connect(self) -> None:
         import psycopg
 
-        from django_taskflow.db import postgres
+        from django_taskflow.db import postgres_listen
 
         try:
-            self.connection = postgres.connect_listener(
-                self.database, (postgres.CHANNEL, postgres.CANCEL_CHANNEL)
+            self.connection = postgres_listen.connect_listener(
+                self.database, (postgres_listen.CHANNEL, postgres_listen.CANCEL_CHANNEL)
             )
         except psycopg.Error as exc:
             self._lost(exc)

@@ -18,6 +18,7 @@ from django_taskflow import (
     ResultNotFound,
     cancel,
     cancel_all,
+    cancel_requests,
     cancel_tasks,
     cancellation,
     events,
@@ -282,7 +283,7 @@ def test_a_prefetched_task_cancelled_before_it_starts_never_runs() -> None:
     slot.prefetch.average_seconds = 0.001  # claim both at once
     assert slot.prefetch.claim()
     cancel(second.id, by="ops")
-    slot.on_cancel_requests(cancellation.pending_requests("default", "w1"))
+    slot.cancels.update(cancel_requests.pending_requests("default", "w1"))
     slot.run_once()
     slot.run_once()
     slot.recorder.flush()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from django_taskflow.worker import supervisor
+from django_taskflow.worker import process_pool, supervisor
 from django_taskflow.worker.options import WorkerOptions
 from tests.conftest import wait_for
 
@@ -26,27 +26,29 @@ def crash_loop_first_slot(options: WorkerOptions, index: int, *args: Any) -> Non
 def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(supervisor, "_run_child", crash_loop_first_slot)
+    monkeypatch.setattr(process_pool.slot_process, "run_slot_process", crash_loop_first_slot)
     worker = supervisor.Worker(WorkerOptions(concurrency=2, scheduler=False))
-    monkeypatch.setattr(worker, "_recover", lambda *args, **kwargs: None)
+    pool = worker.pool
+    assert isinstance(pool, process_pool.ProcessPool)
+    monkeypatch.setattr(pool, "_recover", lambda *args, **kwargs: None)
     monkeypatch.setattr(worker, "_keep_presence", lambda *args: None)  # no database here
-    loop = threading.Thread(target=worker._run_processes, daemon=True)
+    loop = threading.Thread(target=worker._watch, daemon=True)
     loop.start()
     try:
         # Three quick deaths: slot 0 now waits 4 s before its next start.
-        wait_for(lambda: worker.respawns.quick_deaths.get(0, 0) >= 3, timeout=20)
-        healthy = worker.children[1].process.pid
+        wait_for(lambda: pool.respawns.quick_deaths.get(0, 0) >= 3, timeout=20)
+        healthy = pool.children[1].process.pid
         os.kill(healthy, signal.SIGKILL)
 
         replaced = wait_for(
-            lambda: worker.children[1].process.pid != healthy and worker.children[1].process.pid,
+            lambda: pool.children[1].process.pid != healthy and pool.children[1].process.pid,
             timeout=2,
         )
-        assert worker.respawns.quick_deaths[0] >= 3  # still within slot 0's pause
+        assert pool.respawns.quick_deaths[0] >= 3  # still within slot 0's pause
     finally:
         worker.state.requested_at = time.monotonic()
         worker.state.wake.set()
-        for child in worker.children:
+        for child in pool.children:
             if child.process.is_alive():
                 os.kill(child.process.pid, signal.SIGKILL)
         loop.join(timeout=10)

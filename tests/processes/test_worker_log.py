@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from django_taskflow import logs
+from django_taskflow import attempt_log
 from tests import tasks
 from tests.conftest import WorkerProcesses
 
@@ -28,12 +28,12 @@ def test_text_log_has_one_line_per_attempt_and_progress_at_debug(
 
     clock = r"\d\d:\d\d:\d\d"
     assert re.search(
-        rf"^{clock} INFO  succeeded tests\.tasks\.add\[{logs.short_id(added.id)}\] "
+        rf"^{clock} INFO  succeeded tests\.tasks\.add\[{attempt_log.short_id(added.id)}\] "
         r"in [\d.]+ (ms|s) → 5$",
         log,
         re.MULTILINE,
     )
-    label = re.escape(f"tests.tasks.fail_always[{logs.short_id(failing.id)}]")
+    label = re.escape(f"tests.tasks.fail_always[{attempt_log.short_id(failing.id)}]")
     retries = re.findall(
         rf"^{clock} INFO  retrying {label} in [\d.]+ (?:ms|s): RuntimeError: disk on fire; "
         r"next attempt (?:now|at .*)$",
@@ -46,11 +46,11 @@ def test_text_log_has_one_line_per_attempt_and_progress_at_debug(
         log,
         re.MULTILINE,
     )
-    progress = re.escape(f"progress tests.tasks.progress_steps[{logs.short_id(steps.id)}]")
+    progress = re.escape(f"progress tests.tasks.progress_steps[{attempt_log.short_id(steps.id)}]")
     assert re.search(rf"^{clock} DEBUG {progress} 50% {{\"step\": 1}}$", log, re.MULTILINE)
     assert "log:         text on stderr, level DEBUG; progress reports shown (DEBUG)" in log
     # A time-limit line names the task and its id, the short way.
-    slow_label = re.escape(f"tests.tasks.outlives_soft_limit[{logs.short_id(slow.id)}]")
+    slow_label = re.escape(f"tests.tasks.outlives_soft_limit[{attempt_log.short_id(slow.id)}]")
     assert re.search(
         rf"^{clock} WARNING task {slow_label} passed its soft time limit \(0.3 s\)$",
         log,
@@ -74,8 +74,8 @@ def test_json_log_has_one_object_per_line_with_the_extra_fields(
     assert lines, "no JSON lines in the worker's output"
     (succeeded,) = [line for line in lines if line.get("task_id") == added.id]
     assert succeeded["message"] == (
-        f"succeeded tests.tasks.add[{logs.short_id(added.id)}] "
-        f"in {logs.format_duration(succeeded['duration'])} → 5"
+        f"succeeded tests.tasks.add[{attempt_log.short_id(added.id)}] "
+        f"in {attempt_log.format_duration(succeeded['duration'])} → 5"
     )
     assert succeeded["level"] == "INFO"
     assert succeeded["logger"] == "django_taskflow.transitions"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from django_taskflow import TaskCancelled, results
-from django_taskflow.cancellation import CancelRequest
+from django_taskflow.cancel_requests import CancelRequest
 from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested, UnserializablePayload
 from django_taskflow.execution.context import TaskContext
 from django_taskflow.policies import RetryPolicy

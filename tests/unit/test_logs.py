@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from django_taskflow import logs
+from django_taskflow import attempt_log, logs
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.execution.outcome import Outcome
 from django_taskflow.models import EventKind
@@ -79,7 +79,7 @@ def utc_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_short_id_is_the_tail_of_the_id() -> None:
     # The head of a time-ordered id is its timestamp, shared by tasks
     # enqueued together; the tail tells them apart.
-    assert logs.short_id(TASK_ID) == "…c4d854"
+    assert attempt_log.short_id(TASK_ID) == "…c4d854"
 
 
 @pytest.mark.parametrize(
@@ -96,11 +96,11 @@ def test_short_id_is_the_tail_of_the_id() -> None:
     ],
 )
 def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
-    assert logs.format_duration(seconds) == text
+    assert attempt_log.format_duration(seconds) == text
 
 
 def test_a_success_line_has_name_short_id_duration_and_value() -> None:
-    line = logs.AttemptLine(
+    line = attempt_log.AttemptLine(
         completion(
             Outcome(
                 status=Status.SUCCEEDED, attempt_outcome=AttemptOutcome.SUCCEEDED, result_json="5"
@@ -113,7 +113,7 @@ def test_a_success_line_has_name_short_id_duration_and_value() -> None:
 def test_a_long_return_value_is_truncated_on_one_line() -> None:
     value = json.dumps({"text": "x" * 500, "more": "line\nbreak"})
     line = str(
-        logs.AttemptLine(
+        attempt_log.AttemptLine(
             completion(
                 Outcome(
                     status=Status.SUCCEEDED,
@@ -124,7 +124,7 @@ def test_a_long_return_value_is_truncated_on_one_line() -> None:
         )
     )
     shown = line.split(" → ", 1)[1]
-    assert len(shown) == logs.RESULT_WIDTH
+    assert len(shown) == attempt_log.RESULT_WIDTH
     assert shown.endswith("…")
     assert "\n" not in line
 
@@ -136,7 +136,7 @@ def test_an_error_message_cannot_move_the_cursor_or_restyle_the_terminal() -> No
         error_class="builtins.ValueError",
         error_message="Bad Request\r\nretry later\rFAKE\x1b[2J\x07\tend",
     )
-    line = str(logs.AttemptLine(completion(outcome, seconds=0.03)))
+    line = str(attempt_log.AttemptLine(completion(outcome, seconds=0.03)))
     assert line == (
         "failed myapp.tasks.add[…c4d854] in 30 ms: ValueError: "
         "Bad Request ⏎ retry later ⏎ FAKE\\x1b[2J\\x07\tend"
@@ -144,9 +144,9 @@ def test_an_error_message_cannot_move_the_cursor_or_restyle_the_terminal() -> No
 
 
 def test_a_huge_value_is_cut_from_its_head() -> None:
-    assert logs.truncate("x" * 10_000_000, 10) == "x" * 9 + "…"
-    assert logs.truncate("x" * 10, 10) == "x" * 10
-    assert logs.truncate("x" * 9 + "\n", 10) == "x" * 9 + "…"  # the line break widens it
+    assert attempt_log.truncate("x" * 10_000_000, 10) == "x" * 9 + "…"
+    assert attempt_log.truncate("x" * 10, 10) == "x" * 10
+    assert attempt_log.truncate("x" * 9 + "\n", 10) == "x" * 9 + "…"  # the line break widens it
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_a_huge_value_is_cut_from_its_head() -> None:
 def test_a_short_text_is_shown_whole_with_its_control_characters_escaped(
     text: str, shown: str
 ) -> None:
-    assert logs.truncate(text, 80) == shown
+    assert attempt_log.truncate(text, 80) == shown
 
 
 def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: None) -> None:
@@ -173,7 +173,7 @@ def test_a_retry_line_has_the_error_and_when_the_next_attempt_is_due(utc_clock: 
         error_message="smtp refused",
         retry_at=FINISHED + timedelta(seconds=10),
     )
-    assert str(logs.AttemptLine(completion(outcome, seconds=0.03))) == (
+    assert str(attempt_log.AttemptLine(completion(outcome, seconds=0.03))) == (
         "retrying myapp.tasks.add[…c4d854] in 30 ms: ConnectionError: smtp refused; "
         "next attempt at 12:04:41 (in 10.0 s)"
     )
@@ -187,7 +187,7 @@ def test_a_retry_due_on_another_day_shows_its_date(utc_clock: None) -> None:
         error_message="smtp refused",
         retry_at=FINISHED + timedelta(days=2, hours=3),
     )
-    assert str(logs.AttemptLine(completion(outcome, seconds=0.03))).endswith(
+    assert str(attempt_log.AttemptLine(completion(outcome, seconds=0.03))).endswith(
         f"; next attempt at {(FINISHED + timedelta(days=2, hours=3)):%Y-%m-%d %H:%M:%S} (in 2 d 03 h)"
     )
 
@@ -199,7 +199,7 @@ def test_a_final_failure_line_has_the_error_class_and_message() -> None:
         error_class="django_taskflow.exceptions.HardTimeLimitExceeded",
         error_message="the attempt ran past its hard time limit (1 s)",
     )
-    assert str(logs.AttemptLine(completion(outcome, seconds=1.004))) == (
+    assert str(attempt_log.AttemptLine(completion(outcome, seconds=1.004))) == (
         "failed myapp.tasks.add[…c4d854] in 1.00 s: HardTimeLimitExceeded: "
         "the attempt ran past its hard time limit (1 s)"
     )
@@ -212,7 +212,10 @@ def test_a_progress_line_has_the_fraction_and_detail() -> None:
         at=FINISHED,
         data={"progress": 0.4, "detail": {"step": 2}},
     )
-    assert str(logs.ProgressLine(note)) == 'progress myapp.tasks.resize[…c4d854] 40% {"step": 2}'
+    assert (
+        str(attempt_log.ProgressLine(note))
+        == 'progress myapp.tasks.resize[…c4d854] 40% {"step": 2}'
+    )
 
 
 def test_text_format_is_time_level_message(utc_clock: None) -> None:
@@ -265,7 +268,9 @@ def test_json_format_is_one_object_with_the_extra_fields() -> None:
     done = completion(
         Outcome(status=Status.SUCCEEDED, attempt_outcome=AttemptOutcome.SUCCEEDED, result_json="5")
     )
-    line = record("%s", logs.AttemptLine(done), **logs.attempt_extra("host:12:1", done))
+    line = record(
+        "%s", attempt_log.AttemptLine(done), **attempt_log.attempt_extra("host:12:1", done)
+    )
     formatted = logs.JsonFormatter().format(line)
     assert "\n" not in formatted
     assert json.loads(formatted) == {
@@ -309,7 +314,7 @@ def test_the_lines_of_one_batch_each_carry_their_own_message_and_fields() -> Non
     handler.emit = records.append  # type: ignore[method-assign]
     logger.addHandler(handler)
     try:
-        logs.log_attempts(logger, "host:12:1", [failed, succeeded], pathname=__file__)
+        attempt_log.log_attempts(logger, "host:12:1", [failed, succeeded], pathname=__file__)
     finally:
         logger.removeHandler(handler)
     first, second = records
@@ -321,7 +326,7 @@ def test_the_lines_of_one_batch_each_carry_their_own_message_and_fields() -> Non
     )
     assert (
         second.getMessage()
-        == f"succeeded myapp.tasks.other[{logs.short_id(second.task_id)}] in 0.00 ms → 5"
+        == f"succeeded myapp.tasks.other[{attempt_log.short_id(second.task_id)}] in 0.00 ms → 5"
     )  # type: ignore[attr-defined]
     assert second.task_id == str(succeeded.task.id)  # type: ignore[attr-defined]
     assert (second.action, second.attempt, second.outcome) == ("task_succeeded", 2, "succeeded")  # type: ignore[attr-defined]
@@ -331,7 +336,11 @@ def test_the_lines_of_one_batch_each_carry_their_own_message_and_fields() -> Non
 
 def test_short_id_of_a_uuid_matches_the_tail_of_its_text() -> None:
     for task_id in (TASK_ID, uuid.uuid4(), uuid.UUID(int=5)):
-        assert logs.short_id(task_id) == logs.short_id(str(task_id)) == "…" + str(task_id)[-6:]
+        assert (
+            attempt_log.short_id(task_id)
+            == attempt_log.short_id(str(task_id))
+            == "…" + str(task_id)[-6:]
+        )
 
 
 def test_json_format_writes_values_json_cannot_hold_as_text() -> None:

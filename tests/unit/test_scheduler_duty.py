@@ -85,14 +85,14 @@ def test_a_fault_in_the_schedulers_own_code_drains_the_worker_and_fails_its_exit
     from django_taskflow.worker.supervisor import Worker
 
     worker = Worker(WorkerOptions(pool="thread"))
-    assert worker.scheduler is not None
+    duty = worker.duties.active["scheduler"]
 
     def bug() -> None:
         raise RuntimeError("a bug in the scheduler")
 
-    monkeypatch.setattr(worker.scheduler, "run_if_due", bug)
-    worker._tick_scheduler()
-    assert worker.failed_duty and worker.scheduler is None
+    monkeypatch.setattr(duty, "run_if_due", bug)
+    worker._run_duties()
+    assert worker.failed_duty and "scheduler" not in worker.duties.active
     assert worker.state.requested_at is not None  # stops claiming; running tasks finish
 
 
@@ -100,4 +100,4 @@ def test_no_scheduler_means_no_duty() -> None:
     from django_taskflow.worker.options import WorkerOptions
     from django_taskflow.worker.supervisor import Worker
 
-    assert Worker(WorkerOptions(pool="thread", scheduler=False)).scheduler is None
+    assert "scheduler" not in Worker(WorkerOptions(pool="thread", scheduler=False)).duties.active

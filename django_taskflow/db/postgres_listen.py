@@ -1,0 +1,130 @@
+"""PostgreSQL's wake-ups: the NOTIFY trigger, the notices we send, and ``LISTEN``.
+
+An INSERT into the task table notifies ``CHANNEL`` (one trigger per
+statement); a cancel request for a running task notifies ``CANCEL_CHANNEL``
+with "<worker id> <task id>". An idle slot waits on its own ``LISTEN``
+connection (``Waiter``) or, in a process pool, on its supervisor's shared
+one (``worker/wakeup.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connections
+
+# The dialect's logger, as before the wake-ups had a module of their own.
+logger = logging.getLogger("django_taskflow.db.postgres")
+
+CHANNEL = "taskflow"
+
+
+def install_notify_trigger(task_table: str) -> list[str]:
+    """SQL that makes every INSERT into the task table NOTIFY the workers."""
+    return [
+        f"""CREATE OR REPLACE FUNCTION taskflow_notify() RETURNS trigger AS $$
+        BEGIN PERFORM pg_notify('{CHANNEL}', ''); RETURN NULL; END;
+        $$ LANGUAGE plpgsql""",
+        f"""CREATE TRIGGER taskflow_task_notify AFTER INSERT ON {task_table}
+        FOR EACH STATEMENT EXECUTE FUNCTION taskflow_notify()""",
+    ]
+
+
+def remove_notify_trigger(task_table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS taskflow_task_notify ON {task_table}",
+        "DROP FUNCTION IF EXISTS taskflow_notify()",
+    ]
+
+
+def notify(cursor: Any) -> None:
+    """Wake waiting workers (sent when the transaction commits)."""
+    cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
+# Cancel requests for running tasks: the payload is "<worker id> <task id>".
+CANCEL_CHANNEL = "taskflow_cancel"
+
+
+def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
+    """Tell the workers holding these (worker id, task id) pairs to stop the tasks.
+
+    Sent when the transaction commits; the supervisor of each worker id
+    passes it on to that slot (``worker/wakeup.py``).
+    """
+    if requests:
+        cursor.execute(
+            "SELECT pg_notify(%s, payload) FROM unnest(%s::text[]) AS payload",
+            [CANCEL_CHANNEL, [f"{worker_id} {task_id}" for worker_id, task_id in requests]],
+        )
+
+
+class Waiter:
+    """Sleeps until a NOTIFY arrives, the timeout passes or ``stop`` is set.
+
+    Uses its own connection. If that connection breaks, it falls back to
+    polling and reconnects on the next wait, logging both.
+    """
+
+    def __init__(self, database: str, stop: threading.Event) -> None:
+        self.database = database
+        self.stop = stop
+        self.connection: Any = None
+
+    def _connect(self) -> Any:
+        return connect_listener(self.database)
+
+    def wait(self, timeout: float) -> bool:
+        """Return True when woken by a notification."""
+        import psycopg
+
+        try:
+            if self.connection is None:
+                self.connection = self._connect()
+                logger.debug("listening for %s notifications", CHANNEL)
+            # Short slices so that a stop request is seen promptly.
+            remaining = timeout
+            while remaining > 0 and not self.stop.is_set():
+                step = min(remaining, 0.25)
+                for _notification in self.connection.notifies(timeout=step, stop_after=1):
+                    return True
+                remaining -= step
+            return False
+        except psycopg.Error as exc:
+            logger.warning(
+                "LISTEN connection failed (%s); polling until it reconnects",
+                exc,
+                extra={"action": "listener_failed"},
+            )
+            self.close()
+            self.stop.wait(timeout)
+            return False
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            finally:
+                self.connection = None
+
+
+# A listener that cannot reach the server gives up after this long, rather
+# than hold up the worker's supervisor, which opens one in its watch loop.
+LISTENER_CONNECT_TIMEOUT_SECONDS = 10
+
+
+def connect_listener(database: str, channels: Sequence[str] = (CHANNEL,)) -> Any:
+    """Open a connection of its own, in autocommit, that listens for wake-ups (``LISTEN``)."""
+    import psycopg
+
+    params = connections[database].get_connection_params()
+    for private in ("cursor_factory", "context", "server_side_binding"):
+        params.pop(private, None)
+    params.setdefault("connect_timeout", LISTENER_CONNECT_TIMEOUT_SECONDS)
+    connection = psycopg.connect(**params, autocommit=True)
+    for channel in channels:
+        connection.execute(f"LISTEN {channel}")
+    return connection
