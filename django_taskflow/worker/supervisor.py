@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from django_taskflow import recovery
 from django_taskflow.states import AttemptOutcome
+from django_taskflow.worker.alert_duty import AlertDuty
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.presence import Identity, Presence, SlotInfo
 from django_taskflow.worker.recycling import EXIT_RECYCLED
@@ -188,6 +189,7 @@ class Worker:
             if self.backend_options.retention and not options.burst
             else None
         )
+        self.alerts = AlertDuty.for_worker(options)  # OPTIONS["ALERTS"], when this worker's turn
 
     # -- signals -------------------------------------------------------------
 
@@ -353,6 +355,8 @@ class Worker:
             self._tick_scheduler()
             self._keep_presence(self._process_slots, self._running_in_processes)
             self._prune_if_due()
+            if self.alerts is not None:
+                self.alerts.run_if_due(stopping=self.state.requested_at is not None)
             self._enforce_hard_limits()
             for child in self.children:
                 if child.done or child.process.is_alive():
@@ -617,6 +621,8 @@ class Worker:
             self._tick_scheduler()
             self._keep_presence(self._thread_slots, self._running_in_threads)
             self._prune_if_due()
+            if self.alerts is not None:
+                self.alerts.run_if_due(stopping=self.state.requested_at is not None)
             for index, (thread, slot) in enumerate(self.threads):
                 if slot.abandoned:
                     # Given up after a hard timeout: the thread may run on,
