@@ -381,3 +381,21 @@ def test_the_admin_shows_open_incidents_to_staff_with_view_permission(
     assert change.status_code == 200
     assert b'name="_save"' not in change.content  # read-only
     assert client.post(f"{url}{incident.pk}/delete/").status_code == 403
+
+
+def test_the_howto_example_parses_and_its_receiver_pages_for_no_worker() -> None:
+    from django_taskflow.alerts import delivery
+    from django_taskflow.alerts.rules import Channels
+    from testproject.docs_examples import alerts as example
+
+    options = conf.parse_options("default", {"ALERTS": example.ALERTS})
+    assert options.alerts is not None
+    assert [rule.name for rule in options.alerts.rules][:2] == ["backlog", "stale"]
+    notices = incidents.evaluate(options, take_turn=False)
+    assert notices is not None
+    assert [(n.incident.rule, n.incident.subject) for n in notices] == [
+        ("nobody on emails", "emails")
+    ]
+    example.pages.clear()
+    delivery.deliver(notices, Channels())  # the signal only: no mail, no real webhook
+    assert example.pages == ["firing: no live worker serves queue 'emails'"]
