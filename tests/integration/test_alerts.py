@@ -351,6 +351,27 @@ def test_health_lists_open_incidents_and_fails_only_for_no_worker(alerts_setting
     assert health.check(options).as_json()["checks"]["alerts"]["ok"] is True  # type: ignore[index]
 
 
+def test_taskflow_health_prints_open_incidents_and_exits_3_for_an_unserved_queue(
+    alerts_settings: None,
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    heartbeat_worker()  # serves "default": the workers check passes
+    incidents.evaluate(backend_options(), take_turn=False)
+    out = StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("taskflow", "health", stdout=out)
+    assert exited.value.code == 3
+    lines = out.getvalue().splitlines()
+    assert "ok    workers: 1 alive" in lines
+    assert (
+        "FAIL  alerts: 1 open: emails unserved (emails): no live worker serves queue 'emails'"
+        in lines
+    )
+
+
 def test_health_has_no_alerts_check_without_alert_rules() -> None:
     assert "alerts" not in health.check(backend_options()).as_json()["checks"]  # type: ignore[operator]
 
