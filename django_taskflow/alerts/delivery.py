@@ -6,22 +6,26 @@ person must look) and the others still go. Each webhook is one JSON POST
 with ``NOTIFY["WEBHOOK_TIMEOUT"]`` (5 s by default); a webhook that timed
 out or failed is not tried again in the same round, so an unreachable
 endpoint costs one timeout per evaluation, not one per incident. Email
-goes through Django's mail (``mail_admins`` or ``send_mail``): set
-``EMAIL_TIMEOUT`` so that a dead SMTP server cannot hold the sender.
+goes through Django's mail (``mail_admins`` or ``send_mail``): give the
+mailer a timeout so that a dead SMTP server cannot hold the sender.
 
 Why not a background thread: the supervisor forks its slot processes, and
 forking a process that runs a second thread can deadlock the child
 (``worker/scheduler_duty.py``). The supervisor runs no task itself; while
-it sends, the slots go on running tasks and renewing their leases.
+it sends, the slots go on running tasks and renewing their leases. But it
+also writes the worker's heartbeat row, so the worker's duty gives a round
+a ``budget`` of one heartbeat interval: a hanging endpoint can never make
+the worker look gone.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings as django_settings
 from django.core import mail
@@ -66,8 +70,20 @@ def post_json(url: str, payload: dict[str, object], timeout: float) -> None:
         response.read(1024)
 
 
-def deliver(notices: Sequence[Notice], channels: Channels) -> None:
-    """Send each notice through the signal and every configured channel; never raises."""
+def deliver(
+    notices: Sequence[Notice],
+    channels: Channels,
+    *,
+    budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Send each notice through the signal and every configured channel; never raises.
+
+    ``budget``: seconds the whole round may spend on email and webhooks
+    (the signal is always sent). Each post's timeout is cut to what is
+    left; notices left when it ran out are logged at ERROR, not sent.
+    """
+    deadline = None if budget is None else clock() + budget
     dead_webhooks: set[str] = set()
     for notice in notices:
         payload = notice.as_json()
@@ -76,6 +92,16 @@ def deliver(notices: Sequence[Notice], channels: Channels) -> None:
             None,
             {"incident": notice.incident, "resolved": notice.resolved, "payload": payload},
         )
+        if not (channels.email_admins or channels.email_to or channels.webhooks):
+            continue
+        if deadline is not None and clock() >= deadline:
+            logger.error(
+                "alert %s was not emailed or posted: this round's %.0f s for sending ran out",
+                notice.incident,
+                budget,
+                extra={"action": "alert_not_sent", "rule": notice.incident.rule},
+            )
+            continue
         if channels.email_admins or channels.email_to:
             try:
                 _email(notice, channels)
@@ -86,16 +112,21 @@ def deliver(notices: Sequence[Notice], channels: Channels) -> None:
                     extra={"action": "alert_email_failed", "rule": notice.incident.rule},
                 )
         for url in channels.webhooks:
-            if url in dead_webhooks:
+            timeout = channels.webhook_timeout
+            if deadline is not None:
+                timeout = min(timeout, deadline - clock())
+            if url in dead_webhooks or timeout <= 0:
+                why = "it failed earlier in this round" if url in dead_webhooks else "no time left"
                 logger.error(
-                    "alert %s not posted to %s: it failed earlier in this round",
+                    "alert %s not posted to %s: %s",
                     notice.incident,
                     url,
+                    why,
                     extra={"action": "alert_webhook_skipped", "rule": notice.incident.rule},
                 )
                 continue
             try:
-                post_json(url, payload, channels.webhook_timeout)
+                post_json(url, payload, timeout)
             except (OSError, ValueError) as exc:
                 dead_webhooks.add(url)
                 logger.error(

@@ -3,10 +3,11 @@
 Every worker asks, every ``check_seconds`` (half of ``EVERY``, between 1
 and 30 s), for the backend's alert turn; the one that gets it evaluates
 every rule (``alerts.incidents.evaluate``) and then sends what opened or
-resolved (``alerts.delivery.deliver``), on the supervisor's own
-connection. Slots claim and run tasks meanwhile, in their own processes
-or threads. A burst worker never evaluates. A lost connection is logged
-and tried again at the next check; the worker never stops for it.
+resolved (``alerts.delivery.deliver``, within one heartbeat interval), on
+the supervisor's own connection. Slots claim and run tasks meanwhile, in
+their own processes or threads. A burst worker never evaluates. A lost
+connection is logged and tried again at the next check; the worker never
+stops for it.
 """
 
 from __future__ import annotations
@@ -80,5 +81,8 @@ class AlertDuty:
             connections[self.options.database].close()
             return None
         if notices and self.options.alerts is not None:
-            delivery.deliver(notices, self.options.alerts.channels)
+            # Within one heartbeat interval: this loop also keeps the worker's row alive.
+            delivery.deliver(
+                notices, self.options.alerts.channels, budget=self.options.heartbeat_seconds
+            )
         return notices

@@ -99,6 +99,35 @@ def test_a_slow_webhook_costs_one_timeout_per_round_and_the_alert_is_still_recor
     assert {n.incident.rule for n in notices} == {"down", "emails unserved"}
 
 
+def test_a_round_spends_no_more_than_its_budget_on_hanging_webhooks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    heard: list[bool] = []
+
+    def receiver(sender: Any, resolved: bool, **kwargs: Any) -> None:
+        heard.append(resolved)
+
+    signals.alert_changed.connect(receiver)
+    try:
+        with webhook_server(delay=10) as first, webhook_server(delay=10) as second:
+            options = alert_options(
+                {"WEBHOOK": [first.url, second.url], "WEBHOOK_TIMEOUT": 5}, DOWN, EMAILS
+            )
+            notices = incidents.evaluate(options, take_turn=False)
+            assert notices is not None
+            assert options.alerts is not None
+            started = time.monotonic()
+            delivery.deliver(notices, options.alerts.channels, budget=1.0)
+            took = time.monotonic() - started
+    finally:
+        signals.alert_changed.disconnect(receiver)
+    assert took < 4  # the 1 s budget (and a margin), not 2 x 2 timeouts of 5 s
+    assert (len(first.received), len(second.received)) == (1, 0)
+    assert "no time left" in caplog.text
+    assert "this round's 1 s for sending ran out" in caplog.text
+    assert heard == [False, False]  # the signal goes out for every notice regardless
+
+
 def test_a_failing_webhook_is_logged_and_does_not_raise(caplog: pytest.LogCaptureFixture) -> None:
     with webhook_server(status=500) as server:
         evaluate_and_deliver(alert_options({"WEBHOOK": server.url}))

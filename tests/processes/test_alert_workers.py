@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from django_taskflow import models
+from django_taskflow import models, worker_status
 from tests import tasks
 from tests.conftest import WorkerProcesses, wait_for
 from tests.webhook_server import webhook_server
@@ -51,3 +51,25 @@ def test_two_workers_send_one_alert_per_incident_and_one_resolved(
     assert models.AlertIncident.objects.filter(resolved_at=None, rule="reports unserved").exists()
     logs = workers.log(first) + workers.log(second)
     assert logs.count("alert reports backlog (reports): ") == 1
+
+
+def test_a_hanging_webhook_holds_up_neither_tasks_nor_the_workers_heartbeat(
+    workers: WorkerProcesses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with webhook_server(delay=120) as server:
+        alerts = {
+            "EVERY": "1s",
+            "NOTIFY": {"WEBHOOK": server.url, "WEBHOOK_TIMEOUT": 10},
+            "RULES": [{"NAME": "reports unserved", "WHEN": "no_worker", "QUEUE": "reports"}],
+        }
+        monkeypatch.setenv("TASKFLOW_ALERTS", json.dumps(alerts))
+        # Heartbeats every 2 s: the worker counts as gone after 6 s without one.
+        workers.start("--queues", "default", lease_seconds=6)
+        wait_for(lambda: len(server.received) == 1, timeout=60)  # the supervisor now waits
+        assert tasks.add.enqueue(2, 3).wait(timeout=30).return_value == 5
+        for _ in range(3):  # across the 10 s timeout, cut to the 2 s budget
+            beat = models.WorkerProcess.objects.get().last_heartbeat
+            wait_for(
+                lambda b=beat: models.WorkerProcess.objects.get().last_heartbeat > b, timeout=5
+            )
+        assert worker_status.workers_alive().count() == 1

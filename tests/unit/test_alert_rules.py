@@ -120,7 +120,7 @@ def test_defaults_evaluate_every_minute_and_notify_only_the_signal() -> None:
         ),
         (
             {"RULES": [BACKLOG], "NOTIFY": {"WEBHOOK": "http://x", "WEBHOOK_TIMEOUT": 0}},
-            r"WEBHOOK_TIMEOUT must be a number of seconds above 0 and at most 30, got 0",
+            r"WEBHOOK_TIMEOUT must be a number of seconds above 0 and at most 10, got 0",
         ),
         ({"RULES": [BACKLOG], "NOTIFY": {"SLACK": "#ops"}}, r"NOTIFY: SLACK is not a channel"),
     ],
