@@ -31,6 +31,7 @@ from django.conf import settings as django_settings
 from django.core import mail
 
 from django_taskflow import signals
+from django_taskflow.alerts import incidents
 from django_taskflow.alerts.incidents import Notice
 from django_taskflow.alerts.rules import Channels
 
@@ -136,3 +137,24 @@ def deliver(
                     exc,
                     extra={"action": "alert_webhook_failed", "rule": notice.incident.rule},
                 )
+
+
+def evaluate_and_send(backend: str = "default", *, take_turn: bool = True) -> list[Notice] | None:
+    """Evaluate ``backend``'s alert rules and send what opened or resolved, as a worker does.
+
+    For a cron job outside the workers: the only evaluator that can see
+    that no worker at all is alive (``no_worker`` without ``QUEUE``). It
+    shares the workers' turn unless ``take_turn`` is False. Returns the
+    notices sent, or None when another evaluator has the turn. Raises
+    ``InvalidQuery`` for a backend that is not django_taskflow's.
+    """
+    from django.tasks import task_backends
+
+    from django_taskflow.queries import database_for
+
+    database_for(backend)  # a django_taskflow backend, or InvalidQuery
+    options = task_backends[backend].config  # type: ignore[attr-defined]
+    notices = incidents.evaluate(options, backend, holder="evaluate_and_send", take_turn=take_turn)
+    if notices and options.alerts is not None:
+        deliver(notices, options.alerts.channels)
+    return notices

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_taskflow import conf, health, models
 from django_taskflow.alerts import incidents
 from django_taskflow.conf import Options
+from django_taskflow.exceptions import InvalidQuery
 from tests import tasks
 from tests.conftest import heartbeat_worker
 
@@ -148,3 +149,16 @@ def test_the_howto_example_parses_and_its_receiver_pages_for_no_worker() -> None
     example.pages.clear()
     delivery.deliver(notices, Channels())  # the signal only: no mail, no real webhook
     assert example.pages == ["firing: no live worker serves queue 'emails'"]
+
+
+def test_a_cron_evaluation_outside_the_workers_sees_that_no_worker_is_alive(
+    alerts_settings: None,
+) -> None:
+    from django_taskflow.alerts.delivery import evaluate_and_send
+
+    notices = evaluate_and_send()
+    assert notices is not None
+    assert sorted(n.incident.rule for n in notices) == ["down", "emails unserved"]
+    assert evaluate_and_send() is None  # the turn is taken for EVERY, as for the workers
+    with pytest.raises(InvalidQuery, match="backend must name a backend in TASKS, got 'nope'"):
+        evaluate_and_send("nope")
