@@ -75,7 +75,9 @@ def _open(row: models.AlertIncident, database: str, now: datetime) -> Notice | N
         .update(opened_at=now, detail=row.detail, value=row.value)
     )
     if not won:
-        logger.debug("incident %s opened by another evaluator", row, extra={"action": "lost"})
+        logger.debug(
+            "incident %s opened by another evaluator", row, extra={"action": "alert_open_lost"}
+        )
         return None
     row.opened_at = now
     logger.warning(
