@@ -427,4 +427,9 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
 
 # The Schedule, dead-letter, stuck-task and (read-only) worker admins live in
 # their own modules; importing them registers them.
-from django_taskflow import operator_admin, schedule_admin, worker_admin  # noqa: E402, F401
+from django_taskflow import (  # noqa: E402, F401
+    alert_admin,
+    operator_admin,
+    schedule_admin,
+    worker_admin,
+)

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
 from django_taskflow.policies import RetryPolicy, coerce_policy
 from django_taskflow.queues import DEFAULT_QUEUE_WEIGHTS
 from django_taskflow.timeouts import Timeout
 from django_taskflow.types import is_finite_number
+
+if TYPE_CHECKING:
+    from django_taskflow.alerts.rules import AlertSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +46,8 @@ class Options:
     retention: Mapping[str, timedelta] = field(default_factory=dict)
     # The health check fails when a ready task has waited longer than this.
     health_max_ready_age_seconds: float = 300.0
+    # OPTIONS["ALERTS"], parsed; None: no alert rules.
+    alerts: AlertSettings | None = None
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -140,6 +145,16 @@ def _retention(value: Any) -> str | None:
     return None
 
 
+def _alerts(value: Any) -> str | None:
+    from django_taskflow.alerts.rules import parse_alerts
+
+    try:
+        parse_alerts(value)
+    except ValueError as exc:
+        return f"alert settings as in the settings reference ({exc})"
+    return None
+
+
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -166,6 +181,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "QUEUE_LIMITS": ("queue_limits", _queue_limits),
     "RETENTION": ("retention", _retention),
     "HEALTH_MAX_READY_AGE_SECONDS": ("health_max_ready_age_seconds", _positive_number),
+    "ALERTS": ("alerts", _alerts),
 }
 
 
@@ -219,4 +235,8 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
         values["retention"] = {
             status: parse_duration(duration) for status, duration in values["retention"].items()
         }
+    if "alerts" in values:
+        from django_taskflow.alerts.rules import parse_alerts
+
+        values["alerts"] = parse_alerts(values["alerts"])
     return Options(**values)

@@ -5,6 +5,12 @@ a worker is alive, and the oldest ready task has waited less than
 ``OPTIONS["HEALTH_MAX_READY_AGE_SECONDS"]`` (or the command's
 ``--max-ready-age``). When the database does not answer, the other
 checks are reported as not run.
+
+With ``OPTIONS["ALERTS"]`` a fifth check lists the open alert incidents.
+Only an open ``no_worker`` incident fails it: the other rules report
+trouble in the queue (a backlog, failures, a missed run) that a restart
+of the probed process would not cure, so they page through their own
+channels without making an orchestrator restart anything.
 """
 
 from __future__ import annotations
@@ -126,4 +132,19 @@ def check(
                 detail=f"the oldest ready task has waited {age:.0f} s (limit {limit:g} s)",
             )
         )
+    if options.alerts is not None:
+        results.append(alerts_check(database, backend))
     return Health(checks=tuple(results))
+
+
+def alerts_check(database: str, backend: str) -> Check:
+    """The open alert incidents; failed only by an open ``no_worker`` one."""
+    from django_taskflow.alerts.incidents import open_incidents
+    from django_taskflow.alerts.rules import When
+
+    found = open_incidents(database, backend)
+    if not found:
+        return Check(name="alerts", ok=True, detail="no open incident")
+    listed = "; ".join(f"{incident}: {incident.detail}" for incident in found)
+    ok = not any(incident.when == When.NO_WORKER for incident in found)
+    return Check(name="alerts", ok=ok, detail=f"{len(found)} open: {listed}")

@@ -25,8 +25,8 @@ from django.db import connections, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from django_taskflow import models
-from django_taskflow.db import LeaseUntil, delete_tasks, dialect_for
+from django_taskflow import models, turns
+from django_taskflow.db import delete_tasks, dialect_for
 from django_taskflow.exceptions import InvalidQuery
 from django_taskflow.states import FINISHED, Status
 
@@ -225,27 +225,8 @@ def retention_cutoffs(retention: Mapping[str, timedelta], now: datetime) -> dict
 
 
 def take_turn(database: str, backend: str, holder: str, seconds: float = TURN_SECONDS) -> bool:
-    """Take the backend's pruning turn for ``seconds`` if it is free; True if taken.
-
-    One guarded UPDATE, by the database's clock: of the workers that try
-    at once, exactly one matches. The row is made on first use.
-    """
-    turns = models.PruneTurn.objects.using(database)
-    taken = turns.filter(backend=backend, next_at__lte=Now()).update(
-        next_at=LeaseUntil(seconds), holder=holder[:100]
-    )
-    if taken:
-        return True
-    if turns.filter(backend=backend).exists():
-        return False
-    from django.db import IntegrityError
-
-    try:
-        with transaction.atomic(using=database):
-            turns.create(backend=backend, next_at=LeaseUntil(seconds), holder=holder[:100])
-    except IntegrityError:
-        return False  # another worker made it first: its turn
-    return True
+    """Take the backend's pruning turn for ``seconds`` if it is free; True if taken."""
+    return turns.take_turn(models.PruneTurn, database, backend, holder, seconds)
 
 
 def record_turn(database: str, backend: str, holder: str, deleted: int) -> None:

@@ -13,6 +13,9 @@ after the change is committed:
 - ``task_requeued``: an operator put the task in the queue (``event.kind`` is
   ``retried`` for ``operations.retry_now``, ``requeued`` for a new task made
   by ``operations.requeue``).
+- ``alert_changed``: an ``OPTIONS["ALERTS"]`` incident opened or resolved;
+  sent with ``incident`` (an ``AlertIncident``), ``resolved`` (bool) and
+  ``payload`` (the JSON the webhook gets), by the worker that evaluated.
 
 A receiver that raises is logged and never breaks the task or the worker.
 In a worker, the threads that record outcomes and keep leases never call
@@ -42,8 +45,10 @@ task_succeeded = Signal()
 task_failed = Signal()
 task_cancelled = Signal()
 task_requeued = Signal()
+alert_changed = Signal()
 
 __all__ = [
+    "alert_changed",
     "delivered_by",
     "is_heard",
     "send_from_worker",

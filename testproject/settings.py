@@ -98,6 +98,14 @@ if RETENTION := os.environ.get("TASKFLOW_RETENTION"):
     _options: dict[str, object] = TASKS["default"]["OPTIONS"]  # type: ignore[assignment]
     _options["RETENTION"] = json.loads(RETENTION)
 
+# Tests start workers that evaluate alert rules they choose, e.g.
+# TASKFLOW_ALERTS='{"EVERY": "1s", "RULES": [...], "NOTIFY": {"WEBHOOK": "http://..."}}'.
+if ALERTS := os.environ.get("TASKFLOW_ALERTS"):
+    import json
+
+    _alert_options: dict[str, object] = TASKS["default"]["OPTIONS"]  # type: ignore[assignment]
+    _alert_options["ALERTS"] = json.loads(ALERTS)
+
 # Tests start workers whose clock is off, as on a host whose clock drifted,
 # to show that leases follow the database's clock: every time Django's
 # timezone.now() gives in this process is shifted (the database's is not).
@@ -112,6 +120,9 @@ if CLOCK_SKEW_SECONDS := float(os.environ.get("TASKFLOW_TEST_CLOCK_SKEW_SECONDS"
         return _host_now() + timedelta(seconds=CLOCK_SKEW_SECONDS)
 
     timezone.now = _skewed_now
+
+# Alert emails (OPTIONS["ALERTS"]) print here; tests get Django's locmem outbox.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LANGUAGE_CODE = "en-us"

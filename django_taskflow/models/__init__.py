@@ -1,11 +1,12 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules, running workers, prune turns.
+rate-limit starts, schedules, running workers, prune turns, alert incidents.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
 
 from __future__ import annotations
 
+from django_taskflow.models.alert import AlertIncident, AlertTurn
 from django_taskflow.models.attempt import Attempt
 from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
@@ -18,6 +19,8 @@ from django_taskflow.models.views import DeadLetter, StuckTask
 from django_taskflow.models.worker_process import WorkerProcess, WorkerSlot
 
 __all__ = [
+    "AlertIncident",
+    "AlertTurn",
     "Attempt",
     "DeadLetter",
     "DedupKey",

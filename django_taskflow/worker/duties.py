@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Protocol
 
+from django_taskflow.worker.alert_duty import AlertDuty
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.retention_duty import RetentionDuty
 from django_taskflow.worker.scheduler_duty import SchedulerDuty
@@ -53,11 +54,17 @@ def retention_duty(options: WorkerOptions) -> Duty | None:
     )
 
 
+def alert_duty(options: WorkerOptions) -> Duty | None:
+    """Evaluate OPTIONS["ALERTS"] when this worker holds the alert turn."""
+    return AlertDuty.for_worker(options)
+
+
 # Each factory returns its duty, or None when this worker does not run it.
 # They run in this order at each pass of the watch loop.
 DUTY_FACTORIES: tuple[tuple[str, Callable[[WorkerOptions], Duty | None]], ...] = (
     ("scheduler", scheduler_duty),
     ("retention", retention_duty),
+    ("alerts", alert_duty),
 )
 
 

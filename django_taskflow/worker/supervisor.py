@@ -112,8 +112,10 @@ class Worker:
         return self.pool.run(self._tend, self._wait_at_most)
 
     def _tend(self) -> None:
-        self._run_duties()
+        # The heartbeat first: a slow duty (an alert's webhook) must not hold
+        # back the row that tells operators and recovery this worker lives.
         self._keep_presence(self.pool.slots, self.pool.running)
+        self._run_duties()
 
     def _wait_at_most(self, seconds: float) -> float:
         if self.state.requested_at is not None:
