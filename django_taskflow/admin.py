@@ -24,7 +24,14 @@ from django.utils.translation import gettext_lazy as _
 
 from django_taskflow import models, waiting
 from django_taskflow.admin_actions import TaskActions
-from django_taskflow.admin_filters import TagFilter, WorkerFilter, search_tasks
+from django_taskflow.admin_filters import (
+    QueueFilter,
+    TagFilter,
+    TaskNameFilter,
+    WorkerFilter,
+    search_tasks,
+)
+from django_taskflow.admin_paginator import EstimatedCountPaginator
 from django_taskflow.states import Status
 
 if TYPE_CHECKING:
@@ -193,8 +200,8 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
     actions = TaskActions.ACTIONS
     list_filter = [
         "status",
-        "task_path",
-        "queue_name",
+        TaskNameFilter,
+        QueueFilter,
         TagFilter,
         WorkerFilter,
         ("enqueued_at", admin.DateFieldListFilter),
@@ -203,9 +210,12 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
     # Searched by search_tasks(): id and key exactly, the name by prefix.
     search_fields = ["task_path"]
     search_help_text = _("A task id, a key, or the start of a task's path.")
-    date_hierarchy = "enqueued_at"
     inlines = [AttemptInline, EventInline]
+    # No count of the whole table, and an estimate past a few thousand rows
+    # (admin_paginator.py). No date_hierarchy either: its year and month links
+    # are a SELECT DISTINCT over every row; the date filters cover the ranges.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fieldsets = [
         (
             None,

@@ -688,3 +688,15 @@ def install_path_prefix_index(task_table: str) -> list[str]:
 def remove_path_prefix_index(task_table: str) -> list[str]:
     return [f"DROP INDEX CONCURRENTLY IF EXISTS {PATH_PREFIX_INDEX}"]
 
+
+def estimated_rows(cursor: Any, sql: str, params: Sequence[Any]) -> int:
+    """The planner's estimate of the rows ``sql`` returns, from ``EXPLAIN``: no rows read.
+
+    It rests on the table's statistics (``ANALYZE``, which autovacuum
+    runs), so it is close for the admin's filters but not exact.
+    """
+    cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+    plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
