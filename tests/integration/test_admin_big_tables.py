@@ -42,11 +42,11 @@ def task_reads(queries: CaptureQueriesContext) -> Iterator[str]:
 
 
 @pytest.mark.django_db
-def test_a_short_list_is_counted_exactly(small_limit: int) -> None:
-    for number in range(small_limit):
-        tasks.add.enqueue(number, 1)
+def test_a_short_list_is_counted_exactly() -> None:
+    """On PostgreSQL too, below the limit, even before the table was ever analyzed."""
+    tasks.add.enqueue_many([(number, 1) for number in range(7)])
     paginator = EstimatedCountPaginator(models.Task.objects.order_by("-enqueued_at"), 100)
-    assert paginator.count == small_limit
+    assert paginator.count == 7
     assert not paginator.is_estimate
 
 
@@ -69,10 +69,9 @@ def test_postgres_estimates_past_the_limit_and_never_counts_every_row(small_limi
     with CaptureQueriesContext(connection) as queries:
         count = paginator.count
     assert paginator.is_estimate
-    assert count > small_limit
+    assert 20 <= count <= 80  # the planner's estimate of 40 rows
     assert any(query["sql"].startswith("EXPLAIN") for query in queries.captured_queries)
-    counts = [sql for sql in task_reads(queries) if "COUNT(" in sql.upper()]
-    assert counts and all("LIMIT 6" in sql for sql in counts), counts
+    assert not [sql for sql in task_reads(queries) if "COUNT(" in sql.upper()]
 
 
 @pytest.mark.django_db
@@ -103,8 +102,9 @@ def test_the_list_never_counts_the_whole_table(
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(f"{CHANGELIST}?{query}")
     assert response.status_code == 200
+    estimated = any(query["sql"].startswith("EXPLAIN") for query in queries.captured_queries)
     counts = [sql for sql in task_reads(queries) if "COUNT(" in sql.upper()]
-    assert counts, "the list counts its rows, bounded"
+    assert estimated or counts, "the list estimates or counts its rows"
     for sql in counts:
         assert f"LIMIT {small_limit + 1}" in sql, sql
 
@@ -121,12 +121,15 @@ def test_estimated_counts_read_about(admin_client: Client, small_limit: int) -> 
 
 @pytest.mark.django_db
 def test_filter_choices_do_not_scan_the_task_table(admin_client: Client) -> None:
-    tasks.add.using(tags=["nightly"]).enqueue(1, 2)
+    # More than a page: a list shorter than a page is read whole, as counted.
+    tasks.add.using(tags=["nightly"]).enqueue_many([(number, 1) for number in range(120)])
     claim_for("host:1:slot:1")
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(CHANGELIST)
     assert response.status_code == 200
     for sql in task_reads(queries):
+        if sql.startswith("EXPLAIN"):
+            continue  # the count's estimate: the planner reads no row
         # Every read of the task table is bounded (a page, the recent rows,
         # a bounded count) or reads the running tasks' partial index.
         assert "LIMIT" in sql or "'running'" in sql, sql
