@@ -32,11 +32,20 @@ from django_taskflow.states import Status
 RECENT_TASKS = 500
 
 
-def recent_values(field: str) -> list[Any]:
-    """``field`` of the most recent tasks (one short walk of the enqueue-time index)."""
-    return list(
-        models.Task.objects.order_by("-enqueued_at").values_list(field, flat=True)[:RECENT_TASKS]
-    )
+# The columns the filters offer values of.
+OFFERED_FIELDS = ("task_path", "queue_name", "tags")
+
+
+def recent_values(request: HttpRequest, field: str) -> list[Any]:
+    """``field`` of the most recent tasks: one short walk of the enqueue-time index,
+    made once per request for all the filters."""
+    recent: dict[str, list[Any]] | None = getattr(request, "_taskflow_recent_values", None)
+    if recent is None:
+        rows = models.Task.objects.order_by("-enqueued_at").values_list(*OFFERED_FIELDS)
+        columns = list(zip(*rows[:RECENT_TASKS], strict=True)) or [()] * len(OFFERED_FIELDS)
+        recent = {name: list(values) for name, values in zip(OFFERED_FIELDS, columns, strict=True)}
+        request._taskflow_recent_values = recent  # type: ignore[attr-defined]
+    return recent[field]
 
 
 class ExactValueFilter(admin.SimpleListFilter):
@@ -53,7 +62,7 @@ class ExactValueFilter(admin.SimpleListFilter):
         raise NotImplementedError
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Iterable[tuple[str, str]]:
-        values = self.known_values() | set(recent_values(self.field))
+        values = self.known_values() | set(recent_values(request, self.field))
         if self.value():
             values.add(str(self.value()))
         return [(value, value) for value in sorted(value for value in values if value)]
@@ -94,7 +103,7 @@ class TagFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Iterable[tuple[str, str]]:
-        recent = recent_values("tags")
+        recent = recent_values(request, "tags")
         tags = {tag for tags in recent for tag in (tags or ()) if isinstance(tag, str)}
         return [(tag, tag) for tag in sorted(tags)]
 
