@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -57,7 +58,10 @@ class EstimatedCountPaginator(Paginator):  # type: ignore[type-arg]
 
 def estimated_count(tasks: QuerySet[Any]) -> int | None:
     """The database's estimate of the rows of ``tasks``, or None where it keeps none."""
-    sql, params = tasks.query.sql_with_params()
+    try:
+        sql, params = tasks.query.sql_with_params()
+    except EmptyResultSet:  # a filter no row can pass, such as pk__in=[]
+        return 0
     with connections[tasks.db].cursor() as cursor:
         estimate: int | None = dialect_for(tasks.db).estimated_rows(cursor, sql, params)
     return estimate

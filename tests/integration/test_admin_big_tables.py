@@ -51,6 +51,12 @@ def test_a_short_list_is_counted_exactly() -> None:
 
 
 @pytest.mark.django_db
+def test_a_filter_no_row_can_pass_counts_zero() -> None:
+    paginator = EstimatedCountPaginator(models.Task.objects.filter(pk__in=[]), 100)
+    assert paginator.count == 0
+
+
+@pytest.mark.django_db
 @pytest.mark.skipif(on_postgres, reason="SQLite keeps no estimates")
 def test_sqlite_counts_exactly_past_the_limit(small_limit: int) -> None:
     tasks.add.enqueue_many([(number, 1) for number in range(12)])
