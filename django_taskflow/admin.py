@@ -212,7 +212,7 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
     search_fields = ["task_path"]
     search_help_text = _("A task id, a key, or the start of a task's path.")
     inlines = [AttemptInline, EventInline]
-    # No count of the whole table, and an estimate past a few thousand rows
+    # No count of the whole table, and an estimate past 1,000 rows
     # (admin_paginator.py). No date_hierarchy either: its year and month links
     # are a SELECT DISTINCT over every row; the date filters cover the ranges.
     show_full_result_count = False
