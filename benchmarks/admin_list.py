@@ -278,6 +278,8 @@ def views(now: datetime) -> list[tuple[str, str, str]]:
          "(key = 'shop.tasks.' OR task_path LIKE 'shop.tasks.%%')"),
         ("search: name prefix (rare)", "q=ops.tasks.au",
          "(key = 'ops.tasks.au' OR task_path LIKE 'ops.tasks.au%%')"),
+        ("search: no match", "q=shop.taks.send",
+         "(key = 'shop.taks.send' OR task_path LIKE 'shop.taks.send%%')"),
     ]  # fmt: skip
 
 
