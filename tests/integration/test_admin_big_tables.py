@@ -57,6 +57,21 @@ def test_a_filter_no_row_can_pass_counts_zero() -> None:
 
 
 @pytest.mark.django_db
+def test_an_estimate_too_low_costs_a_bounded_count_only(
+    small_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A planner that thinks the list short: the count stops after limit + 1 rows."""
+    monkeypatch.setattr("django_taskflow.admin_paginator.estimated_count", lambda tasks: 2)
+    tasks.add.enqueue_many([(number, 1) for number in range(12)])
+    paginator = EstimatedCountPaginator(models.Task.objects.order_by("-enqueued_at"), 100)
+    with CaptureQueriesContext(connection) as queries:
+        assert paginator.count == small_limit + 1
+    assert paginator.is_estimate
+    counts = [sql for sql in task_reads(queries) if "COUNT(" in sql.upper()]
+    assert len(counts) == 1 and f"LIMIT {small_limit + 1}" in counts[0], counts
+
+
+@pytest.mark.django_db
 @pytest.mark.skipif(on_postgres, reason="SQLite keeps no estimates")
 def test_sqlite_counts_exactly_past_the_limit(small_limit: int) -> None:
     tasks.add.enqueue_many([(number, 1) for number in range(12)])
