@@ -17,7 +17,10 @@ and alone, alternated in one run), schedule (the scheduler's lateness, on
 SQLite: ``--db sqlite --sqlite-settings recommended --only schedule``),
 prune (the drain while ``taskflow prune`` deletes ``--prune-rows`` old
 tasks, default 1,000,000: ``--db sqlite --sqlite-settings recommended
---only prune``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
+--only prune``), admin (the admin's task list at ``--admin-rows`` tasks,
+default 10,000,000, built with COPY; PostgreSQL only, about 10 minutes,
+so never part of the default set: ``--db postgres --only admin``; see
+``admin_list.py``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
 """
@@ -50,8 +53,10 @@ BENCH_DB = os.environ.get("TASKFLOW_BENCH_DB", "tf_bench")
 FIGURE_NAMES = (
     "baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history", "limits",
     "schedule",
-    "prune",
+    "prune", "admin",
 )  # fmt: skip
+# Figures that only run when named in --only (they take many minutes).
+ON_REQUEST = {"admin"}
 
 
 def main() -> None:
@@ -76,6 +81,17 @@ def main() -> None:
     parser.add_argument(
         "--prune-rows", type=int, default=None, help="old tasks to prune (default 1000000)"
     )
+    parser.add_argument(
+        "--admin-rows", type=int, default=10_000_000, help="tasks for the admin list (10000000)"
+    )
+    parser.add_argument(
+        "--admin-reuse",
+        action="store_true",
+        help="time the admin list on the database a previous --admin-keep run left",
+    )
+    parser.add_argument(
+        "--admin-keep", action="store_true", help="keep the admin list's database afterwards"
+    )
     parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FIGURE_NAMES)}")
     parser.add_argument(
         "--quick", action="store_true", help="1 run, 5000 tasks, 100000 history rows"
@@ -95,8 +111,14 @@ def main() -> None:
 
     print_machine()
     for db, sqlite_settings in setups(args):
+        if args.only and not args.only - ON_REQUEST:
+            continue  # only figures measured on their own, below
         figures = measure_database(args, db, sqlite_settings)
         print_table(args, db, sqlite_settings, figures)
+    if "admin" in args.only:
+        if args.db == "sqlite":
+            parser.error("the admin list is measured on PostgreSQL: --db postgres --only admin")
+        run_admin_list(args)
     print(f"\nfinished {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
 
@@ -114,12 +136,14 @@ def setups(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def wants(args: argparse.Namespace, name: str) -> bool:
-    return not args.only or name in args.only
+    return name in args.only if name in ON_REQUEST or args.only else True
 
 
 def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) -> dict[str, float]:
     """Run the baseline and the product ``args.runs`` times; return the median of each figure."""
-    product_names = set(args.only) - {"baseline", "history", "prune"} if args.only else set()
+    product_names = (
+        set(args.only) - {"baseline", "history", "prune", *ON_REQUEST} if args.only else set()
+    )
     wants_product = not args.only or bool(product_names)
     product_options = [
         "--tasks", str(args.tasks), "--singles", str(args.singles),
@@ -194,6 +218,43 @@ def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, fl
             if line.startswith("RESULT "):
                 return dict(json.loads(line.removeprefix("RESULT ")))
         raise SystemExit(f"the {db} run printed no result:\n{done.stdout}")
+
+
+def run_admin_list(args: argparse.Namespace) -> None:
+    """Build (or reuse) the big history on PostgreSQL and time the admin list on it."""
+    print(f"\n== PostgreSQL: the admin's task list at {args.admin_rows:,} tasks ==", flush=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"{POSTGRES_SERVER}/{BENCH_DB}",
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not args.admin_reuse:
+        recreate_postgres()
+    try:
+        with tempfile.TemporaryDirectory(prefix="taskflow-bench-") as workdir:
+            env["TASKFLOW_VAR_DIR"] = workdir
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+            )
+            options = ["--rows", str(args.admin_rows), "--runs", str(max(args.runs, 5))]
+            subprocess.run(
+                [sys.executable, str(HERE / "admin_list.py"), *options, "--reuse"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+            )
+    finally:
+        if not args.admin_keep:
+            drop_postgres()
+
+
+def drop_postgres() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 def recreate_postgres() -> None:

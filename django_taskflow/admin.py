@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin
-from django.db.models import IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +24,15 @@ from django.utils.translation import gettext_lazy as _
 
 from django_taskflow import models, waiting
 from django_taskflow.admin_actions import TaskActions
-from django_taskflow.admin_filters import TagFilter, WorkerFilter, search_tasks
+from django_taskflow.admin_changelist import TaskChangeList, last_progress_attempt
+from django_taskflow.admin_filters import (
+    QueueFilter,
+    TagFilter,
+    TaskNameFilter,
+    WorkerFilter,
+    search_tasks,
+)
+from django_taskflow.admin_paginator import EstimatedCountPaginator
 from django_taskflow.states import Status
 
 if TYPE_CHECKING:
@@ -193,8 +201,8 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
     actions = TaskActions.ACTIONS
     list_filter = [
         "status",
-        "task_path",
-        "queue_name",
+        TaskNameFilter,
+        QueueFilter,
         TagFilter,
         WorkerFilter,
         ("enqueued_at", admin.DateFieldListFilter),
@@ -203,9 +211,12 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
     # Searched by search_tasks(): id and key exactly, the name by prefix.
     search_fields = ["task_path"]
     search_help_text = _("A task id, a key, or the start of a task's path.")
-    date_hierarchy = "enqueued_at"
     inlines = [AttemptInline, EventInline]
+    # No count of the whole table, and an estimate past 1,000 rows
+    # (admin_paginator.py). No date_hierarchy either: its year and month links
+    # are a SELECT DISTINCT over every row; the date filters cover the ranges.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fieldsets = [
         (
             None,
@@ -284,18 +295,15 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
     cancel_requested = precise_time("cancel_requested_at", _("cancel requested at"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Task]:
-        last_progress = (
-            models.Event.objects.filter(task=OuterRef("pk"), kind=models.EventKind.PROGRESS)
-            .order_by("-id")
-            .values("attempt")[:1]
-        )
         tasks = cast("QuerySet[models.Task]", super().get_queryset(request))
         match = request.resolver_match
         if match is not None and (match.url_name or "").endswith("_changelist"):
-            tasks = tasks.defer(*LIST_DEFERRED)
-        return tasks.annotate(
-            progress_attempt=Subquery(last_progress, output_field=IntegerField()),
-        )
+            # The page's progress attempts are read by TaskChangeList.
+            return tasks.defer(*LIST_DEFERRED)
+        return tasks.annotate(progress_attempt=last_progress_attempt())
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[TaskChangeList]:
+        return TaskChangeList
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = list(self.fieldsets)

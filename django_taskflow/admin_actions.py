@@ -14,8 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -50,6 +53,20 @@ class TaskActions:
     """Mixin for the task admins: the three actions and their permissions."""
 
     ACTIONS = ("cancel_tasks", "requeue_tasks", "retry_tasks")
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: Any) -> SafeString:
+        """Django's row checkbox, the same HTML, without a form widget's template.
+
+        Rendering 100 checkbox widgets through the template engine took a
+        third of the list's time.
+        """
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("django_taskflow.cancel_task")

@@ -29,7 +29,8 @@ from django.utils.translation import gettext_lazy
 from django_taskflow import models, operations, stuck
 from django_taskflow.admin import LIST_DEFERRED, ReadOnlyMixin, attempts_summary, format_time
 from django_taskflow.admin_actions import TaskActions, report_to_user
-from django_taskflow.admin_filters import search_tasks
+from django_taskflow.admin_filters import QueueFilter, TaskNameFilter, search_tasks
+from django_taskflow.admin_paginator import EstimatedCountPaginator
 from django_taskflow.exceptions import TaskflowError
 from django_taskflow.states import Status
 
@@ -39,6 +40,7 @@ class OperatorView(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignor
 
     list_display_links = None
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     # Searched by search_tasks(), as the task list: id, key, name prefix.
     search_fields = ["task_path"]
     search_help_text = gettext_lazy("A task id, a key, or the start of a task's path.")
@@ -103,7 +105,7 @@ class DeadLetterAdmin(OperatorView):
         "finished",
         "edit_and_retry",
     ]
-    list_filter = ["task_path", "queue_name"]
+    list_filter = [TaskNameFilter, QueueFilter]
     actions = ["retry_tasks", "discard_tasks"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

@@ -391,3 +391,8 @@ class Waiter:
 def has_tag_sql(table: str) -> str:
     """A condition on the task row: its tags include the parameter."""
     return f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE json_each.value = %s)"
+
+
+def estimated_rows(cursor: Any, sql: str, params: Sequence[Any]) -> int | None:
+    """None: SQLite keeps no row estimates, so a count must be exact."""
+    return None

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from django_taskflow.db.concurrent_indexes import AddIndexConcurrentlyOnPostgres
+
 
 def _run(statements_for, apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
@@ -24,6 +26,8 @@ def remove_tag_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # CREATE / DROP INDEX CONCURRENTLY cannot run inside a transaction.
+    atomic = False
 
     dependencies = [
         ('django_taskflow', '0004_dedup'),
@@ -50,11 +54,11 @@ class Migration(migrations.Migration):
             name='outcome',
             field=models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('lost', 'Lost (worker stopped heartbeating)'), ('interrupted', 'Interrupted (worker forced to stop)'), ('timed_out', 'Timed out (hard limit)'), ('retry_requested', 'Retry requested by the task'), ('cancelled', 'Cancelled')], max_length=16),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='task',
             index=models.Index(fields=['task_path', '-enqueued_at'], name='taskflow_task_path_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='task',
             index=models.Index(fields=['queue_name', '-enqueued_at'], name='taskflow_task_queue_idx'),
         ),

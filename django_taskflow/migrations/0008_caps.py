@@ -2,8 +2,15 @@
 
 from django.db import migrations, models
 
+from django_taskflow.db.concurrent_indexes import (
+    AddIndexConcurrentlyOnPostgres,
+    RemoveIndexConcurrentlyOnPostgres,
+)
+
 
 class Migration(migrations.Migration):
+    # CREATE / DROP INDEX CONCURRENTLY cannot run inside a transaction.
+    atomic = False
 
     dependencies = [
         ('django_taskflow', '0007_schedules'),
@@ -18,7 +25,7 @@ class Migration(migrations.Migration):
                 ('started_at', models.DateTimeField()),
             ],
         ),
-        migrations.RemoveIndex(
+        RemoveIndexConcurrentlyOnPostgres(
             model_name='task',
             name='taskflow_task_claim_idx',
         ),
@@ -57,19 +64,19 @@ class Migration(migrations.Migration):
             name='rate_seconds',
             field=models.FloatField(blank=True, editable=False, null=True),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='task',
             index=models.Index(models.OrderBy(models.F('priority'), descending=True), models.F('run_after'), models.F('id'), models.F('queue_name'), condition=models.Q(('gate_key__isnull', True), ('status', 'queued')), name='taskflow_task_claim_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='task',
             index=models.Index(models.F('gate_key'), models.F('run_after'), models.F('id'), condition=models.Q(('gate_key__isnull', False), ('status', 'queued')), name='taskflow_task_gate_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='task',
             index=models.Index(models.F('gate_key'), models.OrderBy(models.F('priority'), descending=True), models.F('run_after'), models.F('id'), condition=models.Q(('gate_key__isnull', False), ('status', 'queued')), name='taskflow_task_gate_prio_idx'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name='task',
             index=models.Index(condition=models.Q(('concurrency_key__isnull', False), ('status', 'running')), fields=['concurrency_key'], name='taskflow_task_group_running'),
         ),

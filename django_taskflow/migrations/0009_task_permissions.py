@@ -24,6 +24,8 @@ def remove_path_prefix_index(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # CREATE / DROP INDEX CONCURRENTLY cannot run inside a transaction.
+    atomic = False
     dependencies = [
         ("django_taskflow", "0008_caps"),
     ]

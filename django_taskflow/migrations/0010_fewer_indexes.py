@@ -3,18 +3,25 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from django_taskflow.db.concurrent_indexes import (
+    AddIndexConcurrentlyOnPostgres,
+    RemoveIndexConcurrentlyOnPostgres,
+)
+
 
 class Migration(migrations.Migration):
+    # CREATE / DROP INDEX CONCURRENTLY cannot run inside a transaction.
+    atomic = False
     dependencies = [
         ("django_taskflow", "0009_task_permissions"),
     ]
 
     operations = [
-        migrations.RemoveIndex(
+        RemoveIndexConcurrentlyOnPostgres(
             model_name="event",
             name="taskflow_event_created_idx",
         ),
-        migrations.RemoveIndex(
+        RemoveIndexConcurrentlyOnPostgres(
             model_name="task",
             name="taskflow_task_key_idx",
         ),
@@ -38,7 +45,7 @@ class Migration(migrations.Migration):
                 to="django_taskflow.task",
             ),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrentlyOnPostgres(
             model_name="task",
             index=models.Index(
                 condition=models.Q(("key__isnull", False)),
