@@ -69,6 +69,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
       worker starts (docs/howto/schedules.md).
     - ``concurrency``: a :class:`Concurrency` cap on the tasks running at once;
     - ``rate_limit``: a :class:`RateLimit` on the attempts started per window.
+    - ``api``: whether the REST API may enqueue it by name (docs/howto/api.md).
     """
 
     max_attempts: int | None = None
@@ -89,6 +90,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     schedule: ScheduleChoice | None = None
     concurrency: Concurrency | None = None
     rate_limit: RateLimit | None = None
+    # Only a task that says so can be enqueued by name from outside (the API):
+    # the others may trust their callers' arguments.
+    api: bool = False
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -295,6 +299,8 @@ def validate_options(definition: TaskflowTask) -> None:
             f"None or a string of 1 to {KEY_MAX_LENGTH} characters without NUL or lone surrogates",
             key,
         )
+    if not isinstance(definition.api, bool):
+        _refuse(definition, "api", "True or False", definition.api)
     _validate_dedup(definition)
     _validate_limits(definition)
 
@@ -417,6 +423,7 @@ def task(
     schedule: ScheduleChoice | None = ...,
     concurrency: Concurrency | None = ...,
     rate_limit: RateLimit | None = ...,
+    api: bool = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -443,6 +450,7 @@ def task(
     schedule: ScheduleChoice | None = None,
     concurrency: Concurrency | None = None,
     rate_limit: RateLimit | None = None,
+    api: bool = False,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -476,6 +484,7 @@ def task(
             schedule=schedule,
             concurrency=concurrency,
             rate_limit=rate_limit,
+            api=api,
         )
 
     if function is not None:

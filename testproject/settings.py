@@ -7,6 +7,7 @@ example ``postgres://postgres@127.0.0.1:5432/test``.
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -29,6 +30,9 @@ INSTALLED_APPS = [
     "django_taskflow",
     "testproject.demo",
 ]
+# The REST API's packages (the [api] extra), when installed.
+if all(find_spec(name) for name in ("rest_framework", "django_filters", "drf_spectacular")):
+    INSTALLED_APPS += ["rest_framework", "django_filters", "drf_spectacular"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
