@@ -8,6 +8,7 @@ anything else is refused, since the next sync would undo it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.forms.models import model_to_dict
@@ -23,6 +24,7 @@ from django_taskflow.api.serializers import sees_payload
 
 # What an API client may change; the rest (source, cursor, runs) is the scheduler's.
 EDITABLE = tuple(schedule_form.ScheduleForm.Meta.fields)
+JSON_FIELDS = ("args", "kwargs")
 
 
 class ScheduleSerializer(serializers.ModelSerializer[models.Schedule]):
@@ -88,6 +90,8 @@ class ScheduleViewSet(
                     {name: ["Declared in code: change it there."] for name in fixed}
                 )
         data = {**model_to_dict(schedule, fields=EDITABLE), **changes}
+        # A form reads JSON fields as text, as a browser sends them.
+        data.update({name: json.dumps(data[name]) for name in JSON_FIELDS})
         form = schedule_form.ScheduleForm(data=data, instance=schedule)
         if not form.is_valid():
             raise serializers.ValidationError(form_errors(form))
