@@ -10,9 +10,9 @@ from asgiref.sync import sync_to_async
 from django.apps import apps
 from django.core import checks
 from django.db import connections
-from django.utils.module_loading import import_string
 from django.tasks import Task
 from django.tasks.backends.base import BaseTaskBackend
+from django.utils.module_loading import import_string
 
 from django_taskflow import conf, registry, sqlite_check
 from django_taskflow.definition import TaskflowTask

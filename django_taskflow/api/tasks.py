@@ -14,7 +14,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -35,10 +35,11 @@ from django_taskflow.api.serializers import (
 from django_taskflow.api.throttling import EnqueueRateThrottle
 
 
-class Conflict(ValidationError):
-    """The task is in a state the action does not apply to."""
+class Conflict(APIException):
+    """The task is in a state the action does not apply to; the detail says which."""
 
     status_code = status.HTTP_409_CONFLICT
+    default_detail = "The task was left as it was."
     default_code = "conflict"
 
 
@@ -120,7 +121,7 @@ class TaskViewSet(
         body.is_valid(raise_exception=True)
         refusal, new_task = act(task, body.validated_data["reason"])
         if refusal:
-            raise Conflict({"detail": refusal})
+            raise Conflict(refusal)
         task.refresh_from_db(fields=["status"])
         data = {"id": task.pk, "status": task.status, "new_task": new_task}
         return Response(ActionResultSerializer(data).data)

@@ -173,3 +173,25 @@ def test_an_inactive_user_is_refused(make_user: Callable, client_for: Callable) 
     user.is_active = False
     user.save()
     assert client.get(f"{API}/tasks/").status_code == 403
+
+
+def test_the_browsable_page_escapes_payload(make_user: Callable, client_for: Callable) -> None:
+    task_id = tasks.echo.enqueue("<script>alert(1)</script>").id
+    client = client_for(make_user("view_payload", staff=True))
+    page = client.get(f"{API}/tasks/{task_id}/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert b"<script>alert(1)</script>" not in page.content
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
+    assert client.get(f"{API}/tasks/", HTTP_ACCEPT="text/html").status_code == 200
+
+
+def test_a_page_reads_a_fixed_number_of_queries(make_user: Callable, client_for: Callable) -> None:
+    owner = make_user()
+    for result in tasks.add.enqueue_many([(n, n) for n in range(30)]):
+        owned(result.id, owner)
+    client = client_for(owner)
+    with CaptureQueriesContext(connection) as few:
+        client.get(f"{API}/tasks/?page_size=2")
+    with CaptureQueriesContext(connection) as many:
+        client.get(f"{API}/tasks/?page_size=30")
+    assert len(many.captured_queries) == len(few.captured_queries)
