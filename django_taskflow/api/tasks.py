@@ -34,6 +34,8 @@ from django_taskflow.api.serializers import (
 )
 from django_taskflow.api.throttling import EnqueueRateThrottle
 
+ACTIONS = ("cancel", "requeue", "retry")
+
 
 class Conflict(APIException):
     """The task is in a state the action does not apply to; the detail says which."""
@@ -62,6 +64,8 @@ class TaskViewSet(
         tasks = models.Task.objects.using(backend.config.database).filter(backend=backend.alias)
         if self.action == "list":
             tasks = tasks.only(*LIST_FIELDS)
+        elif self.action in ACTIONS:
+            tasks = tasks.only("id", "status", "enqueued_by")  # operations read the rest
         return access.visible_tasks(self.request.user, tasks)
 
     def get_serializer_class(self) -> type[BaseSerializer[Any]]:
@@ -69,7 +73,7 @@ class TaskViewSet(
             return TaskSerializer
         if self.action == "create":
             return EnqueueSerializer
-        if self.action in ("cancel", "requeue", "retry"):
+        if self.action in ACTIONS:
             return ActionSerializer
         return TaskDetailSerializer
 
