@@ -12,6 +12,7 @@ from django.core import checks
 from django.db import connections
 from django.tasks import Task
 from django.tasks.backends.base import BaseTaskBackend
+from django.utils.module_loading import import_string
 
 from django_taskflow import conf, registry, sqlite_check
 from django_taskflow.definition import TaskflowTask
@@ -141,4 +142,23 @@ class TaskflowBackend(BaseTaskBackend):
             middleware.load(self.config.middleware, setting=setting)
         except ConfigurationError as exc:
             messages.append(checks.Error(str(exc), obj=setting, id="taskflow.E005"))
+        messages += self._check_api_permissions()
+        return messages
+
+    def _check_api_permissions(self) -> list[checks.CheckMessage]:
+        """taskflow.E006: an entry of OPTIONS["API_PERMISSION_CLASSES"] does not import."""
+        setting = f"TASKS[{self.alias!r}]['OPTIONS']['API_PERMISSION_CLASSES']"
+        messages: list[checks.CheckMessage] = []
+        for path in self.raw_options.get("API_PERMISSION_CLASSES", ()):
+            try:
+                import_string(path)
+            except ImportError as exc:
+                messages.append(
+                    checks.Error(
+                        f"{setting} names {path!r}, which cannot be imported: {exc}",
+                        hint="Give the dotted path of a DRF permission class.",
+                        obj=setting,
+                        id="taskflow.E006",
+                    )
+                )
         return messages

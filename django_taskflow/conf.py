@@ -21,6 +21,8 @@ from django_taskflow.types import is_finite_number
 
 if TYPE_CHECKING:
     from django_taskflow.alerts.rules import AlertSettings
+# Any authenticated, active user, whatever REST_FRAMEWORK's default permission is.
+API_DEFAULT_PERMISSION = "django_taskflow.api.permissions.IsActiveUser"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +50,9 @@ class Options:
     health_max_ready_age_seconds: float = 300.0
     # OPTIONS["ALERTS"], parsed; None: no alert rules.
     alerts: AlertSettings | None = None
+    # The REST API (django_taskflow.api), which serves this backend when it is "default".
+    api_permission_classes: tuple[str, ...] = (API_DEFAULT_PERMISSION,)
+    api_max_body_bytes: int = 65_536
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -107,6 +112,12 @@ def _dotted_paths(value: Any) -> str | None:
     if isinstance(value, list | tuple) and all(isinstance(p, str) and "." in p for p in value):
         return None
     return "a list of dotted paths to middleware"
+
+
+def _permission_classes(value: Any) -> str | None:
+    if _dotted_paths(value) is None and value:
+        return None
+    return "a non-empty list of dotted paths to DRF permission classes"
 
 
 def _queue_mapping(value: Any, check: Callable[[Any], str | None]) -> str | None:
@@ -182,6 +193,8 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "RETENTION": ("retention", _retention),
     "HEALTH_MAX_READY_AGE_SECONDS": ("health_max_ready_age_seconds", _positive_number),
     "ALERTS": ("alerts", _alerts),
+    "API_PERMISSION_CLASSES": ("api_permission_classes", _permission_classes),
+    "API_MAX_BODY_BYTES": ("api_max_body_bytes", _positive_int),
 }
 
 
@@ -223,8 +236,9 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
         )
     if isinstance(values.get("default_timeout"), Mapping):
         values["default_timeout"] = Timeout.from_json(values["default_timeout"])
-    if "middleware" in values:
-        values["middleware"] = tuple(values["middleware"])
+    for name in ("middleware", "api_permission_classes"):
+        if name in values:
+            values[name] = tuple(values[name])
     if "queue_weights" in values:
         values["queue_weights"] = {**DEFAULT_QUEUE_WEIGHTS, **values["queue_weights"]}
     if "queue_limits" in values:

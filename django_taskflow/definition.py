@@ -70,6 +70,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
       worker starts (docs/howto/schedules.md).
     - ``concurrency``: a :class:`Concurrency` cap on the tasks running at once;
     - ``rate_limit``: a :class:`RateLimit` on the attempts started per window.
+    - ``api``: whether the REST API may enqueue it by name (docs/howto/api.md).
     """
 
     max_attempts: int | None = None
@@ -90,6 +91,9 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     schedule: ScheduleChoice | None = None
     concurrency: Concurrency | None = None
     rate_limit: RateLimit | None = None
+    # Only a task that says so can be enqueued by name from outside (the API):
+    # the others may trust their callers' arguments.
+    api: bool = False
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -203,6 +207,7 @@ def task(
     schedule: ScheduleChoice | None = ...,
     concurrency: Concurrency | None = ...,
     rate_limit: RateLimit | None = ...,
+    api: bool = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -229,6 +234,7 @@ def task(
     schedule: ScheduleChoice | None = None,
     concurrency: Concurrency | None = None,
     rate_limit: RateLimit | None = None,
+    api: bool = False,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -262,6 +268,7 @@ def task(
             schedule=schedule,
             concurrency=concurrency,
             rate_limit=rate_limit,
+            api=api,
         )
 
     if function is not None:

@@ -149,6 +149,8 @@ def validate_options(definition: TaskflowTask) -> None:
             f"None or a string of 1 to {KEY_MAX_LENGTH} characters without NUL or lone surrogates",
             key,
         )
+    if not isinstance(definition.api, bool):
+        refuse(definition, "api", "True or False", definition.api)
     _validate_dedup(definition)
     _validate_limits(definition)
 

@@ -30,6 +30,18 @@ def check(definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, 
     'b'`` or ``add() argument 'a' is str 'x', expected int``. Parameters
     without an annotation, and ``*args`` / ``**kwargs``, take any value.
     """
+    for _name, message in mismatches(definition, args, kwargs):
+        raise TypeError(message)
+
+
+def mismatches(
+    definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Every argument whose value does not fit its annotation: (parameter name, message).
+
+    Raises ``TypeError`` first if the arguments do not bind at all (a
+    missing or unexpected argument), as :func:`check` does.
+    """
     invocation.bind_arguments(definition, args, kwargs)
     func = definition.func
     try:
@@ -37,9 +49,10 @@ def check(definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, 
         hints = typing.get_type_hints(func)
     except (TypeError, ValueError, NameError, AttributeError, SyntaxError) as exc:
         logger.debug("Cannot read the annotations of %r: %s", func, exc)
-        return  # nothing more to check than the binding
+        return []  # nothing more to check than the binding
     leading = (None,) if getattr(definition, "takes_context", False) else ()
     bound = signature.bind(*leading, *args, **kwargs)
+    found = []
     for name, value in bound.arguments.items():
         parameter = signature.parameters[name]
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
@@ -50,4 +63,5 @@ def check(definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, 
             continue
         mismatch = typecheck.find_mismatch(value, hints[name], path=f"argument {name!r}")
         if mismatch is not None:
-            raise TypeError(f"{func.__qualname__}() {mismatch}")
+            found.append((name, f"{func.__qualname__}() {mismatch}"))
+    return found

@@ -136,5 +136,9 @@ class InvalidQueueOperation(TaskflowError, ValueError):
     """A queue operation got a queue or a limit it cannot use."""
 
 
+class TaskNotExposed(TaskflowError, ValueError):
+    """No task that may be enqueued by name has this name: mark it @task(api=True)."""
+
+
 class InvalidSchedule(TaskflowError, ValueError):
     """A schedule cannot be used: its cron expression, interval, time zone or window is invalid."""

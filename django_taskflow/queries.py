@@ -104,6 +104,19 @@ def _moment(value: datetime | timedelta | None, argument: str) -> datetime | Non
     )
 
 
+def having_tag(tasks: models.TaskQuerySet, tag: str) -> models.TaskQuerySet:
+    """The tasks among ``tasks`` labelled ``tag`` (through the GIN index on PostgreSQL)."""
+    if not isinstance(tag, str):
+        raise InvalidQuery(f"tag must be a string, got {tag!r}.")
+    database = tasks.db
+    table = connections[database].ops.quote_name(models.Task._meta.db_table)
+    # Vendor SQL of our own; the tag is a bound parameter.
+    has_tag = RawSQL(  # noqa: S611
+        dialect_for(database).has_tag_sql(table), [tag], output_field=BooleanField()
+    )
+    return tasks.filter(has_tag)
+
+
 def filter_tasks(
     *,
     name: str | None = None,
@@ -131,14 +144,7 @@ def filter_tasks(
             raise InvalidQuery(f"queue must be a queue name, got {queue!r}.")
         tasks = tasks.filter(queue_name=queue)
     if tag is not None:
-        if not isinstance(tag, str):
-            raise InvalidQuery(f"tag must be a string, got {tag!r}.")
-        table = connections[database].ops.quote_name(models.Task._meta.db_table)
-        # Vendor SQL of our own; the tag is a bound parameter.
-        has_tag = RawSQL(  # noqa: S611
-            dialect_for(database).has_tag_sql(table), [tag], output_field=BooleanField()
-        )
-        tasks = tasks.filter(has_tag)
+        tasks = having_tag(tasks, tag)
     start, end = _moment(since, "since"), _moment(until, "until")
     if start is not None:
         tasks = tasks.filter(enqueued_at__gte=start)

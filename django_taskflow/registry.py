@@ -27,6 +27,15 @@ def known_paths() -> list[str]:
     return sorted(_known)
 
 
+def definitions() -> list[Task[Any, Any]]:
+    """Every definition imported so far, by path; never imports anything.
+
+    For names that come from outside (an API request): importing a path a
+    stranger chose would run that module's import-time code.
+    """
+    return [_known[path] for path in sorted(_known)]
+
+
 def resolve(task_path: str) -> Task[Any, Any]:
     """Return the definition named by ``task_path``, or raise :class:`UnknownTask`."""
     definition = _known.get(task_path)

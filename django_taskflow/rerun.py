@@ -206,6 +206,7 @@ _COPIED = (
     "retry_policy",
     "timeout_soft",
     "timeout_hard",
+    "enqueued_by_id",  # a copy stays its owner's task: the API shows it to them
 )
 
 

@@ -1,8 +1,8 @@
 """The Schedule admin: create, edit, enable, disable, run now; runs and their tasks.
 
-Imported by ``admin.py``. The form checks the cron expression, interval,
-time zone, window, task and arguments, and shows what is wrong beside the
-field. Saving a changed timing moves the schedule's cursor to the next
+Imported by ``admin.py``. The form (``schedule_form.py``) checks the cron
+expression, interval, time zone, window, task and arguments, and shows
+what is wrong beside the field. Saving a changed timing moves the schedule's cursor to the next
 planned time, and the schedulers use it at their next tick.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -19,113 +18,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import cron, invocation, models, operations, registry, schedules
-from django_taskflow.exceptions import InvalidSchedule, UnknownTask
-from django_taskflow.scheduling import Timing, parse_days, zone
+from django_taskflow import cron, models, operations, schedule_form, schedules
+from django_taskflow.exceptions import InvalidSchedule
+from django_taskflow.scheduling import zone
 
 UPCOMING_RUNS = 5
 # Runs listed on a schedule's page; all of them are in the ScheduleRun admin.
 RECENT_RUNS = 20
-# What a schedule declared in code takes from the code: sync would undo an edit.
-CODE_FIELDS = (
-    "name",
-    "task_path",
-    "args",
-    "kwargs",
-    *schedules.TIMING_FIELDS,
-    "catch_up",
-    "overlap",
-)
-
-
-class ScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
-    """Checks every field a scheduler will read, so that a saved schedule can run."""
-
-    class Meta:
-        model = models.Schedule
-        fields = [*CODE_FIELDS, "enabled"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if "timezone" in self.fields and not self.initial.get("timezone"):
-            self.fields["timezone"].initial = schedules.default_timezone()
-        if "task_path" in self.fields:
-            known = ", ".join(registry.known_paths()) or "(none found)"
-            self.fields["task_path"].help_text = f"A task's dotted path. Known tasks: {known}."
-
-    def clean_cron(self) -> str:
-        value: str = (self.cleaned_data.get("cron") or "").strip()
-        if value:
-            try:
-                cron.check_expression(value)
-            except InvalidSchedule as exc:
-                raise forms.ValidationError(str(exc)) from exc
-        return value
-
-    def clean_timezone(self) -> str:
-        value: str = (self.cleaned_data.get("timezone") or "").strip()
-        try:
-            zone(value)
-        except InvalidSchedule as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        return value
-
-    def clean_window_days(self) -> str:
-        value: str = (self.cleaned_data.get("window_days") or "").strip().upper()
-        try:
-            parse_days(value)
-        except InvalidSchedule as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        return value.replace(" ", "")
-
-    def clean(self) -> dict[str, Any]:
-        data: dict[str, Any] = super().clean() or {}
-        if "cron" in self.fields:
-            has_cron, has_interval = bool(data.get("cron")), data.get("interval_seconds")
-            if has_cron == bool(has_interval) and "cron" not in self.errors:
-                self.add_error("cron", _("Give a cron expression or an interval, not both."))
-            if (data.get("window_start") is None) != (data.get("window_end") is None):
-                self.add_error("window_end", _("A window needs both its opening and closing."))
-        if not self.errors and "cron" in self.fields:
-            try:
-                Timing(
-                    cron=data.get("cron") or None,
-                    every=None if data.get("cron") else _seconds(data.get("interval_seconds")),
-                    timezone=data["timezone"],
-                    window=models.Schedule(
-                        window_start=data.get("window_start"),
-                        window_end=data.get("window_end"),
-                        window_days=data.get("window_days", ""),
-                    ).window,
-                )
-            except InvalidSchedule as exc:
-                self.add_error(None, str(exc))
-        if "task_path" in self.fields and "task_path" not in self.errors:
-            self._check_task(data)
-        return data
-
-    def _check_task(self, data: dict[str, Any]) -> None:
-        args, kwargs = data.get("args"), data.get("kwargs")
-        if not isinstance(args, list):
-            self.add_error("args", _('A JSON list of positional arguments, e.g. [1, "a"].'))
-        if not isinstance(kwargs, dict):
-            self.add_error("kwargs", _('A JSON object of keyword arguments, e.g. {"n": 1}.'))
-        try:
-            definition = registry.resolve(data.get("task_path", ""))
-        except UnknownTask as exc:
-            self.add_error("task_path", str(exc))
-            return
-        if isinstance(args, list) and isinstance(kwargs, dict):
-            try:
-                invocation.bind_arguments(definition, args, kwargs)
-            except TypeError as exc:
-                self.add_error(None, f"The arguments do not fit the task: {exc}")
-
-
-def _seconds(value: Any) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=value) if value else None
 
 
 @admin.register(models.ScheduleRun)
@@ -224,7 +123,7 @@ def outcome(run: models.ScheduleRun | None) -> str:
 
 @admin.register(models.Schedule)
 class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    form = ScheduleForm
+    form = schedule_form.ScheduleForm
     list_display = [
         "name",
         "task_path",
@@ -275,7 +174,7 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and obj.source == models.Source.CODE:
-            fields += list(CODE_FIELDS)  # declared in code: sync would undo an edit
+            fields += list(schedule_form.CODE_FIELDS)  # declared in code: sync would undo an edit
         return fields
 
     @admin.display(description=_("when"))
@@ -340,12 +239,11 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        timing_changed = any(name in form.changed_data for name in schedules.TIMING_FIELDS)
-        turned_on = "enabled" in form.changed_data and obj.enabled
         if not change:
             obj.source = models.Source.ADMIN
-        if not change or timing_changed or turned_on or obj.next_planned_at is None:
-            schedules.reset_cursor(obj, timezone.now())
+        schedule_form.move_cursor_if_needed(
+            obj, form.changed_data, created=not change, now=timezone.now()
+        )
         super().save_model(request, obj, form, change)
 
     def has_run_now_permission(self, request: HttpRequest) -> bool:

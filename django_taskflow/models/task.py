@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
@@ -182,6 +183,20 @@ class Task(models.Model):
         help_text=_("The task this one repeats (requeued or retried with edited arguments)."),
     )
 
+    # Who enqueued it through the API (NULL from code, the CLI or a schedule):
+    # the API shows a user who is not staff only their own tasks. No index
+    # of its own: taskflow_task_enqueued_by_idx holds the non-NULL rows only.
+    enqueued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        db_index=False,
+        related_name="+",
+        help_text=_("The user who enqueued it through the API."),
+    )
+
     objects = TaskQuerySet.as_manager()
 
     class Meta:
@@ -193,6 +208,7 @@ class Task(models.Model):
             ("cancel_task", _("Can cancel tasks")),
             ("requeue_task", _("Can requeue tasks")),
             ("retry_task", _("Can retry tasks now")),
+            ("view_payload", _("Can view task arguments, results and tracebacks")),
         ]
         indexes = [
             # The claim reads this index in its own order and stops after
@@ -253,6 +269,15 @@ class Task(models.Model):
             # on PostgreSQL, migration 0004 adds a GIN index for tags.
             models.Index(fields=["task_path", "-enqueued_at"], name="taskflow_task_path_idx"),
             models.Index(fields=["queue_name", "-enqueued_at"], name="taskflow_task_queue_idx"),
+            # The API's list for a user who sees only their own tasks; rows
+            # enqueued from code (NULL) never enter it.
+            models.Index(
+                "enqueued_by",
+                models.F("enqueued_at").desc(),
+                models.F("id").desc(),
+                name="taskflow_task_enqueued_by_idx",
+                condition=models.Q(enqueued_by__isnull=False),
+            ),
             # Pruning (retention.py) deletes finished rows oldest first by this
             # index, and stats' throughput counts recent finishes with it.
             # Finished rows only: a queued or running row (no finished_at)

@@ -123,6 +123,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/schedules.py",
         "testproject/docs_examples/limits.py",
         "testproject/docs_examples/alerts.py",
+        "testproject/docs_examples/api.py",
     }
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.test import Client
 from django.utils import timezone
 
@@ -84,9 +85,8 @@ def test_a_paused_queue_does_not_make_the_queue_unhealthy(live_worker: None) -> 
 
 
 def test_unapplied_migrations_are_unhealthy() -> None:
-    from django.db.migrations.loader import MigrationLoader
-
     health._migrated.clear()
+    # The latest one: marking an earlier one unapplied leaves the plan empty.
     [(_app, latest)] = MigrationLoader(connection).graph.leaf_nodes("django_taskflow")
     with connection.cursor() as cursor:
         cursor.execute(

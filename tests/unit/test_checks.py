@@ -187,6 +187,20 @@ def test_middleware_that_cannot_be_loaded_is_error_e005() -> None:
     assert "tests.no_such_module.Timing" in message.msg
 
 
+def test_api_permission_class_that_cannot_be_imported_is_error_e006() -> None:
+    backend = TaskflowBackend(
+        "default",
+        {
+            "BACKEND": "django_taskflow.backend.TaskflowBackend",
+            "OPTIONS": {"API_PERMISSION_CLASSES": ["myproject.permissions.NoSuchClass"]},
+        },
+    )
+    [message] = backend.check()
+    assert message.id == "taskflow.E006"
+    assert "TASKS['default']['OPTIONS']['API_PERMISSION_CLASSES']" in message.msg
+    assert "myproject.permissions.NoSuchClass" in message.msg
+
+
 # taskflow.W001: installed, but no backend in TASKS is ours
 
 

@@ -106,6 +106,18 @@ def test_given_options_replace_the_defaults() -> None:
         ("MAX_LOST_ATTEMPTS", True, "a whole number of at least 1"),
         ("DATABASE", "missing", "the alias of a database in DATABASES"),
         ("DATABASE", None, "the alias of a database in DATABASES"),
+        ("API_MAX_BODY_BYTES", 0, "a whole number of at least 1"),
+        ("API_MAX_BODY_BYTES", "64KB", "a whole number of at least 1"),
+        (
+            "API_PERMISSION_CLASSES",
+            [],
+            "a non-empty list of dotted paths to DRF permission classes",
+        ),
+        (
+            "API_PERMISSION_CLASSES",
+            "rest_framework.permissions.IsAdminUser",
+            "a non-empty list of dotted paths to DRF permission classes",
+        ),
     ],
 )
 def test_bad_value_is_reported_naming_the_setting_and_the_value(

@@ -76,6 +76,8 @@ def reject_negative(value: object) -> object:
         ({"takes_context": "yes"}, "takes_context"),
         ({"on_lost": "retry"}, "on_lost"),
         ({"on_lost": None}, "on_lost"),
+        ({"api": "yes"}, "api"),
+        ({"api": 1}, "api"),
     ],
 )
 def test_bad_option_is_refused_when_the_task_is_defined(

@@ -1,0 +1,131 @@
+"""Enqueue a task named by someone outside the code: the REST API's enqueue.
+
+Only tasks marked ``@task(api=True)`` can be found here, and only among
+the definitions already imported (autodiscovery imports every app's
+``tasks.py``): a name from a request never triggers an import. Arguments
+arrive as JSON with no type checker behind them, so each one is checked
+against its parameter's annotation, as an operator's edited arguments are
+(``edited_arguments``), and the whole call against the payload limits,
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django.db import transaction
+
+from django_taskflow import edited_arguments, models, payloads, registry
+from django_taskflow.definition import TaskflowTask
+from django_taskflow.exceptions import PayloadTooLarge, TaskNotExposed, UnserializablePayload
+from django_taskflow.results import TaskflowResult
+
+
+def exposed_tasks(backend: str) -> dict[str, TaskflowTask]:
+    """The definitions of ``backend`` that may be enqueued by name, by path."""
+    return {
+        definition.module_path: definition
+        for definition in registry.definitions()
+        if isinstance(definition, TaskflowTask) and definition.api and definition.backend == backend
+    }
+
+
+def find_exposed(name: str, backend: str) -> TaskflowTask:
+    """The ``@task(api=True)`` definition ``name`` stands for (a path or a function name).
+
+    A function name must belong to exactly one exposed task. Raises
+    :class:`TaskNotExposed` otherwise; the message never names a task
+    that is not exposed.
+    """
+    exposed = exposed_tasks(backend)
+    if name in exposed:
+        return exposed[name]
+    matches = [path for path in exposed if path.rpartition(".")[2] == name]
+    if len(matches) == 1:
+        return exposed[matches[0]]
+    if matches:
+        raise TaskNotExposed(
+            f"{name!r} is the function name of several tasks ({', '.join(sorted(matches))}): "
+            "give the full path of the one you mean."
+        )
+    raise TaskNotExposed(
+        f"No task named {name!r} can be enqueued by name; only tasks marked @task(api=True) can."
+    )
+
+
+@dataclass(slots=True)
+class ArgumentProblems:
+    """What is wrong with a call, by where it was given."""
+
+    args: dict[int, str] = field(default_factory=dict)  # position -> message
+    kwargs: dict[str, str] = field(default_factory=dict)  # name -> message
+    call: list[str] = field(default_factory=list)  # the call as a whole
+
+    def __bool__(self) -> bool:
+        return bool(self.args or self.kwargs or self.call)
+
+
+def check_call(
+    definition: TaskflowTask, args: Sequence[Any], kwargs: Mapping[str, Any], max_bytes: int
+) -> ArgumentProblems:
+    """Everything that would stop this call being enqueued, or nothing.
+
+    The arguments must bind to the function's signature, each must fit its
+    parameter's annotation, and the call must be storable JSON of at most
+    ``max_bytes`` (``OPTIONS["MAX_PAYLOAD_BYTES"]``).
+    """
+    problems = ArgumentProblems()
+    try:
+        mismatches = edited_arguments.mismatches(definition, args, kwargs)
+    except TypeError as exc:
+        problems.call.append(str(exc))
+        return problems
+    positions = _positions(definition)
+    for name, message in mismatches:
+        if name in kwargs:
+            problems.kwargs[name] = message
+        else:
+            problems.args[positions.index(name)] = message
+    try:
+        payloads.encode_arguments(definition.module_path, args, kwargs, max_bytes)
+    except (UnserializablePayload, PayloadTooLarge) as exc:
+        problems.call.append(str(exc))
+    return problems
+
+
+def _positions(definition: TaskflowTask) -> list[str]:
+    """The parameters positional arguments fill, in order (the context left out)."""
+    parameters = list(inspect.signature(definition.func).parameters.values())
+    if definition.takes_context:
+        parameters = parameters[1:]
+    return [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def enqueue(
+    definition: TaskflowTask,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    *,
+    user: Any,
+    database: str,
+) -> TaskflowResult:
+    """Enqueue the call, recording ``user`` (a saved user, or None) as ``enqueued_by``.
+
+    The row and its ``enqueued_by`` are written in one transaction, so a
+    worker or a live update never sees the task without its owner. A
+    deduplicated call (``dedup``, ``unique``) returns the existing task and
+    leaves its owner as it was.
+    """
+    with transaction.atomic(using=database):
+        # Our backend's enqueue returns our result, deduplicated or not.
+        result = cast(TaskflowResult, definition.enqueue(*args, **kwargs))
+        if user is not None and not result.deduplicated:
+            models.Task.objects.using(database).filter(pk=result.id).update(enqueued_by=user.pk)
+    return result

@@ -1,0 +1,26 @@
+"""Tasks the API tests enqueue by name (module level, so the worker can import them)."""
+
+from __future__ import annotations
+
+from django_taskflow import task
+
+
+@task(api=True, tags=["reports"])
+def compile_report(year: int, title: str = "Annual", *, pages: list[int] | None = None) -> str:
+    return f"{title} {year}: {len(pages or [])} pages"
+
+
+@task(api=True, queue_name="emails")
+def notify(address: str) -> None:
+    raise ConnectionError(f"mail server refused {address}")
+
+
+@task
+def internal_only(amount: int) -> int:
+    """Not marked api=True: the API must refuse to enqueue it."""
+    return amount
+
+
+@task(api=True, unique=True)
+def refresh_cache(name: str) -> None:
+    """At most one queued or running copy per name."""
