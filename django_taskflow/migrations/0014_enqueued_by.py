@@ -4,33 +4,11 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-class AddIndexConcurrentlyOnPostgres(migrations.AddIndex):
-    """AddIndex that builds with CREATE INDEX CONCURRENTLY on PostgreSQL.
-
-    An upgrade must not lock a 10 M-row task table while the index builds
-    (the index holds no row yet: every existing task has enqueued_by NULL).
-    """
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.add_index(model, self.index, concurrently=True)
-        else:
-            schema_editor.add_index(model, self.index)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if not self.allow_migrate_model(schema_editor.connection.alias, model):
-            return
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.remove_index(model, self.index, concurrently=True)
-        else:
-            schema_editor.remove_index(model, self.index)
+from django_taskflow.db.concurrent_indexes import AddIndexConcurrentlyOnPostgres
 
 
+# The index holds no row yet (every existing task has enqueued_by NULL), but
+# building it must still not lock a 10 M-row task table.
 class Migration(migrations.Migration):
 
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
