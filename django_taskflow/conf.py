@@ -43,6 +43,8 @@ class Options:
     retention: Mapping[str, timedelta] = field(default_factory=dict)
     # The health check fails when a ready task has waited longer than this.
     health_max_ready_age_seconds: float = 300.0
+    # A scraper sends it as a bearer token to read /taskflow/metrics; None: staff only.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -140,6 +142,16 @@ def _retention(value: Any) -> str | None:
     return None
 
 
+# A shorter token is too easy to guess.
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+def _metrics_token(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and len(value) >= MIN_METRICS_TOKEN_LENGTH):
+        return None
+    return f"None or a string of at least {MIN_METRICS_TOKEN_LENGTH} characters"
+
+
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -166,6 +178,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "QUEUE_LIMITS": ("queue_limits", _queue_limits),
     "RETENTION": ("retention", _retention),
     "HEALTH_MAX_READY_AGE_SECONDS": ("health_max_ready_age_seconds", _positive_number),
+    "METRICS_TOKEN": ("metrics_token", _metrics_token),
 }
 
 

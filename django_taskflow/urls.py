@@ -10,4 +10,5 @@ app_name = "django_taskflow"
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
 ]

@@ -1,5 +1,5 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules, running workers, prune turns.
+rate-limit starts, schedules, running workers, prune turns, and the metrics' counters.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
@@ -7,6 +7,7 @@ Also the proxy views of the task table the admin shows: dead letters and stuck t
 from __future__ import annotations
 
 from django_taskflow.models.attempt import Attempt
+from django_taskflow.models.counter import TaskCounter
 from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.queue_state import QueueState
@@ -32,6 +33,7 @@ __all__ = [
     "Source",
     "StuckTask",
     "Task",
+    "TaskCounter",
     "TaskQuerySet",
     "WorkerProcess",
     "WorkerSlot",
