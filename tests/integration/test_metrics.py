@@ -8,53 +8,19 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
-from prometheus_client.parser import text_string_to_metric_families
 
-from django_taskflow import models, recovery
+from django_taskflow import models, recovery, transitions
+from django_taskflow.execution import outcome
 from django_taskflow.testing import run_tasks
 from tests import tasks
 from tests.conftest import claim_for, heartbeat_worker
+from tests.scrape import TOKEN, scrape, value, with_token
 
 pytestmark = pytest.mark.django_db
-
-TOKEN = "scraper-token-for-tests-0123456789"  # noqa: S105 - a test value
-
-type Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def with_token(token: str | None) -> override_settings:
-    """The test project's TASKS, with ``OPTIONS["METRICS_TOKEN"]`` set to ``token``."""
-    backend = settings.TASKS["default"]
-    return override_settings(
-        TASKS={"default": {**backend, "OPTIONS": {**backend["OPTIONS"], "METRICS_TOKEN": token}}}
-    )
-
-
-def parse(text: str) -> Samples:
-    """Every sample of an exposition, by name and labels."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def scrape() -> Samples:
-    """The metrics as a scraper holding the token reads them."""
-    with with_token(TOKEN):
-        response = Client().get("/taskflow/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
-    assert response.status_code == 200, response.content
-    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
-    return parse(response.content.decode())
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples[name, frozenset(labels.items())]
 
 
 def test_counters_after_running_tasks_count_successes_failures_and_retries() -> None:
@@ -101,6 +67,27 @@ def test_the_histogram_puts_each_attempt_in_its_duration_bucket(tmp_path: Path) 
     assert value(samples, bucket, task=slow, le="+Inf") == 1
     assert value(samples, "taskflow_attempt_duration_seconds_sum", task=slow) >= 0.3
     assert value(samples, bucket, task="tests.tasks.add", le="+Inf") == 1
+
+
+def test_an_attempt_longer_than_the_last_bound_counts_in_the_last_bucket_only() -> None:
+    tasks.add.enqueue(1, 1)
+    [claimed] = claim_for("host:1:0")
+    finished = timezone.now()
+    long_attempt = transitions.Completion(
+        task=claimed,
+        outcome=outcome.succeeded("2"),
+        started_at=finished - timedelta(hours=2),
+        finished_at=finished,
+    )
+    kept, _events = transitions.record_batch("default", "host:1:0", [long_attempt])
+    assert kept == [long_attempt]
+
+    samples = scrape()
+
+    bucket = "taskflow_attempt_duration_seconds_bucket"
+    assert value(samples, bucket, task="tests.tasks.add", le="3600.0") == 0
+    assert value(samples, bucket, task="tests.tasks.add", le="+Inf") == 1
+    assert value(samples, "taskflow_attempt_duration_seconds_sum", task="tests.tasks.add") == 7200
 
 
 def test_a_slot_killed_at_the_hard_limit_counts_a_timeout_without_a_duration() -> None:

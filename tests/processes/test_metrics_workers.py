@@ -6,22 +6,14 @@ from pathlib import Path
 
 import pytest
 from django.db.models import Count, Q
-from django.test import Client
 
 from django_taskflow import models, worker_status
 from django_taskflow.states import AttemptOutcome, Status
 from tests import tasks
 from tests.conftest import WorkerProcesses, wait_for
-from tests.integration.test_metrics import TOKEN, Samples, parse, with_token
+from tests.scrape import Samples, scrape
 
 pytestmark = pytest.mark.processes
-
-
-def scrape() -> Samples:
-    with with_token(TOKEN):
-        response = Client().get("/taskflow/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
-    assert response.status_code == 200
-    return parse(response.content.decode())
 
 
 def recorded(task_path: str) -> dict[str, int]:
