@@ -51,7 +51,7 @@ class QueueNow:
 def read_gauges(
     options: Options, backend: str, queues: set[str], now: datetime | None = None
 ) -> QueueNow:
-    """Read the gauges (four indexed queries). ``queues`` are reported even when empty."""
+    """Read the gauges (five indexed queries). ``queues`` are reported even when empty."""
     now = now or timezone.now()
     tasks = models.Task.objects.using(options.database).filter(backend=backend)
     depth = {(queue, status): 0 for queue in queues for status in DEPTH_STATUSES}
