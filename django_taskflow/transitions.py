@@ -202,6 +202,7 @@ def _write(
                 events=event_rows,
                 counter_table=models.TaskCounter._meta.db_table,
                 timings=[counters.timing(c.started_at, c.finished_at) for c in completions],
+                shard=counters.shard_for(worker_id),
             )
         }
     return won, noted + [

@@ -201,7 +201,7 @@ def delete_tasks(
 
 
 # A counter row's key (models.TaskCounter), then what is added to it.
-COUNTER_KEY = ("backend", "task_path", "outcome", "status", "bucket")
+COUNTER_KEY = ("backend", "task_path", "outcome", "status", "bucket", "shard")
 
 
 def add_counts(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -224,7 +224,7 @@ def add_counts(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> Non
     cursor.execute(
         f"""
         INSERT INTO {table} ({key}, attempts, seconds)
-        VALUES {", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(merged))}
+        VALUES {", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(merged))}
         ON CONFLICT ({key}) DO UPDATE
         SET attempts = {table}.attempts + excluded.attempts,
             seconds = {table}.seconds + excluded.seconds

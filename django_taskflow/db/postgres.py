@@ -483,8 +483,9 @@ SELECT id FROM won
 _COUNT_SQL = """
 counted AS (
     INSERT INTO {counter_table} AS c ({key}, attempts, seconds)
-    SELECT {key}, count(*), sum(seconds) FROM won
-    GROUP BY {key}
+    SELECT backend, task_path, outcome, status, bucket, %s::smallint, count(*), sum(seconds)
+    FROM won
+    GROUP BY backend, task_path, outcome, status, bucket
     ORDER BY backend COLLATE "C", task_path COLLATE "C", outcome COLLATE "C",
         status COLLATE "C", bucket
     ON CONFLICT ({key}) DO UPDATE
@@ -518,6 +519,7 @@ def record(
     events: Sequence[Sequence[Any]],
     counter_table: str | None = None,
     timings: Sequence[tuple[float, float]] = (),
+    shard: int = 0,
 ) -> set[Any]:
     """Write outcomes, their Attempt rows and events in one statement.
 
@@ -527,8 +529,8 @@ def record(
     flag: an outcome's event, written only if its task's outcome was. Their
     ids follow the order given. With ``counter_table``, each outcome written
     is counted there, in the duration bucket and seconds of its entry in
-    ``timings`` (one per completion). Returns the ids whose outcome was
-    written.
+    ``timings`` (one per completion), in the counter rows of ``shard``.
+    Returns the ids whose outcome was written.
     """
     # Each id is turned into text once, though it comes with several rows.
     id_texts: dict[Any, str] = {}
@@ -566,6 +568,7 @@ def record(
         [
             json.dumps(completion_rows, default=_plain),
             worker_id,
+            *([] if counter_table is None else [shard]),
             worker_id,
             json.dumps(event_rows, default=_plain),
         ],

@@ -335,6 +335,7 @@ def record(
     events: Sequence[Sequence[Any]],
     counter_table: str | None = None,
     timings: Sequence[tuple[float, float]] = (),
+    shard: int = 0,
 ) -> set[Any]:
     """Write outcomes, their Attempt rows, events and counts; see ``postgres.record``.
 
@@ -360,7 +361,7 @@ def record(
             cursor,
             table=counter_table,
             rows=[
-                (*won[row[0]], row[_OUTCOME], row[_STATUS], bucket, 1, seconds)
+                (*won[row[0]], row[_OUTCOME], row[_STATUS], bucket, shard, 1, seconds)
                 for row, (bucket, seconds) in zip(completions, timings, strict=True)
                 if row[0] in won
             ],

@@ -20,7 +20,8 @@ class TaskCounter(models.Model):
     leaves this table alone. Read through ``django_taskflow.counters``.
 
     One row per (backend, task, attempt outcome, task status after the
-    attempt, duration bucket): a few dozen rows per task name.
+    attempt, duration bucket, shard): at most a few hundred rows per task
+    name, summed when read.
     """
 
     backend = models.CharField(max_length=100)
@@ -37,6 +38,13 @@ class TaskCounter(models.Model):
             "bucket); -1 for attempts that ended without a duration (lost, killed)."
         )
     )
+    shard = models.PositiveSmallIntegerField(
+        default=0,
+        help_text=_(
+            "Spreads one count over several rows, chosen by the writing slot, so that "
+            "slots recording at the same time rarely wait for each other's row."
+        ),
+    )
     attempts = models.PositiveBigIntegerField(default=0)
     seconds = models.FloatField(default=0.0, help_text=_("The attempts' durations, added up."))
 
@@ -46,10 +54,13 @@ class TaskCounter(models.Model):
         constraints = [
             # The upsert's conflict target (db.add_counts).
             models.UniqueConstraint(
-                fields=["backend", "task_path", "outcome", "status", "bucket"],
+                fields=["backend", "task_path", "outcome", "status", "bucket", "shard"],
                 name="taskflow_counter_key",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.task_path} {self.outcome}->{self.status} <= {self.bucket}: {self.attempts}"
+        return (
+            f"{self.task_path} {self.outcome}->{self.status} <= {self.bucket} "
+            f"[{self.shard}]: {self.attempts}"
+        )

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from django_taskflow import models, recovery, transitions
+from django_taskflow import db, models, recovery, transitions
 from django_taskflow.execution import outcome
 from django_taskflow.testing import run_tasks
 from tests import tasks
@@ -88,6 +89,23 @@ def test_an_attempt_longer_than_the_last_bound_counts_in_the_last_bucket_only() 
     assert value(samples, bucket, task="tests.tasks.add", le="3600.0") == 0
     assert value(samples, bucket, task="tests.tasks.add", le="+Inf") == 1
     assert value(samples, "taskflow_attempt_duration_seconds_sum", task="tests.tasks.add") == 7200
+
+
+def test_a_count_spread_over_shards_is_served_as_their_sum() -> None:
+    add = ("default", "tests.tasks.add", "succeeded", "succeeded", 0.005)
+    with connection.cursor() as cursor:
+        for shard, attempts in ((0, 2), (5, 3)):
+            db.add_counts(
+                cursor,
+                table=models.TaskCounter._meta.db_table,
+                rows=[(*add, shard, attempts, 0.001 * attempts)],
+            )
+        db.add_counts(cursor, table=models.TaskCounter._meta.db_table, rows=[(*add, 5, 1, 0.0)])
+
+    samples = scrape()
+
+    assert value(samples, "taskflow_task_successes_total", task="tests.tasks.add") == 6
+    assert models.TaskCounter.objects.count() == 2
 
 
 def test_a_slot_killed_at_the_hard_limit_counts_a_timeout_without_a_duration() -> None:
