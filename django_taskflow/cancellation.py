@@ -29,7 +29,7 @@ from django.db.models import F
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from django_taskflow import db, events, models, results, signals
+from django_taskflow import counters, db, events, models, results, signals
 from django_taskflow.cancel_requests import describe
 from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import TaskCancelled, UnknownTask
@@ -277,6 +277,9 @@ def end_refused_retries(
                 error_message=f"{message}; the attempt ended with: {error_message}",
                 traceback=traceback,
             )
+            counters.count_abrupt_end(
+                database, task, outcome=AttemptOutcome.CANCELLED, status=Status.CANCELLED
+            )
             ended += 1
             _record_events(
                 database,
@@ -341,6 +344,9 @@ def end_attempt(
             outcome=AttemptOutcome.CANCELLED,
             error_class=class_path(error),
             error_message=str(error),
+        )
+        counters.count_abrupt_end(
+            database, task, outcome=AttemptOutcome.CANCELLED, status=Status.CANCELLED
         )
         _record_events(
             database,

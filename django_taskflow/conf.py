@@ -53,6 +53,8 @@ class Options:
     # The REST API (django_taskflow.api), which serves this backend when it is "default".
     api_permission_classes: tuple[str, ...] = (API_DEFAULT_PERMISSION,)
     api_max_body_bytes: int = 65_536
+    # A scraper sends it as a bearer token to read /taskflow/metrics; None: staff only.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -166,6 +168,16 @@ def _alerts(value: Any) -> str | None:
     return None
 
 
+# A shorter token is too easy to guess.
+MIN_METRICS_TOKEN_LENGTH = 16
+
+
+def _metrics_token(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and len(value) >= MIN_METRICS_TOKEN_LENGTH):
+        return None
+    return f"None or a string of at least {MIN_METRICS_TOKEN_LENGTH} characters"
+
+
 def _database_alias(value: Any) -> str | None:
     from django.db import connections
 
@@ -195,6 +207,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERTS": ("alerts", _alerts),
     "API_PERMISSION_CLASSES": ("api_permission_classes", _permission_classes),
     "API_MAX_BODY_BYTES": ("api_max_body_bytes", _positive_int),
+    "METRICS_TOKEN": ("metrics_token", _metrics_token),
 }
 
 

@@ -142,3 +142,7 @@ class TaskNotExposed(TaskflowError, ValueError):
 
 class InvalidSchedule(TaskflowError, ValueError):
     """A schedule cannot be used: its cron expression, interval, time zone or window is invalid."""
+
+
+class MetricsUnavailable(TaskflowError, ImportError):
+    """prometheus_client is not installed: install django-taskflow-queue[metrics] to serve metrics."""

@@ -22,7 +22,7 @@ from django.db.models.functions import Greatest, Now
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
-from django_taskflow import cancellation, events, models, results, signals
+from django_taskflow import cancellation, counters, events, models, results, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import LeaseUntil, dialect_for
 from django_taskflow.exceptions import (
@@ -224,6 +224,9 @@ def end_attempt_abruptly(
             outcome=outcome,
             error_class=class_path(error),
             error_message=str(error),
+        )
+        counters.count_abrupt_end(
+            database, task, outcome=outcome, status=Status.FAILED if final else Status.QUEUED
         )
         events.record_event(
             task,

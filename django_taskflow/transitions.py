@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import DataError, IntegrityError, connections, transaction
 
-from django_taskflow import attempt_log, events, models
+from django_taskflow import attempt_log, counters, events, models
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
 from django_taskflow.execution.outcome import (
@@ -156,7 +156,7 @@ def _write(
     completions: Sequence[Completion],
     notes: Sequence[Note] = (),
 ) -> tuple[set[uuid.UUID], list[events.TaskEvent]]:
-    """Write ``completions`` and ``notes`` with their events, atomically.
+    """Write ``completions`` and ``notes`` with their events and counts, atomically.
 
     One ``record`` call writes them all; a transaction is opened only if
     the dialect needs one for it, or progress notes add updates of their own.
@@ -200,6 +200,9 @@ def _write(
                 worker_id=worker_id,
                 completions=rows,
                 events=event_rows,
+                counter_table=models.TaskCounter._meta.db_table,
+                timings=[counters.timing(c.started_at, c.finished_at) for c in completions],
+                shard=counters.shard_for(worker_id),
             )
         }
     return won, noted + [

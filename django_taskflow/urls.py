@@ -14,4 +14,5 @@ app_name = "django_taskflow"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("health", views.health, name="health"),
     path("api/", include("django_taskflow.api.urls")),
+    path("metrics", views.metrics, name="metrics"),
 ]

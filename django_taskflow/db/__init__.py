@@ -198,3 +198,36 @@ def delete_tasks(
         f"UPDATE {tables['schedule_run']} SET task_id = NULL WHERE task_id IN ({marks})", ids
     )
     return len(ids)
+
+
+# A counter row's key (models.TaskCounter), then what is added to it.
+COUNTER_KEY = ("backend", "task_path", "outcome", "status", "bucket", "shard")
+
+
+def add_counts(cursor: Any, *, table: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Add ``rows`` of (``COUNTER_KEY``..., attempts, seconds) to the counter table.
+
+    One upsert, run inside the caller's transaction. Rows of one key are
+    merged first (an upsert may not touch a row twice), and written in key
+    order, so that two writers adding to the same rows lock them in the
+    same order and never deadlock. Plain SQL that PostgreSQL and SQLite
+    (3.24+) both run.
+    """
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    for *row_key, attempts, seconds in rows:
+        total = merged.setdefault(tuple(row_key), [0, 0.0])
+        total[0] += attempts
+        total[1] += seconds
+    if not merged:
+        return
+    key = ", ".join(COUNTER_KEY)
+    cursor.execute(
+        f"""
+        INSERT INTO {table} ({key}, attempts, seconds)
+        VALUES {", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(merged))}
+        ON CONFLICT ({key}) DO UPDATE
+        SET attempts = {table}.attempts + excluded.attempts,
+            seconds = {table}.seconds + excluded.seconds
+        """,
+        [value for row_key in sorted(merged) for value in (*row_key, *merged[row_key])],
+    )

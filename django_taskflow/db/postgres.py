@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django_taskflow.db import COMPLETION_COLUMNS, INSERT_COLUMNS, dedup_sql
+from django_taskflow.db import COMPLETION_COLUMNS, COUNTER_KEY, INSERT_COLUMNS, dedup_sql
 from django_taskflow.db.postgres_claim import (
     LEASE_UNTIL_SQL,
     capability_filter,
@@ -257,7 +257,9 @@ _RECORD_TYPES = {
     "error_value": "text",
 }
 _RECORD_COMPLETIONS = ", ".join(
-    f"{column} {_RECORD_TYPES[column]}" for column in COMPLETION_COLUMNS
+    [f"{column} {_RECORD_TYPES[column]}" for column in COMPLETION_COLUMNS]
+    # Each attempt's duration bucket and seconds, for the counters.
+    + ["bucket float8", "seconds float8"]
 )
 
 # Writes outcomes, their Attempt rows and the batch's events in one statement
@@ -287,8 +289,8 @@ won AS (
       AND t.attempts = v.number
       -- a cancelled task is never queued again (see cancellation.py)
       AND (v.status <> 'queued' OR t.cancel_requested_at IS NULL)
-    RETURNING t.id
-),
+    RETURNING t.id, t.backend, t.task_path, v.outcome, v.status, v.bucket, v.seconds
+),{counting}
 attempts AS (
     INSERT INTO {attempt_table}
         (task_id, number, worker_id, started_at, finished_at, outcome,
@@ -312,8 +314,26 @@ written AS (
 SELECT id FROM won
 """
 
+# The outcomes won, added to the counters (counters.py) in the same statement.
+# Rows are locked in one order (the Python order of db.add_counts, which
+# other writers use), so two workers adding to the same rows never deadlock.
+_COUNT_SQL = """
+counted AS (
+    INSERT INTO {counter_table} AS c ({key}, attempts, seconds)
+    SELECT backend, task_path, outcome, status, bucket, %s::smallint, count(*), sum(seconds)
+    FROM won
+    GROUP BY backend, task_path, outcome, status, bucket
+    ORDER BY backend COLLATE "C", task_path COLLATE "C", outcome COLLATE "C",
+        status COLLATE "C", bucket
+    ON CONFLICT ({key}) DO UPDATE
+    SET attempts = c.attempts + excluded.attempts, seconds = c.seconds + excluded.seconds
+),"""
+
 # Writing several statements needs no transaction of the caller's.
 RECORD_IS_ONE_STATEMENT = True
+
+
+_INFINITY = float("inf")
 
 
 def _plain(value: Any) -> str:
@@ -334,6 +354,9 @@ def record(
     worker_id: str,
     completions: Sequence[Sequence[Any]],
     events: Sequence[Sequence[Any]],
+    counter_table: str | None = None,
+    timings: Sequence[tuple[float, float]] = (),
+    shard: int = 0,
 ) -> set[Any]:
     """Write outcomes, their Attempt rows and events in one statement.
 
@@ -341,14 +364,21 @@ def record(
     status, worker and attempt number, so a task another worker recovered
     meanwhile is left alone. ``events`` are rows of ``EVENT_COLUMNS`` and a
     flag: an outcome's event, written only if its task's outcome was. Their
-    ids follow the order given. Returns the ids whose outcome was written.
+    ids follow the order given. With ``counter_table``, each outcome written
+    is counted there, in the duration bucket and seconds of its entry in
+    ``timings`` (one per completion), in the counter rows of ``shard``.
+    Returns the ids whose outcome was written.
     """
     # Each id is turned into text once, though it comes with several rows.
     id_texts: dict[Any, str] = {}
     completion_rows = []
-    for row in completions:
+    for n, row in enumerate(completions):
         named = dict(zip(COMPLETION_COLUMNS, row, strict=True))
         named["id"] = id_texts[row[0]] = str(row[0])
+        if counter_table is not None:
+            bucket, named["seconds"] = timings[n]
+            # JSON has no infinity; PostgreSQL reads this text as one.
+            named["bucket"] = bucket if bucket != _INFINITY else "Infinity"
         completion_rows.append(named)
     event_rows = [
         {
@@ -368,10 +398,14 @@ def record(
             task_table=task_table,
             attempt_table=attempt_table,
             event_table=event_table,
+            counting=""
+            if counter_table is None
+            else _COUNT_SQL.format(counter_table=counter_table, key=", ".join(COUNTER_KEY)),
         ),
         [
             json.dumps(completion_rows, default=_plain),
             worker_id,
+            *([] if counter_table is None else [shard]),
             worker_id,
             json.dumps(event_rows, default=_plain),
         ],

@@ -16,6 +16,7 @@ from django_taskflow.db import (
     COMPLETION_COLUMNS,
     EVENT_COLUMNS,
     INSERT_COLUMNS,
+    add_counts,
     dedup_sql,
 )
 
@@ -224,8 +225,11 @@ def complete(
     attempt_table: str,
     worker_id: str,
     completions: Sequence[Sequence[Any]],
-) -> set[Any]:
-    """Write outcomes and their Attempt rows; the caller holds a transaction."""
+) -> dict[Any, tuple[str, str]]:
+    """Write outcomes and their Attempt rows; the caller holds a transaction.
+
+    Returns the ids whose outcome was written, with their backend and task path.
+    """
     row = "(" + ", ".join(["%s"] * len(COMPLETION_COLUMNS)) + ")"
     values = ", ".join([row] * len(completions))
     cursor.execute(
@@ -242,11 +246,11 @@ def complete(
           AND {task_table}.worker_id = %s AND {task_table}.attempts = v.number
           -- a cancelled task is never queued again (see cancellation.py)
           AND (v.status <> 'queued' OR {task_table}.cancel_requested_at IS NULL)
-        RETURNING {task_table}.id
+        RETURNING {task_table}.id, {task_table}.backend, {task_table}.task_path
         """,
         [*(value for completion in completions for value in completion), worker_id],
     )
-    won = {row[0] for row in cursor.fetchall()}
+    won = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
     attempts = []
     for completion in completions:
         named = dict(zip(COMPLETION_COLUMNS, completion, strict=True))
@@ -262,6 +266,10 @@ def complete(
     return won
 
 
+# Where a completion row holds what the counters are keyed by.
+_OUTCOME = COMPLETION_COLUMNS.index("outcome")
+_STATUS = COMPLETION_COLUMNS.index("status")
+
 # ``record`` writes several statements: the caller holds a transaction.
 RECORD_IS_ONE_STATEMENT = False
 
@@ -275,8 +283,11 @@ def record(
     worker_id: str,
     completions: Sequence[Sequence[Any]],
     events: Sequence[Sequence[Any]],
+    counter_table: str | None = None,
+    timings: Sequence[tuple[float, float]] = (),
+    shard: int = 0,
 ) -> set[Any]:
-    """Write outcomes, their Attempt rows and events; see ``postgres.record``.
+    """Write outcomes, their Attempt rows, events and counts; see ``postgres.record``.
 
     Ids are drawn in the order written: the notes' events, then the outcomes'.
     """
@@ -290,12 +301,22 @@ def record(
             completions=completions,
         )
         if completions
-        else set()
+        else {}
     )
     insert_events(
         cursor, table=event_table, rows=[row[:-1] for row in events if row[-1] and row[0] in won]
     )
-    return won
+    if counter_table is not None and won:
+        add_counts(
+            cursor,
+            table=counter_table,
+            rows=[
+                (*won[row[0]], row[_OUTCOME], row[_STATUS], bucket, shard, 1, seconds)
+                for row, (bucket, seconds) in zip(completions, timings, strict=True)
+                if row[0] in won
+            ],
+        )
+    return set(won)
 
 
 def cancel_query(connection: Any) -> None:

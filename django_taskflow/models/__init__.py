@@ -1,5 +1,6 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules, running workers, prune turns, alert incidents.
+rate-limit starts, schedules, running workers, prune turns, alert incidents,
+and the metrics' counters.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from django_taskflow.models.alert import AlertIncident, AlertTurn
 from django_taskflow.models.attempt import Attempt
+from django_taskflow.models.counter import TaskCounter
 from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
 from django_taskflow.models.queue_state import QueueState
@@ -35,6 +37,7 @@ __all__ = [
     "Source",
     "StuckTask",
     "Task",
+    "TaskCounter",
     "TaskQuerySet",
     "WorkerProcess",
     "WorkerSlot",
