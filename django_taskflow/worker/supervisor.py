@@ -177,7 +177,8 @@ class Worker:
             database=self.backend_options.database,
             heartbeat_seconds=self.backend_options.heartbeat_seconds,
         )
-        # OPTIONS["RETENTION"]: prune from this loop too, when this worker has the turn.
+        # OPTIONS["RETENTION"] and expired deduplication keys: prune from this
+        # loop too, when this worker has the turn.
         self.retention = (
             RetentionDuty(
                 database=self.backend_options.database,
@@ -185,7 +186,7 @@ class Worker:
                 retention_by_status=self.backend_options.retention,
                 holder=options.slot_id(os.getpid()),
             )
-            if self.backend_options.retention and not options.burst
+            if not options.burst
             else None
         )
 

@@ -470,12 +470,17 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(
                 output.to_json(
-                    {verb.replace(" ", "_"): dict(report.deleted), "total": report.total}
+                    {
+                        verb.replace(" ", "_"): dict(report.deleted),
+                        "total": report.total,
+                        "expired_dedup_keys": report.dedup_keys,
+                    }
                 )
             )
             return
         details = ", ".join(f"{s}: {n}" for s, n in report.deleted.items())
-        self._say(f"{verb} {report.total} tasks ({details})", options)
+        keys = f" and {report.dedup_keys} expired deduplication keys" if report.dedup_keys else ""
+        self._say(f"{verb} {report.total} tasks ({details}){keys}", options)
 
     def purge_queue(self, *, backend: str, queue: str, **options: Any) -> None:
         _config(backend)
