@@ -27,6 +27,11 @@ def known_paths() -> list[str]:
     return sorted(_known)
 
 
+def known_definitions() -> list[Task[Any, Any]]:
+    """Return every task definition imported so far, by path."""
+    return [_known[path] for path in sorted(_known)]
+
+
 def resolve(task_path: str) -> Task[Any, Any]:
     """Return the definition named by ``task_path``, or raise :class:`UnknownTask`."""
     definition = _known.get(task_path)
