@@ -30,6 +30,7 @@ def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
     worker = supervisor.Worker(WorkerOptions(concurrency=2, scheduler=False))
     monkeypatch.setattr(worker, "_recover", lambda *args, **kwargs: None)
     monkeypatch.setattr(worker, "_keep_presence", lambda *args: None)  # no database here
+    monkeypatch.setattr(worker, "retention", None)  # nor pruning turns
     loop = threading.Thread(target=worker._run_processes, daemon=True)
     loop.start()
     try:
