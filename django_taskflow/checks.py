@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.tasks.exceptions import InvalidTaskBackend
 from django.utils.module_loading import import_string
 
 from django_taskflow import registry
@@ -71,7 +72,10 @@ def check_task_options(**kwargs: Any) -> list[checks.CheckMessage]:
     for definition in registry.known_definitions():
         if not isinstance(definition, TaskflowTask) or definition.dedup is None:
             continue
-        backend = definition.get_backend()
+        try:
+            backend = definition.get_backend()
+        except InvalidTaskBackend:
+            continue  # no such alias in TASKS (now): nothing to compare with
         if not isinstance(backend, TaskflowBackend):
             continue
         try:
