@@ -4,9 +4,9 @@ Every worker tries, every ``CHECK_SECONDS``, to take the backend's pruning
 turn (``retention.take_turn``: one guarded UPDATE, so one worker at a
 time). The worker holding the turn deletes one chunk per pass of its
 supervisor loop, pausing after it as ``retention.prune_statuses`` does, until nothing is left
-or its turn ends, then the expired deduplication keys
-(``retention.prune_dedup_keys_chunk``), which go even without
-``RETENTION``. Slots claim and run tasks meanwhile, on their own
+or its turn ends: the finished tasks by ``RETENTION``, then the expired
+deduplication keys (``retention.prune_dedup_keys_chunk``), which go even
+without ``RETENTION``. Slots claim and run tasks meanwhile, on their own
 connections: pruning never runs on the hot path. Like the scheduler, a
 lost connection is logged and retried later; the worker never stops for it.
 """
