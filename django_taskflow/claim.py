@@ -15,17 +15,19 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.models import Count
 from django.utils.dateparse import parse_datetime
 
 from django_taskflow import models
 from django_taskflow.db import CLAIM_COLUMNS, dialect_for, gates
+from django_taskflow.states import Status
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +222,7 @@ def claim_gated(
     lease_seconds: float,
     now: datetime,
     after: str = "",
+    queue_limits: Mapping[str, int] | None = None,
 ) -> GatedClaim:
     """Claim at most one ready task under a concurrency cap or a rate limit.
 
@@ -229,6 +232,8 @@ def claim_gated(
     at this instant, counted under a lock (``db/gates.py``). ``queues``
     empty means every queue but ``excluded`` (the paused ones); a task
     that ``requires`` capabilities is taken only if ``capabilities`` has them.
+    ``queue_limits`` (the limits in force) hold for gated tasks as for
+    others: a queue at its limit is not looked at.
     """
     connection = connections[database]
     vendor = connection.vendor
@@ -236,6 +241,13 @@ def claim_gated(
     adapted_now = connection.ops.adapt_datetimefield_value(now)
     table = models.Task._meta.db_table
     rate_table = models.RateStart._meta.db_table
+    limits = {
+        name: limit for name, limit in (queue_limits or {}).items() if name in queues or not queues
+    }
+    served = gates.without_queues(queues, excluded, _full_queues(database, backend, limits))
+    if served is None:
+        return GatedClaim(task=None, cursor=after, waiting=False, opens_at=None)
+    queues, excluded = served
     looks = [after, ""] if after else [""]
     opens_at: datetime | None = None
     cursor_key = after
@@ -262,7 +274,14 @@ def claim_gated(
                 opens_at = _earliest(opens_at, _window_opens(candidate))
                 continue
             with transaction.atomic(using=database), connection.cursor() as cursor:
-                if not gates.lock(cursor, vendor=vendor, candidate=candidate):
+                queue_limited = (candidate.queue_name or "") in limits
+                if not gates.lock(
+                    cursor,
+                    vendor=vendor,
+                    candidate=candidate,
+                    backend=backend,
+                    queue_limited=queue_limited,
+                ):
                     continue
                 rows = gates.claim(
                     cursor,
@@ -275,6 +294,7 @@ def claim_gated(
                     queues=queues,
                     excluded=excluded,
                     capabilities=capabilities,
+                    queue_limits=limits,
                     lease_sql=dialect.LEASE_UNTIL_SQL,
                     lease_offset=dialect.lease_offset(lease_seconds),
                     now=adapted_now,
@@ -290,6 +310,23 @@ def claim_gated(
         if len(found) == GATES_PER_LOOK:
             break  # more gates follow: the next look goes on from the cursor
     return GatedClaim(task=None, cursor=cursor_key, waiting=waiting, opens_at=opens_at)
+
+
+def _full_queues(database: str, backend: str, limits: Mapping[str, int]) -> set[str]:
+    """The limited queues whose running tasks (gated or not) reach their limit now.
+
+    A hint read without a lock, to skip them; the claim counts again under it.
+    """
+    if not limits:
+        return set()
+    running = (
+        models.Task.objects.using(database)
+        .filter(backend=backend, status=Status.RUNNING, queue_name__in=list(limits))
+        .values("queue_name")
+        .annotate(running=Count("id"))
+        .values_list("queue_name", "running")
+    )
+    return {name for name, count in running if count >= limits[name]}
 
 
 def _window_opens(candidate: gates.Candidate) -> datetime | None:

@@ -11,6 +11,10 @@ other rows' locks; on SQLite each chunk holds the write lock for a few
 milliseconds, and :func:`prune` pauses between chunks to let workers in.
 
 An event goes with its task: no event outlives its task's retention.
+
+Every prune, and every worker's turn, also deletes expired deduplication
+keys (:func:`prune_dedup_keys_chunk`), whatever ``RETENTION`` says: once
+expired, a key only waits to be taken over by the next enqueue of its call.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import connections, transaction
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from django_taskflow import models, turns
 from django_taskflow.db import delete_tasks, dialect_for
 from django_taskflow.exceptions import InvalidQuery
+from django_taskflow.models.dedup import DedupKeyQuerySet
 from django_taskflow.states import FINISHED, Status
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,7 @@ class PruneReport:
     """What a prune deleted (or, with ``dry_run``, would delete), by status."""
 
     deleted: Mapping[str, int] = field(default_factory=dict)
+    dedup_keys: int = 0  # expired deduplication keys deleted (or that would be)
     chunks: int = 0
     dry_run: bool = False
     complete: bool = True  # False: stopped by max_chunks or a turn's end, rows remain
@@ -90,6 +98,29 @@ def prune_chunk(database: str, backend: str, status: str, before: datetime, chun
             order_by="finished_at",
             limit=chunk_size,
         )
+
+
+def _expired_dedup_keys(database: str, now: datetime) -> DedupKeyQuerySet:
+    """Keys past their expiry, but not one whose task still waits in the queue.
+
+    A debounced task's key expires at its latest start; while the task has
+    not started, later calls still merge into it through the key.
+    """
+    waiting = models.Task.objects.using(database).filter(
+        pk=OuterRef("task_id"), status=Status.QUEUED
+    )
+    return models.DedupKey.objects.using(database).expired(now).filter(~Exists(waiting))
+
+
+def prune_dedup_keys_chunk(database: str, now: datetime, chunk_size: int) -> int:
+    """Delete up to ``chunk_size`` expired deduplication keys, oldest expiry first.
+
+    One statement: the inner select walks the expiry index and stops after
+    ``chunk_size`` keys; the rows are never loaded into Python.
+    """
+    oldest = _expired_dedup_keys(database, now).order_by("expires_at").values("key")[:chunk_size]
+    deleted, _by_model = _expired_dedup_keys(database, now).filter(key__in=oldest).delete()
+    return deleted
 
 
 def purge_chunk(database: str, backend: str, queue: str, chunk_size: int) -> int:
@@ -148,8 +179,12 @@ def prune_statuses(
     max_chunks: int | None = None,
     keep_going: Callable[[], bool] = lambda: True,
     sleep: Callable[[float], None] = time.sleep,
+    now: datetime | None = None,
 ) -> PruneReport:
     """Prune each status up to its cutoff, chunk after chunk, pausing between them.
+
+    Then the deduplication keys expired at ``now`` (default: the current
+    time) go too, in chunks of the same size.
 
     After each chunk it pauses ``pause_ratio`` times as long as the chunk
     took (default: the database's ``PRUNE_PAUSE_RATIO``, 9 on SQLite and
@@ -162,30 +197,47 @@ def prune_statuses(
         chunk_size = chunk_size_for(database)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidQuery(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}.")
+    now = now or timezone.now()
     if dry_run:
-        return PruneReport(deleted=count_prunable(database, backend, cutoffs), dry_run=True)
+        return PruneReport(
+            deleted=count_prunable(database, backend, cutoffs),
+            dedup_keys=_expired_dedup_keys(database, now).count(),
+            dry_run=True,
+        )
     if pause_ratio is None:
         pause_ratio = pause_ratio_for(database)
     deleted = dict.fromkeys(cutoffs, 0)
-    chunks = 0
-    for status, before in cutoffs.items():
+    dedup_keys = chunks = 0
+    # Each finished status to its cutoff, then the expired keys (None).
+    steps: list[tuple[str | None, Callable[[], int]]] = [
+        (status, partial(prune_chunk, database, backend, status, before, chunk_size))
+        for status, before in cutoffs.items()
+    ]
+    steps.append((None, partial(prune_dedup_keys_chunk, database, now, chunk_size)))
+    for status, delete_chunk in steps:
         while True:
             if (max_chunks is not None and chunks >= max_chunks) or not keep_going():
-                return PruneReport(deleted=deleted, chunks=chunks, complete=False)
+                return PruneReport(
+                    deleted=deleted, dedup_keys=dedup_keys, chunks=chunks, complete=False
+                )
             started = time.monotonic()
-            count = prune_chunk(database, backend, status, before, chunk_size)
+            count = delete_chunk()
             chunks += 1
-            deleted[status] += count
+            if status is None:
+                dedup_keys += count
+            else:
+                deleted[status] += count
             if count < chunk_size:
                 break
             sleep((time.monotonic() - started) * pause_ratio)
     logger.info(
-        "pruned %d finished tasks (%s)",
+        "pruned %d finished tasks (%s) and %d expired deduplication keys",
         sum(deleted.values()),
         ", ".join(f"{status}: {count}" for status, count in deleted.items()),
+        dedup_keys,
         extra={"action": "tasks_pruned", "backend": backend},
     )
-    return PruneReport(deleted=deleted, chunks=chunks)
+    return PruneReport(deleted=deleted, dedup_keys=dedup_keys, chunks=chunks)
 
 
 def prune(
@@ -212,7 +264,7 @@ def prune(
     before = (now or timezone.now()) - older_than
     cutoffs = dict.fromkeys(statuses_to_prune(status), before)
     return prune_statuses(
-        database_for(backend), backend, cutoffs, chunk_size=chunk_size, dry_run=dry_run
+        database_for(backend), backend, cutoffs, chunk_size=chunk_size, dry_run=dry_run, now=now
     )
 
 

@@ -77,3 +77,9 @@ def tenant_work(log_path: str, tenant: str, seconds: float) -> None:
 def holds_the_slot(context: TaskContext, log_path: str, seconds: float) -> None:
     """Holds its group's one slot for ``seconds`` on its first attempt, not on later ones."""
     _run(log_path, "serial", seconds if context.attempt == 1 else 0.0)
+
+
+@task
+def uncapped(log_path: str, seconds: float) -> None:
+    """No limit of its own: beside capped tasks, only its queue's limit holds it."""
+    _run(log_path, "plain", seconds)

@@ -153,7 +153,14 @@ def prune(out: Printer, *, backend: str, older_than: Any, status: Any, **options
     details = ", ".join(f"{s}: {n}" for s, n in report.deleted.items())
     if out.as_json:
         out.write(
-            output.to_json({verb.replace(" ", "_"): dict(report.deleted), "total": report.total})
+            output.to_json(
+                {
+                    verb.replace(" ", "_"): dict(report.deleted),
+                    "total": report.total,
+                    "expired_dedup_keys": report.dedup_keys,
+                }
+            )
         )
     else:
-        out.say(f"{verb} {output.plural(report.total, 'task')} ({details})")
+        keys = f" and {report.dedup_keys} expired deduplication keys" if report.dedup_keys else ""
+        out.say(f"{verb} {output.plural(report.total, 'task')} ({details}){keys}")

@@ -23,11 +23,17 @@ slot takes one gated task at a time, in three steps (``claim.claim_gated``):
 
 Running tasks are counted, not tracked in a counter: a slot held by a
 crashed worker is free again as soon as its lease is recovered.
+
+A queue's limit (``OPTIONS["QUEUE_LIMITS"]`` or its override) holds for
+gated tasks too. A gate whose next task is in a limited queue claims from
+that queue only, under the queue's lock (the one the plain limited claim
+takes), and only while the queue's running tasks, gated or not, are under
+the limit; any other gate claims from unlimited queues only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +69,7 @@ class Candidate:
     running: int  # the concurrency group's running tasks
     started: int  # the rate key's starts in the window that ends now
     oldest_start: Any  # the first of those starts (a datetime, or SQLite's text)
+    queue_name: str | None  # the queue of the gate's next ready task
 
     @property
     def has_room(self) -> bool:
@@ -175,7 +182,8 @@ def candidates(
             (SELECT count(*) FROM {rate_table} AS s
              WHERE s.rate_key = h.rate_key AND s.started_at > {window}),
             (SELECT min(s.started_at) FROM {rate_table} AS s
-             WHERE s.rate_key = h.rate_key AND s.started_at > {window})
+             WHERE s.rate_key = h.rate_key AND s.started_at > {window}),
+            h.queue_name
         FROM gates AS g
         LEFT JOIN {table} AS h ON h.id = (
             SELECT x.id FROM {table} AS x {by_gate}
@@ -191,11 +199,30 @@ def candidates(
     return [Candidate(row[0], bool(row[1]), *row[2:]) for row in cursor.fetchall()]
 
 
-def lock(cursor: Any, *, vendor: str, candidate: Candidate) -> bool:
+def without_queues(
+    queues: Sequence[str], excluded: Sequence[str], left_out: Collection[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """``queues`` and ``excluded`` (as :func:`candidates` takes them) with ``left_out`` removed.
+
+    None when nothing is left: an empty ``queues`` would mean every queue.
+    """
+    if not left_out:
+        return tuple(queues), tuple(excluded)
+    if not queues:
+        return (), tuple(sorted({*excluded, *left_out}))
+    kept = tuple(name for name in queues if name not in left_out)
+    return (kept, tuple(excluded)) if kept else None
+
+
+def lock(
+    cursor: Any, *, vendor: str, candidate: Candidate, backend: str, queue_limited: bool = False
+) -> bool:
     """Lock the candidate's groups for this transaction; False if another claimer holds one.
 
-    Never waits, so two claimers can never wait on each other. SQLite needs
-    no lock: :func:`claim` is one write, and writers take turns.
+    Never waits for a group, so two claimers can never wait on each other.
+    With ``queue_limited``, the lock of the candidate's queue is taken
+    next, waiting for it as the plain limited claim does: its holders wait
+    for no lock of a group. SQLite needs no lock: writers take turns.
     """
     if vendor != "postgresql":
         return True
@@ -211,7 +238,11 @@ def lock(cursor: Any, *, vendor: str, candidate: Candidate) -> bool:
             candidate.rate_key,
         ],
     )
-    return bool(cursor.fetchone()[0])
+    if not cursor.fetchone()[0]:
+        return False
+    if queue_limited and candidate.queue_name is not None:
+        postgres.lock_queue(cursor, backend=backend, queue=candidate.queue_name)
+    return True
 
 
 def claim(
@@ -226,18 +257,28 @@ def claim(
     queues: Sequence[str],
     excluded: Sequence[str] = (),
     capabilities: Collection[str] = frozenset(),
+    queue_limits: Mapping[str, int],
     lease_sql: str,
     lease_offset: Any,
     now: Any,
 ) -> list[tuple[Any, ...]]:
     """Claim the gate's next task if its groups still have room; call it under :func:`lock`.
 
-    Returns the claimed row (``CLAIM_COLUMNS``), or nothing. Call it inside a
+    ``queue_limits`` are the limits in force of the queues served. Returns
+    the claimed row (``CLAIM_COLUMNS``), or nothing. Call it inside a
     transaction: on SQLite the start of the rate window is written by a
     second statement.
     """
     order = ORDER_BY.get(candidate.strategy or "fifo", ORDER_BY["fifo"])
-    queue_filter, queue_params = _queue_filter(vendor, "queue_name", queues, excluded, capabilities)
+    queue_limit = queue_limits.get(candidate.queue_name or "")
+    served = (
+        ((candidate.queue_name or "",), ())
+        if queue_limit is not None
+        else without_queues(queues, excluded, queue_limits.keys())
+    )
+    if served is None:
+        return []
+    queue_filter, queue_params = _queue_filter(vendor, "queue_name", *served, capabilities)
     window = _window_start(vendor, "%s")
     by_running = _indexed_by(vendor, RUNNING_INDEX)
     head_index = GATE_PRIORITY_INDEX if candidate.strategy == "priority" else GATE_INDEX
@@ -254,6 +295,11 @@ def claim(
         AND %s > (SELECT count(*) FROM {table} AS r {by_running}
                   WHERE r.concurrency_key = %s AND r.status = 'running')"""
         room_params += [candidate.concurrency_limit, candidate.concurrency_key]
+    if queue_limit is not None:
+        room += f"""
+        AND %s > (SELECT count(*) FROM {table} AS q
+                  WHERE q.status = 'running' AND q.backend = %s AND q.queue_name = %s)"""
+        room_params += [queue_limit, backend, candidate.queue_name]
     if candidate.rate_limit is not None:
         room += f"""
         AND %s > (SELECT count(*) FROM {rate_table} AS s

@@ -24,6 +24,7 @@ from django_taskflow.db.postgres_claim import (
     claim,
     claim_limited,
     lease_offset,
+    lock_queue,
 )
 from django_taskflow.db.postgres_indexes import (
     PATH_PREFIX_INDEX,
@@ -75,6 +76,7 @@ __all__ = [
     "install_path_prefix_index",
     "install_tag_index",
     "lease_offset",
+    "lock_queue",
     "notify",
     "notify_cancel",
     "record",

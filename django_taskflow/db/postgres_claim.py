@@ -68,6 +68,18 @@ def claim(
 _QUEUE_LOCK_SPACE = 0x7466  # "tf"
 
 
+def lock_queue(cursor: Any, *, backend: str, queue: str) -> None:
+    """Serialise this transaction's claim from a limited queue with every other one.
+
+    Held until commit. The gated claim (``db/gates.py``) takes it too, so
+    plain and gated claims of one queue count each other's tasks.
+    """
+    cursor.execute(
+        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+        [_QUEUE_LOCK_SPACE, f"{backend}:{queue}"],
+    )
+
+
 def claim_limited(
     cursor: Any,
     *,
@@ -89,10 +101,7 @@ def claim_limited(
     snapshot, taken after the lock, counts every task the previous holder
     claimed. Prefetched tasks are ``running`` too, so they count.
     """
-    cursor.execute(
-        "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-        [_QUEUE_LOCK_SPACE, f"{backend}:{queue}"],
-    )
+    lock_queue(cursor, backend=backend, queue=queue)
     requires_filter, capability_params = capability_filter(capabilities)
     room = (
         f"LEAST(%s, GREATEST(0, %s - (SELECT count(*) FROM {table} "

@@ -42,9 +42,9 @@ def scheduler_duty(options: WorkerOptions) -> Duty | None:
 
 
 def retention_duty(options: WorkerOptions) -> Duty | None:
-    """Prune by OPTIONS["RETENTION"] when this worker holds the turn."""
+    """Prune by OPTIONS["RETENTION"], and expired deduplication keys, when this worker holds the turn."""
     backend_options = options.backend_options
-    if not backend_options.retention or options.burst:
+    if options.burst:
         return None
     return RetentionDuty(
         database=backend_options.database,

@@ -191,6 +191,7 @@ class Prefetch:
             lease_seconds=self.options.lease_seconds,
             now=self.now(),
             after=self.gate_cursor,
+            queue_limits=self.control.states.limits,
         )
         self.gate_cursor = found.cursor
         self.gated_opens_at = found.opens_at

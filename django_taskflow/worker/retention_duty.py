@@ -4,7 +4,9 @@ Every worker tries, every ``CHECK_SECONDS``, to take the backend's pruning
 turn (``retention.take_turn``: one guarded UPDATE, so one worker at a
 time). The worker holding the turn deletes one chunk per pass of its
 supervisor loop, pausing after it as ``retention.prune_statuses`` does, until nothing is left
-or its turn ends. Slots claim and run tasks meanwhile, on their own
+or its turn ends: the finished tasks by ``RETENTION``, then the expired
+deduplication keys (``retention.prune_dedup_keys_chunk``), which go even
+without ``RETENTION``. Slots claim and run tasks meanwhile, on their own
 connections: pruning never runs on the hot path. Like the scheduler, a
 lost connection is logged and retried later; the worker never stops for it.
 """
@@ -53,14 +55,20 @@ class RetentionDuty:
         self.next_run = 0.0
         self.turn_ends: float | None = None
         self.remaining: list[tuple[str, datetime]] = []
+        # The keys expired at this instant go once the statuses are done.
+        self.keys_expired_at: datetime | None = None
         self.deleted = 0
+        self.keys_deleted = 0
 
     def due_in(self) -> float:
         """Seconds until the duty wants to run again (0 when due now)."""
         return max(0.0, self.next_run - self.clock())
 
     def run_if_due(self) -> int | None:
-        """Take the turn or prune one chunk if due; return the tasks deleted, or None."""
+        """Take the turn or prune one chunk if due; return the tasks deleted, or None.
+
+        Expired deduplication keys deleted are not counted in it.
+        """
         if self.clock() < self.next_run:
             return None
         try:
@@ -83,8 +91,10 @@ class RetentionDuty:
                 self.next_run = self.clock() + CHECK_SECONDS
                 return None
             self.turn_ends = self.clock() + retention.TURN_SECONDS - TURN_MARGIN_SECONDS
-            self.remaining = list(retention.retention_cutoffs(self.retention, self.now()).items())
-            self.deleted = 0
+            now = self.now()
+            self.remaining = list(retention.retention_cutoffs(self.retention, now).items())
+            self.keys_expired_at = now
+            self.deleted = self.keys_deleted = 0
         started = self.clock()
         deleted = 0
         while self.remaining:
@@ -97,8 +107,15 @@ class RetentionDuty:
             if count == self.chunk_size:
                 break
             self.remaining.pop(0)  # this status is done: the next one in the same pass
+        if not self.remaining and self.keys_expired_at is not None:
+            count = retention.prune_dedup_keys_chunk(
+                self.database, self.keys_expired_at, self.chunk_size
+            )
+            self.keys_deleted += count
+            if count < self.chunk_size:
+                self.keys_expired_at = None
         finished = self.clock()
-        if not self.remaining or finished >= self.turn_ends:
+        if (not self.remaining and self.keys_expired_at is None) or finished >= self.turn_ends:
             self._end_turn()
         else:
             self.next_run = finished + (finished - started) * retention.pause_ratio_for(
@@ -108,12 +125,14 @@ class RetentionDuty:
 
     def _end_turn(self) -> None:
         retention.record_turn(self.database, self.backend, self.holder, self.deleted)
-        if self.deleted:
+        if self.deleted or self.keys_deleted:
             logger.info(
-                "pruned %d finished tasks past their retention",
+                "pruned %d finished tasks past their retention and %d expired deduplication keys",
                 self.deleted,
+                self.keys_deleted,
                 extra={"action": "tasks_pruned", "backend": self.backend},
             )
         self.turn_ends = None
         self.remaining = []
+        self.keys_expired_at = None
         self.next_run = self.clock() + CHECK_SECONDS

@@ -286,3 +286,50 @@ def test_a_limited_task_that_is_also_deduplicated_keeps_its_gate(
     row = models.Task.objects.get(pk=result.id)
     assert (row.gate_key, row.concurrency_limit) == (limited_tasks.capped.module_path, 2)
     assert claim_for("W", limit=10) == []  # the plain claim leaves it to the gated one
+
+
+def take_from_emails(worker_id: str, limit: int) -> Any:
+    return claim_gated(
+        database="default",
+        worker_id=worker_id,
+        queues=["default", "emails"],
+        lease_seconds=30,
+        now=timezone.now(),
+        queue_limits={"emails": limit},
+    ).task
+
+
+def test_a_queue_limit_holds_for_gated_tasks_and_counts_plain_ones(tmp_path: Path) -> None:
+    emails = limited_tasks.tenant_work.using(queue_name="emails")
+    emails.enqueue_many([(str(tmp_path), tenant, 0) for tenant in "abcd"])
+    plain = tasks.add.using(queue_name="emails").enqueue(1, 2)
+    first = take_from_emails("A", limit=2)
+    assert first is not None and first.queue_name == "emails"
+    # A plain task of the queue running: the queue is at its limit.
+    taken = claim.claim_batch(
+        database="default",
+        worker_id="B",
+        queues=["emails"],
+        limit=5,
+        lease_seconds=30,
+        now=timezone.now(),
+        queue_limit=2,
+    )
+    assert [str(task.id) for task in taken] == [str(plain.id)]
+    assert take_from_emails("C", limit=2) is None
+    assert take_from_emails("C", limit=3) is not None
+    finish(first)
+    assert take_from_emails("D", limit=3) is not None
+    assert take_from_emails("E", limit=3) is None
+
+
+def test_a_gate_in_an_unlimited_queue_is_claimed_beside_a_full_limited_one(
+    tmp_path: Path,
+) -> None:
+    limited_tasks.tenant_work.using(queue_name="emails").enqueue(str(tmp_path), "a", 0)
+    assert take_from_emails("A", limit=1) is not None
+    limited_tasks.tenant_work.using(queue_name="emails").enqueue(str(tmp_path), "b", 0)
+    other = limited_tasks.tenant_work.enqueue(str(tmp_path), "c", 0)
+    taken = take_from_emails("B", limit=1)
+    assert taken is not None and str(taken.id) == str(other.id)
+    assert take_from_emails("C", limit=1) is None

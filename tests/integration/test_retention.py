@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django_taskflow import models, operations, retention
 from django_taskflow.exceptions import InvalidQuery
 from django_taskflow.worker.retention_duty import RetentionDuty
+from tests import tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +84,8 @@ def test_prune_works_in_chunks_of_short_transactions(make_finished: MakeFinished
     old = make_finished(25)
     report = retention.prune(timedelta(days=30), chunk_size=10)
     assert report.total == 25
-    assert report.chunks == 3 + 2  # 10, 10, 5 succeeded; one empty look at each other status
+    # 10, 10, 5 succeeded; one empty look at each other status, and at the expired dedup keys
+    assert report.chunks == 3 + 2 + 1
     assert remaining(old) == (0, 0, 0)
 
 
@@ -142,7 +145,7 @@ def test_prune_command_with_dry_run_then_for_real(make_finished: MakeFinished) -
         taskflow(
             "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--dry-run", "--json"
         )
-    ) == {"would_delete": {"succeeded": 3, "cancelled": 1}, "total": 4}
+    ) == {"would_delete": {"succeeded": 3, "cancelled": 1}, "total": 4, "expired_dedup_keys": 0}
     assert remaining(succeeded)[0] == 3
     text = taskflow(
         "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--chunk-size", "2"
@@ -256,3 +259,77 @@ def test_a_database_fault_during_a_turn_is_logged_and_retried_later(
     assert duty.run_if_due() is None
     assert duty.due_in() == 30.0
     assert "pruning failed (server closed the connection)" in caplog.text
+
+
+def make_keys(
+    count: int, *, expired_ago: timedelta, prefix: str, task_id: str | None = None
+) -> None:
+    """``count`` deduplication keys that expired ``expired_ago`` (negative: still held)."""
+    expires_at = timezone.now() - expired_ago
+    models.DedupKey.objects.bulk_create(
+        models.DedupKey(
+            key=f"{prefix}{n:06d}", task_id=task_id or uuid.uuid4(), expires_at=expires_at
+        )
+        for n in range(count)
+    )
+
+
+def keys_left(prefix: str) -> int:
+    return models.DedupKey.objects.filter(key__startswith=prefix).count()
+
+
+def test_every_prune_deletes_expired_dedup_keys_and_keeps_held_ones(
+    make_finished: MakeFinished,
+) -> None:
+    make_finished(1)
+    make_keys(5, expired_ago=timedelta(minutes=1), prefix="old")
+    make_keys(2, expired_ago=timedelta(minutes=-5), prefix="held")
+    # Expired, but its debounced task has not started: later calls still merge into it.
+    waiting = tasks.add.enqueue(1, 2)
+    make_keys(1, expired_ago=timedelta(seconds=1), prefix="waits", task_id=str(waiting.id))
+    assert (
+        json.loads(taskflow("prune", "--older-than", "30d", "--dry-run", "--json"))[
+            "expired_dedup_keys"
+        ]
+        == 5
+    )
+    assert keys_left("old") == 5
+    text = taskflow("prune", "--older-than", "30d", "--status", "failed", "--chunk-size", "2")
+    assert text == "deleted 0 tasks (failed: 0) and 5 expired deduplication keys\n"
+    assert (keys_left("old"), keys_left("held"), keys_left("waits")) == (0, 2, 1)
+    report = operations.prune(timedelta(days=30))
+    assert (report.total, report.dedup_keys) == (1, 0)
+
+
+def test_a_dedup_key_chunk_is_one_statement_in_expiry_order() -> None:
+    make_keys(3, expired_ago=timedelta(hours=2), prefix="a")
+    make_keys(3, expired_ago=timedelta(hours=1), prefix="b")
+    with CaptureQueriesContext(connection) as queries:
+        assert retention.prune_dedup_keys_chunk("default", timezone.now(), 4) == 4
+    assert len([q for q in queries if q["sql"].startswith("DELETE")]) == 1
+    assert not [q for q in queries if q["sql"].startswith("SELECT")]
+    assert (keys_left("a"), keys_left("b")) == (0, 2)
+
+
+def test_the_duty_deletes_expired_dedup_keys_even_without_retention(
+    make_finished: MakeFinished,
+) -> None:
+    finished = make_finished(3)
+    make_keys(5, expired_ago=timedelta(minutes=1), prefix="old")
+    make_keys(1, expired_ago=timedelta(minutes=-5), prefix="held")
+    clock = [0.0]
+    duty = RetentionDuty(
+        database="default",
+        backend="default",
+        retention_by_status={},
+        holder="host:1",
+        chunk_size=2,
+        clock=lambda: clock[0],
+    )
+    passes = 0
+    while duty.run_if_due() is not None:
+        passes += 1
+        clock[0] += duty.due_in()
+    assert passes == 3  # 2 + 2 + 1 keys, one chunk a pass
+    assert (keys_left("old"), keys_left("held")) == (0, 1)
+    assert remaining(finished)[0] == 3  # no RETENTION: every task is kept

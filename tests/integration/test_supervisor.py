@@ -32,6 +32,7 @@ def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
     assert isinstance(pool, process_pool.ProcessPool)
     monkeypatch.setattr(pool, "_recover", lambda *args, **kwargs: None)
     monkeypatch.setattr(worker, "_keep_presence", lambda *args: None)  # no database here
+    worker.duties.active.clear()  # nor its duties (pruning turns need the database)
     loop = threading.Thread(target=worker._watch, daemon=True)
     loop.start()
     try:

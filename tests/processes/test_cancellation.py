@@ -131,6 +131,29 @@ def test_cancels_reach_the_right_tasks_across_several_workers(
     assert {line[1] for line in lines(log) if line[0] == "cleanup"} == {r.id for r in results}
 
 
+def test_tasks_that_ignore_the_cancel_are_stopped_on_every_worker_when_the_grace_ends(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "started"
+    count = workers_count()
+    results = [tasks.ignores_cancel.enqueue(str(log)) for _ in range(count * 2)]
+    grace = 2.0
+    processes = [
+        workers.start("--concurrency", "2", cancel_grace_seconds=grace) for _ in range(count)
+    ]
+    # Two slots a worker: all started at once means each worker runs two,
+    # and each must stop its own for real.
+    wait_for(lambda: len(lines(log)) == len(results), timeout=60)
+    asked_at = time.monotonic()
+    assert cancel_tasks(name="ignores_cancel", status="running") == len(results)
+    wait_for(lambda: not models.Task.objects.filter(status=Status.RUNNING).exists(), timeout=30)
+    waited = time.monotonic() - asked_at
+    assert grace <= waited < grace * 3 + 2
+    assert {status(result) for result in results} == {Status.CANCELLED}
+    assert all(process.poll() is None for process in processes)
+    assert tasks.add.enqueue(1, 1).wait(timeout=30).return_value == 2
+
+
 @pytest.mark.parametrize("pool", ["process", "thread"])
 def test_a_task_that_swallows_the_cancel_loses_its_slot(
     workers: WorkerProcesses, tmp_path: Path, pool: str

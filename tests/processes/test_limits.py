@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from django_taskflow import models
+from django_taskflow import models, pause_queue, resume_queue, set_queue_limit
 from django_taskflow.states import Status
 from tests import limited_tasks
 from tests.conftest import WorkerProcesses, wait_for
@@ -152,3 +152,44 @@ def test_a_capped_tasks_slot_is_freed_after_its_worker_is_sigkilled(
     later_starts = [line.split()[2] for line in log.read_text().splitlines()[1:]]
     assert len(later_starts) == 4  # the waiting task and the blocker's second attempt
     assert all(float(start) > killed_at for start in later_starts[::2])
+
+
+def test_a_queue_limit_holds_for_capped_and_plain_tasks_together(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "bodies"
+    set_queue_limit("emails", 3)
+    # The tenants' caps (10 each) never bind: only the queue's limit holds them.
+    emails = limited_tasks.tenant_work.using(queue_name="emails")
+    results = emails.enqueue_many([(str(log), tenant, 0.2) for tenant in "abcd" for _ in range(4)])
+    results += limited_tasks.uncapped.using(queue_name="emails").enqueue_many([(str(log), 0.2)] * 8)
+    start_workers(workers, "--queues", "emails")
+
+    wait_for(lambda: all_succeeded(results), timeout=120)
+    found = intervals(log)
+    assert len(found["plain"]) == 8
+    assert most_at_once([span for spans in found.values() for span in spans]) == 3
+    assert most_at_once([span for tenant in "abcd" for span in found[tenant]]) >= 2
+
+
+def test_a_paused_queues_capped_tasks_do_not_start_until_it_resumes(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "bodies"
+    pause_queue("emails")
+    held = limited_tasks.tenant_work.using(queue_name="emails").enqueue_many(
+        [(str(log), tenant, 0.0) for tenant in "ab" for _ in range(3)]
+    )
+    held.append(limited_tasks.capped.using(queue_name="emails").enqueue(str(log), 0.0))
+    start_workers(workers, "--queues", "default,emails")
+    # The workers serve the default queue's capped work meanwhile.
+    elsewhere = limited_tasks.capped.enqueue(str(log), 0.0)
+    wait_for(lambda: all_succeeded([elsewhere]), timeout=60)
+    time.sleep(2)  # each worker has looked at the gated work several times
+    assert (
+        not models.Task.objects.filter(pk__in=[r.id for r in held])
+        .exclude(status=Status.QUEUED)
+        .exists()
+    )
+    resume_queue("emails")
+    wait_for(lambda: all_succeeded(held), timeout=60)

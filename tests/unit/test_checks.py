@@ -288,3 +288,64 @@ def test_the_backend_without_the_app_in_installed_apps_says_to_add_it(tmp_path: 
         "TASKS['default'] uses django_taskflow's TaskflowBackend, but 'django_taskflow' is "
         "not in INSTALLED_APPS: add it, then run `manage.py migrate` to create its tables."
     ), finished.stderr
+
+
+# taskflow.W004: a dedup TTL that a RETENTION outlasts
+
+
+def send_digest(user_id: int) -> None:
+    """Made a task with the options of each test below."""
+
+
+def dedup_checks(retention: dict[str, str] | None, **options: Any) -> list[checks.CheckMessage]:
+    """Define a task with ``options`` and run the checks with ``retention`` in OPTIONS."""
+    from datetime import timedelta
+
+    from django_taskflow import Dedup, registry, task
+
+    backend = {**settings.TASKS["default"]}
+    if retention is not None:
+        backend["OPTIONS"] = {**backend.get("OPTIONS", {}), "RETENTION": retention}
+    known = dict(registry._known)  # the definition below is known only in this test
+    try:
+        with override_settings(TASKS={**settings.TASKS, "default": backend}):
+            options.setdefault("dedup", Dedup.by_input(ttl=timedelta(days=2)))
+
+            task(**options)(send_digest)
+            return [m for m in run_taskflow_checks() if m.id == "taskflow.W004"]
+    finally:
+        registry._known = known
+
+
+def test_a_dedup_ttl_longer_than_a_retention_is_warning_w004() -> None:
+    [message] = dedup_checks({"succeeded": "1h", "failed": "30d"})
+
+    assert message.level == checks.WARNING
+    assert message.obj.endswith("send_digest")
+    assert "deduplicates for 2d, longer than TASKS['default']['OPTIONS']['RETENTION']" in (
+        message.msg
+    )
+    assert "keeps succeeded tasks (1h)" in message.msg
+    assert "an identical call within the TTL enqueues another task" in message.msg
+
+
+@pytest.mark.parametrize(
+    ("retention", "options"),
+    [
+        (None, {}),
+        ({"succeeded": "2d", "failed": "30d"}, {}),
+        ({"succeeded": "1h"}, {"dedup": None, "unique": True}),
+        ({"succeeded": "1h"}, {"dedup": "debounced"}),
+    ],
+    ids=["no-retention", "retention-as-long", "unique", "debounced"],
+)
+def test_w004_is_silent_when_the_key_cannot_outlive_its_task(
+    retention: dict[str, str] | None, options: dict[str, Any]
+) -> None:
+    from datetime import timedelta
+
+    from django_taskflow import Dedup
+
+    if options.get("dedup") == "debounced":
+        options["dedup"] = Dedup.by_input(ttl=timedelta(days=2), debounce=timedelta(seconds=5))
+    assert dedup_checks(retention, **options) == []
