@@ -138,3 +138,11 @@ class InvalidQueueOperation(TaskflowError, ValueError):
 
 class InvalidSchedule(TaskflowError, ValueError):
     """A schedule cannot be used: its cron expression, interval, time zone or window is invalid."""
+
+
+class StepArgumentsMismatch(TaskflowError, TypeError):
+    """A flow step's bound arguments cannot fit its function."""
+
+
+class InvalidFlowOperation(TaskflowError, ValueError):
+    """This flow cannot be resumed or cancelled in its present state."""

@@ -13,6 +13,8 @@ after the change is committed:
 - ``task_requeued``: an operator put the task in the queue (``event.kind`` is
   ``retried`` for ``operations.retry_now``, ``requeued`` for a new task made
   by ``operations.requeue``).
+- ``flow_finished``: a flow (chain, group, chord, batch) ended; sent once,
+  with ``flow`` (its ``models.Flow`` row).
 
 A receiver that raises is logged and never breaks the task or the worker.
 In a worker, the threads that record outcomes and keep leases never call
@@ -42,9 +44,12 @@ task_succeeded = Signal()
 task_failed = Signal()
 task_cancelled = Signal()
 task_requeued = Signal()
+# Sent with ``flow`` (a ``models.Flow``) once a flow's final state is committed.
+flow_finished = Signal()
 
 __all__ = [
     "delivered_by",
+    "flow_finished",
     "is_heard",
     "send_from_worker",
     "send_now",

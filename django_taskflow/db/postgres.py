@@ -106,6 +106,9 @@ _INSERT_CASTS = {
     "rate_key": "varchar",
     "rate_limit": "integer",
     "rate_seconds": "double precision",
+    # A flow's step (enqueue.FLOW_COLUMNS).
+    "flow_id": "uuid",
+    "flow_position": "integer",
 }
 
 

@@ -1,5 +1,5 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
-rate-limit starts, schedules, running workers, prune turns.
+rate-limit starts, schedules, running workers, prune turns; flows.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 from django_taskflow.models.attempt import Attempt
 from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
+from django_taskflow.models.flow import Flow, FlowStatus
 from django_taskflow.models.queue_state import QueueState
 from django_taskflow.models.rate_start import RateStart
 from django_taskflow.models.retention import PruneTurn
@@ -23,6 +24,8 @@ __all__ = [
     "DedupKey",
     "Event",
     "EventKind",
+    "Flow",
+    "FlowStatus",
     "PruneTurn",
     "QueueState",
     "RateStart",
