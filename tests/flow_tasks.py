@@ -79,7 +79,9 @@ def sleep_then(seconds: float, previous: object) -> object:
 
 
 @task(takes_context=True)
-def sleep_cancellable(context: TaskContext, seconds: float, mark: str = "") -> str:
+def sleep_cancellable(
+    context: TaskContext, seconds: float, mark: str = "", previous: object = None
+) -> str:
     if mark:
         Path(mark).write_text("started")
     deadline = time.monotonic() + seconds
@@ -87,3 +89,12 @@ def sleep_cancellable(context: TaskContext, seconds: float, mark: str = "") -> s
         context.check_cancelled()
         time.sleep(0.05)
     return "slept"
+
+
+@task(takes_context=True)
+def stall_first_attempt(context: TaskContext, mark: str, previous: int) -> int:
+    """Write ``mark`` and hang on the first attempt (its worker is killed then)."""
+    if context.attempt == 1:
+        Path(mark).write_text(str(os.getpid()))
+        time.sleep(120)
+    return previous
