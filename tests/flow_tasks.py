@@ -98,3 +98,18 @@ def stall_first_attempt(context: TaskContext, mark: str, previous: int) -> int:
         Path(mark).write_text(str(os.getpid()))
         time.sleep(120)
     return previous
+
+
+@task(takes_context=True, max_attempts=2, retry=RetryPolicy.fixed(0))
+def spawn_then_fail_once(context: TaskContext, count: int) -> int:
+    """Spawn ``count`` children each attempt; the first attempt then fails."""
+    for index in range(count):
+        context.spawn(times.s(index, context.attempt))
+    if context.attempt == 1:
+        raise RuntimeError("the first attempt fails after spawning")
+    return count
+
+
+@task(takes_context=True)
+def spawn_bad_child(context: TaskContext) -> None:
+    context.enqueue(times, 1, 2, 3)

@@ -76,7 +76,7 @@ def start_chain(
         after.append(len(steps))
         steps.append(_after_step(on_error, "failed", max_bytes))
     graph_stages.append({"kind": "after", "positions": after})
-    flow = _create(
+    flow = create(
         "chain", backend, {"steps": steps, "stages": graph_stages}, options, tags, deadline
     )
     return FlowResult.from_flow(flow)
@@ -128,18 +128,21 @@ def start_batch(
             {"kind": "after", "positions": after},
         ],
     }
-    flow = _create("batch", backend, graph, options, tags, deadline)
+    flow = create("batch", backend, graph, options, tags, deadline)
     return BatchResult.from_flow(flow)
 
 
-def _create(
+def create(
     kind: str,
     backend: Any,
     graph: dict[str, Any],
     options: dict[str, Any],
     tags: Sequence[str],
     deadline: timedelta | datetime | None,
+    *,
+    parent_task: Any = None,
 ) -> models.Flow:
+    """Store a flow and enqueue its first steps, in one transaction."""
     now = timezone.now()
     database = backend.config.database
     tags = list(tags)
@@ -155,6 +158,7 @@ def _create(
         deadline=_deadline(deadline, now),
         created_at=now,
         advanced_at=now,
+        parent_task=parent_task,
     )
     # The steps' rows first, then the flow's: the foreign key is checked at
     # commit, and the flow is written once, with its steps' task ids.

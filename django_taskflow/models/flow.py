@@ -43,6 +43,9 @@ class Flow(models.Model):
     # The stage whose steps run now (an index into graph["stages"]).
     stage = models.PositiveIntegerField(default=0)
     deadline = models.DateTimeField(null=True, blank=True)
+    # Of a task's children (context.spawn): the parent task's id. A plain
+    # UUID, as Task.original, so pruning the parent neither cascades nor waits.
+    parent_task = models.UUIDField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     # Set by every advance: the sweep looks for steps that ended after it.
     advanced_at = models.DateTimeField(default=timezone.now)

@@ -105,9 +105,7 @@ def test_a_batch_of_1000_with_failures_counts_exactly_and_calls_back_once(
 
 def test_cancel_a_flow_midway(workers: WorkerProcesses, tmp_path: Path) -> None:
     mark = tmp_path / "started"
-    run = chain(
-        ft.start.s(1), ft.sleep_cancellable.s(60, str(mark)), ft.add_one.s()
-    ).enqueue()
+    run = chain(ft.start.s(1), ft.sleep_cancellable.s(60, str(mark)), ft.add_one.s()).enqueue()
     workers.start("--concurrency", "1", cancel_grace_seconds=2)
     wait_for(lambda: lines(mark), timeout=60)
 
