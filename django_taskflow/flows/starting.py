@@ -10,7 +10,7 @@ from django.db import transaction
 from django.tasks import task_backends
 from django.utils import timezone
 
-from django_taskflow import enqueue, invocation, models, payloads
+from django_taskflow import enqueue, invocation, models
 from django_taskflow.exceptions import InvalidTaskOptions, StepArgumentsMismatch
 from django_taskflow.flows import advance, progress
 from django_taskflow.flows.handle import BatchResult, FlowResult
@@ -110,7 +110,7 @@ def start_batch(
             raise StepArgumentsMismatch(
                 f"Item {len(steps)} of the batch cannot be passed to {step.task_path}: {exc}"
             ) from None
-        payloads.encode_arguments(step.task_path, args, kwargs, max_bytes)
+        # Their JSON is checked as the rows are built, in the same transaction.
         steps.append({**template, "args": args, "kwargs": kwargs})
     if not steps:
         raise InvalidTaskOptions("A batch needs at least one item.")
