@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django_taskflow import invocation, payloads, registry
-from django_taskflow.exceptions import StepArgumentsMismatch
+from django_taskflow.exceptions import InvalidTaskOptions, StepArgumentsMismatch
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.timeouts import Timeout
 
@@ -72,6 +72,14 @@ class Step:
 
         ``receives``: the step will get the previous step's result too.
         """
+        if getattr(self.definition, "dedup", None) is not None or getattr(
+            self.definition, "unique", False
+        ):
+            # A duplicate's existing task would not be the flow's step.
+            raise InvalidTaskOptions(
+                f"Step {self.task_path} deduplicates (dedup or unique); a flow's steps "
+                "cannot: use using(dedup=False, unique=False) for the step."
+            )
         args, kwargs = call_arguments(self.args, self.kwargs, self.passing(receives), previous=None)
         try:
             invocation.bind_arguments(self.definition, args, kwargs)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from django_taskflow import (
     FlowResult,
+    InvalidTaskOptions,
     StepArgumentsMismatch,
     chain,
     chord,
@@ -261,3 +262,12 @@ def test_aenqueue_and_await() -> None:
         return run.result
 
     assert asyncio.run(wait()) == 2
+
+
+def test_a_deduplicating_step_is_refused_at_enqueue() -> None:
+    from tests import tasks
+
+    with pytest.raises(InvalidTaskOptions, match="deduplicates"):
+        chain(ft.start.s(1), tasks.deduplicated_add.s()).enqueue()
+
+    assert not models.Flow.objects.exists()
