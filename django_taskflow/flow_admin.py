@@ -32,7 +32,6 @@ _STAGE_TITLES = {
 class FlowAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["id", "kind", "status", "tags", "created", "finished"]
     list_filter = ["status", "kind"]
-    search_fields = ["=id"]
     actions = ["cancel_flows", "resume_flows"]
     show_full_result_count = False
     fields = [
