@@ -122,6 +122,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/queues.py",
         "testproject/docs_examples/schedules.py",
         "testproject/docs_examples/limits.py",
+        "testproject/docs_examples/flows.py",
     }
 
 
