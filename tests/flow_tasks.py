@@ -113,3 +113,11 @@ def spawn_then_fail_once(context: TaskContext, count: int) -> int:
 @task(takes_context=True)
 def spawn_bad_child(context: TaskContext) -> None:
     context.enqueue(times, 1, 2, 3)
+
+
+@task(takes_context=True)
+def fails_first_time(context: TaskContext, previous: int) -> int:
+    """No retries of its own: only a flow's max_attempts lets it succeed."""
+    if context.attempt == 1:
+        raise ConnectionError("first attempt fails")
+    return previous

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_taskflow import (
     FlowResult,
     InvalidTaskOptions,
+    RetryPolicy,
     StepArgumentsMismatch,
     chain,
     chord,
@@ -269,5 +270,37 @@ def test_a_deduplicating_step_is_refused_at_enqueue() -> None:
 
     with pytest.raises(InvalidTaskOptions, match="deduplicates"):
         chain(ft.start.s(1), tasks.deduplicated_add.s()).enqueue()
+
+    assert not models.Flow.objects.exists()
+
+
+def test_the_flows_retry_options_apply_to_its_steps() -> None:
+    run = chain(ft.start.s(6), ft.fails_first_time.s()).enqueue(
+        max_attempts=2, retry=RetryPolicy.fixed(0)
+    )
+
+    run_tasks()
+    run.refresh()
+
+    assert run.status == "succeeded"
+    assert run.result == 6
+    assert models.Task.objects.get(flow_id=run.id, flow_position=1).attempts == 2
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda: chain(), id="empty chain"),
+        pytest.param(lambda: group(), id="empty group"),
+        pytest.param(lambda: group(ft.start), id="a definition, not a step"),
+        pytest.param(lambda: chain(ft.start.s(1), "nope"), id="not a part"),
+        pytest.param(
+            lambda: chain(ft.start.s(1)).enqueue(deadline=timedelta(0)), id="zero deadline"
+        ),
+    ],
+)
+def test_malformed_flows_are_refused_where_they_are_built(build: Callable[[], object]) -> None:
+    with pytest.raises(InvalidTaskOptions):
+        build()
 
     assert not models.Flow.objects.exists()
