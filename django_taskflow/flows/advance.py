@@ -11,23 +11,24 @@ every worker's lease keeper, finds such steps and advances their flows.
 
 Exactly once: :func:`advance` starts with a guarded ``UPDATE`` of the
 flow's row (``status = 'running'``), which locks it until commit
-(PostgreSQL: a row lock; SQLite: the write lock). Under the lock it reads
-the steps' task rows (a new snapshot on READ COMMITTED, so a sibling
-committed meanwhile is seen), so when the last two members of a group end
-on two workers at once, the second advance sees both and the first has
-nothing left to do, or the other way round: the next step is enqueued once.
+(PostgreSQL: a row lock; SQLite: the write lock). Under the lock it takes
+in the outcomes of the tasks the caller committed (the sweep: of every
+open step) and decides from the flow's ``steps``, which only advances
+change. So when the last two members of a group end on two workers at
+once, the first advance to take the lock records its member ended and
+waits for the other; the second sees both ended and alone enqueues the
+next step.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from django_taskflow import models, signals
@@ -39,9 +40,6 @@ logger = logging.getLogger(__name__)
 # A step that ended this long ago and is still open in its flow was missed
 # (its worker died after the outcome's commit): the sweep advances its flow.
 SWEEP_GRACE = timedelta(seconds=2)
-# Hosts' clocks may differ this much: a step's finished_at and its flow's
-# advanced_at come from different workers' clocks.
-CLOCK_SKEW = timedelta(seconds=60)
 SWEEP_LIMIT = 100
 
 _STEP_STATE = {
@@ -51,11 +49,20 @@ _STEP_STATE = {
 }
 
 
-def advance(database: str, flow_id: Any, now: datetime | None = None) -> bool:
+def advance(
+    database: str,
+    flow_id: Any,
+    now: datetime | None = None,
+    ended: Collection[uuid.UUID] | None = None,
+) -> bool:
     """Take in the ended steps of a running flow and start what is due.
 
-    Returns whether the flow finished. Safe to call any number of times:
-    a flow with nothing new is left as it is.
+    ``ended``: the tasks whose outcome the caller committed; only those are
+    read (None: every open step's). Each step's outcome is followed by an
+    advance for it, so reading the others is not needed, and a batch's
+    advance stays the size of what ended. Returns whether the flow
+    finished. Safe to call any number of times: a flow with nothing new
+    is left as it is.
     """
     now = now or timezone.now()
     with transaction.atomic(using=database):
@@ -67,7 +74,7 @@ def advance(database: str, flow_id: Any, now: datetime | None = None) -> bool:
         if not locked:
             return False
         flow = models.Flow.objects.using(database).get(pk=flow_id)
-        absorb(database, flow)
+        absorb(database, flow, ended)
         finished = progress.forward(flow, database, now)
         save(flow, database)
         if finished:
@@ -82,12 +89,13 @@ def save(flow: models.Flow, database: str) -> None:
     )
 
 
-def absorb(database: str, flow: models.Flow) -> None:
-    """Copy the outcomes of the flow's open steps' tasks into its ``steps``."""
+def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None = None) -> None:
+    """Copy the outcomes of the flow's open steps' tasks (or of ``only``) into its ``steps``."""
+    wanted = None if only is None else {str(task_id) for task_id in only}
     open_steps = {
         state["task"]: position
         for position, state in enumerate(flow.steps)
-        if state["state"] == progress.QUEUED
+        if state["state"] == progress.QUEUED and (wanted is None or state["task"] in wanted)
     }
     if not open_steps:
         return
@@ -141,12 +149,16 @@ def announce(database: str, flow: models.Flow) -> None:
     )
 
 
-def advance_after(database: str, flow_ids: Iterable[uuid.UUID]) -> None:
-    """Advance each flow once (its steps' outcomes are committed); never raises:
+def advance_after(database: str, ended: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Advance each flow of ``(flow id, task id)`` once, for the tasks whose
+    outcomes were just committed; never raises:
     a flow left behind is advanced by the sweep."""
-    for flow_id in sorted(set(flow_ids)):
+    by_flow: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for flow_id, task_id in ended:
+        by_flow.setdefault(flow_id, []).append(task_id)
+    for flow_id in sorted(by_flow):
         try:
-            advance(database, flow_id)
+            advance(database, flow_id, ended=by_flow[flow_id])
         except DatabaseError:
             logger.warning(
                 "could not advance flow %s now; the sweep will",
@@ -187,10 +199,10 @@ def sweep(database: str, now: datetime | None = None) -> int:
             flow_id__in=running,
             status__in=FINISHED,
             finished_at__lt=now - SWEEP_GRACE,
-            finished_at__gte=F("flow__advanced_at") - CLOCK_SKEW,
         )
         .order_by()
-        .values_list("flow_id", "id")[: SWEEP_LIMIT * 10]
+        .values_list("flow_id", "id")
+        .iterator()
     )
     candidates: dict[uuid.UUID, set[str]] = {}
     for flow_id, task_id in missed:

@@ -204,9 +204,9 @@ class Recorder:
         if batch:
             self.marks.committed([completion.task.id for completion, _ in batch])
         # After the outcomes' commit: a flow left behind here is the sweep's.
-        flow_ids = [c.task.flow_id for c in kept if c.task.flow_id and c.outcome.is_final]
-        if flow_ids:
-            flow_advance.advance_after(self.database, flow_ids)
+        steps = [(c.task.flow_id, c.task.id) for c in kept if c.task.flow_id and c.outcome.is_final]
+        if steps:
+            flow_advance.advance_after(self.database, steps)
         try:
             with self.publisher.batch():
                 self._announce(batch, kept, written)
