@@ -44,11 +44,16 @@ def cancel(database: str, flow_id: Any, *, by: str = "", reason: str = "") -> bo
             for state in flow.steps
         ]
         flow.status = models.FlowStatus.CANCELLED
-        flow.error = cancellation.describe(by, reason)
+        flow.error = _describe(by, reason)
         flow.finished_at = now
         advance.save(flow, database)
         advance.announce(database, flow)
     return True
+
+
+def _describe(by: str, reason: str) -> str:
+    text = f"cancelled by {by}" if by else "cancelled"
+    return f"{text}: {reason}" if reason else text
 
 
 def resume(database: str, flow_id: Any) -> None:
