@@ -235,6 +235,7 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
                     "waiting_for",
                     "original_link",
                     "schedule_link",
+                    "flow_link",
                 ]
             },
         ),
@@ -361,6 +362,14 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
         url = reverse("admin:django_taskflow_task_change", args=[task.original])
         return format_html('<a href="{}">{}</a>', url, task.original)
 
+    @admin.display(description=_("flow"))
+    def flow_link(self, task: models.Task) -> str:
+        """The flow this task is a step of, and its position there."""
+        if task.flow_id is None:
+            return ""
+        url = reverse("admin:django_taskflow_flow_change", args=[task.flow_id])
+        return format_html('<a href="{}">{}</a> (step {})', url, task.flow_id, task.flow_position)
+
     @admin.display(description=_("fired by schedule"))
     def schedule_link(self, task: models.Task) -> str:
         """The schedule and planned time that enqueued this task, if a schedule did."""
@@ -437,6 +446,7 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
 # their own modules; importing them registers them.
 from django_taskflow import (  # noqa: E402, F401
     alert_admin,
+    flow_admin,
     operator_admin,
     schedule_admin,
     worker_admin,

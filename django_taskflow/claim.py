@@ -58,6 +58,8 @@ class ClaimedTask:
     # Under a concurrency cap or a rate limit: claimed only to start at once,
     # never prefetched; the slot's next look for such work waits for its outcome.
     gated: bool = False
+    # A step of a flow: its outcome advances the flow once it is committed.
+    flow_id: uuid.UUID | None = None
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -117,6 +119,7 @@ def _read(row: dict[str, Any], gated: bool = False) -> ClaimedTask:
         started_at=_datetime(row["started_at"]),
         lost_attempts=row["lost_attempts"],
         on_lost=row["on_lost"],
+        flow_id=None if row["flow_id"] is None else _uuid(row["flow_id"]),
     )
 
 

@@ -29,6 +29,7 @@ from django_taskflow.timeouts import Timeout
 __all__ = ["NAME_MAX_LENGTH", "TaskflowTask", "is_capability", "task"]
 
 if TYPE_CHECKING:
+    from django_taskflow.flows.steps import Step
     from django_taskflow.results import TaskflowResult
 
 type Call = Sequence[Any] | dict[str, Any]
@@ -160,6 +161,16 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         if dedup is not None:
             changes["dedup"] = None if dedup is False else dedup
         return replace(self, **changes)
+
+    def s(self, *args: Any, **kwargs: Any) -> Step:
+        """A step of a flow: this task with these arguments bound (``chain``, ``group``).
+
+        The arguments are checked against the function when the flow is
+        enqueued, with room for the previous step's result.
+        """
+        from django_taskflow.flows.steps import Step
+
+        return Step(self, args, kwargs)
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[TaskflowResult]:
         """Enqueue one task per call in a single round trip.

@@ -107,6 +107,7 @@ def _insert(
     definition: Task[Any, Any],
     calls: Sequence[tuple[Sequence[Any], Mapping[str, Any]]],
     now: datetime,
+    flow_links: Sequence[tuple[Any, int]] | None = None,
 ) -> list[results.TaskflowResult]:
     invocation.check_importable(definition)
     database = backend.config.database
@@ -121,7 +122,7 @@ def _insert(
     gated = shared.concurrency is not None or shared.rate_limit is not None
     rows: list[tuple[Any, ...]] = []
     snapshots = []
-    for args, kwargs in calls:
+    for index, (args, kwargs) in enumerate(calls):
         invocation.bind_arguments(definition, args, kwargs)
         args_json, kwargs_json = payloads.encode_arguments(
             shared.task_path, args, kwargs, max_bytes
@@ -151,6 +152,7 @@ def _insert(
                 shared.on_lost,
                 shared.requires_json,
                 *gate,
+                *(() if flow_links is None else flow_links[index]),
             )
         )
         snapshots.append(
@@ -166,7 +168,9 @@ def _insert(
         )
     if not rows:
         return []
-    columns = INSERT_COLUMNS + limits.GATE_COLUMNS if gated else INSERT_COLUMNS
+    columns: tuple[str, ...] = INSERT_COLUMNS + limits.GATE_COLUMNS if gated else INSERT_COLUMNS
+    if flow_links is not None:
+        columns += FLOW_COLUMNS
     if getattr(definition, "dedup", None) is not None or getattr(definition, "unique", False):
         try:
             answers, inserted = enqueue_dedup.insert(
@@ -270,6 +274,21 @@ def enqueue(
 ) -> results.TaskflowResult:
     """Insert one task row and return its result snapshot."""
     return _insert(backend, definition, [(args, kwargs)], now or timezone.now())[0]
+
+
+# A flow's step: its flow's id and its position (flows/), after any gate's columns.
+FLOW_COLUMNS = ("flow_id", "flow_position")
+
+
+def insert_steps(
+    backend: TaskflowBackend,
+    definition: Task[Any, Any],
+    calls: Sequence[tuple[Sequence[Any], Mapping[str, Any]]],
+    flow_links: Sequence[tuple[Any, int]],
+    now: datetime,
+) -> list[results.TaskflowResult]:
+    """Insert one row per call, each linked to a flow at a position."""
+    return _insert(backend, definition, calls, now, flow_links)
 
 
 def enqueue_many(

@@ -146,3 +146,11 @@ class InvalidSchedule(TaskflowError, ValueError):
 
 class MetricsUnavailable(TaskflowError, ImportError):
     """prometheus_client is not installed: install django-taskflow-queue[metrics] to serve metrics."""
+
+
+class StepArgumentsMismatch(TaskflowError, TypeError):
+    """A flow step's bound arguments cannot fit its function."""
+
+
+class InvalidFlowOperation(TaskflowError, ValueError):
+    """This flow cannot be resumed or cancelled in its present state."""

@@ -58,6 +58,17 @@ def on_task_cancelled(hook: Hook) -> Hook:
     return _register(signals.task_cancelled, hook)
 
 
+def on_flow_complete(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Call ``hook(flow)`` once when a flow ends (``flow``: its ``models.Flow`` row,
+    with ``status`` succeeded, failed or cancelled). Usable as a decorator."""
+
+    def receiver(sender: Any, flow: Any, **kwargs: Any) -> None:
+        hook(flow)
+
+    signals.flow_finished.connect(receiver, weak=False, dispatch_uid=f"taskflow-hook-{id(hook)}")
+    return hook
+
+
 def remove_hook(hook: Hook) -> None:
     """Disconnect ``hook`` from every lifecycle signal it was registered on."""
     for signal in (
@@ -65,5 +76,6 @@ def remove_hook(hook: Hook) -> None:
         signals.task_succeeded,
         signals.task_failed,
         signals.task_cancelled,
+        signals.flow_finished,
     ):
         signal.disconnect(dispatch_uid=f"taskflow-hook-{id(hook)}")

@@ -16,6 +16,8 @@ after the change is committed:
 - ``alert_changed``: an ``OPTIONS["ALERTS"]`` incident opened or resolved;
   sent with ``incident`` (an ``AlertIncident``), ``resolved`` (bool) and
   ``payload`` (the JSON the webhook gets), by the worker that evaluated.
+- ``flow_finished``: a flow (chain, group, chord, batch) ended; sent once,
+  with ``flow`` (its ``models.Flow`` row).
 
 A receiver that raises is logged and never breaks the task or the worker.
 In a worker, the threads that record outcomes and keep leases never call
@@ -47,9 +49,13 @@ task_cancelled = Signal()
 task_requeued = Signal()
 alert_changed = Signal()
 
+# Sent with ``flow`` (a ``models.Flow``) once a flow's final state is committed.
+flow_finished = Signal()
+
 __all__ = [
     "alert_changed",
     "delivered_by",
+    "flow_finished",
     "is_heard",
     "send_from_worker",
     "send_now",

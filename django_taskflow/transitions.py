@@ -27,6 +27,7 @@ from django_taskflow.execution.outcome import (
     Outcome,
     class_path,
 )
+from django_taskflow.flows import children
 from django_taskflow.models import EventKind
 from django_taskflow.states import AttemptOutcome, Status
 
@@ -182,9 +183,10 @@ def _write(
         ),
     ]
     has_progress = any(note.kind == EventKind.PROGRESS for note in notes)
+    spawning = [completion for completion in completions if completion.outcome.children]
     atomic = (
         transaction.atomic(using=database)
-        if has_progress or not dialect.RECORD_IS_ONE_STATEMENT
+        if has_progress or spawning or not dialect.RECORD_IS_ONE_STATEMENT
         else contextlib.nullcontext()
     )
     with atomic, connection.cursor() as cursor:
@@ -205,6 +207,10 @@ def _write(
                 shard=counters.shard_for(worker_id),
             )
         }
+        if spawning:
+            # In the outcome's transaction: children of an attempt not won,
+            # or not succeeded, never exist.
+            children.insert([c for c in spawning if c.task.id in won])
     return won, noted + [
         event
         for completion, event in zip(completions, outcomes, strict=True)

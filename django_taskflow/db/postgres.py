@@ -150,6 +150,9 @@ _INSERT_CASTS = {
     "unique_key": "varchar",
     "task_id": "uuid",
     "expires_at": "timestamptz",
+    # A flow's step (enqueue.FLOW_COLUMNS).
+    "flow_id": "uuid",
+    "flow_position": "integer",
 }
 
 

@@ -63,6 +63,8 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
     tags: tuple[str, ...] = ()
     reporter: Reporter | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # Steps spawned by this attempt, as stored; see spawn().
+    spawned: list[dict[str, Any]] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def attempt(self) -> int:
@@ -163,6 +165,29 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
             )
         if self.reporter is not None:
             self.reporter.extend_lease(self.task_id, float(seconds))
+
+    def spawn(self, step: Any) -> None:
+        """Enqueue ``step`` (``task.s(...)``) as a child of this task.
+
+        The child is created with this attempt's successful outcome, in the
+        same transaction; if this attempt fails (and is retried, say), its
+        children never exist. A task's children form one flow, linked to it
+        (``Flow.parent_task``). Raises ``StepArgumentsMismatch`` here if
+        the arguments cannot fit the child's function.
+        """
+        from django.tasks import task_backends
+
+        from django_taskflow.flows.steps import Passing, Step
+
+        if not isinstance(step, Step):
+            raise InvalidTaskOptions(f"spawn() takes a step made with task.s(...), got {step!r}.")
+        config = getattr(task_backends[step.definition.backend], "config", None)
+        step.check(False, config.max_payload_bytes if config else 1_000_000)
+        self.spawned.append(step.to_json(Passing.NONE))
+
+    def enqueue(self, definition: Any, *args: Any, **kwargs: Any) -> None:
+        """Enqueue ``definition(*args, **kwargs)`` as a child of this task; see :meth:`spawn`."""
+        self.spawn(definition.s(*args, **kwargs))
 
     def retry(self, countdown: float | None = None, policy: RetryPolicy | None = None) -> NoReturn:
         """End this attempt now and schedule another.

@@ -26,6 +26,9 @@ class Outcome:
     error_message: str = ""
     traceback: str = ""
     error_value_json: str | None = None  # what a validator returned, as JSON
+    # Steps the attempt spawned (context.spawn), as stored: created with a
+    # successful outcome, in its transaction; dropped with any other.
+    children: tuple[dict[str, object], ...] = ()
 
     @property
     def is_final(self) -> bool:

@@ -11,6 +11,7 @@ retry policy).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import logging
@@ -247,7 +248,10 @@ def run(
             f"The task's result could not be encoded as JSON: {outcomes.describe(exc)}"
         )
         return _failed(claimed, refused, now=now(), retryable=False), snapshot
-    return outcomes.succeeded(encoded), snapshot
+    succeeded = outcomes.succeeded(encoded)
+    if context.spawned:
+        succeeded = dataclasses.replace(succeeded, children=tuple(context.spawned))
+    return succeeded, snapshot
 
 
 def _failed(

@@ -1,6 +1,6 @@
 """The database tables: tasks, their attempts and events; dedup keys, queue states,
 rate-limit starts, schedules, running workers, prune turns, alert incidents,
-and the metrics' counters.
+the metrics' counters; flows.
 
 Also the proxy views of the task table the admin shows: dead letters and stuck tasks.
 """
@@ -12,6 +12,7 @@ from django_taskflow.models.attempt import Attempt
 from django_taskflow.models.counter import TaskCounter
 from django_taskflow.models.dedup import DedupKey
 from django_taskflow.models.event import Event, EventKind
+from django_taskflow.models.flow import Flow, FlowStatus
 from django_taskflow.models.queue_state import QueueState
 from django_taskflow.models.rate_start import RateStart
 from django_taskflow.models.retention import PruneTurn
@@ -28,6 +29,8 @@ __all__ = [
     "DedupKey",
     "Event",
     "EventKind",
+    "Flow",
+    "FlowStatus",
     "PruneTurn",
     "QueueState",
     "RateStart",

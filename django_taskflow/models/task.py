@@ -196,6 +196,18 @@ class Task(models.Model):
         related_name="+",
         help_text=_("The user who enqueued it through the API."),
     )
+    # A step of a flow (chain, group, batch, child task): its flow and its
+    # position among the flow's steps. NULL for every other task.
+    flow = models.ForeignKey(
+        "django_taskflow.Flow",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,
+        editable=False,
+    )
+    flow_position = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     objects = TaskQuerySet.as_manager()
 
@@ -262,6 +274,12 @@ class Task(models.Model):
                 fields=["key"],
                 name="taskflow_task_key_idx",
                 condition=models.Q(key__isnull=False),
+            ),
+            # A flow's steps; tasks outside flows never enter it.
+            models.Index(
+                fields=["flow", "flow_position"],
+                name="taskflow_task_flow_idx",
+                condition=models.Q(flow__isnull=False),
             ),
             models.Index(fields=["status", "-enqueued_at"], name="taskflow_task_status_idx"),
             models.Index(fields=["-enqueued_at"], name="taskflow_task_enqueued_idx"),

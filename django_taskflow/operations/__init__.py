@@ -12,7 +12,8 @@ twin with an ``a`` prefix. One module per kind of action:
 - ``rerunning``: requeue, retry_now, retry_with_arguments, recover_stuck;
 - ``queue_control``: pause_queue, resume_queue, set_queue_limit;
 - ``deleting``: purge_queue, prune, prune_by_retention, discard;
-- ``schedule_runs``: run_schedule_now.
+- ``schedule_runs``: run_schedule_now;
+- ``flows``: cancel_flow, resume_flow.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ from django_taskflow.operations.deleting import (
     prune,
     prune_by_retention,
     purge_queue,
+)
+from django_taskflow.operations.flows import (
+    acancel_flow,
+    aresume,
+    aresume_flow,
+    cancel_flow,
+    resume,
+    resume_flow,
 )
 from django_taskflow.operations.queue_control import (
     PAUSE_MARGIN_SECONDS,
@@ -63,12 +72,15 @@ __all__ = [
     "PAUSE_MARGIN_SECONDS",
     "acancel",
     "acancel_all",
+    "acancel_flow",
     "acancel_selected",
     "acancel_tasks",
     "adiscard",
     "apause_queue",
     "arecover_stuck",
     "arequeue",
+    "aresume",
+    "aresume_flow",
     "aresume_queue",
     "aretry_now",
     "aretry_with_arguments",
@@ -76,6 +88,7 @@ __all__ = [
     "aset_queue_limit",
     "cancel",
     "cancel_all",
+    "cancel_flow",
     "cancel_selected",
     "cancel_tasks",
     "discard",
@@ -85,6 +98,8 @@ __all__ = [
     "purge_queue",
     "recover_stuck",
     "requeue",
+    "resume",
+    "resume_flow",
     "resume_queue",
     "retry_now",
     "retry_with_arguments",

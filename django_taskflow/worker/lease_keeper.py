@@ -38,6 +38,7 @@ from django.db import DatabaseError, connections
 from django_taskflow import cancel_requests, recovery, signals
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
+from django_taskflow.flows import advance as flow_advance
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.reconnect import Reconnect
 from django_taskflow.worker.wakeup import WakePipe
@@ -159,6 +160,9 @@ class LeaseKeeper:
             # Every worker recovers expired leases; jitter spreads them out.
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
             recovery.recover_expired(self.database, self.now())
+            # Flows whose step ended without advancing them (a worker died
+            # between the two commits, or the step was recovered or cancelled).
+            flow_advance.sweep(self.database, self.now())
         if self.on_cancel_requests is not None and self._cancel_check_due(clock):
             self.cancel_check_owed = True  # until read: a failed read is tried again
             self.on_cancel_requests(cancel_requests.pending_requests(self.database, self.worker_id))

@@ -27,6 +27,7 @@ from django.db import DatabaseError, connections
 from django_taskflow import cancellation, events, results, signals, transitions
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
+from django_taskflow.flows import advance as flow_advance
 from django_taskflow.models import EventKind
 from django_taskflow.states import Status
 from django_taskflow.worker.marks import RunningMarks
@@ -202,6 +203,10 @@ class Recorder:
         # Committed: a task whose guarded write lost is no longer ours either.
         if batch:
             self.marks.committed([completion.task.id for completion, _ in batch])
+        # After the outcomes' commit: a flow left behind here is the sweep's.
+        steps = [(c.task.flow_id, c.task.id) for c in kept if c.task.flow_id and c.outcome.is_final]
+        if steps:
+            flow_advance.advance_after(self.database, steps)
         try:
             with self.publisher.batch():
                 self._announce(batch, kept, written)

@@ -1,0 +1,222 @@
+"""Advance flows once their steps' outcomes are committed, exactly once.
+
+A step's outcome is written by the recorder like any task's (one statement
+on PostgreSQL, unchanged for tasks outside flows). Once it has committed,
+the recorder calls :func:`advance_after` for the flows of the steps it
+wrote. That is a second transaction, not part of the outcome's: the
+outcome itself (a step's task in a final state that the flow's ``steps``
+still shows open) is the durable "advance pending" marker, so a worker
+that dies between the two commits loses nothing. :func:`sweep`, run by
+every worker's lease keeper, finds such steps and advances their flows.
+
+Exactly once: :func:`advance` starts with a guarded ``UPDATE`` of the
+flow's row (``status = 'running'``), which locks it until commit
+(PostgreSQL: a row lock; SQLite: the write lock). Under the lock it takes
+in the outcomes of the tasks the caller committed (the sweep: of every
+open step) and decides from the flow's ``steps``, which only advances
+change. So when the last two members of a group end on two workers at
+once, the first advance to take the lock records its member ended and
+waits for the other; the second sees both ended and alone enqueues the
+next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from django_taskflow import models, signals
+from django_taskflow.flows import progress
+from django_taskflow.states import FINISHED
+
+logger = logging.getLogger(__name__)
+
+# A step that ended this long ago and is still open in its flow was missed
+# (its worker died after the outcome's commit): the sweep advances its flow.
+SWEEP_GRACE = timedelta(seconds=2)
+SWEEP_LIMIT = 100
+
+_STEP_STATE = {
+    "succeeded": progress.SUCCEEDED,
+    "failed": progress.FAILED,
+    "cancelled": progress.CANCELLED,
+}
+
+
+def advance(
+    database: str,
+    flow_id: Any,
+    now: datetime | None = None,
+    ended: Collection[uuid.UUID] | None = None,
+) -> bool:
+    """Take in the ended steps of a running flow and start what is due.
+
+    ``ended``: the tasks whose outcome the caller committed; only those are
+    read (None: every open step's). Each step's outcome is followed by an
+    advance for it, so reading the others is not needed, and a batch's
+    advance stays the size of what ended. Returns whether the flow
+    finished. Safe to call any number of times: a flow with nothing new
+    is left as it is.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(using=database):
+        locked = (
+            models.Flow.objects.using(database)
+            .filter(pk=flow_id, status=models.FlowStatus.RUNNING)
+            .update(advanced_at=now)
+        )
+        if not locked:
+            return False
+        flow = models.Flow.objects.using(database).get(pk=flow_id)
+        absorb(database, flow, ended)
+        finished = progress.forward(flow, database, now)
+        save(flow, database)
+        if finished:
+            announce(database, flow)
+    return finished
+
+
+def save(flow: models.Flow, database: str) -> None:
+    flow.save(
+        using=database,
+        update_fields=["status", "steps", "stage", "result", "error", "finished_at"],
+    )
+
+
+def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None = None) -> None:
+    """Copy the outcomes of the flow's open steps' tasks (or of ``only``) into its ``steps``."""
+    wanted = None if only is None else {str(task_id) for task_id in only}
+    open_steps = {
+        state["task"]: position
+        for position, state in enumerate(flow.steps)
+        if state["state"] == progress.QUEUED and (wanted is None or state["task"] in wanted)
+    }
+    if not open_steps:
+        return
+    ended = (
+        models.Task.objects.using(database)
+        .filter(pk__in=list(open_steps), status__in=FINISHED)
+        .values_list("id", "status", "result")
+    )
+    failed: list[uuid.UUID] = []
+    for task_id, status, result in ended:
+        position = open_steps[str(task_id)]
+        state: dict[str, Any] = {"state": _STEP_STATE[status], "task": str(task_id)}
+        if status == "succeeded":
+            state["result"] = result
+        else:
+            failed.append(task_id)
+        flow.steps[position] = state
+    if failed:
+        _add_errors(database, flow, failed, open_steps)
+
+
+def _add_errors(
+    database: str, flow: models.Flow, task_ids: list[uuid.UUID], positions: dict[str, int]
+) -> None:
+    """Each failed step's last error, for the flow's page and its ``error``."""
+    last_errors = (
+        models.Attempt.objects.using(database)
+        .filter(task_id__in=task_ids)
+        .order_by("task_id", "number")
+        .values_list("task_id", "error_class", "error_message")
+    )
+    for task_id, error_class, message in last_errors:
+        if error_class:
+            state = flow.steps[positions[str(task_id)]]
+            state["error"] = f"{error_class}: {message}" if message else error_class
+
+
+def announce(database: str, flow: models.Flow) -> None:
+    """Send ``flow_finished`` once the flow's final state is committed."""
+    snapshot = flow
+
+    def send() -> None:
+        signals.send_from_worker(signals.flow_finished, models.Flow, flow=snapshot)
+
+    transaction.on_commit(send, using=database)
+    logger.info(
+        "flow %s %s",
+        flow.id,
+        flow.status,
+        extra={"action": "flow_finished", "flow_id": str(flow.id), "status": flow.status},
+    )
+
+
+def advance_after(database: str, ended: Iterable[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """Advance each flow of ``(flow id, task id)`` once, for the tasks whose
+    outcomes were just committed; never raises:
+    a flow left behind is advanced by the sweep."""
+    by_flow: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for flow_id, task_id in ended:
+        by_flow.setdefault(flow_id, []).append(task_id)
+    for flow_id in sorted(by_flow):
+        try:
+            advance(database, flow_id, ended=by_flow[flow_id])
+        except DatabaseError:
+            logger.warning(
+                "could not advance flow %s now; the sweep will",
+                flow_id,
+                exc_info=True,
+                extra={"action": "flow_advance_failed", "flow_id": str(flow_id)},
+            )
+        except Exception:
+            # The recorder's outcomes are committed: never make it write them again.
+            logger.exception(
+                "advancing flow %s failed",
+                flow_id,
+                extra={"action": "flow_advance_failed", "flow_id": str(flow_id)},
+            )
+
+
+def sweep(database: str, now: datetime | None = None) -> int:
+    """Advance running flows with a step that ended unnoticed, or past their deadline.
+
+    Returns how many flows it advanced.
+    """
+    now = now or timezone.now()
+    # Running flows first (a partial index holds only them), least recently
+    # advanced first; then their steps' tasks, through the flow index. One
+    # statement joining the two would let the planner walk the task table.
+    deadlines = dict(
+        models.Flow.objects.using(database)
+        .filter(status=models.FlowStatus.RUNNING)
+        .order_by("advanced_at")
+        .values_list("id", "deadline")[: SWEEP_LIMIT * 10]
+    )
+    if not deadlines:
+        return 0
+    running = list(deadlines)
+    missed = (
+        models.Task.objects.using(database)
+        .filter(
+            flow_id__in=running,
+            status__in=FINISHED,
+            finished_at__lt=now - SWEEP_GRACE,
+        )
+        .order_by()
+        .values_list("flow_id", "id")
+        .iterator()
+    )
+    candidates: dict[uuid.UUID, set[str]] = {}
+    for flow_id, task_id in missed:
+        candidates.setdefault(flow_id, set()).add(str(task_id))
+    due = {flow_id for flow_id, deadline in deadlines.items() if deadline and deadline < now}
+    if candidates:
+        for flow_id, steps in (
+            models.Flow.objects.using(database)
+            .filter(pk__in=list(candidates))
+            .values_list("id", "steps")
+        ):
+            open_tasks = {s.get("task") for s in steps if s["state"] == progress.QUEUED}
+            if open_tasks & candidates[flow_id]:
+                due.add(flow_id)
+    for flow_id in sorted(due)[:SWEEP_LIMIT]:
+        advance(database, flow_id, now)
+    return len(due)
