@@ -23,6 +23,8 @@ ENDPOINTS = {
     "/taskflow/api/tasks/{id}/retry/",
     "/taskflow/api/schedules/",
     "/taskflow/api/schedules/{id}/",
+    "/taskflow/api/flows/",
+    "/taskflow/api/flows/{id}/",
     "/taskflow/api/workers/",
     "/taskflow/api/stats/",
 }
