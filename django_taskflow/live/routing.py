@@ -1,0 +1,24 @@
+"""The websocket URL, for a project's ASGI application::
+
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from channels.security.websocket import AllowedHostsOriginValidator
+    from django_taskflow.live.routing import websocket_urlpatterns
+
+    application = ProtocolTypeRouter({
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    })
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from django_taskflow.live.consumer import TaskflowConsumer
+
+websocket_urlpatterns = [
+    path("ws/taskflow/", TaskflowConsumer.as_asgi()),
+]
