@@ -64,7 +64,9 @@ ASGI_APPLICATION = "testproject.asgi.application"
 
 # Live progress: the in-memory layer (web processes relay the event log), or
 # Redis when TASKFLOW_REDIS_URL names a server (workers publish to it).
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+}
 if REDIS_URL := os.environ.get("TASKFLOW_REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {

@@ -44,7 +44,7 @@ MAX_WAITING_FRAMES = 10_000
 MAX_REMEMBERED_TASKS = 10_000
 
 
-class TaskflowConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+class TaskflowConsumer(AsyncJsonWebsocketConsumer):
     """Pushes status and progress of the tasks a client subscribed to."""
 
     async def connect(self) -> None:
@@ -67,7 +67,9 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # cha
             self.pump.cancel()
             await self.hub.leave(self)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         try:
             message = json.loads(text_data or bytes_data or b"")
         except ValueError:
@@ -86,7 +88,8 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # cha
             await self.send_json({"type": "unsubscribed"})
             return
         subscription = request.subscription
-        assert subscription is not None
+        if subscription is None:  # parse() gives one with every "subscribe"
+            raise BadSubscription("A subscribe request without a subscription.")
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             await self._error(
                 "bad_subscription", f"A socket holds at most {MAX_SUBSCRIPTIONS} subscriptions."
@@ -126,7 +129,9 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # cha
         await self._learn_visibility(task_ids, fresh=True)
         return all(self.visible[task_id] for task_id in task_ids)
 
-    async def _learn_visibility(self, task_ids: set[str] | frozenset[str], fresh: bool = False) -> None:
+    async def _learn_visibility(
+        self, task_ids: set[str] | frozenset[str], fresh: bool = False
+    ) -> None:
         """Look up, in one query, whether the user may see each task not yet known."""
         unknown = set(task_ids) if fresh else {t for t in task_ids if t not in self.visible}
         if not unknown:

@@ -64,21 +64,34 @@ def current_frames(task_ids: Iterable[str], database: str = "default") -> list[F
         .order_by("pk")
     )
     frames = []
-    for task in tasks:
-        current = task.status != Status.QUEUED and task.progress_attempt == task.attempts
-        at = task.finished_at or (task.progress_at if current else None) or task.started_at
+    for row in tasks.values(
+        "pk",
+        "status",
+        "progress",
+        "attempts",
+        "task_path",
+        "tags",
+        "enqueued_at",
+        "started_at",
+        "finished_at",
+        "progress_attempt",
+        "progress_message",
+        "progress_at",
+    ):
+        current = row["status"] != Status.QUEUED and row["progress_attempt"] == row["attempts"]
+        at = row["finished_at"] or (row["progress_at"] if current else None) or row["started_at"]
         frames.append(
             {
                 "type": "task",
-                "task": str(task.pk),
-                "status": task.status,
+                "task": str(row["pk"]),
+                "status": row["status"],
                 "event": "current",
-                "progress": task.progress if current else None,
-                "message": task.progress_message if current else None,
-                "at": (at or task.enqueued_at).isoformat(),
-                "name": task.task_path,
-                "tags": list(task.tags or ()),
-                "attempt": task.attempts,
+                "progress": row["progress"] if current else None,
+                "message": row["progress_message"] if current else None,
+                "at": (at or row["enqueued_at"]).isoformat(),
+                "name": row["task_path"],
+                "tags": list(row["tags"] or ()),
+                "attempt": row["attempts"],
             }
         )
     return frames

@@ -20,9 +20,9 @@ and a client that reconnects reads the current state again.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import functools
 import logging
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Sequence
@@ -31,9 +31,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.signals import setting_changed
 
+from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.live.frames import Frame, frame
 
 if TYPE_CHECKING:
+    from channels.layers import BaseChannelLayer
+
     from django_taskflow.events import TaskEvent
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,16 @@ def _forget_layer(setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_forget_layer)
 
 
+def channel_layer() -> BaseChannelLayer:
+    """The default channel layer; ``ConfigurationError`` if none is configured."""
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        raise ConfigurationError("Live progress through a channel layer needs CHANNEL_LAYERS.")
+    return layer
+
+
 def publish(events: Sequence[TaskEvent]) -> None:
     """Send the frames of committed ``events`` to ``EVENTS_GROUP`` (if events travel that way)."""
     if events and carried_by_channel_layer():
@@ -71,33 +84,27 @@ class Outbox:
     """A thread with its own event loop that sends frames to the channel layer in order."""
 
     def __init__(self) -> None:
-        self.ready = threading.Event()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.queue: asyncio.Queue[list[Frame] | None] | None = None
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue[list[Frame] | None] = asyncio.Queue()
         self.thread = threading.Thread(target=self._run, name="taskflow-live-outbox", daemon=True)
         self.thread.start()
-        self.ready.wait()
 
     def send(self, frames: list[Frame]) -> None:
-        assert self.loop is not None and self.queue is not None
         self.loop.call_soon_threadsafe(self.queue.put_nowait, frames)
 
     def close(self, timeout: float) -> None:
         """Send what is queued, waiting at most ``timeout`` seconds, then stop."""
-        if self.loop is not None and self.queue is not None and self.thread.is_alive():
+        if self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
             self.thread.join(timeout)
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            self.loop.close()
 
     async def _main(self) -> None:
-        from channels.layers import get_channel_layer
-
-        self.loop = asyncio.get_running_loop()
-        self.queue = asyncio.Queue()
-        self.ready.set()
-        layer = get_channel_layer()
         stopping = False
         while not stopping:
             frames = await self.queue.get()
@@ -113,6 +120,8 @@ class Outbox:
             for start in range(0, len(frames), MAX_FRAMES_PER_MESSAGE):
                 chunk = frames[start : start + MAX_FRAMES_PER_MESSAGE]
                 try:
+                    # Looked up each time: the settings may have changed it.
+                    layer = channel_layer()
                     await layer.group_send(EVENTS_GROUP, {"type": MESSAGE_TYPE, "frames": chunk})
                 except Exception as exc:  # live updates are best effort: log, go on
                     logger.warning(
@@ -133,5 +142,9 @@ def _outbox() -> Outbox:
     with _lock:
         if _current is None or _current[0] != os.getpid():
             _current = (os.getpid(), Outbox())
-            atexit.register(_current[1].close, 2.0)
+            # Runs at exit, in a worker's forked slots too (which skip atexit),
+            # so that the last outcomes are sent before the process ends.
+            multiprocessing.util.Finalize(
+                _current[1], _current[1].close, args=(2.0,), exitpriority=10
+            )
         return _current[1]

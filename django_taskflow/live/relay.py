@@ -17,6 +17,7 @@ Consumers filter and check permissions themselves (``consumer.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -72,10 +73,8 @@ class Hub:
         if not self.members and self.feed is not None:
             feed, self.feed = self.feed, None
             feed.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await feed
-            except asyncio.CancelledError:
-                pass
 
     def dispatch(self, frames: list[Frame]) -> None:
         for member in list(self.members):
@@ -98,9 +97,7 @@ class Hub:
             raise
 
     async def _follow_group(self) -> None:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
+        layer = outbox.channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(outbox.EVENTS_GROUP, channel)
         rejoined_at = time.monotonic()
@@ -137,10 +134,8 @@ class Hub:
                 if batch:
                     self.dispatch([frame(event) for event in batch])
                 if not batch and not cursor.has_more:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), POLL_SECONDS)
-                    except TimeoutError:
-                        pass
                 await asyncio.sleep(max(0.0, read_at + MIN_READ_GAP_SECONDS - time.monotonic()))
         finally:
             stop.set()
@@ -157,7 +152,9 @@ def _wake_on_commits(
                 loop.call_soon_threadsafe(wake.set)
     except RuntimeError:
         # The loop closed between the check and the call: nothing left to wake.
-        logger.debug("live relay stopped with its event loop", extra={"action": "live_waker_stopped"})
+        logger.debug(
+            "live relay stopped with its event loop", extra={"action": "live_waker_stopped"}
+        )
     finally:
         waiter.close()
 

@@ -82,9 +82,7 @@ def parse(message: Any) -> Request:
     if action == "unsubscribe":
         return Request(action="unsubscribe")
     if action != "subscribe":
-        raise BadSubscription(
-            f'"type" must be "subscribe" or "unsubscribe", got {_shown(action)}.'
-        )
+        raise BadSubscription(f'"type" must be "subscribe" or "unsubscribe", got {_shown(action)}.')
     given = [key for key in SELECTORS if key in message]
     unknown = sorted(set(message) - {"type", *SELECTORS})
     if unknown:
@@ -97,7 +95,9 @@ def parse(message: Any) -> Request:
         return _subscribe(Subscription(tasks=frozenset([_task_id(value)])))
     if key == "tasks":
         if not isinstance(value, list) or not value:
-            raise BadSubscription(f'"tasks" must be a non-empty list of task ids, got {_shown(value)}.')
+            raise BadSubscription(
+                f'"tasks" must be a non-empty list of task ids, got {_shown(value)}.'
+            )
         if len(value) > MAX_TASKS:
             raise BadSubscription(f'"tasks" takes at most {MAX_TASKS} ids, got {len(value)}.')
         return _subscribe(Subscription(tasks=frozenset(_task_id(item) for item in value)))

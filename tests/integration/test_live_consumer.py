@@ -21,6 +21,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 
 from django_taskflow import access, events, models
+from django_taskflow.live import outbox
 from django_taskflow.live.routing import websocket_urlpatterns
 from django_taskflow.models import EventKind
 from django_taskflow.testing import run_tasks
@@ -126,7 +127,9 @@ def test_subscribing_to_a_running_task_gives_its_progress_so_far(staff: Any) -> 
     result = tasks.progress_messages.enqueue(1, 0)
     task = models.Task.objects.get(pk=result.id)
     models.Task.objects.filter(pk=task.pk).update(status="running", attempts=1, progress=0.25)
-    events.record_event(task, EventKind.PROGRESS, attempt=1, data={"progress": 0.25, "message": "a quarter"})
+    events.record_event(
+        task, EventKind.PROGRESS, attempt=1, data={"progress": 0.25, "message": "a quarter"}
+    )
 
     async def scenario() -> None:
         communicator = await connected(staff)
@@ -315,5 +318,53 @@ def test_unsubscribe_stops_the_frames(staff: Any) -> None:
             assert await communicator.receive_nothing(timeout=1.5)
         finally:
             await communicator.disconnect()
+
+    run(scenario)
+
+
+@committed
+def test_events_reach_subscribers_through_redis(
+    staff: Any, redis_channel_layer: dict[str, str]
+) -> None:
+    # Workers publish to the Redis layer themselves; the hub follows its group.
+    assert outbox.carried_by_channel_layer()
+    result = tasks.progress_messages.enqueue(2, 0)
+
+    async def scenario() -> None:
+        communicator = await connected(staff)
+        try:
+            await subscribe(communicator, task=result.id)
+            await communicator.receive_json_from(FRAME_TIMEOUT)  # its current state
+            await database_sync_to_async(run_tasks)()
+            frames = await frames_until(communicator, is_end_of(result.id))
+        finally:
+            await communicator.disconnect()
+        assert [(f["event"], f["progress"], f["message"]) for f in frames] == [
+            ("started", None, None),
+            ("progress", 0.5, "step 1 of 2"),
+            ("progress", 1.0, "step 2 of 2"),
+            ("succeeded", None, None),
+        ]
+
+    run(scenario)
+
+
+def test_project_asgi_app_authenticates_by_the_session_cookie(staff: Any, client: Any) -> None:
+    from testproject.asgi import application
+
+    client.force_login(staff)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def scenario() -> None:
+        signed_in = WebsocketCommunicator(
+            application, "/ws/taskflow/", headers=[ORIGIN, (b"cookie", cookie)]
+        )
+        anonymous = WebsocketCommunicator(application, "/ws/taskflow/", headers=[ORIGIN])
+        try:
+            assert (await signed_in.connect())[0]
+            assert (await subscribe(signed_in, all=True))["type"] == "subscribed"
+            assert not (await anonymous.connect())[0]
+        finally:
+            await signed_in.disconnect()
 
     run(scenario)
