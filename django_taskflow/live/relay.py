@@ -25,6 +25,7 @@ import weakref
 from typing import Protocol
 
 from channels.db import database_sync_to_async
+from django.db import DatabaseError
 
 from django_taskflow import events
 from django_taskflow.db import dialect_for
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 MIN_READ_GAP_SECONDS = 0.025
 # ... and at least this often, should a wake-up be missed.
 POLL_SECONDS = 1.0
+# A failed feed (Redis or the database unreachable) starts again after this.
+RESTART_SECONDS = 5.0
 # A layer forgets group members after its group expiry (a day by default).
 REJOIN_SECONDS = 3600.0
 
@@ -81,20 +84,23 @@ class Hub:
             member.deliver(frames)
 
     async def _run(self) -> None:
-        try:
-            if outbox.carried_by_channel_layer():
-                await self._follow_group()
-            else:
-                await self._relay_event_log()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception(
-                "the live feed failed; its consumers get no more updates",
-                extra={"action": "live_feed_failed"},
-            )
-            self.started.set()
-            raise
+        """Run the feed; after a failure (Redis or the database down), start it again."""
+        while True:
+            try:
+                if outbox.carried_by_channel_layer():
+                    await self._follow_group()
+                else:
+                    await self._relay_event_log()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception(
+                    "the live feed failed; it starts again in %s s",
+                    RESTART_SECONDS,
+                    extra={"action": "live_feed_failed"},
+                )
+                self.started.set()  # consumers already waiting go on without it
+                await asyncio.sleep(RESTART_SECONDS)
 
     async def _follow_group(self) -> None:
         layer = outbox.channel_layer()
@@ -130,7 +136,17 @@ class Hub:
             while True:
                 wake.clear()
                 read_at = time.monotonic()
-                batch = await database_sync_to_async(stream.read)(cursor)
+                try:
+                    batch = await database_sync_to_async(stream.read)(cursor)
+                except DatabaseError as exc:
+                    # The cursor keeps its place: nothing is skipped once it reads again.
+                    logger.warning(
+                        "the live relay could not read the event log (%s); trying again",
+                        exc,
+                        extra={"action": "live_relay_read_failed"},
+                    )
+                    await asyncio.sleep(POLL_SECONDS)
+                    continue
                 if batch:
                     self.dispatch([frame(event) for event in batch])
                 if not batch and not cursor.has_more:

@@ -26,6 +26,7 @@ from django_taskflow.live.routing import websocket_urlpatterns
 from django_taskflow.models import EventKind
 from django_taskflow.testing import run_tasks
 from tests import tasks
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 # Tests whose events the hub reads back need them committed.
@@ -368,3 +369,51 @@ def test_project_asgi_app_authenticates_by_the_session_cookie(staff: Any, client
             await signed_in.disconnect()
 
     run(scenario)
+
+
+@committed
+def test_relay_goes_on_after_the_database_fails_a_read(
+    staff: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    read = events.EventStream.read
+    failures = iter([OperationalError("server closed the connection")])
+
+    def failing_once(stream: events.EventStream, cursor: Any) -> Any:
+        for error in failures:
+            raise error
+        return read(stream, cursor)
+
+    monkeypatch.setattr(events.EventStream, "read", failing_once)
+    result = tasks.noop.enqueue()
+
+    async def scenario() -> None:
+        communicator = await connected(staff)
+        try:
+            await subscribe(communicator, all=True)
+            await database_sync_to_async(run_tasks)()
+            frames = await frames_until(communicator, is_end_of(result.id))
+        finally:
+            await communicator.disconnect()
+        assert [f["event"] for f in frames] == ["started", "succeeded"]
+
+    run(scenario)
+
+
+def test_unreachable_redis_is_logged_and_tasks_still_run(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Nothing listens on port 1.
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"], "prefix": "taskflow-unreachable"},
+        }
+    }
+    result = tasks.noop.enqueue()
+
+    assert run_tasks() == 1
+
+    assert models.Task.objects.get(pk=result.id).status == "succeeded"
+    wait_for(lambda: any(r.action == "live_publish_failed" for r in caplog.records), timeout=30)
