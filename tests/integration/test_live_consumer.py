@@ -20,7 +20,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Q
 
-from django_taskflow import access, events, models
+from django_taskflow import access, events, models, operations
 from django_taskflow.live import outbox
 from django_taskflow.live.routing import websocket_urlpatterns
 from django_taskflow.models import EventKind
@@ -417,3 +417,30 @@ def test_unreachable_redis_is_logged_and_tasks_still_run(
 
     assert models.Task.objects.get(pk=result.id).status == "succeeded"
     wait_for(lambda: any(r.action == "live_publish_failed" for r in caplog.records), timeout=30)
+
+
+@committed
+@pytest.mark.parametrize("carrier", ["event_log", "redis"])
+def test_a_task_cancelled_from_the_web_process_turns_cancelled_live(
+    staff: Any, carrier: str, request: pytest.FixtureRequest
+) -> None:
+    if carrier == "redis":
+        request.getfixturevalue("redis_channel_layer")
+    result = tasks.noop.enqueue()
+
+    async def scenario() -> None:
+        communicator = await connected(staff)
+        try:
+            await subscribe(communicator, task=result.id)
+            assert (await communicator.receive_json_from(FRAME_TIMEOUT))["status"] == "queued"
+            await database_sync_to_async(operations.cancel)(result.id, reason="not needed")
+            frame = await communicator.receive_json_from(FRAME_TIMEOUT)
+        finally:
+            await communicator.disconnect()
+        assert (frame["task"], frame["event"], frame["status"]) == (
+            result.id,
+            "cancelled",
+            "cancelled",
+        )
+
+    run(scenario)
