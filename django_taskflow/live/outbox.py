@@ -80,6 +80,16 @@ def publish(events: Sequence[TaskEvent]) -> None:
         _outbox().send([frame(event) for event in events])
 
 
+def prepare() -> None:
+    """Start this process's outbox now, if events travel by the channel layer.
+
+    A worker's slot calls it as it starts, so that loading the layer (and
+    its Redis client) delays no task's first progress report.
+    """
+    if carried_by_channel_layer():
+        _outbox()
+
+
 class Outbox:
     """A thread with its own event loop that sends frames to the channel layer in order."""
 
@@ -105,6 +115,12 @@ class Outbox:
             self.loop.close()
 
     async def _main(self) -> None:
+        try:
+            channel_layer()  # loaded before the first message, not with it
+        except Exception as exc:  # logged here; each send will say it again
+            logger.warning(
+                "could not load the channel layer: %s", exc, extra={"action": "live_layer_failed"}
+            )
         stopping = False
         while not stopping:
             frames = await self.queue.get()
