@@ -10,6 +10,7 @@ and being able to see it. No framework here: plain users and querysets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django_taskflow import models
@@ -59,3 +60,12 @@ def sees_payload(user: Any) -> bool:
 def public_event_data(data: dict[str, Any]) -> dict[str, Any]:
     """An event's data without its payload, for a user who may not see it."""
     return {key: value for key, value in data.items() if key in PUBLIC_EVENT_KEYS}
+
+
+def visible_ids(user: Any, task_ids: Iterable[str], database: str = "default") -> set[str]:
+    """Those of ``task_ids`` (strings) that name a task ``user`` may see, in one query."""
+    wanted = list(task_ids)
+    if not wanted:
+        return set()
+    rows = visible_tasks(user, models.Task.objects.using(database).filter(pk__in=wanted))
+    return {str(pk) for pk in rows.values_list("pk", flat=True)}

@@ -85,6 +85,7 @@ def test_a_paused_queue_does_not_make_the_queue_unhealthy(live_worker: None) -> 
 
 
 def test_unapplied_migrations_are_unhealthy() -> None:
+
     health._migrated.clear()
     # The latest one: marking an earlier one unapplied leaves the plan empty.
     [(_app, latest)] = MigrationLoader(connection).graph.leaf_nodes("django_taskflow")
