@@ -130,11 +130,11 @@ class Command(BaseCommand):
             "default OPTIONS['HEALTH_MAX_READY_AGE_SECONDS']",
         )
 
-        add("pause", queues.pause, "stop workers from starting tasks of a queue",
-            [common]).add_argument("queue")  # fmt: skip
-        add("resume", queues.resume, "let workers start tasks of a paused queue again",
-            [common]).add_argument("queue")  # fmt: skip
-        limit = add("limit", queues.limit, "cap a queue's running tasks", [common])
+        add("pause", queues.pause, "stop workers from starting tasks of a queue"
+            ).add_argument("queue")  # fmt: skip
+        add("resume", queues.resume, "let workers start tasks of a paused queue again"
+            ).add_argument("queue")  # fmt: skip
+        limit = add("limit", queues.limit, "cap a queue's running tasks")
         limit.add_argument("queue")
         limit.add_argument(
             "limit", type=arguments.queue_limit, help="most at once, or none for the setting's"
@@ -147,7 +147,6 @@ class Command(BaseCommand):
             "sync-schedules",
             schedules.sync_schedules,
             "write the schedules the code declares to the Schedule table",
-            [common],
         )
         sync.description = (
             "Create schedules the code declares, update changed ones and disable "
