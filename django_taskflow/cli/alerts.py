@@ -18,6 +18,8 @@ from django_taskflow.cli import output
 from django_taskflow.cli.backend import backend_options
 from django_taskflow.cli.output import Printer
 
+NOT_YOUR_TURN = "not evaluated: a worker or an earlier run evaluated the rules less than EVERY ago"
+
 INCIDENT_COLUMNS: output.Columns = {
     "rule": lambda i: i["rule"],
     "when": lambda i: i["when"],
@@ -53,7 +55,7 @@ def alerts(out: Printer, *, backend: str, evaluate: bool, **options: Any) -> Non
     if not evaluate:
         summary = "not evaluated (--no-evaluate)"
     elif sent is None:
-        summary = "not evaluated: a worker evaluated the rules less than EVERY ago"
+        summary = NOT_YOUR_TURN
     else:
         opened = sum(not notice.resolved for notice in sent)
         summary = (
