@@ -9,6 +9,7 @@ finished_at), reading only the last 15 minutes of it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -69,7 +70,14 @@ def oldest_ready_at(
     if queue is not None and queue in paused:
         return None
     connection = connections[options.database]
-    with transaction.atomic(using=options.database), connection.cursor() as cursor:
+    # PostgreSQL needs a transaction for the query's SET LOCAL. SQLite must
+    # not get one: with IMMEDIATE transactions it would take the write lock.
+    in_transaction = (
+        transaction.atomic(using=options.database)
+        if connection.vendor == "postgresql"
+        else contextlib.nullcontext()
+    )
+    with in_transaction, connection.cursor() as cursor:
         return ready_age.oldest_ready_run_after(
             cursor,
             table=connection.ops.quote_name(models.Task._meta.db_table),

@@ -42,7 +42,8 @@ def oldest_ready_run_after(
 
     Ready: queued with ``run_after <= now`` (``now`` adapted for the
     database), of ``backend``, in ``queue`` when given, and in none of the
-    ``excluded`` queues (paused ones). Run it inside a transaction.
+    ``excluded`` queues (paused ones). On PostgreSQL, run it inside a
+    transaction (for ``SET LOCAL``).
     """
     filters = "AND run_after <= %s AND backend = %s"
     params: list[Any] = [now, backend]

@@ -78,3 +78,23 @@ def test_per_queue_and_paused_queues(options: Options) -> None:
     assert stats.oldest_ready_at(options, "default", NOW, queue="low") is None
     operations.resume_queue("low")
     assert stats.oldest_ready_at(options, "default", NOW) == in_low
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_reading_it_never_waits_for_the_write_lock(options: Options) -> None:
+    import sqlite3
+
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    oldest = queued(3)
+    connection.ensure_connection()
+    connection.connection.execute("PRAGMA busy_timeout = 100")  # fail fast instead of waiting
+    writer = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a worker's write transaction holds the lock
+    try:
+        assert stats.oldest_ready_at(options, "default", NOW) == oldest
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
