@@ -274,49 +274,60 @@ class Bench:
     def prune_beside_drain(self, rows: int, runs: int) -> dict[str, float]:
         """Drain rate while ``taskflow prune`` deletes ``rows`` old tasks, as a share of without.
 
-        Both drains run with the ``rows`` old tasks in the tables.
-        The prune (a ``manage.py taskflow prune`` process, as an operator
-        runs it) deletes each task with its attempt and two events. Only
-        drains that start and end while it runs count; after ``runs`` of
-        them (at least 3) the prune is stopped, and its rate is the rows it
-        deleted over the time it ran.
+        Both drains run with the ``rows`` old tasks in the tables, alternated
+        (``runs`` pairs, at least 3): a drain alone, then a drain beside a
+        prune, so that the machine's load and the tables' growth change both
+        alike. Each prune is a ``manage.py taskflow prune`` process, as an
+        operator runs it, deleting each task with its attempt and two
+        events. Its drain starts once it has deleted its first chunk (its
+        process start is not the prune) and counts only if the prune still
+        runs when the drain ends; then the prune is stopped (its open chunk
+        rolls back). The prune's rate is the rows deleted over the time the
+        prunes ran.
         """
+        from django_taskflow import models
+
         # "Without the prune" is measured on the same tables: history slows
         # a drain on its own (bigger indexes; on SQLite, a WAL to fold back).
         add_history(rows, age_days=40)
         settle()
-        alone = statistics.median(self.drain(self.tasks)[0] for _ in range(runs))
-        started = time.perf_counter()
-        with self.log.open("ab") as log:
-            pruner = subprocess.Popen(
-                [sys.executable, "manage.py", "taskflow", "prune", "--older-than", "30d"],
-                cwd=ROOT,
-                stdout=log,
-                stderr=log,
-            )
-        # Drains while the prune runs; then stop it (its open chunk rolls
-        # back): the figure is the drain beside a prune of a table this big.
-        during = []
-        while pruner.poll() is None and len(during) < max(runs, 3):
+        old = models.Task.objects.filter(task_path="history.old_task")
+        alone, during = [], []
+        pruning_seconds = 0.0
+        for _ in range(max(runs, 3)):
+            alone.append(self.drain(self.tasks)[0])
+            before = old.count()
+            with self.log.open("ab") as log:
+                pruner = subprocess.Popen(
+                    [sys.executable, "manage.py", "taskflow", "prune", "--older-than", "30d"],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=log,
+                )
+            deadline = time.monotonic() + 120
+            while old.count() == before:
+                if pruner.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the prune deleted nothing; see {self.log}")
+                time.sleep(0.1)
+            started = time.perf_counter()
             rate = self.drain(self.tasks)[0]
             if pruner.poll() is None:  # the whole drain ran beside the prune
                 during.append(rate)
-        seconds = time.perf_counter() - started
-        if pruner.poll() is None:
-            pruner.send_signal(signal.SIGINT)
-            pruner.wait(timeout=60)
-        elif pruner.returncode:
-            raise RuntimeError(f"the prune exited with {pruner.returncode}; see {self.log}")
+            pruning_seconds += time.perf_counter() - started
+            if pruner.poll() is None:
+                # SIGTERM, not SIGINT: a process started in the background
+                # inherits SIGINT ignored. Its open chunk rolls back.
+                pruner.terminate()
+                pruner.wait(timeout=60)
+            elif pruner.returncode:
+                raise RuntimeError(f"the prune exited with {pruner.returncode}; see {self.log}")
         if not during:
             raise RuntimeError("the prune ended before a drain did: prune more rows")
-        from django_taskflow import models
-
-        left = models.Task.objects.filter(task_path="history.old_task").count()
         return {
-            "prune_drain_alone": alone,
+            "prune_drain_alone": statistics.median(alone),
             "prune_drain_during": statistics.median(during),
-            "prune": 100 * statistics.median(during) / alone,
-            "prune_rows_per_second": (rows - left) / seconds,
+            "prune": 100 * statistics.median(during) / statistics.median(alone),
+            "prune_rows_per_second": (rows - old.count()) / pruning_seconds,
             "prune_drains": float(len(during)),
         }
 

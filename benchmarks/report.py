@@ -49,7 +49,7 @@ FIGURES = [
            {"postgres": 1000, "sqlite": 1000}, higher_is_better=False),
     Figure("schedule_start_p99", "planned time -> task body start, p99", "ms", {},
            higher_is_better=False),
-    Figure("prune_drain_alone", "drain before the prune", "/s", {}),
+    Figure("prune_drain_alone", "drain without a prune (alternated)", "/s", {}),
     Figure("prune_drain_during", "drain while pruning {prune_rows:,} tasks", "/s", {}),
     Figure("prune", "drain while pruning, share of before", "% of alone",
            {"postgres": 80, "sqlite": 80}),

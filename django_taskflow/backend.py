@@ -92,7 +92,7 @@ class TaskflowBackend(BaseTaskBackend):
         return await results.aload(self.config.database, result_id)
 
     def _check_queue_names(self) -> list[checks.CheckMessage]:
-        """taskflow.W003: QUEUE_WEIGHTS or QUEUE_LIMITS names a queue that QUEUES lacks."""
+        """taskflow.W003: QUEUE_WEIGHTS, QUEUE_LIMITS or an alert rule names a queue QUEUES lacks."""
         messages: list[checks.CheckMessage] = []
         if not self.queues:
             return messages  # any queue name is allowed
@@ -105,6 +105,19 @@ class TaskflowBackend(BaseTaskBackend):
                         f"{setting} names queues that TASKS[{self.alias!r}]['QUEUES'] lacks: "
                         f"{', '.join(missing)}. No task can use them, so the entries do nothing.",
                         hint=f"Add them to QUEUES, or remove them from {key}.",
+                        obj=setting,
+                        id="taskflow.W003",
+                    )
+                )
+        for position, rule in enumerate(self.config.alerts.rules if self.config.alerts else ()):
+            if rule.queue is not None and rule.queue not in self.queues:
+                setting = f"TASKS[{self.alias!r}]['OPTIONS']['ALERTS']['RULES'][{position}]"
+                messages.append(
+                    checks.Warning(
+                        f"{setting} (rule {rule.name!r}) watches queue {rule.queue!r}, which "
+                        f"TASKS[{self.alias!r}]['QUEUES'] lacks. No task can be in it, so the "
+                        "rule never fires.",
+                        hint="Add the queue to QUEUES, or correct the rule's QUEUE.",
                         obj=setting,
                         id="taskflow.W003",
                     )

@@ -24,6 +24,10 @@ from django.utils import timezone
 from django_taskflow import stats, worker_status
 from django_taskflow.conf import Options
 
+# With no worker alive, the check says how many tasks wait, counting no
+# further than this: a probe must stay cheap under a deep backlog.
+READY_COUNTED = 1000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
@@ -115,12 +119,14 @@ def check(
         ]
         return Health(checks=tuple(results))
     now = now or timezone.now()
-    age, ready = stats.oldest_ready(options, backend, now)
+    age = stats.oldest_ready_age(options, backend, now)
     alive = workers_alive(database, backend)
     if alive:
         results.append(Check(name="workers", ok=True, detail=f"{alive} alive"))
     else:
-        waiting = f", and {ready} tasks are ready" if ready else ""
+        ready = stats.count_ready(options, backend, now, at_most=READY_COUNTED + 1)
+        shown = f"over {READY_COUNTED}" if ready > READY_COUNTED else str(ready)
+        waiting = f", and {shown} tasks are ready" if ready else ""
         results.append(Check(name="workers", ok=False, detail=f"none alive{waiting}"))
     if age is None:
         results.append(Check(name="ready_age", ok=True, detail="no task is waiting"))

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import cron, models, operations, schedule_form, schedules
+from django_taskflow import cron, models, operations, schedule_form
 from django_taskflow.exceptions import InvalidSchedule
 from django_taskflow.scheduling import zone
 
@@ -252,22 +252,12 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description=_("Enable selected schedules"), permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[models.Schedule]) -> None:
-        now = timezone.now()
-        count = 0
-        for schedule in queryset.filter(enabled=False):
-            schedule.enabled = True
-            schedules.reset_cursor(schedule, now)
-            schedule.save()
-            count += 1
+        count = operations.enable_schedules(queryset.filter(enabled=False), by=request.user)
         self.message_user(request, _("Enabled %(count)d schedule(s).") % {"count": count})
 
     @admin.action(description=_("Disable selected schedules"), permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[models.Schedule]) -> None:
-        count = 0
-        for schedule in queryset.filter(enabled=True):
-            schedule.enabled = False
-            schedule.save()
-            count += 1
+        count = operations.disable_schedules(queryset.filter(enabled=True), by=request.user)
         self.message_user(request, _("Disabled %(count)d schedule(s).") % {"count": count})
 
     @admin.action(description=_("Run selected schedules now"), permissions=["run_now"])

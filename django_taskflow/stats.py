@@ -1,21 +1,25 @@
 """Figures about a backend's queue now: counts, the oldest ready task, throughput.
 
-Read by ``taskflow stats`` and by ``health.py``. Each figure is one query
-through an index: the oldest ready task through the claim index (queued
-rows only), throughput through ``taskflow_task_finished_idx`` (status,
+Read by ``taskflow stats``, ``health.py`` and the alerts. Each figure is
+one query through an index: the oldest ready task through the claim and
+gate indexes (queued rows only, a loose index scan: ``db/ready_age.py``),
+throughput through ``taskflow_task_finished_idx`` (status,
 finished_at), reading only the last 15 minutes of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db import connections, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from django_taskflow import models, queue_state
 from django_taskflow.conf import Options
+from django_taskflow.db import ready_age
 from django_taskflow.states import FINISHED, Status
 
 # Throughput windows, in minutes, as `uptime` shows load.
@@ -53,12 +57,48 @@ def ready_tasks(options: Options, backend: str, now: datetime) -> models.TaskQue
     return tasks.exclude(queue_name__in=paused) if paused else tasks
 
 
-def oldest_ready(options: Options, backend: str, now: datetime) -> tuple[float | None, int]:
-    """(seconds the oldest ready task has waited since its run_after, tasks ready)."""
-    found = ready_tasks(options, backend, now).aggregate(oldest=Min("run_after"), ready=Count("pk"))
-    oldest = found["oldest"]
-    age = None if oldest is None else max(0.0, (now - oldest).total_seconds())
-    return age, found["ready"]
+def oldest_ready_at(
+    options: Options, backend: str, now: datetime, *, queue: str | None = None
+) -> datetime | None:
+    """The ``run_after`` of the oldest ready task (of ``queue``, when given); None: none.
+
+    Paused queues are left out. Read through the claim and gate indexes
+    (``db/ready_age.py``), so it costs a few index probes however many
+    tasks are queued.
+    """
+    paused = queue_state.read(options, backend).paused
+    if queue is not None and queue in paused:
+        return None
+    connection = connections[options.database]
+    # PostgreSQL needs a transaction for the query's SET LOCAL. SQLite must
+    # not get one: with IMMEDIATE transactions it would take the write lock.
+    in_transaction = (
+        transaction.atomic(using=options.database)
+        if connection.vendor == "postgresql"
+        else contextlib.nullcontext()
+    )
+    with in_transaction, connection.cursor() as cursor:
+        return ready_age.oldest_ready_run_after(
+            cursor,
+            table=connection.ops.quote_name(models.Task._meta.db_table),
+            backend=backend,
+            now=connection.ops.adapt_datetimefield_value(now),
+            queue=queue,
+            excluded=() if queue is not None else sorted(paused),
+        )
+
+
+def oldest_ready_age(
+    options: Options, backend: str, now: datetime, *, queue: str | None = None
+) -> float | None:
+    """Seconds the oldest ready task (of ``queue``) has waited since its run_after; None: none."""
+    oldest = oldest_ready_at(options, backend, now, queue=queue)
+    return None if oldest is None else max(0.0, (now - oldest).total_seconds())
+
+
+def count_ready(options: Options, backend: str, now: datetime, *, at_most: int) -> int:
+    """How many tasks are ready now, counting no further than ``at_most``."""
+    return ready_tasks(options, backend, now).order_by()[:at_most].count()
 
 
 def finished_in_windows(options: Options, backend: str, now: datetime) -> dict[int, int]:
@@ -78,7 +118,7 @@ def finished_in_windows(options: Options, backend: str, now: datetime) -> dict[i
 
 
 def collect(options: Options, backend: str, now: datetime | None = None) -> Stats:
-    """Read the backend's figures (four queries)."""
+    """Read the backend's figures (five queries; the counts read the whole table)."""
     now = now or timezone.now()
     counts: dict[str, dict[str, int]] = {}
     rows = (
@@ -90,10 +130,9 @@ def collect(options: Options, backend: str, now: datetime | None = None) -> Stat
     )
     for queue, status, count in rows:
         counts.setdefault(queue, {})[status] = count
-    age, ready = oldest_ready(options, backend, now)
     return Stats(
         counts=dict(sorted(counts.items())),
-        oldest_ready_age=age,
-        ready=ready,
+        oldest_ready_age=oldest_ready_age(options, backend, now),
+        ready=ready_tasks(options, backend, now).count(),
         finished=finished_in_windows(options, backend, now),
     )

@@ -11,15 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
-from django.db.models.functions import Now
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import models
+from django_taskflow import models, worker_status
 
 
 class AliveFilter(admin.SimpleListFilter):
@@ -33,9 +32,9 @@ class AliveFilter(admin.SimpleListFilter):
         self, request: HttpRequest, queryset: QuerySet[models.WorkerProcess]
     ) -> QuerySet[models.WorkerProcess]:
         if self.value() == "yes":
-            return queryset.filter(alive_until__gt=Now())
+            return queryset.filter(worker_status.alive_condition())
         if self.value() == "no":
-            return queryset.filter(alive_until__lte=Now())
+            return queryset.exclude(worker_status.alive_condition())
         return queryset
 
 
@@ -75,10 +74,7 @@ class WorkerProcessAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fields = tuple(readonly_fields)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.WorkerProcess]:
-        # Alive by the database's clock, which the heartbeats use too.
-        alive = ExpressionWrapper(Q(alive_until__gt=Now()), output_field=BooleanField())
-        rows: QuerySet[models.WorkerProcess] = super().get_queryset(request)
-        return rows.annotate(alive=alive).prefetch_related("slots")
+        return worker_status.with_alive(super().get_queryset(request))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -21,10 +21,12 @@ from django.db.models.functions import Now
 from django_taskflow import models
 
 __all__ = [
+    "alive_condition",
     "alive_slot_ids",
     "every_worker",
     "gone_workers",
     "is_alive",
+    "with_alive",
     "worker_for",
     "workers_alive",
 ]
@@ -41,7 +43,7 @@ def workers_alive(
     """The workers whose heartbeat has not lapsed, with their slots prefetched."""
     return (
         models.WorkerProcess.objects.using(using)
-        .filter(alive_until__gt=_cutoff(now))
+        .filter(alive_condition(now))
         .prefetch_related("slots")
     )
 
@@ -57,9 +59,20 @@ def every_worker(
     workers = models.WorkerProcess.objects.using(using)
     if backend is not None:
         workers = workers.filter(backend=backend)
-    return workers.annotate(
-        alive=ExpressionWrapper(Q(alive_until__gt=_cutoff(now)), output_field=BooleanField())
-    ).prefetch_related("slots")
+    return with_alive(workers, now=now)
+
+
+def alive_condition(now: datetime | None = None) -> Q:
+    """The filter of workers whose heartbeat has not lapsed (``now``: the database's clock)."""
+    return Q(alive_until__gt=_cutoff(now))
+
+
+def with_alive(
+    workers: QuerySet[models.WorkerProcess], *, now: datetime | None = None
+) -> QuerySet[models.WorkerProcess]:
+    """``workers`` with ``alive`` (a bool) annotated and their slots prefetched."""
+    alive = ExpressionWrapper(alive_condition(now), output_field=BooleanField())
+    return workers.annotate(alive=alive).prefetch_related("slots")
 
 
 def gone_workers(

@@ -6,8 +6,9 @@ Read-only, and each rule is one or two queries that stay fast with a
 - ``queue_depth`` counts at most ``ABOVE + 1`` ready rows of the queue
   (``COUNT`` over a ``LIMIT``), so a deep queue costs no more than a
   shallow one, through the status index's queued rows;
-- ``oldest_ready`` reads the oldest ``run_after`` of the ready rows (the
-  queued rows only, as ``taskflow stats`` does);
+- ``oldest_ready`` reads the oldest ``run_after`` of the ready rows with a
+  loose index scan of the claim and gate indexes, as ``taskflow stats``
+  and ``health`` do (``stats.oldest_ready_at``);
 - ``failure_rate`` counts the tasks that finished inside the window through
   ``taskflow_task_finished_idx`` (status, finished_at), bounded on both sides;
 - ``no_worker`` reads the live ``WorkerProcess`` rows (``alive_until`` index);
@@ -61,10 +62,7 @@ def _queue_depth(rule: Rule, options: Options, backend: str, now: datetime) -> l
 
 def _oldest_ready(rule: Rule, options: Options, backend: str, now: datetime) -> list[Breach]:
     assert rule.older_than is not None  # noqa: S101 - required by rules.parse_rule
-    ready = stats.ready_tasks(options, backend, now)
-    if rule.queue is not None:
-        ready = ready.filter(queue_name=rule.queue)
-    oldest = ready.order_by("run_after").values_list("run_after", flat=True).first()
+    oldest = stats.oldest_ready_at(options, backend, now, queue=rule.queue)
     if oldest is None or now - oldest <= rule.older_than:
         return []
     age = (now - oldest).total_seconds()

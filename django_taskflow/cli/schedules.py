@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError
 
 from django_taskflow import models, operations, schedules
+from django_taskflow.cli import output
 from django_taskflow.cli.actions import shell_user
 from django_taskflow.cli.backend import backend_options
 from django_taskflow.cli.output import Printer
@@ -23,6 +24,16 @@ def sync_schedules(out: Printer, *, backend: str, **options: Any) -> None:
             f"Cannot write schedules to database {database!r} ({exc}). "
             "Has `manage.py migrate` been run?"
         ) from exc
+    if out.as_json:
+        out.write(
+            output.to_json(
+                {
+                    action: list(getattr(report, action))
+                    for action in ("created", "updated", "disabled", "conflicts")
+                }
+            )
+        )
+        return
     for action in ("created", "updated", "disabled"):
         for name in getattr(report, action):
             out.write(f"{action}: {name}")

@@ -12,7 +12,7 @@ twin with an ``a`` prefix. One module per kind of action:
 - ``rerunning``: requeue, retry_now, retry_with_arguments, recover_stuck;
 - ``queue_control``: pause_queue, resume_queue, set_queue_limit;
 - ``deleting``: purge_queue, prune, prune_by_retention, discard;
-- ``schedule_runs``: run_schedule_now;
+- ``schedule_runs``: run_schedule_now, enable_schedules, disable_schedules;
 - ``flows``: cancel_flow, resume_flow.
 """
 
@@ -66,7 +66,12 @@ from django_taskflow.operations.rerunning import (
     retry_now,
     retry_with_arguments,
 )
-from django_taskflow.operations.schedule_runs import arun_schedule_now, run_schedule_now
+from django_taskflow.operations.schedule_runs import (
+    arun_schedule_now,
+    disable_schedules,
+    enable_schedules,
+    run_schedule_now,
+)
 
 __all__ = [
     "PAUSE_MARGIN_SECONDS",
@@ -91,7 +96,9 @@ __all__ = [
     "cancel_flow",
     "cancel_selected",
     "cancel_tasks",
+    "disable_schedules",
     "discard",
+    "enable_schedules",
     "pause_queue",
     "prune",
     "prune_by_retention",

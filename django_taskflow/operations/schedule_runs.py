@@ -1,13 +1,20 @@
-"""Running a schedule now, outside its timing: the admin's and the command's "run now"."""
+"""Steering schedules: "run now" outside their timing, enable and disable.
+
+Called by the admin's actions and the ``taskflow`` command. Each enabling
+or disabling is one UPDATE guarded by the state it expects, so a schedule
+changed meanwhile (by another operator, or by a sync) is counted once.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
-from django_taskflow import models, queries, scheduler
+from django_taskflow import models, queries, scheduler, schedules
 from django_taskflow.exceptions import InvalidSchedule
 from django_taskflow.operations.inputs import operator_name
 from django_taskflow.operations.twins import async_twin
@@ -49,3 +56,57 @@ def run_schedule_now(
 
 
 arun_schedule_now = async_twin(run_schedule_now)
+
+
+def enable_schedules(
+    rows: Iterable[models.Schedule], *, by: Any = None, now: datetime | None = None
+) -> int:
+    """Enable each disabled schedule of ``rows``; return how many were enabled.
+
+    Its next run is planned afresh from ``now``: the runs it missed while
+    disabled are not made up. Schedules already enabled are left alone.
+    """
+    now = now or timezone.now()
+    changed = 0
+    for row in rows:
+        if row.enabled:
+            continue
+        schedules.reset_cursor(row, now)
+        changed += (
+            models.Schedule.objects.using(row._state.db)
+            .filter(pk=row.pk, enabled=False)
+            .update(
+                enabled=True,
+                anchor_at=row.anchor_at,
+                next_planned_at=row.next_planned_at,
+                next_run_at=row.next_run_at,
+            )
+        )
+        row.enabled = True
+    _log_switch(changed, "enabled", by)
+    return changed
+
+
+def disable_schedules(rows: Iterable[models.Schedule], *, by: Any = None) -> int:
+    """Disable each enabled schedule of ``rows``; return how many were disabled."""
+    changed = 0
+    for row in rows:
+        changed += (
+            models.Schedule.objects.using(row._state.db)
+            .filter(pk=row.pk, enabled=True)
+            .update(enabled=False)
+        )
+        row.enabled = False
+    _log_switch(changed, "disabled", by)
+    return changed
+
+
+def _log_switch(count: int, verb: str, by: Any) -> None:
+    if count:
+        logger.info(
+            "%d schedule(s) %s by %s",
+            count,
+            verb,
+            operator_name(by) or "an operator",
+            extra={"action": f"schedules_{verb}"},
+        )

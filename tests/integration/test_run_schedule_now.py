@@ -59,3 +59,35 @@ def test_the_admins_run_now_goes_through_operations_recording_the_user(
         )
     assert models.ScheduleRun.objects.get().state == models.RunState.FIRED
     assert "schedule nightly run now by frank: fired" in caplog.text
+
+
+def test_enable_and_disable_change_only_the_schedules_in_the_other_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    hourly = models.Schedule.objects.create(
+        name="hourly", task_path="tests.tasks.noop", cron="0 * * * *", timezone="UTC"
+    )
+    off = models.Schedule.objects.create(
+        name="off",
+        task_path="tests.tasks.noop",
+        interval_seconds=600,
+        timezone="UTC",
+        enabled=False,
+    )
+    rows = list(models.Schedule.objects.order_by("name"))
+    with caplog.at_level(logging.INFO, logger="django_taskflow.operations"):
+        assert operations.disable_schedules(rows, by="erin") == 1
+    assert "1 schedule(s) disabled by erin" in caplog.text
+    assert not models.Schedule.objects.filter(enabled=True).exists()
+    # A stale row (read before another operator enabled the schedule) changes nothing twice.
+    stale = models.Schedule.objects.get(pk=off.pk)
+    now = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    assert operations.enable_schedules(models.Schedule.objects.all(), now=now) == 2
+    assert operations.enable_schedules([stale], now=now) == 0
+    hourly.refresh_from_db()
+    off.refresh_from_db()
+    assert hourly.enabled and hourly.next_run_at == datetime(2026, 5, 1, 13, 0, tzinfo=UTC)
+    # Planned afresh from now: the runs missed while disabled are not made up.
+    assert off.enabled and off.next_run_at == now + timedelta(seconds=600)

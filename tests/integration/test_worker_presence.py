@@ -251,6 +251,8 @@ def test_the_admin_lists_workers_alive_and_gone_to_a_user_with_view_permission()
 
     alive_only = client.get(LIST_URL, {"alive": "yes"}).content.decode()
     assert "web-1:2<" in alive_only and "web-1:1<" not in alive_only
+    gone_only = client.get(LIST_URL, {"alive": "no"}).content.decode()
+    assert "web-1:1<" in gone_only and "web-1:2<" not in gone_only
     row = models.WorkerProcess.objects.get(pid=2)
     detail = client.get(reverse("admin:django_taskflow_workerprocess_change", args=[row.pk]))
     assert detail.status_code == 200 and b'name="_save"' not in detail.content

@@ -79,3 +79,22 @@ def test_default_weights_and_queues_that_allow_any_name_need_no_warning() -> Non
     # The defaults name critical, high and low, which QUEUES need not list.
     assert make_backend({}, ["default"]).check() == []
     assert make_backend({"QUEUE_WEIGHTS": {"anything": 3}}, []).check() == []
+
+
+def test_an_alert_rule_watching_a_queue_the_backend_lacks_is_warning_w003() -> None:
+    alerts = {
+        "RULES": [
+            {"NAME": "backlog", "WHEN": "queue_depth", "QUEUE": "default", "ABOVE": 10},
+            {"NAME": "mail", "WHEN": "oldest_ready", "QUEUE": "emials", "OLDER_THAN": "5m"},
+        ]
+    }
+    [message] = make_backend({"ALERTS": alerts}, ["default", "emails"]).check()
+    assert message.id == "taskflow.W003"
+    assert message.level == checks.WARNING
+    assert message.obj == "TASKS['default']['OPTIONS']['ALERTS']['RULES'][1]"
+    assert message.msg == (
+        "TASKS['default']['OPTIONS']['ALERTS']['RULES'][1] (rule 'mail') watches queue 'emials', "
+        "which TASKS['default']['QUEUES'] lacks. No task can be in it, so the rule never fires."
+    )
+    # QUEUES empty allows any queue name.
+    assert make_backend({"ALERTS": alerts}, []).check() == []

@@ -2,7 +2,7 @@
 
 This module builds the parser and dispatches. Each subcommand's handler
 lives in ``django_taskflow/cli/`` (``tasks``, ``actions``, ``queues``,
-``maintenance``, ``schedules``): it checks input (``cli/arguments.py``),
+``maintenance``, ``schedules``, ``alerts``): it checks input (``cli/arguments.py``),
 calls ``operations`` or a read-only query, and prints through
 ``cli/output.py``: a table, or JSON with ``--json``. Errors are
 ``CommandError`` (exit code 1; 2 for bad usage); ``health`` exits 3 when
@@ -18,13 +18,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from django_taskflow.cli import actions, arguments, maintenance, queues, schedules, tasks
+from django_taskflow.cli import actions, alerts, arguments, maintenance, queues, schedules, tasks
 from django_taskflow.cli.output import Printer
 from django_taskflow.exceptions import TaskflowError
 
 SUBCOMMANDS = (
     "list, show, cancel, requeue, retry, stats, workers, prune, health, pause, resume, limit, "
-    "purge-queue, sync-schedules, run-schedule"
+    "purge-queue, sync-schedules, run-schedule, alerts"
 )
 
 
@@ -130,11 +130,11 @@ class Command(BaseCommand):
             "default OPTIONS['HEALTH_MAX_READY_AGE_SECONDS']",
         )
 
-        add("pause", queues.pause, "stop workers from starting tasks of a queue",
-            [common]).add_argument("queue")  # fmt: skip
-        add("resume", queues.resume, "let workers start tasks of a paused queue again",
-            [common]).add_argument("queue")  # fmt: skip
-        limit = add("limit", queues.limit, "cap a queue's running tasks", [common])
+        add("pause", queues.pause, "stop workers from starting tasks of a queue"
+            ).add_argument("queue")  # fmt: skip
+        add("resume", queues.resume, "let workers start tasks of a paused queue again"
+            ).add_argument("queue")  # fmt: skip
+        limit = add("limit", queues.limit, "cap a queue's running tasks")
         limit.add_argument("queue")
         limit.add_argument(
             "limit", type=arguments.queue_limit, help="most at once, or none for the setting's"
@@ -147,7 +147,6 @@ class Command(BaseCommand):
             "sync-schedules",
             schedules.sync_schedules,
             "write the schedules the code declares to the Schedule table",
-            [common],
         )
         sync.description = (
             "Create schedules the code declares, update changed ones and disable "
@@ -161,6 +160,19 @@ class Command(BaseCommand):
             "run now)",
         )
         run.add_argument("names", nargs="+", metavar="NAME", help="a schedule's name")
+
+        alerting = add(
+            "alerts",
+            alerts.alerts,
+            "evaluate the alert rules once, as a worker does (sharing its turn), send what "
+            "opened or resolved, and list the open incidents",
+        )
+        alerting.add_argument(
+            "--no-evaluate",
+            dest="evaluate",
+            action="store_false",
+            help="only list the open incidents",
+        )
 
     @staticmethod
     def _add_filters(
