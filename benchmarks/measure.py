@@ -83,6 +83,10 @@ class Bench:
             figures.update(self.idle_latency_and_memory(samples))
         if want("schedule"):
             figures.update(self.schedule_lateness(samples))
+        if want("typed"):
+            import typed_decode  # beside this script
+
+            figures.update(typed_decode.measure())
         return figures
 
     def clear(self) -> None:

@@ -20,7 +20,8 @@ tasks, default 1,000,000: ``--db sqlite --sqlite-settings recommended
 --only prune``), admin (the admin's task list at ``--admin-rows`` tasks,
 default 10,000,000, built with COPY; PostgreSQL only, about 10 minutes,
 so never part of the default set: ``--db postgres --only admin``; see
-``admin_list.py``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
+``admin_list.py``), typed (decoding a typed dataclass argument, per task,
+in process: ``--only typed``; see ``typed_decode.py``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
 """
@@ -53,7 +54,7 @@ BENCH_DB = os.environ.get("TASKFLOW_BENCH_DB", "tf_bench")
 FIGURE_NAMES = (
     "baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history", "limits",
     "schedule",
-    "prune", "admin",
+    "prune", "admin", "typed",
 )  # fmt: skip
 # Figures that only run when named in --only (they take many minutes).
 ON_REQUEST = {"admin"}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django_taskflow import cron
 from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
+from django_taskflow.encoding.encoders import CompressedEncoder, Encoder, register_encoder
 from django_taskflow.exceptions import (
     AmbiguousTaskName,
     ConfigurationError,
@@ -17,7 +18,9 @@ from django_taskflow.exceptions import (
     InvalidSchedule,
     InvalidTaskOptions,
     MigrationsNotApplied,
+    PayloadShapeError,
     PayloadTooLarge,
+    PayloadVersionError,
     ResultNotFound,
     ResultRejected,
     ResultTimeout,
@@ -113,16 +116,20 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AmbiguousTaskName",
+    "CompressedEncoder",
     "Concurrency",
     "ConfigurationError",
     "Dedup",
+    "Encoder",
     "HardTimeLimitExceeded",
     "InvalidQuery",
     "InvalidQueueOperation",
     "InvalidSchedule",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
+    "PayloadShapeError",
     "PayloadTooLarge",
+    "PayloadVersionError",
     "Queue",
     "RateLimit",
     "ResultNotFound",
@@ -165,6 +172,7 @@ __all__ = [
     "on_task_failed",
     "on_task_start",
     "pause_queue",
+    "register_encoder",
     "remove_hook",
     "requeue",
     "resume_queue",

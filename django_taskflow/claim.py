@@ -56,6 +56,8 @@ class ClaimedTask:
     # Under a concurrency cap or a rate limit: claimed only to start at once,
     # never prefetched; the slot's next look for such work waits for its outcome.
     gated: bool = False
+    # How the payload is stored (django_taskflow.encoding.stored); None: plain JSON.
+    encoding: str | None = None
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -115,6 +117,7 @@ def _read(row: dict[str, Any], gated: bool = False) -> ClaimedTask:
         started_at=_datetime(row["started_at"]),
         lost_attempts=row["lost_attempts"],
         on_lost=row["on_lost"],
+        encoding=row["encoding"],
     )
 
 

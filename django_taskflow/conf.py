@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django_taskflow.encoding import keys
+from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
 from django_taskflow.policies import RetryPolicy, coerce_policy
 from django_taskflow.queues import DEFAULT_QUEUE_WEIGHTS
@@ -53,6 +55,8 @@ class Options:
     # The REST API (django_taskflow.api), which serves this backend when it is "default".
     api_permission_classes: tuple[str, ...] = (API_DEFAULT_PERMISSION,)
     api_max_body_bytes: int = 65_536
+    # OPTIONS["ENCRYPTION_KEYS"], else TASKFLOW_ENCRYPTION_KEYS: first key writes.
+    encryption_keys: tuple[EncryptionKey, ...] = ()
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -195,6 +199,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "ALERTS": ("alerts", _alerts),
     "API_PERMISSION_CLASSES": ("api_permission_classes", _permission_classes),
     "API_MAX_BODY_BYTES": ("api_max_body_bytes", _positive_int),
+    "ENCRYPTION_KEYS": ("encryption_keys", keys.problem),
 }
 
 
@@ -220,7 +225,15 @@ def find_problems(alias: str, raw: Mapping[str, Any]) -> list[OptionProblem]:
             continue
         expected = _SPEC[name][1](value)
         if expected is not None:
-            problems.append(OptionProblem(setting, f"{setting} must be {expected}, got {value!r}."))
+            # Never quote keys back: the message may be logged.
+            shown = "its value" if name == "ENCRYPTION_KEYS" else repr(value)
+            problems.append(OptionProblem(setting, f"{setting} must be {expected}, got {shown}."))
+    if "ENCRYPTION_KEYS" not in raw:
+        value, unreadable = keys.from_environment()
+        expected = unreadable or (None if value is None else keys.problem(value))
+        if expected is not None:
+            variable = keys.ENVIRONMENT_VARIABLE
+            problems.append(OptionProblem(variable, f"{variable} must be {expected}."))
     return problems
 
 
@@ -253,4 +266,10 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
         from django_taskflow.alerts.rules import parse_alerts
 
         values["alerts"] = parse_alerts(values["alerts"])
+    if "encryption_keys" in values:
+        values["encryption_keys"] = keys.parse(values["encryption_keys"])
+    else:
+        from_environment = keys.from_environment()[0]
+        if from_environment is not None:
+            values["encryption_keys"] = keys.parse(from_environment)
     return Options(**values)

@@ -197,6 +197,7 @@ _COPIED = (
     "priority",
     "args",
     "kwargs",
+    "encoding",  # how args and kwargs are stored: their version and encoder
     "key",
     "tags",
     "unique_key",

@@ -34,6 +34,7 @@ CLAIM_COLUMNS = (
     "started_at",
     "lost_attempts",
     "on_lost",
+    "encoding",
 )
 
 # Columns of one completion, in the order the completion statements bind them.

@@ -155,6 +155,16 @@ class Task(models.Model):
     )
     rate_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
     rate_seconds = models.FloatField(null=True, blank=True, editable=False)
+    # How args, kwargs and result are stored when not as plain JSON of the
+    # task's first version (django_taskflow.encoding.stored): NULL for most
+    # tasks, which the worker then reads as before.
+    encoding = models.CharField(  # noqa: DJ001
+        max_length=200,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("How the payload is stored: its version, encoder and key."),
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
