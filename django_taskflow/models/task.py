@@ -219,6 +219,10 @@ class Task(models.Model):
             ("requeue_task", _("Can requeue tasks")),
             ("retry_task", _("Can retry tasks now")),
             ("view_payload", _("Can view task arguments, results and tracebacks")),
+            (
+                "view_encrypted_payload",
+                _("Can view the decrypted payloads of encrypted tasks"),
+            ),
         ]
         indexes = [
             # The claim reads this index in its own order and stops after

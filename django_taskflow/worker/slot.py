@@ -34,6 +34,7 @@ from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.interrupts import Interrupts, end_attempt_without_result
 from django_taskflow.worker.lease_keeper import LeaseKeeper
 from django_taskflow.worker.marks import NO_MARKS, RunningMarks
+from django_taskflow.worker.missing_keys import MissingKeys, missing_key
 from django_taskflow.worker.prefetch import Prefetch
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.recorder import Recorder
@@ -110,6 +111,7 @@ class Slot:
             grace_seconds=options.cancel_grace_seconds,
         )
         self.publisher = Publisher(name=worker_id, inline=inline)
+        self.missing_keys = MissingKeys(self.database, worker_id)
         self.recorder = Recorder(
             options=options,
             worker_id=worker_id,
@@ -197,6 +199,11 @@ class Slot:
         request = self.cancels.get(task.id)
         if request is not None:
             self._end_unstarted(task, request)
+            return True
+        lacking = missing_key(task, self.options.encryption_keys)
+        if lacking is not None:  # this worker's fault, not the task's: uncharged
+            self.current = None
+            self.missing_keys.hand_back(task, lacking)
             return True
         started = time.monotonic()
         self.recorder.note(task, EventKind.STARTED, {})
