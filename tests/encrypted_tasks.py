@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from django_taskflow import task
+from django_taskflow import TaskContext, task
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,10 @@ def archive(note: str) -> str:
 def slow_secret(secret: str, seconds: float) -> str:
     time.sleep(seconds)
     return f"done with {secret}"
+
+
+@task(encrypted=True, takes_context=True)
+def leaky(context: TaskContext, secret: str) -> None:
+    """Puts its secret in a progress detail and in its error: both must be stored sealed."""
+    context.report_progress(0.5, note=f"working on {secret}")
+    raise ValueError(f"failed on {secret}")

@@ -104,3 +104,26 @@ def unseal(sealed: object, encoding: stored.Encoding, keyring: Keyring, place: P
 def seal_value(value_json: str, encoding: stored.Encoding, keyring: Keyring, place: Place) -> str:
     """:func:`seal`, as the JSON text of the stored string (for a JSON column)."""
     return json.dumps(seal(value_json, encoding, keyring, place))
+
+
+SEALED_TEXT_PREFIX = "taskflow-sealed:"
+"""Starts a text column (an error message, a traceback) that holds a sealed value."""
+
+
+def seal_text(text: str, encoding: stored.Encoding, keyring: Keyring, place: Place) -> str:
+    """``text`` as an encrypted row stores it in a text column; unchanged when not encrypted."""
+    if encoding.key_id is None or not text:
+        return text
+    return SEALED_TEXT_PREFIX + seal(json.dumps(text), encoding, keyring, place)
+
+
+def is_sealed_text(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED_TEXT_PREFIX)
+
+
+def unseal_text(value: str, encoding: stored.Encoding, keyring: Keyring, place: Place) -> str:
+    """The text :func:`seal_text` sealed (other text is returned as it is)."""
+    if not is_sealed_text(value):
+        return value
+    text = json.loads(unseal(value.removeprefix(SEALED_TEXT_PREFIX), encoding, keyring, place))
+    return str(text)

@@ -19,12 +19,13 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.tasks import Task
+from django.tasks import Task, task_backends
 
 from django_taskflow import payloads, registry, results, signals, typecheck
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
 from django_taskflow.encoding import arguments as stored_arguments
+from django_taskflow.encoding import attempts as sealed_attempts
 from django_taskflow.encoding import calls as typed_calls
 from django_taskflow.encoding import results as stored_results
 from django_taskflow.encoding.keys import EncryptionKey
@@ -114,10 +115,6 @@ def is_retryable(definition: Task[Any, Any], error: BaseException, rejected: Any
         return False
 
 
-def _keys(definition: Task[Any, Any]) -> tuple[EncryptionKey, ...]:
-    return getattr(definition.get_backend(), "config", _NO_OPTIONS).encryption_keys
-
-
 def _as_json(
     definition: Task[Any, Any], value: Any
 ) -> tuple[Any, tuple[BaseException, Any] | None]:
@@ -161,7 +158,37 @@ def run(
     middleware: Sequence[middleware_chain.Middleware] = (),
     reporter: Reporter | None = None,
 ) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
-    """Run ``claimed`` once; return its outcome and the running snapshot."""
+    """Run ``claimed`` once; return its outcome and the running snapshot.
+
+    An encrypted task's error texts are sealed before anything stores them.
+    """
+    outcome, snapshot = _run(
+        claimed,
+        worker_id=worker_id,
+        max_bytes=max_bytes,
+        now=now,
+        middleware=middleware,
+        reporter=reporter,
+    )
+    if claimed.encoding is not None:
+        outcome = sealed_attempts.seal_outcome(outcome, claimed, _keys_of(claimed))
+    return outcome, snapshot
+
+
+def _keys_of(claimed: ClaimedTask) -> tuple[EncryptionKey, ...]:
+    backend = task_backends[claimed.backend]
+    return getattr(backend, "config", _NO_OPTIONS).encryption_keys
+
+
+def _run(
+    claimed: ClaimedTask,
+    *,
+    worker_id: str,
+    max_bytes: int,
+    now: Callable[[], datetime],
+    middleware: Sequence[middleware_chain.Middleware] = (),
+    reporter: Reporter | None = None,
+) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
     started_at = now()
     try:
         definition = registry.resolve(claimed.task_path)
@@ -180,7 +207,7 @@ def run(
             claimed.encoding,
             claimed.args,
             claimed.kwargs,
-            _keys(definition),
+            _keys_of(claimed),
         )
         call_args, call_kwargs = typed_calls.load_call(
             definition.func, definition.takes_context, stored_args, stored_kwargs
@@ -291,7 +318,7 @@ def run(
         ), snapshot
     try:
         encoded = stored_results.encode(
-            value, claimed.id, claimed.encoding, _keys(definition), max_bytes
+            value, claimed.id, claimed.encoding, _keys_of(claimed), max_bytes
         )
     except (UnserializablePayload, PayloadTooLarge) as exc:
         # Running it again would return the same kind of value: no retry.

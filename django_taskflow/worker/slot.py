@@ -26,6 +26,7 @@ from django_taskflow import claim, transitions
 from django_taskflow.cancel_requests import CancelRequest, request_for
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
+from django_taskflow.encoding.attempts import seal_progress
 from django_taskflow.exceptions import ForcedStop
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
@@ -282,6 +283,8 @@ class Slot:
     def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
         task = self.current
         if task is not None and str(task.id) == task_id:
+            if task.encoding is not None:
+                detail = seal_progress(task, detail, self.options.encryption_keys)
             self.recorder.note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:

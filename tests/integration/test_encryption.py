@@ -40,7 +40,11 @@ def raw_rows() -> str:
     """Every column of every row of the task and attempt tables, as the database returns them."""
     found = []
     with connection.cursor() as cursor:
-        for table in (models.Task._meta.db_table, models.Attempt._meta.db_table):
+        for table in (
+            models.Task._meta.db_table,
+            models.Attempt._meta.db_table,
+            models.Event._meta.db_table,
+        ):
             cursor.execute(f"SELECT * FROM {table}")  # our own table names
             found.extend(map(repr, cursor.fetchall()))
     return "\n".join(found)
@@ -48,18 +52,25 @@ def raw_rows() -> str:
 
 def test_the_raw_rows_of_an_encrypted_task_hold_no_plaintext(with_k1: None) -> None:
     result = encrypted_tasks.treat.enqueue(Patient(SECRETS[0], SECRETS[1]), ward=SECRETS[2])
+    failing = encrypted_tasks.leaky.enqueue("leaky-secret-42")
     row = models.Task.objects.get(pk=result.id)
     assert row.encoding == '{"key":"k1"}'
     assert isinstance(row.args, str) and row.kwargs == {}
 
     run_tasks()
 
+    attempt = models.Attempt.objects.get(task_id=failing.id)
+    assert attempt.error_class == "builtins.ValueError"  # the class stays readable
+    assert attempt.error_message.startswith("taskflow-sealed:")
+    assert attempt.traceback.startswith("taskflow-sealed:")
+    progress = models.Event.objects.get(task_id=failing.id, kind="progress").data
+    assert progress["progress"] == 0.5 and set(progress["detail"]) == {"sealed"}
     result.refresh()
     assert result.return_value == f"treated {SECRETS[0]} ({SECRETS[1]}) in {SECRETS[2]}"
     assert result.args == [{"name": SECRETS[0], "diagnosis": SECRETS[1]}]
     dump = raw_rows()
     assert str(result.id) in dump or result.id.replace("-", "") in dump  # the rows are there
-    for secret in (*SECRETS, "treated"):
+    for secret in (*SECRETS, "treated", "leaky-secret-42"):
         assert secret not in dump
     assert "redacted" in repr(result) and SECRETS[0] not in repr(result)
 
@@ -86,7 +97,7 @@ def test_a_pg_dump_of_the_database_holds_no_plaintext(with_k1: None) -> None:
     ).stdout  # fmt: skip
 
     assert str(plain.id) in dump and "visible-marker-123" in dump
-    for secret in (*SECRETS, "treated"):
+    for secret in (*SECRETS, "treated", "leaky-secret-42"):
         assert secret not in dump
 
 
@@ -170,7 +181,8 @@ def test_a_wrong_key_under_the_same_id_fails_only_the_affected_task(settings: An
     assert models.Task.objects.get(pk=plain.id).status == Status.SUCCEEDED
 
 
-def test_an_encrypted_task_without_a_key_is_refused_at_enqueue() -> None:
+def test_an_encrypted_task_without_a_key_is_refused_at_enqueue(settings: Any) -> None:
+    use_keys(settings)  # none: OPTIONS wins over TASKFLOW_ENCRYPTION_KEYS
     with pytest.raises(MissingEncryptionKey, match="no key is configured"):
         encrypted_tasks.archive.enqueue("x")
     assert not models.Task.objects.exists()
