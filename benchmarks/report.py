@@ -55,6 +55,9 @@ FIGURES = [
            {"postgres": 80, "sqlite": 80}),
     Figure("prune_rows_per_second", "prune rate (tasks + attempt + 2 events)", "/s", {}),
     Figure("prune_drains", "drains run entirely during the prune", "drains", {}),
+    Figure("encrypted_plain", "drain, no-ops in plain JSON", "/s", {}, raw_key="drain"),
+    Figure("encrypted", "drain, no-ops encrypted (AES-256-GCM)", "/s", {},
+           of_key="encrypted_plain", min_share=85.0),
     Figure("typed_decode_us", "decode a typed dataclass argument, per task", "us",
            {"postgres": 20, "sqlite": 20}, higher_is_better=False),
 ]  # fmt: skip

@@ -29,6 +29,7 @@ the database ``tf_bench`` (recreated per run) and the baseline
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -193,6 +194,10 @@ def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, fl
             "TASKFLOW_BENCH_SQLITE_SETTINGS": sqlite_settings or "recommended",
         }
         env.pop("DATABASE_URL", None)
+        # The encrypted drain's key: fresh for each run, never stored.
+        env["TASKFLOW_ENCRYPTION_KEYS"] = json.dumps(
+            [{"id": "bench", "key": base64.b64encode(os.urandom(32)).decode()}]
+        )
         # Measure a start as users get it: with compiled bytecode cached. With
         # PYTHONDONTWRITEBYTECODE set, every worker recompiles our modules.
         env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -1,6 +1,7 @@
 """Re-encrypt tasks written with an older key under the current (first) one.
 
-Runs beside live workers. Rows are read in batches in id order; each is
+Runs beside live workers. Each task's arguments, result, progress detail,
+and its attempts' error texts and progress events are rewritten together. Rows are read in batches in id order; each is
 rewritten by one conditional UPDATE that still expects the encoding,
 status and attempt count it read, so a row that a worker claimed or
 finished meanwhile is left for the next pass. Running tasks are never
@@ -24,7 +25,7 @@ from django.db.models import Q, QuerySet
 
 from django_taskflow import models
 from django_taskflow.conf import Options
-from django_taskflow.encoding import fields, stored
+from django_taskflow.encoding import attempts, fields, stored
 from django_taskflow.encoding.keys import Keyring
 from django_taskflow.exceptions import ConfigurationError, TaskflowError
 from django_taskflow.states import Status
@@ -99,9 +100,9 @@ def _one_pass(
         if after is not None:
             batch_query = batch_query.filter(pk__gt=after)
         batch = list(
-            batch_query.values("pk", "encoding", "status", "attempts", "args", "kwargs", "result")[
-                :batch_size
-            ]
+            batch_query.values(
+                "pk", "encoding", "status", "attempts", "args", "result", "progress_detail"
+            )[:batch_size]
         )
         if not batch:
             return rotated
@@ -127,6 +128,12 @@ def _rotate_row(
             place = fields.Place(str(task_id), fields.RESULT)
             result = fields.unseal(row["result"], old, keyring, place)
             changes["result"] = fields.seal(result, new, keyring, place)
+        attempt_changes = _sealed_attempts(tasks.db, task_id, old, new, keyring)
+        event_changes = _sealed_progress(tasks.db, task_id, old, new, keyring)
+        if isinstance(row["progress_detail"], dict) and set(row["progress_detail"]) == {"sealed"}:
+            place = fields.Place(str(task_id), fields.PROGRESS, row["attempts"])
+            detail = fields.unseal(row["progress_detail"]["sealed"], old, keyring, place)
+            changes["progress_detail"] = {"sealed": fields.seal(detail, new, keyring, place)}
     except TaskflowError as exc:
         report.unreadable[str(task_id)] = str(exc)
         logger.warning(
@@ -136,6 +143,53 @@ def _rotate_row(
             extra={"action": "key_rotation_skipped", "task_id": str(task_id)},
         )
         return 0
-    return tasks.filter(
+    won = tasks.filter(
         pk=task_id, encoding=row["encoding"], status=row["status"], attempts=row["attempts"]
     ).update(**changes)
+    if won:
+        for attempt_id, attempt_fields in attempt_changes:
+            models.Attempt.objects.using(tasks.db).filter(pk=attempt_id).update(**attempt_fields)
+        for event_id, data in event_changes:
+            models.Event.objects.using(tasks.db).filter(pk=event_id).update(data=data)
+    return won
+
+
+def _sealed_attempts(
+    database: str | None, task_id: Any, old: stored.Encoding, new: stored.Encoding, keyring: Keyring
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Each attempt's sealed error texts, sealed again under the new key."""
+    changed = []
+    names = (
+        ("error_message", fields.ERROR_MESSAGE),
+        ("traceback", fields.TRACEBACK),
+        ("error_value", attempts.ERROR_VALUE),
+    )
+    for attempt in models.Attempt.objects.using(database).filter(task_id=task_id):
+        updates: dict[str, Any] = {}
+        for name, label in names:
+            text = getattr(attempt, name)
+            if fields.is_sealed_text(text):
+                place = fields.Place(str(task_id), label, attempt.number)
+                plain = fields.unseal_text(text, old, keyring, place)
+                updates[name] = fields.seal_text(plain, new, keyring, place)
+        if updates:
+            changed.append((attempt.pk, updates))
+    return changed
+
+
+def _sealed_progress(
+    database: str | None, task_id: Any, old: stored.Encoding, new: stored.Encoding, keyring: Keyring
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Each progress event's sealed detail, sealed again under the new key."""
+    changed = []
+    progress = models.Event.objects.using(database).filter(
+        task_id=task_id, kind=models.EventKind.PROGRESS
+    )
+    for event in progress:
+        detail = (event.data or {}).get("detail")
+        if isinstance(detail, dict) and set(detail) == {"sealed"}:
+            place = fields.Place(str(task_id), fields.PROGRESS, event.attempt)
+            plain = fields.unseal(detail["sealed"], old, keyring, place)
+            sealed = {"sealed": fields.seal(plain, new, keyring, place)}
+            changed.append((event.pk, {**event.data, "detail": sealed}))
+    return changed

@@ -201,3 +201,20 @@ def test_new_writes_use_the_first_key_and_older_keys_still_read(settings: Any) -
     old.refresh()
     new.refresh()
     assert (old.return_value, new.return_value) == ("OLD", "NEW")
+
+
+def test_a_requeued_encrypted_task_gets_its_own_ciphertext_and_runs(with_k1: None) -> None:
+    from django_taskflow import operations
+
+    original = encrypted_tasks.archive.enqueue("again")
+    run_tasks()
+
+    report = operations.requeue([original.id], by="tester")
+
+    assert report.changed == 1
+    copy = models.Task.objects.get(original=original.id)
+    assert copy.args != models.Task.objects.get(pk=original.id).args
+    run_tasks()
+    copy.refresh_from_db()
+    assert copy.status == Status.SUCCEEDED
+    assert encrypted_tasks.archive.get_result(str(copy.pk)).return_value == "AGAIN"

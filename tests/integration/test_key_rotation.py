@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from django_taskflow import models
+from django_taskflow import models, payload_display
 from django_taskflow.states import Status
 from django_taskflow.testing import run_tasks
 from tests import encrypted_tasks
@@ -32,6 +32,7 @@ def test_rotation_re_encrypts_queued_and_finished_tasks_and_the_old_key_can_go(
 ) -> None:
     use_keys(settings, KEY_1)
     finished = [encrypted_tasks.archive.enqueue(f"done {n}") for n in range(3)]
+    failed = encrypted_tasks.leaky.enqueue("rotated-secret")
     run_tasks()
     queued = [encrypted_tasks.archive.enqueue(f"later {n}") for n in range(4)]
     before = {row.pk: row.args for row in models.Task.objects.all()}
@@ -41,7 +42,7 @@ def test_rotation_re_encrypts_queued_and_finished_tasks_and_the_old_key_can_go(
     call_command("taskflow", "rotate-keys", "--batch-size", "2", "--json", stdout=out)
 
     report = json.loads(out.getvalue())
-    assert report["rotated"] == 7 and report["current_key"] == "k2"
+    assert report["rotated"] == 8 and report["current_key"] == "k2"
     assert keys_in_rows() == {"k2"}
     assert all(row.args != before[row.pk] for row in models.Task.objects.all())
     use_keys(settings, KEY_2)  # k1 removed
@@ -52,9 +53,23 @@ def test_rotation_re_encrypts_queued_and_finished_tasks_and_the_old_key_can_go(
     for n, result in enumerate(queued):
         result.refresh()
         assert result.return_value == f"LATER {n}"
+    # The failed task's error and progress were re-encrypted too: k2 reads them.
+    row = models.Task.objects.get(pk=failed.id)
+    attempt = row.attempt_set.get()
+    assert (
+        payload_display.attempt_text(
+            row, 1, payload_display.ERROR_MESSAGE, attempt.error_message, reveal=True
+        )
+        == "failed on rotated-secret"
+    )
+    event = row.event_set.get(kind="progress")
+    assert payload_display.event_data(event, row, reveal=True)["detail"] == {
+        "note": "working on rotated-secret"
+    }
 
 
 def test_rotation_without_keys_or_with_a_row_it_cannot_read_is_an_error(settings: Any) -> None:
+    use_keys(settings)  # none
     with pytest.raises(CommandError, match="rotate-keys needs"):
         call_command("taskflow", "rotate-keys")
     use_keys(settings, KEY_1)
