@@ -59,12 +59,12 @@ def _scalar(
     return Codec(dump, from_json)
 
 
-def _date_only(value: Any) -> Any:
+def _isoformat(value: Any) -> Any:
     return value.isoformat()
 
 
 _DATETIME = _scalar(
-    datetime.datetime, (datetime.datetime,), _date_only, datetime.datetime.fromisoformat
+    datetime.datetime, (datetime.datetime,), _isoformat, datetime.datetime.fromisoformat
 )
 _DECIMAL = _scalar(decimal.Decimal, (decimal.Decimal, int), str, decimal.Decimal)
 _UUID = _scalar(uuid.UUID, (uuid.UUID,), str, uuid.UUID)
