@@ -99,15 +99,21 @@ def progress_detail(
         return _unreadable(exc)
 
 
+# Event data keys that hold an attempt's sealed texts, by the field they were sealed as.
+_EVENT_TEXTS = {"error_message": fields.ERROR_MESSAGE, "traceback": fields.TRACEBACK}
+
+
 def event_data(event: models.Event, task: models.Task, *, reveal: bool) -> Any:
-    """An event's data, its progress detail decoded or redacted."""
-    data = event.data or {}
-    if "detail" not in data:
-        return data
-    detail = progress_detail(
-        task.pk, task.encoding, task.backend, event.attempt, data["detail"], reveal=reveal
-    )
-    return {**data, "detail": detail}
+    """An event's data: its progress detail and error texts decoded or redacted."""
+    data = dict(event.data or {})
+    if "detail" in data:
+        data["detail"] = progress_detail(
+            task.pk, task.encoding, task.backend, event.attempt, data["detail"], reveal=reveal
+        )
+    for key, field in _EVENT_TEXTS.items():
+        if fields.is_sealed_text(data.get(key)) and event.attempt is not None:
+            data[key] = attempt_text(task, event.attempt, field, data[key], reveal=reveal)
+    return data
 
 
 def attempt_text(task: models.Task, attempt: int, field: str, text: str, *, reveal: bool) -> str:

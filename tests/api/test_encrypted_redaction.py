@@ -49,6 +49,7 @@ def test_the_api_redacts_encrypted_payloads_without_the_permission(
     for task_id in encrypted:
         text = api_text(client, task_id)
         assert "[encrypted]" in text
+        assert "taskflow-sealed" not in text
         for secret in SECRETS:
             assert secret not in text
     failed = client.get(f"{API}/tasks/{encrypted[1]}/").json()
@@ -83,6 +84,7 @@ def test_the_admin_redacts_encrypted_payloads_without_the_permission(
         assert page.status_code == 200
         text = page.content.decode()
         assert "[encrypted]" in text
+        assert "taskflow-sealed" not in text
         for secret in SECRETS:
             assert secret not in text
     failed = client.get(reverse("admin:django_taskflow_task_change", args=[encrypted[1]]))

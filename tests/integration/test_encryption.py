@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import os
 import subprocess
 from typing import Any
@@ -218,3 +219,26 @@ def test_a_requeued_encrypted_task_gets_its_own_ciphertext_and_runs(with_k1: Non
     copy.refresh_from_db()
     assert copy.status == Status.SUCCEEDED
     assert encrypted_tasks.archive.get_result(str(copy.pk)).return_value == "AGAIN"
+
+
+def test_taskflow_show_redacts_an_encrypted_task_and_decodes_a_compressed_one(
+    with_k1: None,
+) -> None:
+    import io
+
+    from django.core.management import call_command
+
+    failed = encrypted_tasks.leaky.enqueue("shown-secret")
+    compressed = typed_tasks.echo_compressed.enqueue("readable " * 300)
+    run_tasks()
+
+    out = io.StringIO()
+    call_command("taskflow", "show", failed.id, "--json", "-v", "2", stdout=out)
+    shown = out.getvalue()
+    assert "shown-secret" not in shown and "taskflow-sealed" not in shown
+    assert json.loads(shown)["task"]["args"] == "[encrypted]"
+    assert json.loads(shown)["attempts"][0]["error_message"] == "[encrypted]"
+
+    out = io.StringIO()
+    call_command("taskflow", "show", compressed.id, "--json", stdout=out)
+    assert json.loads(out.getvalue())["task"]["args"] == ["readable " * 300]
