@@ -80,12 +80,15 @@ def writer_for(
     encrypted task without a key.
     """
     keyring = Keyring(keys)
-    encoding = fields.encoding_for(
-        getattr(definition, "encoder", "json"),
-        encrypted=getattr(definition, "encrypted", False),
-        keyring=keyring,
-        version=getattr(definition, "version", 1),
-    )
+    encoder = getattr(definition, "encoder", "json")
+    encrypted = getattr(definition, "encrypted", False)
+    version = getattr(definition, "version", 1)
+    if encoder == "json" and not encrypted and version == 1:
+        # Most tasks: nothing to look up or build (enqueue one by one pays this per call).
+        return ArgumentWriter(
+            definition.module_path, definition, stored.PLAIN, None, keyring, max_bytes
+        )
+    encoding = fields.encoding_for(encoder, encrypted=encrypted, keyring=keyring, version=version)
     return ArgumentWriter(
         task_path=definition.module_path,
         definition=definition,
