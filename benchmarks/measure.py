@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -75,6 +76,7 @@ class Bench:
             figures["bulk"] = self.enqueue_bulk(self.tasks)
         if want("drain"):
             figures["drain"], figures["first_backlog"] = self.drain(self.tasks)
+            figures.update(self.drain_encrypted(self.tasks))
         if want("limits"):
             figures.update(self.drain_beside_limits(self.tasks))
         if want("first"):
@@ -83,6 +85,10 @@ class Bench:
             figures.update(self.idle_latency_and_memory(samples))
         if want("schedule"):
             figures.update(self.schedule_lateness(samples))
+        if want("typed"):
+            import typed_decode  # beside this script
+
+            figures.update(typed_decode.measure())
         return figures
 
     def clear(self) -> None:
@@ -97,6 +103,7 @@ class Bench:
         from django_taskflow import models
 
         paths = [definition.module_path for definition in (self.noop, *self.limited)]
+        paths.append("benchmarks.encrypted_drain.noop_encrypted")
         models.Task.objects.filter(task_path__in=paths).delete()
         models.RateStart.objects.all().delete()
         if connection.vendor == "postgresql":
@@ -149,7 +156,24 @@ class Bench:
             beside.append(self.drain(count, limited=LIMITED_TASKS)[0])
         return {"limits_plain": statistics.median(plain), "limits": statistics.median(beside)}
 
-    def drain(self, count: int, limited: int = 0) -> tuple[float, float]:
+    def drain_encrypted(self, count: int) -> dict[str, float]:
+        """The drain of no-ops whose payloads are encrypted, beside plain ones.
+
+        Alternated in this run (median of three each), as ``drain_beside_limits``
+        does, so that the machine's load changes both alike.
+        """
+        from benchmarks.encrypted_drain import noop_encrypted
+
+        plain, encrypted = [], []
+        for _ in range(3):
+            plain.append(self.drain(count)[0])
+            encrypted.append(self.drain(count, definition=noop_encrypted)[0])
+        return {
+            "encrypted_plain": statistics.median(plain),
+            "encrypted": statistics.median(encrypted),
+        }
+
+    def drain(self, count: int, limited: int = 0, definition: Any = None) -> tuple[float, float]:
         """Drain ``count`` queued no-ops with a fresh burst worker.
 
         Returns the rate from the first body start to the last finish, and
@@ -161,15 +185,16 @@ class Bench:
 
         from django_taskflow import models
 
+        drained = definition or self.noop
         self.clear()
-        self.noop.enqueue_many([()] * count)
-        for definition in self.limited if limited else ():
-            definition.enqueue_many([()] * limited)
+        drained.enqueue_many([()] * count)
+        for limited_definition in self.limited if limited else ():
+            limited_definition.enqueue_many([()] * limited)
         spawned = time.time()
         worker = self.start_worker("--burst")
         if worker.wait(timeout=600):
             raise RuntimeError(f"the burst worker exited with {worker.returncode}; see {self.log}")
-        tasks = models.Task.objects.filter(task_path=self.noop.module_path)
+        tasks = models.Task.objects.filter(task_path=drained.module_path)
         pending = tasks.exclude(status="succeeded").count()
         if pending:
             raise RuntimeError(f"{pending} of {count} tasks did not succeed; see {self.log}")

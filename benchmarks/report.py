@@ -55,6 +55,11 @@ FIGURES = [
            {"postgres": 80, "sqlite": 80}),
     Figure("prune_rows_per_second", "prune rate (tasks + attempt + 2 events)", "/s", {}),
     Figure("prune_drains", "drains run entirely during the prune", "drains", {}),
+    Figure("encrypted_plain", "drain, no-ops in plain JSON", "/s", {}, raw_key="drain"),
+    Figure("encrypted", "drain, no-ops encrypted (AES-256-GCM)", "/s", {},
+           of_key="encrypted_plain", min_share=85.0),
+    Figure("typed_decode_us", "decode a typed dataclass argument, per task", "us",
+           {"postgres": 20, "sqlite": 20}, higher_is_better=False),
 ]  # fmt: skip
 DRAIN_SHARE_TARGET = 35.0
 LIMITED_TASKS = 200  # as measure.LIMITED_TASKS  # % of the raw baseline's drain
@@ -122,6 +127,8 @@ def format_value(value: float, unit: str) -> str:
         return f"{value:.2f} ms"
     if unit == "s":
         return f"{value:.3f} s"
+    if unit == "us":
+        return f"{value:.1f} us"
     if unit == "MB":
         return f"{value:.1f} MB"
     return f"{value:.0f} {unit}"

@@ -20,7 +20,8 @@ tasks, default 1,000,000: ``--db sqlite --sqlite-settings recommended
 --only prune``), admin (the admin's task list at ``--admin-rows`` tasks,
 default 10,000,000, built with COPY; PostgreSQL only, about 10 minutes,
 so never part of the default set: ``--db postgres --only admin``; see
-``admin_list.py``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
+``admin_list.py``), typed (decoding a typed dataclass argument, per task,
+in process: ``--only typed``; see ``typed_decode.py``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
 """
@@ -28,6 +29,7 @@ the database ``tf_bench`` (recreated per run) and the baseline
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
@@ -53,7 +55,7 @@ BENCH_DB = os.environ.get("TASKFLOW_BENCH_DB", "tf_bench")
 FIGURE_NAMES = (
     "baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history", "limits",
     "schedule",
-    "prune", "admin",
+    "prune", "admin", "typed",
 )  # fmt: skip
 # Figures that only run when named in --only (they take many minutes).
 ON_REQUEST = {"admin"}
@@ -192,6 +194,10 @@ def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, fl
             "TASKFLOW_BENCH_SQLITE_SETTINGS": sqlite_settings or "recommended",
         }
         env.pop("DATABASE_URL", None)
+        # The encrypted drain's key: fresh for each run, never stored.
+        env["TASKFLOW_ENCRYPTION_KEYS"] = json.dumps(
+            [{"id": "bench", "key": base64.b64encode(os.urandom(32)).decode()}]
+        )
         # Measure a start as users get it: with compiled bytecode cached. With
         # PYTHONDONTWRITEBYTECODE set, every worker recompiles our modules.
         env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from django_taskflow import cron
 from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
+from django_taskflow.encoding.encoders import CompressedEncoder, Encoder, register_encoder
 from django_taskflow.exceptions import (
     AmbiguousTaskName,
     ConfigurationError,
@@ -18,7 +19,9 @@ from django_taskflow.exceptions import (
     InvalidSchedule,
     InvalidTaskOptions,
     MigrationsNotApplied,
+    PayloadShapeError,
     PayloadTooLarge,
+    PayloadVersionError,
     ResultNotFound,
     ResultRejected,
     ResultTimeout,
@@ -131,9 +134,11 @@ __all__ = [
     "AmbiguousTaskName",
     "BatchProgress",
     "BatchResult",
+    "CompressedEncoder",
     "Concurrency",
     "ConfigurationError",
     "Dedup",
+    "Encoder",
     "FlowResult",
     "HardTimeLimitExceeded",
     "InvalidFlowOperation",
@@ -142,7 +147,9 @@ __all__ = [
     "InvalidSchedule",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
+    "PayloadShapeError",
     "PayloadTooLarge",
+    "PayloadVersionError",
     "Queue",
     "RateLimit",
     "ResultNotFound",
@@ -194,6 +201,7 @@ __all__ = [
     "on_task_failed",
     "on_task_start",
     "pause_queue",
+    "register_encoder",
     "remove_hook",
     "requeue",
     "resume",

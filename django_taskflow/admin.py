@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import models, waiting
+from django_taskflow import access, models, payload_display, waiting
 from django_taskflow.admin_actions import TaskActions
 from django_taskflow.admin_changelist import TaskChangeList, last_progress_attempt
 from django_taskflow.admin_filters import (
@@ -87,6 +87,14 @@ def pretty_json(value: Any) -> SafeString:
     return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
 
 
+def shown_payload(task: models.Task) -> dict[str, Any]:
+    """The task's payload fields as this viewer may see them (decoded, or redacted)."""
+    if task.encoding is None:
+        return {name: getattr(task, name) for name in access.PAYLOAD_FIELDS}
+    reveal = bool(getattr(task, "reveal_encrypted", False))
+    return payload_display.task_payload(task, reveal=reveal)
+
+
 def attempts_summary(task: models.Task) -> str:
     """``2/3`` (attempts used of the limit), plus ``(+1 lost)`` for those that did not count.
 
@@ -147,27 +155,50 @@ class AttemptInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-ar
         "finished",
         "duration_seconds",
         "error_class",
-        "error_message",
-        "error_value",
+        "error_message_display",
+        "error_value_display",
         "formatted_traceback",
     )
 
     started = precise_time("started_at", _("started at"))
     finished = precise_time("finished_at", _("finished at"))
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.Attempt]:
+        # Whether this viewer sees encrypted texts decrypted, carried by each row.
+        reveal = payload_display.sees_encrypted(request.user)
+        attempts = cast("QuerySet[models.Attempt]", super().get_queryset(request))
+        return attempts.annotate(reveal_encrypted=Value(reveal))
+
     @admin.display(description=_("duration (s)"))
     def duration_seconds(self, attempt: models.Attempt) -> str:
         return "" if attempt.duration is None else f"{attempt.duration:.3f}"
 
+    @admin.display(description=_("error message"))
+    def error_message_display(self, attempt: models.Attempt) -> str:
+        return _attempt_text(attempt, payload_display.ERROR_MESSAGE, attempt.error_message)
+
+    @admin.display(description=_("error value"))
+    def error_value_display(self, attempt: models.Attempt) -> str:
+        value = attempt.error_value
+        if isinstance(value, str):
+            return _attempt_text(attempt, payload_display.ERROR_VALUE, value)
+        return "" if value is None else json.dumps(value)
+
     @admin.display(description=_("traceback"))
     def formatted_traceback(self, attempt: models.Attempt) -> str:
-        if not attempt.traceback:
+        traceback = _attempt_text(attempt, payload_display.TRACEBACK, attempt.traceback)
+        if not traceback:
             return ""
         return format_html(
             '<details><summary>{}</summary><pre style="white-space: pre-wrap">{}</pre></details>',
             _("show"),
-            attempt.traceback,
+            traceback,
         )
+
+
+def _attempt_text(attempt: models.Attempt, field: str, text: str) -> str:
+    reveal = bool(getattr(attempt, "reveal_encrypted", False))
+    return payload_display.attempt_text(attempt.task, attempt.number, field, text, reveal=reveal)
 
 
 class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
@@ -176,10 +207,20 @@ class EventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
     model = models.Event
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("created", "kind", "attempt", "data")
+    fields = readonly_fields = ("created", "kind", "attempt", "data_display")
     verbose_name_plural = _("timeline")
 
     created = precise_time("created_at", _("created at"))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.Event]:
+        reveal = payload_display.sees_encrypted(request.user)
+        events = cast("QuerySet[models.Event]", super().get_queryset(request))
+        return events.annotate(reveal_encrypted=Value(reveal))
+
+    @admin.display(description=_("data"))
+    def data_display(self, event: models.Event) -> str:
+        reveal = bool(getattr(event, "reveal_encrypted", False))
+        return json.dumps(payload_display.event_data(event, event.task, reveal=reveal))
 
 
 @admin.register(models.Task)
@@ -301,7 +342,10 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
         if match is not None and (match.url_name or "").endswith("_changelist"):
             # The page's progress attempts are read by TaskChangeList.
             return tasks.defer(*LIST_DEFERRED)
-        return tasks.annotate(progress_attempt=last_progress_attempt())
+        return tasks.annotate(
+            progress_attempt=last_progress_attempt(),
+            reveal_encrypted=Value(payload_display.sees_encrypted(request.user)),
+        )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[TaskChangeList]:
         return TaskChangeList
@@ -344,15 +388,16 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
 
     @admin.display(description=_("arguments"))
     def args_display(self, task: models.Task) -> str:
-        return pretty_json(task.args)
+        return pretty_json(shown_payload(task)["args"])
 
     @admin.display(description=_("keyword arguments"))
     def kwargs_display(self, task: models.Task) -> str:
-        return pretty_json(task.kwargs)
+        return pretty_json(shown_payload(task)["kwargs"])
 
     @admin.display(description=_("result"))
     def result_display(self, task: models.Task) -> str:
-        return "" if task.result is None else pretty_json(task.result)
+        result = shown_payload(task)["result"]
+        return "" if result is None else pretty_json(result)
 
     @admin.display(description=_("original task"))
     def original_link(self, task: models.Task) -> str:
@@ -439,7 +484,9 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
 
     @admin.display(description=_("progress detail"))
     def progress_detail_display(self, task: models.Task) -> str:
-        return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
+        if current_progress(task) is None:
+            return ""
+        return json.dumps(shown_payload(task)["progress_detail"])
 
 
 # The Schedule, dead-letter, stuck-task and (read-only) worker admins live in

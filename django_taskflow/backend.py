@@ -156,7 +156,35 @@ class TaskflowBackend(BaseTaskBackend):
         except ConfigurationError as exc:
             messages.append(checks.Error(str(exc), obj=setting, id="taskflow.E005"))
         messages += self._check_api_permissions()
+        messages += self._check_encrypted_tasks()
         return messages
+
+    def _check_encrypted_tasks(self) -> list[checks.CheckMessage]:
+        """taskflow.E007: encrypted tasks of this backend, and no key to encrypt them with."""
+        if self.config.encryption_keys:
+            return []
+        encrypted = [
+            definition.module_path
+            for definition in registry.definitions()
+            if definition.backend == self.alias
+            and (
+                getattr(definition, "encrypted", False)
+                or getattr(definition, "encoder", "") == "encrypted"
+            )
+        ]
+        if not encrypted:
+            return []
+        setting = f"TASKS[{self.alias!r}]['OPTIONS']['ENCRYPTION_KEYS']"
+        return [
+            checks.Error(
+                f"{', '.join(encrypted)} {'is' if len(encrypted) == 1 else 'are'} encrypted, "
+                f"but {setting} is not set and neither is TASKFLOW_ENCRYPTION_KEYS: every "
+                "enqueue of them fails.",
+                hint='Set it to [{"id": "k1", "key": <base64 of 32 random bytes>}].',
+                obj=setting,
+                id="taskflow.E007",
+            )
+        ]
 
     def _check_api_permissions(self) -> list[checks.CheckMessage]:
         """taskflow.E006: an entry of OPTIONS["API_PERMISSION_CLASSES"] does not import."""

@@ -61,6 +61,8 @@ class ClaimedTask:
     gated: bool = False
     # A step of a flow: its outcome advances the flow once it is committed.
     flow_id: uuid.UUID | None = None
+    # How the payload is stored (django_taskflow.encoding.stored); None: plain JSON.
+    encoding: str | None = None
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -121,6 +123,7 @@ def _read(row: dict[str, Any], gated: bool = False) -> ClaimedTask:
         lost_attempts=row["lost_attempts"],
         on_lost=row["on_lost"],
         flow_id=None if row["flow_id"] is None else _uuid(row["flow_id"]),
+        encoding=row["encoding"],
     )
 
 

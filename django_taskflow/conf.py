@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from django_taskflow.encoding import keys
+from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import ConfigurationError, InvalidTaskOptions
 from django_taskflow.policies import RetryPolicy, coerce_policy
 from django_taskflow.queues import DEFAULT_QUEUE_WEIGHTS
@@ -55,6 +57,8 @@ class Options:
     api_max_body_bytes: int = 65_536
     # A scraper sends it as a bearer token to read /taskflow/metrics; None: staff only.
     metrics_token: str | None = field(default=None, repr=False)
+    # OPTIONS["ENCRYPTION_KEYS"], else TASKFLOW_ENCRYPTION_KEYS: first key writes.
+    encryption_keys: tuple[EncryptionKey, ...] = ()
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -208,6 +212,7 @@ _SPEC: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "API_PERMISSION_CLASSES": ("api_permission_classes", _permission_classes),
     "API_MAX_BODY_BYTES": ("api_max_body_bytes", _positive_int),
     "METRICS_TOKEN": ("metrics_token", _metrics_token),
+    "ENCRYPTION_KEYS": ("encryption_keys", keys.problem),
 }
 
 
@@ -233,7 +238,15 @@ def find_problems(alias: str, raw: Mapping[str, Any]) -> list[OptionProblem]:
             continue
         expected = _SPEC[name][1](value)
         if expected is not None:
-            problems.append(OptionProblem(setting, f"{setting} must be {expected}, got {value!r}."))
+            # Never quote keys back: the message may be logged.
+            shown = "its value" if name == "ENCRYPTION_KEYS" else repr(value)
+            problems.append(OptionProblem(setting, f"{setting} must be {expected}, got {shown}."))
+    if "ENCRYPTION_KEYS" not in raw:
+        value, unreadable = keys.from_environment()
+        expected = unreadable or (None if value is None else keys.problem(value))
+        if expected is not None:
+            variable = keys.ENVIRONMENT_VARIABLE
+            problems.append(OptionProblem(variable, f"{variable} must be {expected}."))
     return problems
 
 
@@ -266,4 +279,10 @@ def parse_options(alias: str, raw: Mapping[str, Any]) -> Options:
         from django_taskflow.alerts.rules import parse_alerts
 
         values["alerts"] = parse_alerts(values["alerts"])
+    if "encryption_keys" in values:
+        values["encryption_keys"] = keys.parse(values["encryption_keys"])
+    else:
+        from_environment = keys.from_environment()[0]
+        if from_environment is not None:
+            values["encryption_keys"] = keys.parse(from_environment)
     return Options(**values)

@@ -40,7 +40,15 @@ type ScheduleChoice = CronExpression | str | timedelta
 
 # Options the worker reads from the definition itself (they are code, not
 # data), so they cannot change for one enqueue with using().
-DEFINITION_ONLY = ("retry_if", "retry_on", "dont_retry_on", "validator")
+DEFINITION_ONLY = (
+    "retry_if",
+    "retry_on",
+    "dont_retry_on",
+    "validator",
+    "version",
+    "upgrade",
+    "encrypted",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +80,13 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     - ``concurrency``: a :class:`Concurrency` cap on the tasks running at once;
     - ``rate_limit``: a :class:`RateLimit` on the attempts started per window.
     - ``api``: whether the REST API may enqueue it by name (docs/howto/api.md).
+    - ``version`` and ``upgrade(args, kwargs, old_version) -> (args, kwargs)``:
+      the version of its arguments' shape, and how the worker brings the
+      arguments of tasks enqueued by an older version up to date
+      (docs/howto/typed-payloads.md).
+    - ``encoder``: how its payloads are stored (``"json"``, ``"compressed"``,
+      ``"encrypted"`` or one registered with ``register_encoder``);
+    - ``encrypted``: AES-256-GCM over the encoder's output (docs/howto/encryption.md).
     """
 
     max_attempts: int | None = None
@@ -95,6 +110,10 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
     # Only a task that says so can be enqueued by name from outside (the API):
     # the others may trust their callers' arguments.
     api: bool = False
+    version: int = 1
+    upgrade: Callable[..., tuple[Any, Any]] | None = None
+    encoder: str = "json"
+    encrypted: bool = False
 
     def __post_init__(self) -> None:
         validate_options(self)
@@ -125,6 +144,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
         requires: Collection[str] | None = None,
         concurrency: Concurrency | None = None,
         rate_limit: RateLimit | None = None,
+        encoder: str | None = None,
         **others: Any,
     ) -> TaskflowTask:
         """Return a copy with the given options changed (for one enqueue, say).
@@ -155,6 +175,7 @@ class TaskflowTask(Task):  # type: ignore[type-arg]  # generic only in the stubs
                 "requires": None if requires is None else as_capabilities(requires),
                 "concurrency": concurrency,
                 "rate_limit": rate_limit,
+                "encoder": encoder,
             }.items()
             if value is not None
         }
@@ -219,6 +240,10 @@ def task(
     concurrency: Concurrency | None = ...,
     rate_limit: RateLimit | None = ...,
     api: bool = ...,
+    version: int = ...,
+    upgrade: Callable[..., tuple[Any, Any]] | None = ...,
+    encoder: str = ...,
+    encrypted: bool = ...,
 ) -> Callable[[Callable[..., Any]], TaskflowTask]: ...
 
 
@@ -246,6 +271,10 @@ def task(
     concurrency: Concurrency | None = None,
     rate_limit: RateLimit | None = None,
     api: bool = False,
+    version: int = 1,
+    upgrade: Callable[..., tuple[Any, Any]] | None = None,
+    encoder: str = "json",
+    encrypted: bool = False,
 ) -> TaskflowTask | Callable[[Callable[..., Any]], TaskflowTask]:
     """Turn a module-level function (sync or ``async def``) into a task definition.
 
@@ -280,6 +309,10 @@ def task(
             concurrency=concurrency,
             rate_limit=rate_limit,
             api=api,
+            version=version,
+            upgrade=upgrade,
+            encoder=encoder,
+            encrypted=encrypted,
         )
 
     if function is not None:

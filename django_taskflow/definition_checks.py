@@ -95,7 +95,14 @@ def validate_options(definition: TaskflowTask) -> None:
         refuse(
             definition, "retry", "a RetryPolicy (e.g. RetryPolicy.exponential())", definition.retry
         )
-    for option in ("retry_if", "validator"):
+    version = definition.version
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 32767:
+        refuse(definition, "version", "a whole number from 1 to 32,767", version)
+    if not isinstance(definition.encoder, str) or not definition.encoder:
+        refuse(definition, "encoder", "the name of a registered encoder", definition.encoder)
+    if not isinstance(definition.encrypted, bool):
+        refuse(definition, "encrypted", "True or False", definition.encrypted)
+    for option in ("retry_if", "validator", "upgrade"):
         value = getattr(definition, option)
         if value is not None and not callable(value):
             refuse(definition, option, "a callable", value)

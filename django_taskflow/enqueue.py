@@ -27,8 +27,9 @@ from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from django_taskflow import enqueue_dedup, invocation, limits, models, payloads, results
+from django_taskflow import enqueue_dedup, invocation, limits, models, results
 from django_taskflow.db import INSERT_COLUMNS, dialect_for
+from django_taskflow.encoding import arguments as stored_arguments
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
 from django_taskflow.policies import DEFAULT_RETRY_POLICY
 from django_taskflow.states import OnLost, Status
@@ -113,7 +114,11 @@ def _insert(
     database = backend.config.database
     connection = connections[database]
     shared = _settings(backend, definition)
-    max_bytes = backend.config.max_payload_bytes
+    writer = stored_arguments.writer_for(
+        definition, backend.config.max_payload_bytes, backend.config.encryption_keys
+    )
+    # Only rows stored other than as plain JSON of the first version write it.
+    encoding = () if writer.column is None else (writer.column,)
     pk = models.Task._meta.pk
     run_after = connection.ops.adapt_datetimefield_value(definition.run_after or now)
     enqueued_at = connection.ops.adapt_datetimefield_value(now)
@@ -124,11 +129,10 @@ def _insert(
     snapshots = []
     for index, (args, kwargs) in enumerate(calls):
         invocation.bind_arguments(definition, args, kwargs)
-        args_json, kwargs_json = payloads.encode_arguments(
-            shared.task_path, args, kwargs, max_bytes
-        )
-        gate = _gate(shared, definition, args, kwargs) if gated else ()
+        plain_args, plain_kwargs = writer.as_json(args, kwargs)
         task_id = models.new_task_id()
+        args_json, kwargs_json = writer.encode(plain_args, plain_kwargs, task_id)
+        gate = _gate(shared, definition, args, kwargs) if gated else ()
         rows.append(
             (
                 pk.get_db_prep_value(task_id, connection),
@@ -152,6 +156,7 @@ def _insert(
                 shared.on_lost,
                 shared.requires_json,
                 *gate,
+                *encoding,
                 *(() if flow_links is None else flow_links[index]),
             )
         )
@@ -161,14 +166,17 @@ def _insert(
                 task_id=task_id,
                 status=Status.QUEUED,
                 # TaskResult normalises these as storage would (tuples to lists).
-                args=list(args),
-                kwargs=dict(kwargs),
+                args=list(plain_args),
+                kwargs=dict(plain_kwargs),
                 enqueued_at=now,
+                encoding=writer.column,
             )
         )
     if not rows:
         return []
     columns: tuple[str, ...] = INSERT_COLUMNS + limits.GATE_COLUMNS if gated else INSERT_COLUMNS
+    if encoding:
+        columns += ("encoding",)
     if flow_links is not None:
         columns += FLOW_COLUMNS
     if getattr(definition, "dedup", None) is not None or getattr(definition, "unique", False):

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from django_taskflow import edited_arguments, models, payloads, registry
 from django_taskflow.definition import TaskflowTask
+from django_taskflow.encoding import calls as typed_calls
 from django_taskflow.exceptions import PayloadTooLarge, TaskNotExposed, UnserializablePayload
 from django_taskflow.results import TaskflowResult
 
@@ -93,7 +94,22 @@ def check_call(
         payloads.encode_arguments(definition.module_path, args, kwargs, max_bytes)
     except (UnserializablePayload, PayloadTooLarge) as exc:
         problems.call.append(str(exc))
+    try:
+        _typed(definition, args, kwargs)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        problems.call.append(f"The arguments do not fit the task's typed parameters: {exc}")
     return problems
+
+
+def _typed(
+    definition: TaskflowTask, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[Sequence[Any], Mapping[str, Any]]:
+    """The JSON call with its typed parameters' values (datetimes, dataclasses...) built.
+
+    JSON gives them in their stored form (ISO text, dicts); the enqueue
+    then checks and stores them as it does for a call from code.
+    """
+    return typed_calls.load_call(definition.func, definition.takes_context, args, kwargs)
 
 
 def _positions(definition: TaskflowTask) -> list[str]:
@@ -125,7 +141,8 @@ def enqueue(
     """
     with transaction.atomic(using=database):
         # Our backend's enqueue returns our result, deduplicated or not.
-        result = cast(TaskflowResult, definition.enqueue(*args, **kwargs))
+        typed_args, typed_kwargs = _typed(definition, args, kwargs)
+        result = cast(TaskflowResult, definition.enqueue(*typed_args, **typed_kwargs))
         if user is not None and not result.deduplicated:
             models.Task.objects.using(database).filter(pk=result.id).update(enqueued_by=user.pk)
     return result

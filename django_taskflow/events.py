@@ -44,6 +44,7 @@ KIND_SIGNALS = {
     EventKind.CANCELLED: signals.task_cancelled,
     EventKind.RETRIED: signals.task_requeued,
     EventKind.REQUEUED: signals.task_requeued,
+    EventKind.KEY_MISSING: signals.task_key_missing,
 }
 
 KIND_STATUS = {
@@ -56,6 +57,7 @@ KIND_STATUS = {
     EventKind.CANCELLED: "cancelled",
     EventKind.RETRIED: "queued",
     EventKind.REQUEUED: "queued",
+    EventKind.KEY_MISSING: "queued",
 }
 
 

@@ -154,3 +154,27 @@ class StepArgumentsMismatch(TaskflowError, TypeError):
 
 class InvalidFlowOperation(TaskflowError, ValueError):
     """This flow cannot be resumed or cancelled in its present state."""
+
+
+class PayloadShapeError(TaskflowError, TypeError):
+    """A typed argument or result does not have the shape its annotation declares."""
+
+
+class PayloadVersionError(TaskflowError, ValueError):
+    """The stored arguments are of a version of the task this worker cannot run."""
+
+
+class UnknownEncoding(TaskflowError, ValueError):
+    """The task's payload was stored by an encoder this process does not know."""
+
+
+class TamperedPayload(TaskflowError, ValueError):
+    """An encrypted payload failed authentication: it was changed or moved."""
+
+
+class MissingEncryptionKey(TaskflowError, ImproperlyConfigured):
+    """This process lacks the encryption key a task was written with."""
+
+    def __init__(self, message: str | None = None, *, key_id: str = "") -> None:
+        super().__init__(message)
+        self.key_id = key_id

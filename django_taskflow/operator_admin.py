@@ -26,11 +26,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from django_taskflow import models, operations, stuck
+from django_taskflow import models, operations, payload_display, stuck
 from django_taskflow.admin import LIST_DEFERRED, ReadOnlyMixin, attempts_summary, format_time
 from django_taskflow.admin_actions import TaskActions, report_to_user
 from django_taskflow.admin_filters import QueueFilter, TaskNameFilter, search_tasks
 from django_taskflow.admin_paginator import EstimatedCountPaginator
+from django_taskflow.encoding import stored
 from django_taskflow.exceptions import TaskflowError
 from django_taskflow.states import Status
 
@@ -160,6 +161,9 @@ class DeadLetterAdmin(OperatorView):
         if not self.has_retry_permission(request):
             raise PermissionDenied
         task = get_object_or_404(models.Task, pk=task_id, status=Status.FAILED)
+        reveal = payload_display.sees_encrypted(request.user)
+        if stored.read(task.encoding).key_id is not None and not reveal:
+            raise PermissionDenied  # editing them would show them
         if request.method == "POST":
             form = RetryWithArgumentsForm(request.POST)
             if form.is_valid():
@@ -182,7 +186,10 @@ class DeadLetterAdmin(OperatorView):
                     url = reverse("admin:django_taskflow_task_change", args=[result.id])
                     return HttpResponseRedirect(url)
         else:
-            form = RetryWithArgumentsForm(initial={"args": task.args, "kwargs": task.kwargs})
+            shown = payload_display.task_payload(task, reveal=reveal)
+            form = RetryWithArgumentsForm(
+                initial={"args": shown["args"], "kwargs": shown["kwargs"]}
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

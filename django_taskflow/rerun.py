@@ -32,10 +32,13 @@ from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.tasks import task_backends
 from django.utils import timezone
 
 from django_taskflow import events, models
 from django_taskflow.db import dialect_for
+from django_taskflow.encoding import copies as copies_module
+from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.models import EventKind
 from django_taskflow.states import FINISHED, Status
 
@@ -197,6 +200,7 @@ _COPIED = (
     "priority",
     "args",
     "kwargs",
+    "encoding",  # how args and kwargs are stored: their version and encoder
     "key",
     "tags",
     "unique_key",
@@ -208,6 +212,11 @@ _COPIED = (
     "timeout_hard",
     "enqueued_by_id",  # a copy stays its owner's task: the API shows it to them
 )
+
+
+def _keys(backend: str) -> tuple[EncryptionKey, ...]:
+    config = getattr(task_backends[backend], "config", None)
+    return () if config is None else tuple(config.encryption_keys)
 
 
 def requeue(
@@ -256,6 +265,15 @@ def requeue(
                 )
                 for row in _free_of_active_copies(database, rows, report)
             ]
+            for copy in copies:
+                if copy.encoding is not None and copy.original is not None:
+                    # Bound to the original's id: sealed anew for the copy's.
+                    copies_module.seal_copy(
+                        copy,
+                        copy.original,
+                        edited=bool(changes and "args" in changes),
+                        keys=_keys(copy.backend),
+                    )
             models.Task.objects.using(database).bulk_create(copies)
             record(database, [copy.pk for copy in copies], EventKind.REQUEUED, {"by": by}, now)
             with connections[database].cursor() as cursor:

@@ -7,6 +7,7 @@ return: Django's ``TaskResult`` plus ``wait()``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -19,7 +20,14 @@ from django.tasks import Task, TaskResult
 from django.tasks.base import TaskError
 
 from django_taskflow import models, registry, states
-from django_taskflow.exceptions import ResultNotFound, ResultTimeout
+from django_taskflow.encoding import arguments as stored_arguments
+from django_taskflow.encoding import calls as typed_calls
+from django_taskflow.encoding import results as stored_results
+from django_taskflow.encoding import stored as stored_encoding
+from django_taskflow.encoding.keys import EncryptionKey
+from django_taskflow.exceptions import ResultNotFound, ResultTimeout, TaskflowError
+
+logger = logging.getLogger(__name__)
 
 _FIRST_POLL = 0.005
 _MAX_POLL = 0.2
@@ -35,6 +43,23 @@ class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at r
     """
 
     deduplicated: bool = False
+    # The row's ``encoding`` column (django_taskflow.encoding.stored).
+    encoding: str | None = None
+
+    @property
+    def is_encrypted(self) -> bool:
+        """Whether the task's payloads are stored encrypted (its repr then hides them)."""
+        return stored_encoding.read(self.encoding).key_id is not None
+
+    def __repr__(self) -> str:
+        if not self.is_encrypted:
+            return TaskResult.__repr__(self)
+        # Logs and error trackers print results: never an encrypted task's payloads.
+        return (
+            f"{type(self).__name__}(id={self.id!r}, task={self.task.module_path!r}, "
+            f"status={self.status!r}, args=[redacted], kwargs={{redacted}}, "
+            "return_value=[redacted])"
+        )
 
     def wait(self, timeout: float | None = None) -> Self:
         """Block until the task is finished, refreshing this snapshot; return it.
@@ -97,6 +122,7 @@ def build(
     worker_ids: list[str] | None = None,
     return_value: Any = None,
     deduplicated: bool = False,
+    encoding: str | None = None,
 ) -> TaskflowResult:
     """Assemble a result snapshot from stored values."""
     result = TaskflowResult(
@@ -113,6 +139,7 @@ def build(
         errors=errors or [],
         worker_ids=worker_ids or [],
         deduplicated=deduplicated,
+        encoding=encoding,
     )
     # _return_value is init=False in Django's dataclass; this is the only way in.
     object.__setattr__(result, "_return_value", return_value)
@@ -134,8 +161,35 @@ def finished(
         finished_at=finished_at,
         last_attempted_at=running.last_attempted_at,
         worker_ids=running.worker_ids,
-        return_value=return_value,
+        return_value=typed_return_value(
+            running.task,
+            stored_results.decode(return_value, running.id, running.encoding, _keys(running.task)),
+        ),
+        encoding=running.encoding,
     )
+
+
+def _keys(definition: Task[Any, Any]) -> tuple[EncryptionKey, ...]:
+    config = getattr(definition.get_backend(), "config", None)
+    return () if config is None else tuple(config.encryption_keys)
+
+
+def typed_return_value(definition: Task[Any, Any], stored: Any) -> Any:
+    """A stored result as the function's return annotation types it (a dataclass, say).
+
+    A stored value that no longer fits the annotation (the function's
+    return type changed since) is given as stored, with a warning.
+    """
+    try:
+        return typed_calls.load_result(definition.func, stored)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        logger.warning(
+            "The result of %s does not fit its return annotation; giving it as stored: %s",
+            definition.module_path,
+            exc,
+            extra={"action": "typed_result_unreadable"},
+        )
+        return stored
 
 
 def from_row(
@@ -143,12 +197,14 @@ def from_row(
 ) -> TaskflowResult:
     """Build the snapshot of ``task``, with every attempt's worker and error."""
     attempts = list(task.attempt_set.all())
+    definition = definition or definition_for(task)
+    args, kwargs, return_value = _stored_payloads(task, definition)
     return build(
-        definition or definition_for(task),
+        definition,
         task_id=task.id,
         status=task.status,
-        args=task.args,
-        kwargs=task.kwargs,
+        args=args,
+        kwargs=kwargs,
         enqueued_at=task.enqueued_at,
         started_at=task.started_at,
         finished_at=task.finished_at,
@@ -159,9 +215,40 @@ def from_row(
             if a.error_class
         ],
         worker_ids=[a.worker_id for a in attempts],
-        return_value=task.result,
+        return_value=typed_return_value(definition, return_value),
         deduplicated=deduplicated,
+        encoding=task.encoding,
     )
+
+
+def _stored_payloads(
+    task: models.Task, definition: Task[Any, Any]
+) -> tuple[list[Any], dict[str, Any], Any]:
+    """The row's args, kwargs and result as JSON values, decoded if they are encoded.
+
+    What this process cannot decode (a key it lacks, a tampered value) is
+    given as empty arguments or no result, with a warning: the snapshot is
+    still needed to report the task's end, and the error shows when it runs.
+    """
+    if task.encoding is None:
+        return task.args, task.kwargs, task.result
+    keys = _keys(definition)
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    result = None
+    try:
+        args, kwargs = stored_arguments.read_call(
+            definition, task.id, task.encoding, task.args, task.kwargs, keys
+        )
+        result = stored_results.decode(task.result, task.id, task.encoding, keys)
+    except TaskflowError as exc:
+        logger.warning(
+            "Cannot decode the payloads of task %s: %s",
+            task.id,
+            exc,
+            extra={"action": "payload_unreadable", "task_id": str(task.id)},
+        )
+    return args, kwargs, result
 
 
 def as_duplicate(result: TaskflowResult) -> TaskflowResult:

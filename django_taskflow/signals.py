@@ -13,6 +13,8 @@ after the change is committed:
 - ``task_requeued``: an operator put the task in the queue (``event.kind`` is
   ``retried`` for ``operations.retry_now``, ``requeued`` for a new task made
   by ``operations.requeue``).
+- ``task_key_missing``: a worker lacking the task's encryption key handed it
+  back, uncharged (``event.data["key"]`` names the key);
 - ``alert_changed``: an ``OPTIONS["ALERTS"]`` incident opened or resolved;
   sent with ``incident`` (an ``AlertIncident``), ``resolved`` (bool) and
   ``payload`` (the JSON the webhook gets), by the worker that evaluated.
@@ -47,6 +49,7 @@ task_succeeded = Signal()
 task_failed = Signal()
 task_cancelled = Signal()
 task_requeued = Signal()
+task_key_missing = Signal()
 alert_changed = Signal()
 
 # Sent with ``flow`` (a ``models.Flow``) once a flow's final state is committed.
@@ -63,6 +66,7 @@ __all__ = [
     "task_enqueued",
     "task_failed",
     "task_finished",
+    "task_key_missing",
     "task_progress",
     "task_requeued",
     "task_retrying",

@@ -91,7 +91,7 @@ def find_mismatch(value: Any, expected: Any, path: str = "the result") -> str | 
     list. The message names the path, e.g. ``"the result['items'][2] is str
     'x', expected int"``.
     """
-    expected = _unwrap(expected)
+    expected = unwrap(expected)
     if expected is Any or expected is object:
         return None
     if expected is None or expected is types.NoneType:
@@ -110,7 +110,7 @@ def find_mismatch(value: Any, expected: Any, path: str = "the result") -> str | 
     return _check_container(value, expected, path)
 
 
-def _unwrap(expected: Any) -> Any:
+def unwrap(expected: Any) -> Any:
     """Strip what only names or qualifies another type: Annotated, NewType, ``type`` aliases..."""
     while True:
         if typing.get_origin(expected) in _WRAPPERS:
@@ -153,7 +153,7 @@ def _json_kind(value: Any) -> str | None:
 
 def _json_kinds_held(expected: Any) -> frozenset[str | None]:
     """Return the kinds of JSON value that a value of type ``expected`` can be."""
-    expected = _unwrap(expected)
+    expected = unwrap(expected)
     origin = typing.get_origin(expected)
     if origin is typing.Union or origin is types.UnionType:
         return frozenset().union(*map(_json_kinds_held, typing.get_args(expected)))
@@ -183,8 +183,8 @@ def _check_typeddict(value: Any, expected: type, path: str) -> str | None:
     if not isinstance(value, dict):
         return _wrong(value, expected, path)
     name = expected.__qualname__
-    hints = _type_hints(expected)
-    required, optional = _typeddict_keys(expected, hints)
+    hints = type_hints(expected)
+    required, optional = typeddict_keys(expected, hints)
     missing = sorted(required - set(value))
     if missing:
         return f"{path} is missing the key {missing[0]!r} that {name} requires"
@@ -194,7 +194,7 @@ def _check_typeddict(value: Any, expected: type, path: str) -> str | None:
     return _check_items(value, hints, path)
 
 
-def _typeddict_keys(cls: Any, hints: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+def typeddict_keys(cls: Any, hints: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     """Return the required and the optional keys of a TypedDict class."""
     required, optional = set(cls.__required_keys__), set(cls.__optional_keys__)
     # Under ``from __future__ import annotations`` the class cannot see Required
@@ -225,7 +225,7 @@ def _check_dataclass(value: Any, expected: type, path: str) -> str | None:
     extra = sorted(map(repr, set(value) - names))
     if extra:
         return f"{path} has the key {extra[0]} that {name} has no field for"
-    return _check_items(value, _type_hints(expected), path)
+    return _check_items(value, type_hints(expected), path)
 
 
 def _check_items(value: dict[str, Any], hints: Mapping[str, Any], path: str) -> str | None:
@@ -290,7 +290,7 @@ def _check_mapping(value: dict[Any, Any], args: tuple[Any, ...], path: str) -> s
     return None
 
 
-def _type_hints(cls: type) -> Mapping[str, Any]:
+def type_hints(cls: type) -> Mapping[str, Any]:
     try:
         return typing.get_type_hints(cls, include_extras=True)
     except (NameError, TypeError, AttributeError, SyntaxError) as exc:
@@ -300,7 +300,12 @@ def _type_hints(cls: type) -> Mapping[str, Any]:
 
 
 def _wrong(value: Any, expected: Any, path: str) -> str:
-    return f"{path} is {type(value).__name__} {reprlib.repr(value)}, expected {_describe(expected)}"
+    return f"{path} is {describe_value(value)}, expected {_describe(expected)}"
+
+
+def describe_value(value: Any) -> str:
+    """A value's type and a short repr, as error messages show it: ``str 'x'``."""
+    return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
 def _describe(expected: Any) -> str:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from django_taskflow import models, queue_state
 from django_taskflow.conf import Options
+from django_taskflow.encoding import stored
 from django_taskflow.states import Status
 
 
@@ -163,4 +164,33 @@ def _duration(per: timedelta) -> str:
     return f"{seconds:g} s"
 
 
-EXPLAINERS: list[Explainer] = [_not_due, _queue, _capabilities, limit_reasons]
+def _encryption_key(task: models.Task, now: datetime) -> list[WaitReason]:
+    """A worker lacking the row's key handed it back (``worker/missing_keys.py``)."""
+    key_id = stored.read(task.encoding).key_id
+    if key_id is None:
+        return []
+    handed_back = (
+        models.Event.objects.using(task._state.db)
+        .filter(task_id=task.pk, kind=models.EventKind.KEY_MISSING)
+        .order_by("-id")
+        .values_list("data", flat=True)
+        .first()
+    )
+    if not handed_back or handed_back.get("key") != key_id:
+        return []
+    return [
+        WaitReason(
+            kind="encryption_key",
+            message=f"waiting for key {key_id}: worker {handed_back.get('worker')} lacks it "
+            "and handed the task back; a worker with the key in ENCRYPTION_KEYS runs it",
+        )
+    ]
+
+
+EXPLAINERS: list[Explainer] = [
+    _not_due,
+    _queue,
+    _capabilities,
+    limit_reasons,
+    _encryption_key,
+]

@@ -17,6 +17,13 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The encrypted test tasks (tests/encrypted_tasks.py) need a key, as a project
+# using encryption has one; tests that need other keys set OPTIONS, which wins.
+os.environ.setdefault(
+    "TASKFLOW_ENCRYPTION_KEYS",
+    '[{"id": "test", "key": "dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="}]',
+)
+
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""

@@ -13,7 +13,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from django_taskflow import access, models
+from django_taskflow import access, models, payload_display
 
 # A task's page shows its latest events, oldest first; a task that reports
 # progress every second for a day would otherwise return 86,400 of them.
@@ -42,6 +42,11 @@ LIST_FIELDS = (
     "cancel_reason",
     "original",
 )
+
+
+def sees_encrypted(context: Mapping[str, Any]) -> bool:
+    """Whether the request's user may see encrypted tasks' payloads decrypted."""
+    return payload_display.sees_encrypted(getattr(context.get("request"), "user", None))
 
 
 def sees_payload(context: Mapping[str, Any]) -> bool:
@@ -105,6 +110,17 @@ class AttemptSerializer(serializers.ModelSerializer[models.Attempt]):
         data: dict[str, Any] = super().to_representation(instance)
         if not sees_payload(self.context):
             data.update(error_message=None, traceback=None, error_value=None)
+        elif instance.task.encoding is not None:
+            reveal = sees_encrypted(self.context)
+            for name, field in (
+                ("error_message", payload_display.ERROR_MESSAGE),
+                ("traceback", payload_display.TRACEBACK),
+                ("error_value", payload_display.ERROR_VALUE),
+            ):
+                if isinstance(data[name], str):
+                    data[name] = payload_display.attempt_text(
+                        instance.task, instance.number, field, data[name], reveal=reveal
+                    )
         return data
 
 
@@ -118,6 +134,10 @@ class EventSerializer(serializers.ModelSerializer[models.Event]):
         data: dict[str, Any] = super().to_representation(instance)
         if not sees_payload(self.context):
             data["data"] = access.public_event_data(instance.data or {})
+        elif instance.task.encoding is not None:
+            data["data"] = payload_display.event_data(
+                instance, instance.task, reveal=sees_encrypted(self.context)
+            )
         return data
 
 
@@ -165,6 +185,8 @@ class TaskDetailSerializer(TaskSerializer):
         data: dict[str, Any] = super().to_representation(instance)
         if not sees_payload(self.context):
             data.update(dict.fromkeys(access.PAYLOAD_FIELDS))
+        elif instance.encoding is not None:
+            data.update(payload_display.task_payload(instance, reveal=sees_encrypted(self.context)))
         return data
 
 

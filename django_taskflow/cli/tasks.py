@@ -66,8 +66,11 @@ def show(out: Printer, *, backend: str, task_id: Any, **options: Any) -> None:
     attempts = [
         output.attributes(a, output.ATTEMPT_FIELDS) for a in task.attempt_set.using(database)
     ]
-    events = [output.attributes(e, output.EVENT_FIELDS) for e in task.event_set.using(database)]
+    event_rows = list(task.event_set.using(database))
+    events = [output.attributes(e, output.EVENT_FIELDS) for e in event_rows]
     detail = output.task_detail(task)
+    if task.encoding is not None:
+        _shown_as_stored(task, detail, attempts, events, event_rows)
     if out.as_json:
         out.write(output.to_json({"task": detail, "attempts": attempts, "events": events}))
         return
@@ -82,3 +85,34 @@ def show(out: Printer, *, backend: str, task_id: Any, **options: Any) -> None:
     out.write(f"\nevents ({len(events)})")
     if events:
         out.write(output.table_of(events, EVENT_COLUMNS))
+
+
+def _shown_as_stored(
+    task: Any,
+    detail: dict[str, Any],
+    attempts: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    event_rows: list[Any],
+) -> None:
+    """An encoded task's payloads decoded, and an encrypted one's redacted, as in the admin.
+
+    The shell is trusted as the operator is, but it holds no permission to
+    see encrypted payloads: they show as ``[encrypted]``.
+    """
+    from django_taskflow import payload_display
+
+    shown = payload_display.task_payload(task, reveal=False)
+    detail.update({name: value for name, value in shown.items() if name in detail})
+    texts = (
+        ("error_message", payload_display.ERROR_MESSAGE),
+        ("traceback", payload_display.TRACEBACK),
+        ("error_value", payload_display.ERROR_VALUE),
+    )
+    for attempt in attempts:
+        for name, field in texts:
+            if isinstance(attempt.get(name), str):
+                attempt[name] = payload_display.attempt_text(
+                    task, attempt["number"], field, attempt[name], reveal=False
+                )
+    for event, row in zip(events, event_rows, strict=True):
+        event["data"] = payload_display.event_data(row, task, reveal=False)

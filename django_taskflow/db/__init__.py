@@ -35,6 +35,7 @@ CLAIM_COLUMNS = (
     "lost_attempts",
     "on_lost",
     "flow_id",
+    "encoding",
 )
 
 # Columns of one completion, in the order the completion statements bind them.

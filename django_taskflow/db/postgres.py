@@ -147,6 +147,7 @@ _INSERT_CASTS = {
     "enqueued_at": "timestamptz",
     "on_lost": "varchar",
     "requires": "jsonb",
+    "encoding": "varchar",
     # A limited task's gate (limits.GATE_COLUMNS).
     "gate_key": "varchar",
     "concurrency_key": "varchar",

@@ -20,13 +20,20 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.tasks import Task
+from django.tasks import Task, task_backends
 
 from django_taskflow import payloads, registry, results, signals, typecheck
 from django_taskflow.claim import ClaimedTask
+from django_taskflow.conf import Options
+from django_taskflow.encoding import arguments as stored_arguments
+from django_taskflow.encoding import attempts as sealed_attempts
+from django_taskflow.encoding import calls as typed_calls
+from django_taskflow.encoding import results as stored_results
+from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import (
     ForcedStop,
     HardTimeLimitExceeded,
+    PayloadShapeError,
     PayloadTooLarge,
     ResultRejected,
     ResultTypeMismatch,
@@ -43,16 +50,25 @@ from django_taskflow.states import AttemptOutcome, Status
 
 logger = logging.getLogger(__name__)
 
+_NO_OPTIONS = Options()
+
 
 def running_snapshot(
-    definition: Task[Any, Any], claimed: ClaimedTask, worker_id: str, started_at: datetime
+    definition: Task[Any, Any],
+    claimed: ClaimedTask,
+    worker_id: str,
+    started_at: datetime,
+    args: list[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
 ) -> results.TaskflowResult:
+    """The snapshot of a task as it starts; ``args`` and ``kwargs`` as decoded, if they were."""
     return results.build(
         definition,
         task_id=claimed.id,
         status=Status.RUNNING,
-        args=claimed.args,
-        kwargs=claimed.kwargs,
+        args=claimed.args if args is None else args,
+        kwargs=claimed.kwargs if kwargs is None else kwargs,
+        encoding=claimed.encoding,
         enqueued_at=claimed.enqueued_at,
         started_at=claimed.started_at or started_at,
         last_attempted_at=started_at,
@@ -100,6 +116,18 @@ def is_retryable(definition: Task[Any, Any], error: BaseException, rejected: Any
         return False
 
 
+def _as_json(
+    definition: Task[Any, Any], value: Any
+) -> tuple[Any, tuple[BaseException, Any] | None]:
+    """The returned value as JSON, and the error it earns (see :func:`_rejection`), if any."""
+    try:
+        value = typed_calls.dump_result(definition.func, value)
+    except PayloadShapeError as exc:
+        return value, (ResultTypeMismatch(f"{exc}."), None)
+    value = typecheck.to_json_value(value)
+    return value, _rejection(definition, value)
+
+
 def _rejection(definition: Task[Any, Any], value: Any) -> tuple[BaseException, Any] | None:
     """The error a returned value earns from the annotation or the validator, if any."""
     expected = _return_type(definition.func)
@@ -131,7 +159,37 @@ def run(
     middleware: Sequence[middleware_chain.Middleware] = (),
     reporter: Reporter | None = None,
 ) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
-    """Run ``claimed`` once; return its outcome and the running snapshot."""
+    """Run ``claimed`` once; return its outcome and the running snapshot.
+
+    An encrypted task's error texts are sealed before anything stores them.
+    """
+    outcome, snapshot = _run(
+        claimed,
+        worker_id=worker_id,
+        max_bytes=max_bytes,
+        now=now,
+        middleware=middleware,
+        reporter=reporter,
+    )
+    if claimed.encoding is not None:
+        outcome = sealed_attempts.seal_outcome(outcome, claimed, _keys_of(claimed))
+    return outcome, snapshot
+
+
+def _keys_of(claimed: ClaimedTask) -> tuple[EncryptionKey, ...]:
+    backend = task_backends[claimed.backend]
+    return getattr(backend, "config", _NO_OPTIONS).encryption_keys
+
+
+def _run(
+    claimed: ClaimedTask,
+    *,
+    worker_id: str,
+    max_bytes: int,
+    now: Callable[[], datetime],
+    middleware: Sequence[middleware_chain.Middleware] = (),
+    reporter: Reporter | None = None,
+) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
     started_at = now()
     try:
         definition = registry.resolve(claimed.task_path)
@@ -143,7 +201,29 @@ def run(
             extra={"action": "task_unknown", "task_id": str(claimed.id)},
         )
         return _failed(claimed, exc, now=started_at, retryable=False), None
-    snapshot = running_snapshot(definition, claimed, worker_id, started_at)
+    try:
+        stored_args, stored_kwargs = stored_arguments.read_call(
+            definition,
+            claimed.id,
+            claimed.encoding,
+            claimed.args,
+            claimed.kwargs,
+            _keys_of(claimed),
+        )
+        call_args, call_kwargs = typed_calls.load_call(
+            definition.func, definition.takes_context, stored_args, stored_kwargs
+        )
+    except Exception as exc:  # the stored arguments cannot become this function's: no retry
+        logger.error(
+            "task %s cannot run: %s",
+            claimed.id,
+            exc,
+            extra={"action": "task_unreadable", "task_id": str(claimed.id)},
+        )
+        return _failed(claimed, exc, now=started_at, retryable=False), None
+    snapshot = running_snapshot(
+        definition, claimed, worker_id, started_at, stored_args, stored_kwargs
+    )
     if signals.is_heard(signals.task_started):
         signals.send_from_worker(
             signals.task_started, type(definition.get_backend()), task_result=snapshot
@@ -160,12 +240,12 @@ def run(
     )
 
     def call() -> Any:
-        args = (context, *claimed.args) if definition.takes_context else tuple(claimed.args)
+        args = (context, *call_args) if definition.takes_context else tuple(call_args)
         if _is_coroutine_function(definition.func):
             # In this thread, not in asgiref's loop thread, so that a time
             # limit or a forced stop interrupts the coroutine itself.
-            return asyncio.run(definition.func(*args, **claimed.kwargs))
-        return definition.func(*args, **claimed.kwargs)
+            return asyncio.run(definition.func(*args, **call_kwargs))
+        return definition.func(*args, **call_kwargs)
 
     try:
         if reporter is not None:
@@ -178,8 +258,7 @@ def run(
         # A value too deep to walk is left to the encoder below to refuse.
         rejection = None
         if not payloads.is_too_deep(value):
-            value = typecheck.to_json_value(value)
-            rejection = _rejection(definition, value)
+            value, rejection = _as_json(definition, value)
     except RetryRequested as request:
         delay = request.countdown
         if delay is None:
@@ -239,7 +318,9 @@ def run(
             error_value_json=None if rejected is None else _json_or_repr(rejected),
         ), snapshot
     try:
-        encoded = payloads.encode_result(value, max_bytes)
+        encoded = stored_results.encode(
+            value, claimed.id, claimed.encoding, _keys_of(claimed), max_bytes
+        )
     except (UnserializablePayload, PayloadTooLarge) as exc:
         # Running it again would return the same kind of value: no retry.
         return _failed(claimed, exc, now=now(), retryable=False), snapshot

@@ -20,6 +20,8 @@ class EventKind(models.TextChoices):
     # An operator's doing (operations.retry_now / requeue); data holds "by".
     RETRIED = "retried", _("Retried by an operator")
     REQUEUED = "requeued", _("Requeued by an operator")
+    # Handed back, uncharged, by a worker lacking its encryption key; data holds "key".
+    KEY_MISSING = "key_missing", _("Handed back: encryption key missing")
 
 
 class Event(models.Model):

@@ -155,6 +155,16 @@ class Task(models.Model):
     )
     rate_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
     rate_seconds = models.FloatField(null=True, blank=True, editable=False)
+    # How args, kwargs and result are stored when not as plain JSON of the
+    # task's first version (django_taskflow.encoding.stored): NULL for most
+    # tasks, which the worker then reads as before.
+    encoding = models.CharField(  # noqa: DJ001
+        max_length=200,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("How the payload is stored: its version, encoder and key."),
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -221,6 +231,10 @@ class Task(models.Model):
             ("requeue_task", _("Can requeue tasks")),
             ("retry_task", _("Can retry tasks now")),
             ("view_payload", _("Can view task arguments, results and tracebacks")),
+            (
+                "view_encrypted_payload",
+                _("Can view the decrypted payloads of encrypted tasks"),
+            ),
         ]
         indexes = [
             # The claim reads this index in its own order and stops after

@@ -110,6 +110,7 @@ def retry_with_arguments(
     ``by``. Raises :class:`InvalidQuery` for a queued or running task.
     """
     from django_taskflow import edited_arguments, registry
+    from django_taskflow.encoding import calls as typed_calls
 
     who = operator_name(by)
     database = queries.database_for(backend)
@@ -125,8 +126,12 @@ def retry_with_arguments(
     if isinstance(definition, TaskflowTask):  # not one of Django's plain tasks
         definition = definition.using(tags=task.tags, key=task.key)
     edited_arguments.check(definition, args, kwargs)
+    # Edited as JSON: typed parameters (a dataclass, a datetime...) are built from it.
+    typed_args, typed_kwargs = typed_calls.load_call(
+        definition.func, definition.takes_context, args, kwargs
+    )
     with transaction.atomic(using=database):
-        result = definition.enqueue(*args, **kwargs)
+        result = definition.enqueue(*typed_args, **typed_kwargs)
         if getattr(result, "deduplicated", False):
             raise InvalidQuery(f"task {task.pk}: {rerun.TAKEN}.")
         models.Task.objects.using(database).filter(pk=result.id).update(original=task.pk)

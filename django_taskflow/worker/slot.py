@@ -26,6 +26,7 @@ from django_taskflow import claim, transitions
 from django_taskflow.cancel_requests import CancelRequest, request_for
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
+from django_taskflow.encoding.attempts import seal_progress
 from django_taskflow.exceptions import ForcedStop
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
@@ -34,6 +35,7 @@ from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker.interrupts import Interrupts, end_attempt_without_result
 from django_taskflow.worker.lease_keeper import LeaseKeeper
 from django_taskflow.worker.marks import NO_MARKS, RunningMarks
+from django_taskflow.worker.missing_keys import MissingKeys, missing_key
 from django_taskflow.worker.prefetch import Prefetch
 from django_taskflow.worker.publisher import Publisher
 from django_taskflow.worker.recorder import Recorder
@@ -110,6 +112,7 @@ class Slot:
             grace_seconds=options.cancel_grace_seconds,
         )
         self.publisher = Publisher(name=worker_id, inline=inline)
+        self.missing_keys = MissingKeys(self.database, worker_id)
         self.recorder = Recorder(
             options=options,
             worker_id=worker_id,
@@ -198,6 +201,11 @@ class Slot:
         if request is not None:
             self._end_unstarted(task, request)
             return True
+        lacking = missing_key(task, self.options.encryption_keys)
+        if lacking is not None:  # this worker's fault, not the task's: uncharged
+            self.current = None
+            self.missing_keys.hand_back(task, lacking)
+            return True
         started = time.monotonic()
         self.recorder.note(task, EventKind.STARTED, {})
         try:
@@ -277,6 +285,13 @@ class Slot:
     ) -> None:
         task = self.current
         if task is not None and str(task.id) == task_id:
+            if task.encoding is not None:
+                # An encrypted task's message is sealed with its detail: never
+                # stored, nor sent live, in the clear.
+                plain = detail if message is None else {**detail, "message": message}
+                sealed = seal_progress(task, plain, self.options.encryption_keys)
+                if sealed is not plain:
+                    detail, message = sealed, None
             data: dict[str, Any] = {"progress": fraction, "detail": detail}
             if message is not None:
                 data["message"] = message

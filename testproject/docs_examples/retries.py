@@ -103,5 +103,5 @@ class Invoice:
 
 @task
 def build_invoice(order_id: int) -> Invoice:
-    """Returns a dataclass: it is checked against the annotation and stored as a dict."""
+    """Returns a dataclass: checked against the annotation, stored as a dict, read back typed."""
     return Invoice(number=f"INV-{order_id:05d}", total_cents=PRICES[order_id])

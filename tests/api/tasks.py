@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
+
 from django_taskflow import task
 
 
@@ -24,3 +27,16 @@ def internal_only(amount: int) -> int:
 @task(api=True, unique=True)
 def refresh_cache(name: str) -> None:
     """At most one queued or running copy per name."""
+
+
+@dataclass(frozen=True)
+class Invoice:
+    number: str
+    due_on: datetime.date
+
+
+@task(api=True)
+def send_invoice(invoice: Invoice) -> datetime.date:
+    """A typed parameter: the API takes its JSON form, the task gets an Invoice."""
+    assert isinstance(invoice, Invoice)
+    return invoice.due_on

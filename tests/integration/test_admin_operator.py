@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -209,3 +211,23 @@ def test_a_task_whose_worker_still_heartbeats_is_not_stuck(
     models.Task.objects.filter(pk=held).update(worker_id=heartbeat_worker("busy-host"))
     response = staff_with().get(reverse(STUCK))
     assert [str(task.pk) for task in response.context["cl"].result_list] == [orphan_id]
+
+
+def test_an_encrypted_dead_letter_is_edited_decrypted_only_by_a_holder_of_the_permission(
+    staff_with: Callable[..., Client], settings: Any
+) -> None:
+    from tests import encrypted_tasks
+    from tests.integration.test_encryption import KEY_1, use_keys
+
+    use_keys(settings, KEY_1)
+    failed = encrypted_tasks.leaky.enqueue("edit-me-secret")
+    run_tasks()
+
+    assert staff_with("retry_task").get(retry_url(failed.id)).status_code == 403
+    client = staff_with("retry_task", "view_encrypted_payload")
+    form = client.get(retry_url(failed.id))
+    assert form.context["form"].initial == {"args": ["edit-me-secret"], "kwargs": {}}
+    response = client.post(retry_url(failed.id), {"args": '["edited"]', "kwargs": "{}"})
+    assert response.status_code == 302, response.context["form"].errors
+    copy = models.Task.objects.get(original=failed.id)
+    assert "edited" not in json.dumps(copy.args)  # sealed for the copy, as any enqueue

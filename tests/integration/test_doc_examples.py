@@ -123,6 +123,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/schedules.py",
         "testproject/docs_examples/limits.py",
         "testproject/docs_examples/alerts.py",
+        "testproject/docs_examples/payloads.py",
         "testproject/docs_examples/api.py",
         "testproject/docs_examples/flows.py",
     }
@@ -231,12 +232,16 @@ def test_custom_policy_is_stored_by_path_and_gives_its_delays() -> None:
     assert retry_delays(result.id, timezone.now()) == [5, 30, 300]
 
 
-def test_dataclass_result_is_stored_as_a_dict() -> None:
+def test_dataclass_result_is_stored_as_a_dict_and_returned_as_the_dataclass() -> None:
     retries.PRICES[12] = 4_990
     result = retries.build_invoice.enqueue(12)
     run_tasks()
     result.refresh()
-    assert result.return_value == {"number": "INV-00012", "total_cents": 4990}
+    assert models.Task.objects.get(pk=result.id).result == {
+        "number": "INV-00012",
+        "total_cents": 4990,
+    }
+    assert result.return_value == retries.Invoice(number="INV-00012", total_cents=4990)
 
 
 def test_result_of_the_wrong_type_fails_with_result_type_mismatch() -> None:

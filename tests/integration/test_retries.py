@@ -113,11 +113,12 @@ def test_context_retry_schedules_another_attempt_after_the_countdown() -> None:
     assert result.return_value == 2
 
 
-def test_dataclass_result_is_stored_as_a_dict() -> None:
+def test_dataclass_result_is_stored_as_a_dict_and_read_back_as_the_dataclass() -> None:
     result = tasks.make_point.enqueue(1, 2)
     run_tasks()
     result.refresh()
-    assert result.return_value == {"x": 1, "y": 2}
+    assert models.Task.objects.get(pk=result.id).result == {"x": 1, "y": 2}
+    assert result.return_value == tasks.Point(x=1, y=2)
 
 
 def test_result_that_does_not_match_the_annotation_fails() -> None:

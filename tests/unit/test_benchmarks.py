@@ -66,3 +66,16 @@ def test_pss_is_read_for_a_process_and_its_children() -> None:
 
     assert figures["pss_supervisor"] > 0
     assert figures["slots"] >= 1  # this test process is a child of its parent
+
+
+def test_the_typed_figure_times_a_decode_that_gives_back_the_dataclass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import typed_decode
+
+    monkeypatch.setattr(typed_decode, "CALLS_PER_ROUND", 50)
+
+    figures = typed_decode.measure()  # asserts the decoded argument equals the original
+
+    assert set(figures) == {"typed_decode_us"}
+    assert 0 < figures["typed_decode_us"] < 10_000

@@ -349,3 +349,35 @@ def test_w004_is_silent_when_the_key_cannot_outlive_its_task(
     if options.get("dedup") == "debounced":
         options["dedup"] = Dedup.by_input(ttl=timedelta(days=2), debounce=timedelta(seconds=5))
     assert dedup_checks(retention, **options) == []
+
+
+def test_malformed_encryption_keys_are_error_e002_without_showing_the_keys() -> None:
+    short_key = "c2hvcnQ="  # base64 of 5 bytes, not 32
+    backend = make_backend({"ENCRYPTION_KEYS": [{"id": "k1", "key": short_key}]})
+
+    [message] = backend.check()
+
+    assert message.id == "taskflow.E002"
+    assert "keys of 32 bytes in base64" in message.msg and "'k1'" in message.msg
+    assert short_key not in message.msg
+
+
+def test_malformed_keys_in_the_environment_are_error_e002(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TASKFLOW_ENCRYPTION_KEYS", "not json")
+
+    [message] = make_backend({}).check()
+
+    assert (message.id, message.obj) == ("taskflow.E002", "TASKFLOW_ENCRYPTION_KEYS")
+
+
+def test_an_encrypted_task_without_keys_is_error_e007(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.encrypted_tasks  # noqa: F401  # registers the encrypted tasks
+
+    monkeypatch.delenv("TASKFLOW_ENCRYPTION_KEYS")
+    messages = make_backend({}).check()
+
+    assert [message.id for message in messages] == ["taskflow.E007"]
+    assert "tests.encrypted_tasks.treat" in messages[0].msg
+    assert make_backend({"ENCRYPTION_KEYS": [{"id": "k", "key": "a" * 43 + "="}]}).check() == []

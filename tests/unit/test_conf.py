@@ -11,6 +11,7 @@ from django.tasks import task_backends
 from django.test import override_settings
 
 from django_taskflow import conf
+from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import ConfigurationError, TaskflowError
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.timeouts import Timeout
@@ -60,6 +61,9 @@ def test_given_options_replace_the_defaults() -> None:
             "SHUTDOWN_GRACE_SECONDS": 0,
             "MAX_LOST_ATTEMPTS": 5,
             "CANCEL_GRACE_SECONDS": 2.5,
+            "ENCRYPTION_KEYS": [
+                {"id": "k9", "key": "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk="}
+            ],
         },
     )
 
@@ -76,7 +80,22 @@ def test_given_options_replace_the_defaults() -> None:
         shutdown_grace_seconds=0,
         max_lost_attempts=5,
         cancel_grace_seconds=2.5,
+        encryption_keys=(EncryptionKey(id="k9", secret=b"9" * 32),),
     )
+
+
+def test_encryption_keys_come_from_the_environment_when_options_lack_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "TASKFLOW_ENCRYPTION_KEYS",
+        '[{"id": "env", "key": "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk="}]',
+    )
+
+    assert conf.parse_options("default", {}).encryption_keys == (
+        EncryptionKey(id="env", secret=b"9" * 32),
+    )
+    assert conf.parse_options("default", {"ENCRYPTION_KEYS": []}).encryption_keys == ()
 
 
 @pytest.mark.parametrize(

@@ -18,13 +18,22 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from django_taskflow.cli import actions, alerts, arguments, maintenance, queues, schedules, tasks
+from django_taskflow.cli import (
+    actions,
+    alerts,
+    arguments,
+    keys,
+    maintenance,
+    queues,
+    schedules,
+    tasks,
+)
 from django_taskflow.cli.output import Printer
 from django_taskflow.exceptions import TaskflowError
 
 SUBCOMMANDS = (
     "list, show, cancel, requeue, retry, stats, workers, prune, health, pause, resume, limit, "
-    "purge-queue, sync-schedules, run-schedule, alerts"
+    "purge-queue, sync-schedules, run-schedule, alerts, rotate-keys"
 )
 
 
@@ -160,6 +169,20 @@ class Command(BaseCommand):
             "run now)",
         )
         run.add_argument("names", nargs="+", metavar="NAME", help="a schedule's name")
+        rotate = add(
+            "rotate-keys",
+            keys.rotate_keys,
+            "re-encrypt tasks written with an older key under the first of ENCRYPTION_KEYS, "
+            "in batches, while workers run",
+        )
+        rotate.add_argument(
+            "--batch-size", type=arguments.positive_int, default=200,
+            help="tasks per transaction (default 200)",
+        )  # fmt: skip
+        rotate.add_argument(
+            "--wait", type=arguments.seconds, default=300.0,
+            help="how long to wait for running tasks under an old key to end (default 300 s)",
+        )  # fmt: skip
 
         alerting = add(
             "alerts",

@@ -1,0 +1,322 @@
+"""Typed values to and from JSON, by their annotations.
+
+Pure: no database access. :func:`codec_for` compiles an annotation once into
+a :class:`Codec`: ``dump`` turns a value into plain JSON (checking its
+shape and naming the place that does not fit), ``load`` turns the stored
+JSON back into the annotated type. Annotations that hold no typed value
+(``int``, ``list[str]``, a plain class) compile to ``None``: such values
+pass through unchanged, as before typed payloads existed.
+
+Typed: dataclasses, ``TypedDict``, ``Enum``, ``datetime``, ``date``,
+``Decimal``, ``UUID``, pydantic models when pydantic is installed, and
+those inside ``X | None``, ``list[X]``, ``tuple[X, ...]`` and ``dict[str, X]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import types
+import typing
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django_taskflow import typecheck
+from django_taskflow.exceptions import PayloadShapeError
+
+type Dump = Callable[[Any, str], Any]
+type Load = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """How one annotated type goes to JSON (``dump(value, path)``) and back (``load``)."""
+
+    dump: Dump
+    load: Load
+
+
+def _wrong(value: Any, expected: str, path: str) -> PayloadShapeError:
+    shown = typecheck.describe_value(value)
+    return PayloadShapeError(f"{path} is {shown}, expected {expected}")
+
+
+def _scalar(
+    kind: type, accepts: tuple[type, ...], to_json: Callable[[Any], Any], from_json: Load
+) -> Codec:
+    name = kind.__qualname__
+
+    def dump(value: Any, path: str) -> Any:
+        if isinstance(value, accepts) and not isinstance(value, bool):
+            return to_json(value)
+        raise _wrong(value, name, path)
+
+    return Codec(dump, from_json)
+
+
+def _isoformat(value: Any) -> Any:
+    return value.isoformat()
+
+
+_DATETIME = _scalar(
+    datetime.datetime, (datetime.datetime,), _isoformat, datetime.datetime.fromisoformat
+)
+_DECIMAL = _scalar(decimal.Decimal, (decimal.Decimal, int), str, decimal.Decimal)
+_UUID = _scalar(uuid.UUID, (uuid.UUID,), str, uuid.UUID)
+
+
+def _date_codec() -> Codec:
+    def dump(value: Any, path: str) -> Any:
+        # A datetime is a date too, but its time would be lost: refuse it.
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            return value.isoformat()
+        raise _wrong(value, "date", path)
+
+    return Codec(dump, datetime.date.fromisoformat)
+
+
+_DATE = _date_codec()
+_SIMPLE: dict[Any, Codec] = {
+    datetime.datetime: _DATETIME,
+    datetime.date: _DATE,
+    decimal.Decimal: _DECIMAL,
+    uuid.UUID: _UUID,
+}
+
+
+def _enum_codec(kind: type[enum.Enum]) -> Codec:
+    members = list(kind)
+    by_value = {member.value: member for member in members}
+
+    def dump(value: Any, path: str) -> Any:
+        if isinstance(value, kind):
+            return value.value
+        # Its value (what a form or the API gives) is accepted as the member.
+        if not isinstance(value, bool) and value in by_value:
+            return value
+        choices = ", ".join(repr(member.value) for member in members[:10])
+        raise _wrong(value, f"a {kind.__qualname__} (one of {choices})", path)
+
+    def load(stored: Any) -> Any:
+        # A dict lookup: calling the Enum class costs several times more.
+        member = by_value.get(stored)
+        return kind(stored) if member is None else member
+
+    return Codec(dump, load)
+
+
+def _plain_check(expected: Any) -> Dump:
+    """Check a plain JSON value against ``expected`` without converting it."""
+
+    def dump(value: Any, path: str) -> Any:
+        problem = typecheck.find_mismatch(value, expected, path)
+        if problem:
+            raise PayloadShapeError(problem)
+        return value
+
+    return dump
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _fields(
+    hints: Mapping[str, Any], names: Sequence[str]
+) -> tuple[tuple[str, Dump, Load | None], ...]:
+    compiled: list[tuple[str, Dump, Load | None]] = []
+    for name in names:
+        hint = hints.get(name, Any)
+        codec = codec_for(hint)
+        if codec is None:
+            compiled.append((name, _plain_check(hint), None))
+        else:
+            compiled.append((name, codec.dump, codec.load))
+    return tuple(compiled)
+
+
+def _dataclass_codec(kind: type) -> Codec:
+    hints = typecheck.type_hints(kind)
+    names = [field.name for field in dataclasses.fields(kind) if field.init]
+    required = {
+        field.name
+        for field in dataclasses.fields(kind)
+        if field.init
+        and field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+    }
+    fields = _fields(hints, names)
+    loaders = tuple((name, load) for name, _, load in fields)
+    title = kind.__qualname__
+
+    def dump(value: Any, path: str) -> Any:
+        if isinstance(value, kind):
+            return {
+                name: field_dump(getattr(value, name), f"{path}[{name!r}]")
+                for name, field_dump, _ in fields
+            }
+        if isinstance(value, dict):
+            missing = sorted(required - value.keys())
+            if missing:
+                raise PayloadShapeError(f"{path} is missing the field {missing[0]!r} of {title}")
+            extra = sorted(map(repr, value.keys() - set(names)))
+            if extra:
+                raise PayloadShapeError(
+                    f"{path} has the key {extra[0]} that {title} has no field for"
+                )
+            return {
+                name: field_dump(value[name], f"{path}[{name!r}]")
+                for name, field_dump, _ in fields
+                if name in value
+            }
+        raise _wrong(value, title, path)
+
+    def load(stored: Any) -> Any:
+        values = {}
+        for name, field_load in loaders:
+            if name in stored:
+                values[name] = stored[name] if field_load is None else field_load(stored[name])
+        return kind(**values)
+
+    return Codec(dump, load)
+
+
+def _typeddict_codec(kind: type) -> Codec:
+    hints = typecheck.type_hints(kind)
+    required, optional = typecheck.typeddict_keys(kind, hints)
+    fields = _fields(hints, sorted(required | optional))
+    loaders = {name: load for name, _, load in fields}
+    title = kind.__qualname__
+
+    def dump(value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise _wrong(value, title, path)
+        missing = sorted(required - value.keys())
+        if missing:
+            raise PayloadShapeError(
+                f"{path} is missing the key {missing[0]!r} that {title} requires"
+            )
+        extra = sorted(map(repr, value.keys() - required - optional))
+        if extra:
+            raise PayloadShapeError(f"{path} has the key {extra[0]} that {title} does not define")
+        return {
+            name: field_dump(value[name], f"{path}[{name!r}]")
+            for name, field_dump, _ in fields
+            if name in value
+        }
+
+    def load(stored: Any) -> Any:
+        return {
+            key: item if loaders.get(key) is None else loaders[key](item)  # type: ignore[misc]
+            for key, item in stored.items()
+        }
+
+    return Codec(dump, load)
+
+
+def _optional_codec(inner: Codec) -> Codec:
+    def dump(value: Any, path: str) -> Any:
+        return None if value is None else inner.dump(value, path)
+
+    def load(stored: Any) -> Any:
+        return None if stored is None else inner.load(stored)
+
+    return Codec(dump, load)
+
+
+def _sequence_codec(inner: Codec, make: Callable[[Any], Any]) -> Codec:
+    def dump(value: Any, path: str) -> Any:
+        if not isinstance(value, list | tuple):
+            raise _wrong(value, "a list", path)
+        return [inner.dump(item, f"{path}[{index}]") for index, item in enumerate(value)]
+
+    inner_load = inner.load
+
+    def load(stored: Any) -> Any:
+        return make([inner_load(item) for item in stored])
+
+    return Codec(dump, load)
+
+
+def _mapping_codec(inner: Codec) -> Codec:
+    def dump(value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise _wrong(value, "a dict", path)
+        return {key: inner.dump(item, f"{path}[{key!r}]") for key, item in value.items()}
+
+    def load(stored: Any) -> Any:
+        return {key: inner.load(item) for key, item in stored.items()}
+
+    return Codec(dump, load)
+
+
+def _pydantic_codec(kind: Any) -> Codec | None:
+    try:
+        import pydantic  # type: ignore[import-not-found, unused-ignore]  # optional
+    except ImportError:
+        return None
+    if not (isinstance(kind, type) and issubclass(kind, pydantic.BaseModel)):
+        return None
+    model_class: Any = kind
+
+    def dump(value: Any, path: str) -> Any:
+        try:
+            model: Any = value if isinstance(value, kind) else model_class.model_validate(value)
+        except pydantic.ValidationError as exc:
+            raise PayloadShapeError(f"{path} is not a valid {kind.__qualname__}: {exc}") from None
+        return model.model_dump(mode="json")
+
+    return Codec(dump, model_class.model_validate)
+
+
+def _union_codec(expected: Any) -> Codec | None:
+    members = typing.get_args(expected)
+    others = [member for member in members if member not in (None, types.NoneType)]
+    if len(others) != 1:
+        # A union of several typed members cannot say which one a stored
+        # value was; it is left as plain JSON.
+        return None
+    inner = codec_for(others[0])
+    if inner is None:
+        return None
+    return _optional_codec(inner) if len(others) < len(members) else inner
+
+
+@lru_cache(maxsize=1024)
+def _compile(expected: Any) -> Codec | None:
+    expected = typecheck.unwrap(expected)
+    if expected in _SIMPLE:
+        return _SIMPLE[expected]
+    if isinstance(expected, type) and issubclass(expected, enum.Enum):
+        return _enum_codec(expected)
+    if typing.is_typeddict(expected):
+        return _typeddict_codec(expected)
+    if isinstance(expected, type) and dataclasses.is_dataclass(expected):
+        return _dataclass_codec(expected)
+    origin = typing.get_origin(expected)
+    if origin is typing.Union or origin is types.UnionType:
+        return _union_codec(expected)
+    args = typing.get_args(expected)
+    if origin in (list, Sequence) and len(args) == 1:
+        inner = codec_for(args[0])
+        return None if inner is None else _sequence_codec(inner, list)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        inner = codec_for(args[0])
+        return None if inner is None else _sequence_codec(inner, tuple)
+    if origin in (dict, Mapping) and len(args) == 2:
+        inner = codec_for(args[1])
+        return None if inner is None else _mapping_codec(inner)
+    return _pydantic_codec(expected)
+
+
+def codec_for(expected: Any) -> Codec | None:
+    """The :class:`Codec` of the annotation ``expected``, or ``None`` for plain JSON."""
+    try:
+        return _compile(expected)
+    except TypeError:  # an unhashable annotation: nothing typed to find in it
+        return None

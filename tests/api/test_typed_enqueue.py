@@ -1,0 +1,53 @@
+"""Enqueue by name of a task with typed parameters: JSON in, the typed value in the task."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+
+import pytest
+
+from django_taskflow import models
+from django_taskflow.testing import run_tasks
+from tests.api import tasks as api_tasks
+from tests.api.conftest import API
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_typed_parameter_takes_its_json_form(make_user: Callable, client_for: Callable) -> None:
+    client = client_for(make_user("view_payload"))
+    body = {"task": "send_invoice", "args": [{"number": "7", "due_on": "2026-04-01"}]}
+
+    response = client.post(f"{API}/tasks/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    task = models.Task.objects.get(pk=response.json()["id"])
+    assert task.args == [{"number": "7", "due_on": "2026-04-01"}]
+    run_tasks()
+    task.refresh_from_db()
+    assert (task.status, task.result) == ("succeeded", "2026-04-01")
+    result = api_tasks.send_invoice.get_result(str(task.pk))
+    assert result.return_value == datetime.date(2026, 4, 1)
+
+
+@pytest.mark.parametrize(
+    ("invoice", "field", "message"),
+    [
+        ({"number": "7", "due_on": "soon"}, "non_field_errors", "Invalid isoformat string: 'soon'"),
+        ({"number": "7"}, "args", "is missing the field 'due_on' of Invoice"),
+        ({"number": 7, "due_on": "2026-04-01"}, "args", "['number'] is int 7, expected str"),
+    ],
+)
+def test_a_typed_parameter_of_the_wrong_shape_is_a_400(
+    make_user: Callable, client_for: Callable, invoice: dict[str, object], field: str, message: str
+) -> None:
+    client = client_for(make_user())
+
+    response = client.post(
+        f"{API}/tasks/", {"task": "send_invoice", "args": [invoice]}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert message in str(response.json()[field])
+    assert not models.Task.objects.exists()

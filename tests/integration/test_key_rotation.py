@@ -1,0 +1,89 @@
+"""taskflow rotate-keys: every row under the first key, after which the old key can go."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from django_taskflow import models, payload_display
+from django_taskflow.states import Status
+from django_taskflow.testing import run_tasks
+from tests import encrypted_tasks
+from tests.integration.test_encryption import KEY_1, KEY_2, use_keys
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def keys_in_rows() -> set[str | None]:
+    return {
+        json.loads(text).get("key")
+        for text in models.Task.objects.values_list("encoding", flat=True)
+    }
+
+
+def test_rotation_re_encrypts_queued_and_finished_tasks_and_the_old_key_can_go(
+    settings: Any,
+) -> None:
+    use_keys(settings, KEY_1)
+    finished = [encrypted_tasks.archive.enqueue(f"done {n}") for n in range(3)]
+    failed = encrypted_tasks.leaky.enqueue("rotated-secret")
+    run_tasks()
+    queued = [encrypted_tasks.archive.enqueue(f"later {n}") for n in range(4)]
+    before = {row.pk: row.args for row in models.Task.objects.all()}
+    use_keys(settings, KEY_2, KEY_1)
+    out = io.StringIO()
+
+    call_command("taskflow", "rotate-keys", "--batch-size", "2", "--json", stdout=out)
+
+    report = json.loads(out.getvalue())
+    assert report["rotated"] == 8 and report["current_key"] == "k2"
+    assert keys_in_rows() == {"k2"}
+    assert all(row.args != before[row.pk] for row in models.Task.objects.all())
+    use_keys(settings, KEY_2)  # k1 removed
+    run_tasks()
+    for n, result in enumerate(finished):
+        result.refresh()
+        assert result.return_value == f"DONE {n}"
+    for n, result in enumerate(queued):
+        result.refresh()
+        assert result.return_value == f"LATER {n}"
+    # The failed task's error and progress were re-encrypted too: k2 reads them.
+    row = models.Task.objects.get(pk=failed.id)
+    attempt = row.attempt_set.get()
+    assert (
+        payload_display.attempt_text(
+            row, 1, payload_display.ERROR_MESSAGE, attempt.error_message, reveal=True
+        )
+        == "failed on rotated-secret"
+    )
+    event = row.event_set.get(kind="progress")
+    assert payload_display.event_data(event, row, reveal=True)["detail"] == {
+        "note": "working on rotated-secret"
+    }
+
+
+def test_rotation_without_keys_or_with_a_row_it_cannot_read_is_an_error(settings: Any) -> None:
+    use_keys(settings)  # none
+    with pytest.raises(CommandError, match="rotate-keys needs"):
+        call_command("taskflow", "rotate-keys")
+    use_keys(settings, KEY_1)
+    readable = encrypted_tasks.archive.enqueue("fine")
+    lost = encrypted_tasks.archive.enqueue("under a key nobody has")
+    models.Task.objects.filter(pk=lost.id).update(encoding='{"enc":"compressed","ev":1,"key":"k0"}')
+    use_keys(settings, KEY_2, KEY_1)
+
+    with pytest.raises(
+        CommandError, match=rf"task {lost.id}: This process lacks encryption key 'k0'"
+    ):
+        call_command("taskflow", "rotate-keys", "--wait", "1", stdout=io.StringIO())
+
+    row = models.Task.objects.get(pk=readable.id)
+    assert json.loads(row.encoding)["key"] == "k2"
+    assert row.status == Status.QUEUED
+    assert base64.b64decode(row.args)  # still sealed
