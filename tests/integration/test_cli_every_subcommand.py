@@ -44,6 +44,7 @@ CALLS = {
     "sync-schedules": [],
     "run-schedule": ["nightly"],
     "alerts": [],
+    "rotate-keys": [],
 }
 
 
