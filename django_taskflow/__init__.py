@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from django_taskflow import cron
+from django_taskflow import cron, services
 from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.exceptions import (
@@ -46,6 +46,7 @@ from django_taskflow.policies import RetryPolicy
 from django_taskflow.queues import Queue
 from django_taskflow.schedules import schedule, unschedule
 from django_taskflow.scheduling import TimeWindow
+from django_taskflow.services import ServiceContext, service
 from django_taskflow.timeouts import Timeout
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ __all__ = [
     "ResultTypeMismatch",
     "RetryPolicy",
     "RetryRequested",
+    "ServiceContext",
     "TaskCancelled",
     "TaskContext",
     "TaskNotExposed",
@@ -170,6 +172,8 @@ __all__ = [
     "resume_queue",
     "retry_now",
     "schedule",
+    "service",
+    "services",
     "set_queue_limit",
     "status_counts",
     "task",

@@ -142,3 +142,19 @@ class TaskNotExposed(TaskflowError, ValueError):
 
 class InvalidSchedule(TaskflowError, ValueError):
     """A schedule cannot be used: its cron expression, interval, time zone or window is invalid."""
+
+
+class InvalidService(TaskflowError, ValueError):
+    """The service definition or its options are invalid."""
+
+
+class ServiceConflict(TaskflowError, ValueError):
+    """A service of that name already runs with another definition or config."""
+
+
+class UnknownService(TaskflowError, LookupError):
+    """No service of that name was started."""
+
+
+class ServiceNotRunning(TaskflowError, ValueError):
+    """The service is stopped or failed: it takes no messages."""

@@ -16,6 +16,9 @@ after the change is committed:
 - ``alert_changed``: an ``OPTIONS["ALERTS"]`` incident opened or resolved;
   sent with ``incident`` (an ``AlertIncident``), ``resolved`` (bool) and
   ``payload`` (the JSON the webhook gets), by the worker that evaluated.
+- ``service_event``: a long-running service started, was taken over,
+  emitted, failed or stopped; sent with ``event`` (a
+  :class:`django_taskflow.services.log.ServiceEventRecord`).
 
 A receiver that raises is logged and never breaks the task or the worker.
 In a worker, the threads that record outcomes and keep leases never call
@@ -46,6 +49,7 @@ task_failed = Signal()
 task_cancelled = Signal()
 task_requeued = Signal()
 alert_changed = Signal()
+service_event = Signal()
 
 __all__ = [
     "alert_changed",
@@ -53,6 +57,7 @@ __all__ = [
     "is_heard",
     "send_from_worker",
     "send_now",
+    "service_event",
     "task_cancelled",
     "task_enqueued",
     "task_failed",

@@ -33,12 +33,17 @@ class WorkerOptions:
     # more than this many MB (process pool only): see worker/recycling.py.
     max_tasks_per_slot: int | None = None
     max_memory_per_slot: int | None = None
+    # Host long-running services (worker/service_hosting.py), at most this many at once.
+    services: bool = True
+    max_services: int = 4
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}.")
         if self.pool not in ("process", "thread"):
             raise ConfigurationError(f"pool must be 'process' or 'thread', got {self.pool!r}.")
+        if self.max_services < 1:
+            raise ConfigurationError(f"max_services must be at least 1, got {self.max_services}.")
         recycling = self.recycling  # validates both limits
         if recycling.max_memory_mb is not None and self.pool == "thread":
             raise ConfigurationError(

@@ -1,0 +1,41 @@
+"""What a service host process is told, and its entry point.
+
+Plain values only: the host is a spawned process, which must set Django up
+before it imports anything that reads the models.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from types import FrameType
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostPlan:
+    database: str
+    lease_seconds: float
+    poll_interval: float
+    max_services: int
+    host: str
+    parent_pid: int
+
+
+def run_host_process(plan: HostPlan) -> None:
+    """Entry point of the service host process."""
+    import django
+
+    django.setup()
+    from django_taskflow.worker.service_host import ServiceHost
+
+    host = ServiceHost(plan)
+
+    def on_stop(signum: int, frame: FrameType | None) -> None:
+        host.stop.set()
+
+    # Like slot processes: obey the supervisor's relayed signals only.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, on_stop)
+    signal.signal(signal.SIGUSR2, on_stop)
+    host.run()
