@@ -28,9 +28,9 @@ def _free() -> Q:
     return Q(owner="") | Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=Now())
 
 
-def any_free(database: str) -> bool:
-    """Whether a live service waits for an owner (one cheap query)."""
-    return models.Service.objects.using(database).filter(_free(), state__in=LIVE_STATES).exists()
+def any_live(database: str) -> bool:
+    """Whether any service is running or stopping (one cheap query)."""
+    return models.Service.objects.using(database).filter(state__in=LIVE_STATES).exists()
 
 
 def claim(database: str, owner: str, *, limit: int, lease_seconds: float) -> list[str]:

@@ -1,9 +1,11 @@
-"""The supervisor's side of services: start the service host when one waits, watch it.
+"""The supervisor's side of services: start the service host once services run, watch it.
 
 A worker that hosts no service pays one cheap query per poll interval in
-its supervisor loop (is a live service without an owner?), and nothing on
-the task path. The first time the answer is yes, it spawns the host
-process (``worker/service_host.py``), which then keeps running beside the
+its supervisor loop (does any service run?), and nothing on the task
+path. The first time the answer is yes, it spawns the host process, even
+when another worker owns every service: a host standing by takes a
+service over as soon as its owner's lease expires, instead of first
+spending seconds starting up. The host process (``worker/service_host.py``), which then keeps running beside the
 slots, not counted against ``--concurrency``. Spawned, not forked: the
 supervisor may run thread slots, and forking a process with threads can
 deadlock the child.
@@ -76,7 +78,7 @@ class ServiceHosting:
         from django_taskflow.services import ownership  # reads the models
 
         try:
-            waiting = ownership.any_free(self.database)
+            waiting = ownership.any_live(self.database)
         except DatabaseError as exc:
             logger.warning(
                 "could not look for services to host (%s)",
