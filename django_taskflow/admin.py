@@ -433,11 +433,12 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
         return json.dumps(task.progress_detail) if current_progress(task) is not None else ""
 
 
-# The Schedule, dead-letter, stuck-task and (read-only) worker admins live in
+# The Schedule, dead-letter, stuck-task, service and (read-only) worker admins live in
 # their own modules; importing them registers them.
 from django_taskflow import (  # noqa: E402, F401
     alert_admin,
     operator_admin,
     schedule_admin,
+    service_admin,
     worker_admin,
 )

@@ -49,6 +49,7 @@ class Service(models.Model):
         verbose_name = _("service")
         verbose_name_plural = _("services")
         ordering = ["name"]
+        permissions = [("steer_service", _("Can stop or restart a service"))]
         indexes = [
             models.Index(fields=["state", "lease_expires_at"], name="taskflow_service_claim_idx"),
         ]

@@ -12,7 +12,8 @@ twin with an ``a`` prefix. One module per kind of action:
 - ``rerunning``: requeue, retry_now, retry_with_arguments, recover_stuck;
 - ``queue_control``: pause_queue, resume_queue, set_queue_limit;
 - ``deleting``: purge_queue, prune, prune_by_retention, discard;
-- ``schedule_runs``: run_schedule_now.
+- ``schedule_runs``: run_schedule_now;
+- ``service_control``: stop_service, restart_service.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ from django_taskflow.operations.rerunning import (
     retry_with_arguments,
 )
 from django_taskflow.operations.schedule_runs import arun_schedule_now, run_schedule_now
+from django_taskflow.operations.service_control import (
+    arestart_service,
+    astop_service,
+    restart_service,
+    stop_service,
+)
 
 __all__ = [
     "PAUSE_MARGIN_SECONDS",
@@ -69,11 +76,13 @@ __all__ = [
     "apause_queue",
     "arecover_stuck",
     "arequeue",
+    "arestart_service",
     "aresume_queue",
     "aretry_now",
     "aretry_with_arguments",
     "arun_schedule_now",
     "aset_queue_limit",
+    "astop_service",
     "cancel",
     "cancel_all",
     "cancel_selected",
@@ -85,9 +94,11 @@ __all__ = [
     "purge_queue",
     "recover_stuck",
     "requeue",
+    "restart_service",
     "resume_queue",
     "retry_now",
     "retry_with_arguments",
     "run_schedule_now",
     "set_queue_limit",
+    "stop_service",
 ]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.tasks import task_backends
 
@@ -25,6 +24,7 @@ from django_taskflow.exceptions import (
     UnserializablePayload,
 )
 from django_taskflow.models import MessageState, ServiceState
+from django_taskflow.operations.twins import async_twin
 from django_taskflow.payloads import find_unserializable
 from django_taskflow.services.definition import definition_of, load
 from django_taskflow.services.log import ServiceEventStream
@@ -203,8 +203,8 @@ def events(
     )
 
 
-astart = sync_to_async(start)
-asend = sync_to_async(send)
-astatus = sync_to_async(status)
-astop = sync_to_async(stop)
-arestart = sync_to_async(restart)
+astart = async_twin(start)
+asend = async_twin(send)
+astatus = async_twin(status)
+astop = async_twin(stop)
+arestart = async_twin(restart)
