@@ -257,3 +257,16 @@ def test_hosting_follows_the_worker_options(workers: WorkerProcesses) -> None:
     for process in (tasks_only, hosting):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+def test_the_howto_example_tracks_a_ride(workers: WorkerProcesses) -> None:
+    from testproject.docs_examples import services as example
+
+    worker = workers.start("--concurrency", "1")
+    assert example.track_ride(42) == {"ride": 42, "at": [12.97, 77.59]}
+    wait_for(lambda: any("still_at" in data for data in emitted("ride-42")), timeout=30)
+    services.stop("ride-42")
+    wait_for(lambda: services.status("ride-42").state == "stopped", timeout=30)
+    assert emitted("ride-42")[-1] == {"ride": 42, "tracking": "ended"}
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
