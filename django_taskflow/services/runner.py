@@ -211,6 +211,11 @@ class ServiceRunner:
         for message in pending:
             if not self.may_run():
                 break
+            if message.deliveries >= definition.max_deliveries:
+                # Its deliveries ran out in workers that died handling it.
+                self._set_aside(message, message.deliveries, "the worker died handling it")
+                handled += 1
+                continue
             self._messages().filter(pk=message.pk).update(deliveries=F("deliveries") + 1)
             if self._call(instance, "on_message", context, message.body):
                 self._messages().filter(pk=message.pk).delete()  # the acknowledgement
@@ -221,14 +226,8 @@ class ServiceRunner:
             error = self.last_error
             text = f"{error['error_class']}: {error['message']}"
             if deliveries >= definition.max_deliveries:
-                self._messages().filter(pk=message.pk).update(
-                    state=MessageState.DEAD, last_error=error["traceback"]
-                )
                 self._services().update(errors=failures.kept_errors(self._errors(), error))
-                self._record(
-                    log.ServiceEventKind.MESSAGE_DEAD,
-                    {"message_id": message.pk, "deliveries": deliveries, "error": text},
-                )
+                self._set_aside(message, deliveries, text, error["traceback"])
                 handled += 1
                 continue
             self._messages().filter(pk=message.pk).update(last_error=error["traceback"])
@@ -238,6 +237,25 @@ class ServiceRunner:
             self.released.wait(failures.backoff(deliveries))
             break
         return handled
+
+    def _set_aside(
+        self, message: models.ServiceMessage, deliveries: int, text: str, detail: str = ""
+    ) -> None:
+        """Mark a message dead: its deliveries ran out; the service goes on."""
+        self._messages().filter(pk=message.pk).update(
+            state=MessageState.DEAD, last_error=detail or text
+        )
+        self._record(
+            log.ServiceEventKind.MESSAGE_DEAD,
+            {"message_id": message.pk, "deliveries": deliveries, "error": text},
+        )
+        logger.warning(
+            "service %s: message %s set aside after %d deliveries",
+            self.name,
+            message.pk,
+            deliveries,
+            extra={"action": "service_message_dead", "service": self.name},
+        )
 
     def _errors(self) -> list[dict[str, Any]]:
         return list(self._services().values_list("errors", flat=True).first() or [])

@@ -54,3 +54,19 @@ def test_only_failures_inside_the_window_count() -> None:
     old = (now - timedelta(minutes=11)).isoformat()
     recent = (now - timedelta(minutes=1)).isoformat()
     assert failures.restart_times([old, recent], now, 600) == [recent, now.isoformat()]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "four"])
+def test_taskworker_refuses_a_bad_max_services(value: str) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="max-services"):
+        call_command("taskworker", "--max-services", value)
+
+
+def test_worker_options_refuse_a_bad_max_services() -> None:
+    from django_taskflow.exceptions import ConfigurationError
+    from django_taskflow.worker.options import WorkerOptions
+
+    with pytest.raises(ConfigurationError, match="max_services must be at least 1, got 0"):
+        WorkerOptions(max_services=0)
