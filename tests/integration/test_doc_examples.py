@@ -124,6 +124,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/limits.py",
         "testproject/docs_examples/alerts.py",
         "testproject/docs_examples/api.py",
+        "testproject/docs_examples/services.py",
     }
 
 
