@@ -10,6 +10,8 @@ import signal
 from dataclasses import dataclass
 from types import FrameType
 
+from django_taskflow.logs import LogFormat
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostPlan:
@@ -19,6 +21,9 @@ class HostPlan:
     max_services: int
     host: str
     parent_pid: int
+    # The worker's --log-format and --verbosity, so that the host logs as it does.
+    log_format: LogFormat | None = None
+    verbosity: int = 1
 
 
 def run_host_process(plan: HostPlan) -> None:
@@ -26,7 +31,10 @@ def run_host_process(plan: HostPlan) -> None:
     import django
 
     django.setup()
+    from django_taskflow import logs
     from django_taskflow.worker.service_host import ServiceHost
+
+    logs.configure(plan.log_format, plan.verbosity)
 
     host = ServiceHost(plan)
 

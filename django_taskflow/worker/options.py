@@ -10,6 +10,7 @@ from django.tasks import task_backends
 
 from django_taskflow.conf import Options
 from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.logs import LogFormat
 from django_taskflow.worker.recycling import Recycling
 
 type Pool = Literal["process", "thread"]
@@ -36,6 +37,9 @@ class WorkerOptions:
     # Host long-running services (worker/service_hosting.py), at most this many at once.
     services: bool = True
     max_services: int = 4
+    # How the worker's log is set up (logs.configure), for the processes it spawns.
+    log_format: LogFormat | None = None
+    verbosity: int = 1
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

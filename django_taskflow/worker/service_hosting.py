@@ -47,6 +47,8 @@ class ServiceHosting:
             max_services=options.max_services,
             host=options.host,
             parent_pid=os.getpid(),
+            log_format=options.log_format,
+            verbosity=options.verbosity,
         )
         self.process: Any = None
         self.next_check = 0.0

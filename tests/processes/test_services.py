@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import statistics
@@ -60,8 +61,15 @@ def handler_spans(log: Path) -> dict[int, tuple[float, float]]:
     return spans
 
 
-def test_a_service_echoes_100_messages_in_order(workers: WorkerProcesses) -> None:
-    worker = workers.start("--concurrency", "1")
+@pytest.mark.parametrize(
+    "worker_args",
+    [("--pool", "process"), ("--pool", "thread", "--log-format", "json")],
+    ids=["process-pool", "thread-pool"],
+)
+def test_a_service_echoes_100_messages_in_order(
+    workers: WorkerProcesses, worker_args: tuple[str, ...]
+) -> None:
+    worker = workers.start("--concurrency", "1", *worker_args)
     services.start("echo", test_services.Echo)
     for number in range(100):
         services.send("echo", number)
@@ -71,6 +79,9 @@ def test_a_service_echoes_100_messages_in_order(workers: WorkerProcesses) -> Non
     assert services.status("echo").backlog == 0
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 0
+    if "json" in worker_args:  # the service host logs as its worker does
+        lines = [json.loads(line) for line in workers.log(worker).splitlines() if line[:1] == "{"]
+        assert "service_started" in {line.get("action") for line in lines}
 
 
 def test_sigkill_of_the_owner_hands_the_service_over_and_loses_no_message(

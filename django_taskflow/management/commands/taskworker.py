@@ -203,6 +203,8 @@ class Command(BaseCommand):
                 max_memory_per_slot=options["max_memory_per_slot"],
                 services=options["services"],
                 max_services=options["max_services"],
+                log_format=options["log_format"],
+                verbosity=options["verbosity"],
             )
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
