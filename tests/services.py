@@ -48,3 +48,12 @@ class RefusesOdd:
         if message % 2:
             raise ValueError(f"odd: {message}")
         context.emit({"even": message})
+
+
+@service(max_restarts=100)
+class KeepsCrashing:
+    def on_start(self, context: ServiceContext) -> None:
+        raise RuntimeError("still no device")
+
+    def on_stop(self, context: ServiceContext) -> None:
+        context.emit({"on_stop": "called"})

@@ -14,9 +14,10 @@ from django_taskflow.payloads import find_unserializable
 class ServiceContext:
     """The service's name, config and owner; ``emit()`` publishes an event.
 
-    ``is_stopping`` turns true when the service should return from a long
-    handler: it is being stopped, or this worker is shutting down or lost
-    the service's lease.
+    ``is_stopping`` turns true when this worker lets the service go (it is
+    shutting down, or could not renew the lease): a long handler should
+    return. ``services.stop()`` is seen between handlers, and ends with
+    ``on_stop``.
     """
 
     name: str

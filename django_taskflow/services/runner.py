@@ -122,6 +122,9 @@ class ServiceRunner:
             if state not in LIVE_STATES:
                 return  # stopped or failed by someone else: nothing to do
             self.reconnect.succeeded()
+            if instance is None and state == ServiceState.STOPPING and self.failures_in_a_row:
+                self._mark_stopped(ok=True)  # it never started: nothing for on_stop to end
+                return
             if instance is None:
                 if time.monotonic() < next_try:
                     self.released.wait(min(POLL_SECONDS, next_try - time.monotonic()))
@@ -316,7 +319,9 @@ class ServiceRunner:
 
     def _stop(self, instance: Any, context: ServiceContext) -> None:
         """Call on_stop once, then mark the service stopped and let it go."""
-        ok = self._call(instance, "on_stop", context)
+        self._mark_stopped(ok=self._call(instance, "on_stop", context))
+
+    def _mark_stopped(self, *, ok: bool) -> None:
         changes: dict[str, Any] = {
             "state": ServiceState.STOPPED,
             "owner": "",

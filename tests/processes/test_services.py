@@ -281,3 +281,15 @@ def test_the_howto_example_tracks_a_ride(workers: WorkerProcesses) -> None:
     assert emitted("ride-42")[-1] == {"ride": 42, "tracking": "ended"}
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 0
+
+
+def test_a_crashing_service_can_be_stopped_without_on_stop(workers: WorkerProcesses) -> None:
+    workers.start("--concurrency", "1")
+    services.start("crashing", test_services.KeepsCrashing)
+    wait_for(lambda: "error" in event_kinds("crashing"), timeout=60)
+
+    services.stop("crashing")
+
+    wait_for(lambda: services.status("crashing").state == "stopped", timeout=60)
+    assert emitted("crashing") == []  # on_stop ends a started instance only
+    assert services.status("crashing").errors[0]["message"] == "still no device"
