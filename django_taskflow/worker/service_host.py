@@ -75,8 +75,8 @@ class ServiceHost:
                     extra={"action": "service_host_orphaned", "worker_id": self.owner},
                 )
                 break
-            self._reap()
             try:
+                self._reap()
                 if time.monotonic() >= next_renew:
                     self._renew()
                     next_renew = time.monotonic() + self.renew_every
