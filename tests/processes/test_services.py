@@ -293,3 +293,21 @@ def test_a_crashing_service_can_be_stopped_without_on_stop(workers: WorkerProces
     wait_for(lambda: services.status("crashing").state == "stopped", timeout=60)
     assert emitted("crashing") == []  # on_stop ends a started instance only
     assert services.status("crashing").errors[0]["message"] == "still no device"
+
+
+def test_a_killed_service_host_is_replaced_and_takes_its_service_back(
+    workers: WorkerProcesses,
+) -> None:
+    worker = workers.start("--concurrency", "1", lease_seconds=LEASE_SECONDS)
+    services.start("echo", test_services.Echo)
+    services.send("echo", "first")
+    wait_for(lambda: echoed_numbers("echo") == ["first"], timeout=60)
+    first_owner = services.status("echo").owner
+    os.kill(int(first_owner.split(":")[-2]), signal.SIGKILL)  # the host only: the worker lives
+
+    services.send("echo", "second")
+    wait_for(lambda: echoed_numbers("echo")[-1:] == ["second"], timeout=60)
+    assert services.status("echo").owner not in ("", first_owner)
+    assert "taken_over" in event_kinds("echo")
+    assert worker.poll() is None
+    assert "service host" in workers.log(worker) and "died" in workers.log(worker)
