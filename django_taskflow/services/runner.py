@@ -35,8 +35,9 @@ from django_taskflow.worker.reconnect import Reconnect
 
 logger = logging.getLogger(__name__)
 
-# How often an idle service looks for messages and stop requests.
+# How often an idle service looks for messages, and for a stop request.
 POLL_SECONDS = 0.1
+STATE_CHECK_SECONDS = 0.5
 MESSAGE_BATCH = 50
 LIVE_STATES = (ServiceState.RUNNING, ServiceState.STOPPING)
 
@@ -117,11 +118,15 @@ class ServiceRunner:
         instance: Any = None
         next_try = 0.0
         next_tick = 0.0
+        next_state_check = 0.0
+        state: str | None = None
         while self.may_run():
-            state = self._services().values_list("state", flat=True).first()
-            if state not in LIVE_STATES:
-                return  # stopped or failed by someone else: nothing to do
-            self.reconnect.succeeded()
+            if time.monotonic() >= next_state_check:
+                state = self._services().values_list("state", flat=True).first()
+                next_state_check = time.monotonic() + STATE_CHECK_SECONDS
+                if state not in LIVE_STATES:
+                    return  # stopped or failed by someone else: nothing to do
+                self.reconnect.succeeded()
             if instance is None and state == ServiceState.STOPPING and self.failures_in_a_row:
                 self._mark_stopped(ok=True)  # it never started: nothing for on_stop to end
                 return
