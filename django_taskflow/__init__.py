@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from django_taskflow import cron
+from django_taskflow import cron, services
 from django_taskflow.dedup import Dedup
 from django_taskflow.definition import TaskflowTask, task
 from django_taskflow.encoding.encoders import CompressedEncoder, Encoder, register_encoder
@@ -17,6 +17,7 @@ from django_taskflow.exceptions import (
     InvalidQuery,
     InvalidQueueOperation,
     InvalidSchedule,
+    InvalidService,
     InvalidTaskOptions,
     MigrationsNotApplied,
     PayloadShapeError,
@@ -27,11 +28,14 @@ from django_taskflow.exceptions import (
     ResultTimeout,
     ResultTypeMismatch,
     RetryRequested,
+    ServiceConflict,
+    ServiceNotRunning,
     StepArgumentsMismatch,
     TaskCancelled,
     TaskflowError,
     TaskNotExposed,
     UnimportableTask,
+    UnknownService,
     UnknownTask,
     UnserializablePayload,
     WorkerInterrupted,
@@ -53,6 +57,7 @@ from django_taskflow.policies import RetryPolicy
 from django_taskflow.queues import Queue
 from django_taskflow.schedules import schedule, unschedule
 from django_taskflow.scheduling import TimeWindow
+from django_taskflow.services import ServiceContext, service
 from django_taskflow.timeouts import Timeout
 
 if TYPE_CHECKING:
@@ -145,6 +150,7 @@ __all__ = [
     "InvalidQuery",
     "InvalidQueueOperation",
     "InvalidSchedule",
+    "InvalidService",
     "InvalidTaskOptions",
     "MigrationsNotApplied",
     "PayloadShapeError",
@@ -158,6 +164,9 @@ __all__ = [
     "ResultTypeMismatch",
     "RetryPolicy",
     "RetryRequested",
+    "ServiceConflict",
+    "ServiceContext",
+    "ServiceNotRunning",
     "StepArgumentsMismatch",
     "TaskCancelled",
     "TaskContext",
@@ -167,6 +176,7 @@ __all__ = [
     "TimeWindow",
     "Timeout",
     "UnimportableTask",
+    "UnknownService",
     "UnknownTask",
     "UnserializablePayload",
     "WorkerInterrupted",
@@ -208,6 +218,8 @@ __all__ = [
     "resume_queue",
     "retry_now",
     "schedule",
+    "service",
+    "services",
     "set_queue_limit",
     "status_counts",
     "task",

@@ -489,12 +489,13 @@ class TaskAdmin(TaskActions, ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[t
         return json.dumps(shown_payload(task)["progress_detail"])
 
 
-# The Schedule, dead-letter, stuck-task and (read-only) worker admins live in
+# The Schedule, dead-letter, stuck-task, service and (read-only) worker admins live in
 # their own modules; importing them registers them.
 from django_taskflow import (  # noqa: E402, F401
     alert_admin,
     flow_admin,
     operator_admin,
     schedule_admin,
+    service_admin,
     worker_admin,
 )

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
@@ -30,6 +30,7 @@ from django_taskflow import models, signals
 from django_taskflow.db import dialect_for
 from django_taskflow.live import outbox
 from django_taskflow.models import EventKind
+from django_taskflow.services.log import ServiceEventStream
 from django_taskflow.stream_cursor import StreamCursor
 
 logger = logging.getLogger(__name__)
@@ -326,6 +327,19 @@ def _as_ids(task: str | Sequence[str] | None) -> Sequence[str] | None:
     return [str(task)]
 
 
+@overload
+def stream(
+    *,
+    service: str,
+    kinds: Sequence[str] | None = None,
+    after: int | None = None,
+    follow: bool = True,
+    timeout: float | None = None,
+    database: str = "default",
+) -> ServiceEventStream: ...
+
+
+@overload
 def stream(
     *,
     task: str | Sequence[str] | None = None,
@@ -336,8 +350,35 @@ def stream(
     follow: bool = True,
     timeout: float | None = None,
     database: str = "default",
-) -> EventStream:
-    """Follow events, filtered by task id(s), key, tags (all of them) and kinds."""
+) -> EventStream: ...
+
+
+def stream(
+    *,
+    task: str | Sequence[str] | None = None,
+    key: str | None = None,
+    tags: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    after: int | None = None,
+    follow: bool = True,
+    timeout: float | None = None,
+    database: str = "default",
+    service: str | None = None,
+) -> EventStream | ServiceEventStream:
+    """Follow events, filtered by task id(s), key, tags (all of them) and kinds.
+
+    With ``service``, follow that long-running service's events instead
+    (``ServiceEventRecord`` items; see ``services.events()``).
+    """
+    if service is not None:
+        return ServiceEventStream(
+            service=service,
+            kinds=kinds,
+            after=after,
+            follow=follow,
+            timeout=timeout,
+            database=database,
+        )
     return EventStream(
         task=_as_ids(task),
         key=key,
@@ -352,14 +393,17 @@ def stream(
 
 def results(**filters: Any) -> EventStream:
     """Successful results only (``succeeded`` events); takes ``stream()``'s filters."""
-    return stream(kinds=[EventKind.SUCCEEDED], **filters)
+    selected: EventStream = stream(kinds=[EventKind.SUCCEEDED], **filters)
+    return selected
 
 
 def errors(**filters: Any) -> EventStream:
     """Every error, including those followed by a retry (``retrying`` and ``failed``)."""
-    return stream(kinds=[EventKind.RETRYING, EventKind.FAILED], **filters)
+    selected: EventStream = stream(kinds=[EventKind.RETRYING, EventKind.FAILED], **filters)
+    return selected
 
 
 def failures(**filters: Any) -> EventStream:
     """Final failures only (``failed`` events)."""
-    return stream(kinds=[EventKind.FAILED], **filters)
+    selected: EventStream = stream(kinds=[EventKind.FAILED], **filters)
+    return selected

@@ -178,3 +178,19 @@ class MissingEncryptionKey(TaskflowError, ImproperlyConfigured):
     def __init__(self, message: str | None = None, *, key_id: str = "") -> None:
         super().__init__(message)
         self.key_id = key_id
+
+
+class InvalidService(TaskflowError, ValueError):
+    """The service definition or its options are invalid."""
+
+
+class ServiceConflict(TaskflowError, ValueError):
+    """A service of that name already runs with another definition or config."""
+
+
+class UnknownService(TaskflowError, LookupError):
+    """No service of that name was started."""
+
+
+class ServiceNotRunning(TaskflowError, ValueError):
+    """The service is stopped or failed: it takes no messages."""

@@ -20,6 +20,9 @@ after the change is committed:
   ``payload`` (the JSON the webhook gets), by the worker that evaluated.
 - ``flow_finished``: a flow (chain, group, chord, batch) ended; sent once,
   with ``flow`` (its ``models.Flow`` row).
+- ``service_event``: a long-running service started, was taken over,
+  emitted, failed or stopped; sent with ``event`` (a
+  :class:`django_taskflow.services.log.ServiceEventRecord`).
 
 A receiver that raises is logged and never breaks the task or the worker.
 In a worker, the threads that record outcomes and keep leases never call
@@ -51,6 +54,7 @@ task_cancelled = Signal()
 task_requeued = Signal()
 task_key_missing = Signal()
 alert_changed = Signal()
+service_event = Signal()
 
 # Sent with ``flow`` (a ``models.Flow``) once a flow's final state is committed.
 flow_finished = Signal()
@@ -62,6 +66,7 @@ __all__ = [
     "is_heard",
     "send_from_worker",
     "send_now",
+    "service_event",
     "task_cancelled",
     "task_enqueued",
     "task_failed",

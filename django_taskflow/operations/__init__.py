@@ -13,7 +13,8 @@ twin with an ``a`` prefix. One module per kind of action:
 - ``queue_control``: pause_queue, resume_queue, set_queue_limit;
 - ``deleting``: purge_queue, prune, prune_by_retention, discard;
 - ``schedule_runs``: run_schedule_now, enable_schedules, disable_schedules;
-- ``flows``: cancel_flow, resume_flow.
+- ``flows``: cancel_flow, resume_flow;
+- ``service_control``: stop_service, restart_service.
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ from django_taskflow.operations.schedule_runs import (
     enable_schedules,
     run_schedule_now,
 )
+from django_taskflow.operations.service_control import (
+    arestart_service,
+    astop_service,
+    restart_service,
+    stop_service,
+)
 
 __all__ = [
     "PAUSE_MARGIN_SECONDS",
@@ -84,6 +91,7 @@ __all__ = [
     "apause_queue",
     "arecover_stuck",
     "arequeue",
+    "arestart_service",
     "aresume",
     "aresume_flow",
     "aresume_queue",
@@ -91,6 +99,7 @@ __all__ = [
     "aretry_with_arguments",
     "arun_schedule_now",
     "aset_queue_limit",
+    "astop_service",
     "cancel",
     "cancel_all",
     "cancel_flow",
@@ -105,6 +114,7 @@ __all__ = [
     "purge_queue",
     "recover_stuck",
     "requeue",
+    "restart_service",
     "resume",
     "resume_flow",
     "resume_queue",
@@ -112,4 +122,5 @@ __all__ = [
     "retry_with_arguments",
     "run_schedule_now",
     "set_queue_limit",
+    "stop_service",
 ]

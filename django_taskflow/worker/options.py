@@ -10,6 +10,7 @@ from django.tasks import task_backends
 
 from django_taskflow.conf import Options
 from django_taskflow.exceptions import ConfigurationError
+from django_taskflow.logs import LogFormat
 from django_taskflow.worker.recycling import Recycling
 
 type Pool = Literal["process", "thread"]
@@ -33,12 +34,20 @@ class WorkerOptions:
     # more than this many MB (process pool only): see worker/recycling.py.
     max_tasks_per_slot: int | None = None
     max_memory_per_slot: int | None = None
+    # Host long-running services (worker/service_hosting.py), at most this many at once.
+    services: bool = True
+    max_services: int = 4
+    # How the worker's log is set up (logs.configure), for the processes it spawns.
+    log_format: LogFormat | None = None
+    verbosity: int = 1
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}.")
         if self.pool not in ("process", "thread"):
             raise ConfigurationError(f"pool must be 'process' or 'thread', got {self.pool!r}.")
+        if self.max_services < 1:
+            raise ConfigurationError(f"max_services must be at least 1, got {self.max_services}.")
         recycling = self.recycling  # validates both limits
         if recycling.max_memory_mb is not None and self.pool == "thread":
             raise ConfigurationError(

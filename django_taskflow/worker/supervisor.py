@@ -28,6 +28,7 @@ from django_taskflow.worker.duties import Duties
 from django_taskflow.worker.options import WorkerOptions
 from django_taskflow.worker.presence import Identity, Presence, SlotInfo
 from django_taskflow.worker.process_pool import ProcessPool
+from django_taskflow.worker.service_hosting import ServiceHosting
 from django_taskflow.worker.stopping import StopState
 from django_taskflow.worker.thread_pool import ThreadPool
 
@@ -49,6 +50,7 @@ class Worker:
         self.failed_duty = False
         self.duties = Duties(options, on_fault=self._on_duty_fault)
         self.presence_failed = False
+        self.services = ServiceHosting.for_worker(options)
         # This worker's WorkerProcess row, kept from the watch loop too.
         self.presence = Presence(
             Identity.of(options, os.getpid()),
@@ -78,6 +80,8 @@ class Worker:
         if self.state.requested_at is None:
             self.state.requested_at = time.monotonic()
             self.pool.drain()
+            if self.services is not None:
+                self.services.drain()
 
     def _force(self) -> None:
         self.state.forced = True
@@ -100,6 +104,8 @@ class Worker:
             code = self._watch()
             return 1 if self.failed_duty else code
         finally:
+            if self.services is not None:
+                self.services.close(self.backend_options.shutdown_grace_seconds)
             self.presence.remove()
             connections.close_all()
             for signum, handler in previous.items():
@@ -116,6 +122,8 @@ class Worker:
         # back the row that tells operators and recovery this worker lives.
         self._keep_presence(self.pool.slots, self.pool.running)
         self._run_duties()
+        if self.services is not None:
+            self.services.watch()
 
     def _wait_at_most(self, seconds: float) -> float:
         if self.state.requested_at is not None:

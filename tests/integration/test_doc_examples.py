@@ -126,6 +126,7 @@ def test_the_pages_quote_the_examples() -> None:
         "testproject/docs_examples/payloads.py",
         "testproject/docs_examples/api.py",
         "testproject/docs_examples/flows.py",
+        "testproject/docs_examples/services.py",
     }
 
 

@@ -27,7 +27,7 @@ def test_a_slot_waiting_out_its_respawn_pause_does_not_blind_the_supervisor(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(process_pool.slot_process, "run_slot_process", crash_loop_first_slot)
-    worker = supervisor.Worker(WorkerOptions(concurrency=2, scheduler=False))
+    worker = supervisor.Worker(WorkerOptions(concurrency=2, scheduler=False, services=False))
     pool = worker.pool
     assert isinstance(pool, process_pool.ProcessPool)
     monkeypatch.setattr(pool, "_recover", lambda *args, **kwargs: None)

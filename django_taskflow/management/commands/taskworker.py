@@ -81,6 +81,15 @@ def describe_recycling(options: WorkerOptions) -> str:
     return f"a slot is replaced {' or '.join(limits)}" if limits else "off"
 
 
+def describe_services(options: WorkerOptions) -> str:
+    """The banner's line about hosting services."""
+    if not options.services:
+        return "off (--no-services)"
+    if options.burst:
+        return "off (--burst)"
+    return f"up to {options.max_services} at once, in a process of their own"
+
+
 class Command(BaseCommand):
     help = "Run queued tasks: claim, execute, record; Ctrl-C or SIGTERM stops gracefully."
 
@@ -121,6 +130,20 @@ class Command(BaseCommand):
             action="store_true",
             help="do not fire schedules from this worker (default: every worker does; each "
             "planned run still fires once)",
+        )
+        parser.add_argument(
+            "--services",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="host long-running services in a process of their own, beside the slots "
+            "(default: yes; --no-services: this worker runs tasks only)",
+        )
+        parser.add_argument(
+            "--max-services",
+            type=positive_int,
+            default=4,
+            metavar="N",
+            help="run at most N services at once on this worker (default: 4)",
         )
         parser.add_argument(
             "--max-tasks-per-slot",
@@ -178,6 +201,10 @@ class Command(BaseCommand):
                 scheduler=not options["no_scheduler"],
                 max_tasks_per_slot=options["max_tasks_per_slot"],
                 max_memory_per_slot=options["max_memory_per_slot"],
+                services=options["services"],
+                max_services=options["max_services"],
+                log_format=options["log_format"],
+                verbosity=options["verbosity"],
             )
             backend_options = worker_options.backend_options
         except ConfigurationError as exc:
@@ -227,6 +254,7 @@ class Command(BaseCommand):
             f"  recycling:   {describe_recycling(worker_options)}\n"
             f"  tasks:       {', '.join(registry.known_paths()) or '(none found)'}\n"
             f"  schedules:   {schedules_line}\n"
+            f"  services:    {describe_services(worker_options)}\n"
             f"  log:         {log_setup}"
             + (
                 "\n  reload:      restarts when code changes (development only: "

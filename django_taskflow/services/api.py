@@ -1,0 +1,210 @@
+"""``services.start/send/status/stop/restart/events``: the callers' side of services.
+
+Each function reads or writes the service's rows and returns; the workers'
+service hosts (``worker/service_host.py``) do the running. Every function
+has an async twin with an ``a`` prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.tasks import task_backends
+
+from django_taskflow import models
+from django_taskflow.exceptions import (
+    InvalidService,
+    ServiceConflict,
+    ServiceNotRunning,
+    UnknownService,
+    UnserializablePayload,
+)
+from django_taskflow.models import MessageState, ServiceState
+from django_taskflow.operations.twins import async_twin
+from django_taskflow.payloads import find_unserializable
+from django_taskflow.services.definition import definition_of, load
+from django_taskflow.services.log import ServiceEventStream
+
+NAME_MAX_LENGTH = 200
+LIVE_STATES = (ServiceState.RUNNING, ServiceState.STOPPING)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceStatus:
+    """A service as stored: state, config, owner, last tick, backlog, restarts, errors."""
+
+    name: str
+    service_path: str
+    state: str
+    config: dict[str, Any]
+    owner: str
+    lease_expires_at: datetime | None
+    started_at: datetime | None
+    last_tick_at: datetime | None
+    stopped_at: datetime | None
+    backlog: int
+    dead_messages: int
+    restarts: int
+    errors: list[dict[str, Any]]
+
+
+def database() -> str:
+    """Where services live: the default task backend's database."""
+    config = getattr(task_backends["default"], "config", None)
+    return str(config.database) if config is not None else "default"
+
+
+def _checked_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX_LENGTH:
+        raise InvalidService(
+            f"a service name must be a non-empty string of at most {NAME_MAX_LENGTH} "
+            f"characters, got {name!r}."
+        )
+    return name
+
+
+def _checked_json(value: Any, subject: str) -> None:
+    problem = find_unserializable(value, subject)
+    if problem:
+        raise UnserializablePayload(f"{subject} must be JSON-serialisable: {problem}.")
+
+
+def _status_of(row: models.Service, using: str) -> ServiceStatus:
+    messages = models.ServiceMessage.objects.using(using).filter(service_id=row.name)
+    return ServiceStatus(
+        name=row.name,
+        service_path=row.service_path,
+        state=str(row.state),
+        config=row.config,
+        owner=row.owner,
+        lease_expires_at=row.lease_expires_at,
+        started_at=row.started_at,
+        last_tick_at=row.last_tick_at,
+        stopped_at=row.stopped_at,
+        backlog=messages.filter(state=MessageState.PENDING).count(),
+        dead_messages=messages.filter(state=MessageState.DEAD).count(),
+        restarts=row.restarts,
+        errors=list(row.errors),
+    )
+
+
+def _row(name: str, using: str) -> models.Service:
+    try:
+        return models.Service.objects.using(using).get(name=name)
+    except models.Service.DoesNotExist:
+        raise UnknownService(f"no service named {name!r} was started.") from None
+
+
+def start(name: str, service: type | str, /, **config: Any) -> ServiceStatus:
+    """Start service ``name`` running the ``@service`` class ``service`` with ``config``.
+
+    A worker with ``--services`` takes it and calls ``on_start(context,
+    **config)``. Starting a name that runs with the same class and config
+    returns its status; with another, raises :class:`ServiceConflict`. A
+    stopped or failed service starts afresh. Raises :class:`InvalidService`
+    or :class:`UnserializablePayload` for bad input, writing nothing.
+    """
+    _checked_name(name)
+    path = load(service)[1].path if isinstance(service, str) else definition_of(service).path
+    _checked_json(config, "the service's config")
+    using = database()
+    with transaction.atomic(using=using):
+        row = models.Service.objects.using(using).select_for_update().filter(name=name).first()
+        if row is None:
+            row = models.Service.objects.using(using).create(
+                name=name, service_path=path, config=config
+            )
+        elif row.state in LIVE_STATES:
+            if row.service_path != path or row.config != config:
+                raise ServiceConflict(
+                    f"service {name!r} already runs {row.service_path} with config "
+                    f"{row.config!r}; stop it first to start {path} with {config!r}."
+                )
+        else:
+            row.service_path, row.config, row.state = path, config, ServiceState.RUNNING
+            row.owner, row.lease_expires_at = "", None
+            row.started_at = row.stopped_at = None
+            row.restarts, row.restart_times, row.errors = 0, [], []
+            row.save(using=using)
+    return _status_of(row, using)
+
+
+def send(name: str, message: Any) -> int:
+    """Queue ``message`` (any JSON value) for the service's ``on_message``; return its id.
+
+    Raises :class:`UnknownService`, :class:`ServiceNotRunning` for a service
+    that is stopping, stopped or failed, and :class:`UnserializablePayload`.
+    """
+    _checked_json(message, "the message")
+    using = database()
+    with transaction.atomic(using=using):
+        row = models.Service.objects.using(using).select_for_update().filter(name=name).first()
+        if row is None:
+            raise UnknownService(f"no service named {name!r} was started.")
+        if row.state != ServiceState.RUNNING:
+            raise ServiceNotRunning(f"service {name!r} is {row.state}: it takes no messages.")
+        created = models.ServiceMessage.objects.using(using).create(service=row, body=message)
+    return int(created.pk)
+
+
+def status(name: str) -> ServiceStatus:
+    """The service's state, owner, backlog, restarts and errors; UnknownService if none."""
+    using = database()
+    return _status_of(_row(name, using), using)
+
+
+def stop(name: str) -> ServiceStatus:
+    """Ask the service to stop: its owner calls ``on_stop`` once, then it is ``stopped``.
+
+    A service already stopped or failed is left as it is.
+    """
+    using = database()
+    models.Service.objects.using(using).filter(name=name, state=ServiceState.RUNNING).update(
+        state=ServiceState.STOPPING
+    )
+    return _status_of(_row(name, using), using)
+
+
+def restart(name: str) -> ServiceStatus:
+    """Start a stopped or failed service again with its stored class and config.
+
+    Raises :class:`ServiceConflict` for one that is still running or stopping.
+    """
+    using = database()
+    row = _row(name, using)
+    if row.state in LIVE_STATES:
+        raise ServiceConflict(f"service {name!r} is {row.state}; stop it before restarting it.")
+    return start(name, row.service_path, **row.config)
+
+
+def events(
+    name: str,
+    *,
+    kinds: Sequence[str] | None = None,
+    after: int | None = None,
+    follow: bool = True,
+    timeout: float | None = None,
+) -> ServiceEventStream:
+    """Follow the service's events (``emitted`` ones carry ``context.emit()``'s data).
+
+    ``after``: an event id (0: from the first; ``None``: only new ones).
+    """
+    return ServiceEventStream(
+        service=name,
+        kinds=kinds,
+        after=after,
+        follow=follow,
+        timeout=timeout,
+        database=database(),
+    )
+
+
+astart = async_twin(start)
+asend = async_twin(send)
+astatus = async_twin(status)
+astop = async_twin(stop)
+arestart = async_twin(restart)

@@ -1,0 +1,47 @@
+"""``ServiceContext``: what a running service's handlers are given."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from django_taskflow.exceptions import UnserializablePayload
+from django_taskflow.payloads import find_unserializable
+
+
+@dataclass(kw_only=True)
+class ServiceContext:
+    """The service's name, config and owner; ``emit()`` publishes an event.
+
+    ``is_stopping`` turns true when this worker lets the service go (it is
+    shutting down, or could not renew the lease): a long handler should
+    return. ``services.stop()`` is seen between handlers, and ends with
+    ``on_stop``.
+    """
+
+    name: str
+    config: dict[str, Any]
+    owner: str
+    database: str = "default"
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def is_stopping(self) -> bool:
+        return self.stopping.is_set()
+
+    def emit(self, data: dict[str, Any]) -> None:
+        """Record an ``emitted`` event, which ``services.events()`` and signals receive.
+
+        Raises :class:`UnserializablePayload` for data that is not plain JSON.
+        """
+        problem = find_unserializable(data, "the event")
+        if problem or not isinstance(data, dict):
+            raise UnserializablePayload(
+                f"context.emit() takes a JSON object: {problem or type(data).__name__}."
+            )
+        from django_taskflow.services import log  # reads the models: not at import
+
+        log.record(
+            self.database, self.name, log.ServiceEventKind.EMITTED, owner=self.owner, data=data
+        )

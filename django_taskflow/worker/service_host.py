@@ -1,0 +1,156 @@
+"""The service host: a worker's own process for services, apart from its task slots.
+
+The supervisor starts it (``worker/service_hosting.py``) once a service
+waits for an owner. Its main thread keeps the leases: it renews those of
+the services it owns every third of a lease, claims free ones up to
+``--max-services``, and notices a supervisor that is gone. Each owned
+service runs in a thread of its own (``services/runner.py``), which checks
+before each handler that the lease is still confirmed. A service whose
+lease could not be renewed in time is let go before the lease ends, so
+that the worker that takes it over never runs beside it.
+
+Like slot processes, the host ignores SIGTERM and SIGINT and obeys the
+supervisor's relayed signals (SIGUSR1, SIGUSR2: stop). When it stops, it
+lets its services go (``ownership.release``) so that another worker takes
+them over at once; ``on_stop`` is kept for ``services.stop()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from django.db import DatabaseError, connections
+
+from django_taskflow.services import ownership
+from django_taskflow.services.host_plan import HostPlan
+from django_taskflow.services.runner import ServiceRunner
+from django_taskflow.worker.reconnect import Reconnect
+
+logger = logging.getLogger(__name__)
+
+# A lease is trusted until this share of it has passed since the renewal was sent.
+TRUSTED_SHARE = 0.8
+# How long a stopping host waits for its services' handlers to return.
+RELEASE_WAIT_SECONDS = 10.0
+TICK_SECONDS = 0.2
+
+
+class ServiceHost:
+    """Owns up to ``max_services`` services and runs each in a thread."""
+
+    def __init__(self, plan: HostPlan) -> None:
+        self.database = plan.database
+        self.lease_seconds = plan.lease_seconds
+        self.renew_every = plan.lease_seconds / 3
+        self.claim_every = min(plan.poll_interval, self.renew_every)
+        self.max_services = plan.max_services
+        self.owner = f"{plan.host}:{os.getpid()}:services"
+        self.parent_pid = plan.parent_pid
+        self.stop = threading.Event()
+        self.runners: dict[str, ServiceRunner] = {}
+        # Service name -> monotonic time until which its lease is known to hold.
+        self.trusted_until: dict[str, float] = {}
+        self.reconnect = Reconnect(
+            database=self.database, worker_id=self.owner, max_delay=self.renew_every
+        )
+
+    def holds(self, name: str) -> bool:
+        return not self.stop.is_set() and time.monotonic() < self.trusted_until.get(name, 0.0)
+
+    def run(self) -> None:
+        logger.info(
+            "service host %s started (at most %d services)",
+            self.owner,
+            self.max_services,
+            extra={"action": "service_host_started", "worker_id": self.owner},
+        )
+        next_renew = next_claim = 0.0
+        while not self.stop.is_set():
+            if os.getppid() != self.parent_pid:
+                logger.warning(
+                    "the worker is gone; the service host stops",
+                    extra={"action": "service_host_orphaned", "worker_id": self.owner},
+                )
+                break
+            try:
+                self._reap()
+                if time.monotonic() >= next_renew:
+                    self._renew()
+                    next_renew = time.monotonic() + self.renew_every
+                if time.monotonic() >= next_claim:
+                    self._claim()
+                    next_claim = time.monotonic() + self.claim_every
+                self.reconnect.succeeded()
+            except DatabaseError as exc:
+                self.reconnect.lost("service leases", exc)
+                continue
+            self.stop.wait(min(TICK_SECONDS, max(0.0, next_renew - time.monotonic())))
+        self._let_go()
+
+    def _renew(self) -> None:
+        if not self.runners:
+            return
+        sent_at = time.monotonic()
+        held = ownership.renew(self.database, self.owner, list(self.runners), self.lease_seconds)
+        for name, runner in self.runners.items():
+            if name in held:
+                self.trusted_until[name] = sent_at + self.lease_seconds * TRUSTED_SHARE
+            else:
+                logger.warning(
+                    "service %s: this host lost its lease; letting it go",
+                    name,
+                    extra={"action": "service_lease_lost", "service": name},
+                )
+                self.trusted_until.pop(name, None)
+                runner.release()
+
+    def _claim(self) -> None:
+        free = self.max_services - len(self.runners)
+        sent_at = time.monotonic()
+        for name in ownership.claim(
+            self.database, self.owner, limit=free, lease_seconds=self.lease_seconds
+        ):
+            self.trusted_until[name] = sent_at + self.lease_seconds * TRUSTED_SHARE
+            runner = ServiceRunner(
+                name=name,
+                owner=self.owner,
+                database=self.database,
+                may_run=lambda name=name: self.holds(name),  # type: ignore[misc]
+                heartbeat_seconds=self.renew_every,
+            )
+            self.runners[name] = runner
+            runner.start()
+
+    def _reap(self) -> None:
+        """Forget the services whose runner ended (stopped, failed, or let go)."""
+        for name, runner in list(self.runners.items()):
+            if not runner.thread.is_alive():
+                del self.runners[name]
+                self.trusted_until.pop(name, None)
+                if not runner.released.is_set():
+                    # Ended on its own: stopped or failed (then it holds no lease), or
+                    # the runner broke: let another host have it.
+                    ownership.release(self.database, self.owner, [name])
+
+    def _let_go(self) -> None:
+        """Stop every runner and release the leases of those that returned."""
+        self.stop.set()
+        for runner in self.runners.values():
+            runner.release()
+        deadline = time.monotonic() + RELEASE_WAIT_SECONDS
+        for runner in self.runners.values():
+            runner.thread.join(max(0.0, deadline - time.monotonic()))
+        done = [name for name, runner in self.runners.items() if not runner.thread.is_alive()]
+        try:
+            ownership.release(self.database, self.owner, done)
+        except DatabaseError as exc:
+            logger.warning(
+                "could not release services (%s); their leases will expire",
+                exc,
+                extra={"action": "service_release_failed", "worker_id": self.owner},
+            )
+        finally:
+            connections.close_all()
