@@ -10,6 +10,7 @@ and being able to see it. No framework here: plain users and querysets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django_taskflow import models
@@ -42,6 +43,15 @@ def visible_tasks(user: Any, tasks: models.TaskQuerySet) -> models.TaskQuerySet:
     if not is_active_user(user):
         return tasks.none()
     return tasks.filter(enqueued_by=user.pk)
+
+
+def visible_ids(user: Any, task_ids: Iterable[str], database: str = "default") -> set[str]:
+    """Those of ``task_ids`` (strings) that name a task ``user`` may see, in one query."""
+    wanted = list(task_ids)
+    if not wanted:
+        return set()
+    rows = visible_tasks(user, models.Task.objects.using(database).filter(pk__in=wanted))
+    return {str(pk) for pk in rows.values_list("pk", flat=True)}
 
 
 def may_see(user: Any, task: models.Task) -> bool:

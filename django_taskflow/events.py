@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from django_taskflow import models, signals
 from django_taskflow.db import dialect_for
+from django_taskflow.live import outbox
 from django_taskflow.models import EventKind
 from django_taskflow.stream_cursor import StreamCursor
 
@@ -150,9 +151,11 @@ def from_row(event: models.Event, database: str) -> TaskEvent:
 
 
 def publish(events: Iterable[TaskEvent]) -> None:
-    """Send each event's signal (call after the events are committed)."""
+    """Send each event's signal, and pass them to live progress (call after the events are committed)."""
+    events = list(events)
     for event in events:
         signals.send_from_worker(KIND_SIGNALS[event.kind], TaskEvent, event=event)
+    outbox.publish(events)
 
 
 def record_event(
@@ -213,7 +216,8 @@ class EventStream:
     poll_interval: float = 0.1
     database: str = "default"
 
-    def _start(self) -> StreamCursor:
+    def start(self) -> StreamCursor:
+        """Open a cursor at ``after``, for a caller that waits between reads itself."""
         position = self.after
         if position is None:
             latest = models.Event.objects.using(self.database).order_by("-id").first()
@@ -221,8 +225,11 @@ class EventStream:
         in_id_order = dialect_for(self.database).COMMITS_IN_ID_ORDER
         return StreamCursor(position, watches_late_commits=not in_id_order)
 
-    def _poll(self, cursor: StreamCursor) -> list[TaskEvent]:
-        """The next events: those above the position, and any that filled a hole."""
+    def read(self, cursor: StreamCursor) -> list[TaskEvent]:
+        """The next events: those above the position, and any that filled a hole.
+
+        ``cursor.has_more`` then says whether more are ready to read at once.
+        """
         if not cursor.is_settled:
             self._read_horizon(cursor)
         rows = self._read_task(cursor) if self.task is not None else self._read_log(cursor)
@@ -287,9 +294,9 @@ class EventStream:
 
     def __iter__(self) -> Iterator[TaskEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = self._start()
+        cursor = self.start()
         while True:
-            events = self._poll(cursor)
+            events = self.read(cursor)
             yield from events
             if events or cursor.has_more:
                 continue
@@ -299,9 +306,9 @@ class EventStream:
 
     async def __aiter__(self) -> AsyncIterator[TaskEvent]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = await sync_to_async(self._start, thread_sensitive=True)()
+        cursor = await sync_to_async(self.start, thread_sensitive=True)()
         while True:
-            events = await sync_to_async(self._poll, thread_sensitive=True)(cursor)
+            events = await sync_to_async(self.read, thread_sensitive=True)(cursor)
             for event in events:
                 yield event
             if events or cursor.has_more:

@@ -35,6 +35,14 @@ def storable_text(text: str) -> str:
     return text
 
 
+def limited_text(text: str, max_chars: int) -> str:
+    """Return ``text`` made storable and cut to ``max_chars`` characters, ending in "…" if cut."""
+    text = storable_text(text)
+    if len(text) <= max_chars:
+        return text
+    return text[: max_chars - 1] + "…"
+
+
 def storable_json(value: Any, max_depth: int) -> Any:
     """Return ``value`` with :func:`storable_text` applied to every string and dict key.
 

@@ -72,7 +72,9 @@ WORKER_PID=$!
 say "worker started (pid $WORKER_PID)"
 
 # Started in the background and waited for, so that the traps above run as
-# soon as a signal arrives; its output still goes to this terminal.
+# soon as a signal arrives; its output still goes to this terminal. With
+# daphne installed (the [all] extra), runserver serves the ASGI application:
+# pages, static files and the live progress websocket at /ws/taskflow/.
 python manage.py runserver "127.0.0.1:$PORT" &
 SERVER_PID=$!
 say "open http://127.0.0.1:$PORT/admin/ and log in with the password above; Ctrl-C stops the demo"

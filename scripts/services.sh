@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The services the test suite uses: PostgreSQL today. (Redis joins when live
-# progress uses it.) Start what is down, and stop again only what was started
-# here, so that a test run leaves no daemon behind.
+# The services the test suite uses: PostgreSQL, and Redis for live progress.
+# Start what is down, and stop again only what was started here, so that a
+# test run leaves no daemon behind.
 #
-#   bash scripts/services.sh     # make sure PostgreSQL runs, and leave it running
+#   bash scripts/services.sh     # make sure PostgreSQL and Redis run, and leave them running
 #   source scripts/services.sh   # only define the functions:
 #       ensure_postgres          # start it if it is down; remember that we did
-#       stop_started_services    # stop what ensure_postgres started
+#       ensure_redis             # the same for Redis on 127.0.0.1:TASKFLOW_REDIS_PORT (6379)
+#       stop_started_services    # stop what ensure_postgres and ensure_redis started
 #
 # The server probed is TASKFLOW_PG_HOST:TASKFLOW_PG_PORT (default
 # 127.0.0.1:5432); test.sh sets them from TASKFLOW_TEST_POSTGRES_URL.
@@ -17,9 +18,12 @@ TASKFLOW_SERVICE_WAIT=${TASKFLOW_SERVICE_WAIT:-30}
 # Where Debian-style clusters are configured (<dir>/<version>/main).
 TASKFLOW_PG_CLUSTERS=${TASKFLOW_PG_CLUSTERS:-/etc/postgresql}
 
+TASKFLOW_REDIS_PORT=${TASKFLOW_REDIS_PORT:-6379}
+
 # What ensure_postgres started: Debian cluster versions ("15"), stopped by
-# stop_started_services.
+# stop_started_services; and the pid file of a Redis that ensure_redis started.
 STARTED_PG_CLUSTERS=()
+STARTED_REDIS_PIDFILE=""
 
 # Plain TCP probe, used when the client tools are not installed.
 _tcp_open() {
@@ -82,7 +86,35 @@ ensure_postgres() {
     return 1
 }
 
+redis_up() {
+    if command -v redis-cli >/dev/null 2>&1; then
+        redis-cli -h 127.0.0.1 -p "$TASKFLOW_REDIS_PORT" ping >/dev/null 2>&1
+    else
+        _tcp_open 127.0.0.1 "$TASKFLOW_REDIS_PORT"
+    fi
+}
+
+# Redis is optional: without it the tests of the Redis path skip.
+ensure_redis() {
+    redis_up && return 0
+    if ! command -v redis-server >/dev/null 2>&1; then
+        echo "services: Redis is not answering on 127.0.0.1:$TASKFLOW_REDIS_PORT and redis-server is not installed; the tests of live progress through Redis are skipped" >&2
+        return 1
+    fi
+    local pidfile="${TMPDIR:-/tmp}/taskflow-redis-$TASKFLOW_REDIS_PORT.pid"
+    echo "services: starting Redis on 127.0.0.1:$TASKFLOW_REDIS_PORT; it is stopped again at the end"
+    redis-server --bind 127.0.0.1 --port "$TASKFLOW_REDIS_PORT" --daemonize yes \
+        --save "" --appendonly no --pidfile "$pidfile" >/dev/null || return 1
+    STARTED_REDIS_PIDFILE=$pidfile
+    _wait_for Redis redis_up
+}
+
 stop_started_services() {
+    if [[ -n $STARTED_REDIS_PIDFILE && -f $STARTED_REDIS_PIDFILE ]]; then
+        echo "services: stopping Redis (started for this run)"
+        kill "$(cat "$STARTED_REDIS_PIDFILE")" || echo "services: could not stop Redis" >&2
+    fi
+    STARTED_REDIS_PIDFILE=""
     local version
     for version in "${STARTED_PG_CLUSTERS[@]}"; do
         echo "services: stopping PostgreSQL $version (started for this run)"
@@ -94,5 +126,6 @@ stop_started_services() {
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     set -uo pipefail
+    ensure_redis
     ensure_postgres
 fi

@@ -33,6 +33,8 @@ trap 'exit 143' TERM
 
 failed=()
 
+ensure_redis || true  # optional: the Redis tests skip without it
+
 postgres_ok=1
 if ! ensure_postgres; then
     postgres_ok=0

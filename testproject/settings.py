@@ -20,6 +20,8 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [
+    # First: its runserver serves the ASGI application (websockets included).
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -61,6 +63,23 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "testproject.wsgi.application"
+ASGI_APPLICATION = "testproject.asgi.application"
+
+# Live progress: the in-memory layer (web processes relay the event log), or
+# Redis when TASKFLOW_REDIS_URL names a server (workers publish to it).
+CHANNEL_LAYERS: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+}
+if REDIS_URL := os.environ.get("TASKFLOW_REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("TASKFLOW_REDIS_PREFIX", "taskflow"),
+            },
+        }
+    }
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ class WorkerProcesses:
         clock_skew_seconds: float = 0,
         poll_interval: float = 1,
         cancel_grace_seconds: float | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.Popen[str]:
         """Start a worker; ``clock_skew_seconds`` sets its clock that far off."""
         env = {
@@ -97,6 +99,7 @@ class WorkerProcesses:
             env["TASKFLOW_CANCEL_GRACE_SECONDS"] = str(cancel_grace_seconds)
         if clock_skew_seconds:
             env["TASKFLOW_TEST_CLOCK_SKEW_SECONDS"] = str(clock_skew_seconds)
+        env.update(extra_env or {})
         with (self.tmp_path / f"worker-{len(self.processes)}.log").open("w") as log:
             process = subprocess.Popen(
                 [sys.executable, "manage.py", "taskworker", *args],
@@ -151,3 +154,37 @@ def heartbeat_worker(host: str = "host", pid: int = 7) -> str:
         [SlotInfo(0, pid + 1, slot_id)], list
     )
     return slot_id
+
+
+REDIS_URL = os.environ.get("TASKFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable(url: str = REDIS_URL) -> bool:
+    """Whether a Redis server answers at ``url`` (tests of the Redis path skip otherwise)."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_channel_layer(settings: Any) -> Iterator[dict[str, str]]:
+    """Channels' Redis layer, under a key prefix of this test's own; the env a child process needs."""
+    if not redis_reachable():
+        pytest.skip(f"no Redis server at {REDIS_URL}")
+    import redis
+
+    prefix = f"taskflow-test-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
+        }
+    }
+    yield {"TASKFLOW_REDIS_URL": REDIS_URL, "TASKFLOW_REDIS_PREFIX": prefix}
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()

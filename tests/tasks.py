@@ -185,6 +185,14 @@ def progress_steps(context: TaskContext, steps: int, pause: float) -> str:
     return "done"
 
 
+@task(takes_context=True, tags=["live"])
+def progress_messages(context: TaskContext, steps: int, pause: float) -> str:
+    for step in range(1, steps + 1):
+        time.sleep(pause)
+        context.report_progress(step / steps, f"step {step} of {steps}")
+    return "done"
+
+
 def write_soft_mark(context: TaskContext) -> None:
     with Path(context.task_result.args[0]).open("a") as mark:
         mark.write(f"soft {context.attempt}\n")

@@ -40,6 +40,32 @@ def remove_notify_trigger(task_table: str) -> list[str]:
     ]
 
 
+# Live progress: web processes relaying the event log wait on this channel.
+EVENT_CHANNEL = "taskflow_event"
+
+
+def install_event_notify_trigger(event_table: str) -> list[str]:
+    """SQL that makes every statement inserting events NOTIFY the live relays.
+
+    Once per statement, however many rows (the recorder writes a batch in
+    one), and delivered at commit, so a relay never reads ahead of the rows.
+    """
+    return [
+        f"""CREATE OR REPLACE FUNCTION taskflow_event_notify() RETURNS trigger AS $$
+        BEGIN PERFORM pg_notify('{EVENT_CHANNEL}', ''); RETURN NULL; END;
+        $$ LANGUAGE plpgsql""",
+        f"""CREATE TRIGGER taskflow_event_notify AFTER INSERT ON {event_table}
+        FOR EACH STATEMENT EXECUTE FUNCTION taskflow_event_notify()""",
+    ]
+
+
+def remove_event_notify_trigger(event_table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS taskflow_event_notify ON {event_table}",
+        "DROP FUNCTION IF EXISTS taskflow_event_notify()",
+    ]
+
+
 def notify(cursor: Any) -> None:
     """Wake waiting workers (sent when the transaction commits)."""
     cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
@@ -69,13 +95,16 @@ class Waiter:
     polling and reconnects on the next wait, logging both.
     """
 
-    def __init__(self, database: str, stop: threading.Event) -> None:
+    def __init__(
+        self, database: str, stop: threading.Event, channels: Sequence[str] = (CHANNEL,)
+    ) -> None:
         self.database = database
         self.stop = stop
+        self.channels = channels
         self.connection: Any = None
 
     def _connect(self) -> Any:
-        return connect_listener(self.database)
+        return connect_listener(self.database, self.channels)
 
     def wait(self, timeout: float) -> bool:
         """Return True when woken by a notification."""
@@ -84,7 +113,7 @@ class Waiter:
         try:
             if self.connection is None:
                 self.connection = self._connect()
-                logger.debug("listening for %s notifications", CHANNEL)
+                logger.debug("listening for %s notifications", ", ".join(self.channels))
             # Short slices so that a stop request is seen promptly.
             remaining = timeout
             while remaining > 0 and not self.stop.is_set():
@@ -109,6 +138,11 @@ class Waiter:
                 self.connection.close()
             finally:
                 self.connection = None
+
+
+def event_waiter(database: str, stop: threading.Event) -> Waiter:
+    """A waiter woken when events are committed (the live relay's)."""
+    return Waiter(database, stop, channels=(EVENT_CHANNEL,))
 
 
 # A listener that cannot reach the server gives up after this long, rather

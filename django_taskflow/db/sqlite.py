@@ -409,6 +409,11 @@ class Waiter:
         """Nothing to release."""
 
 
+def event_waiter(database: str, stop: threading.Event) -> Waiter:
+    """A waiter woken by every commit, events included (the live relay's)."""
+    return Waiter(database, stop)
+
+
 def has_tag_sql(table: str) -> str:
     """A condition on the task row: its tags include the parameter."""
     return f"EXISTS (SELECT 1 FROM json_each({table}.tags) WHERE json_each.value = %s)"

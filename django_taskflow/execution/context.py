@@ -13,10 +13,14 @@ from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested, TaskC
 from django_taskflow.execution.outcome import has_attempts_left
 from django_taskflow.payloads import MAX_DEPTH, find_unserializable
 from django_taskflow.policies import RetryPolicy
-from django_taskflow.text import storable_json
+from django_taskflow.text import limited_text, storable_json
 
 # A week: longer than any sane lease, short enough for datetime arithmetic.
 MAX_LEASE_EXTENSION_SECONDS = 7 * 24 * 3600
+
+# A progress message is a line for a progress bar, not a log: longer ones
+# are cut, so that a task cannot fill the event log or a browser with one.
+MAX_PROGRESS_MESSAGE_CHARS = 500
 
 
 class Reporter(Protocol):
@@ -36,7 +40,9 @@ class Reporter(Protocol):
 
     def end_attempt(self) -> None: ...
 
-    def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None: ...
+    def report_progress(
+        self, task_id: str, fraction: float, detail: dict[str, Any], message: str | None = None
+    ) -> None: ...
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None: ...
 
@@ -105,18 +111,24 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
             if request is not None:
                 raise TaskCancelled(request.describe())
 
-    def report_progress(self, fraction: float, **detail: Any) -> None:
-        """Record how far the task has got (0 to 1) with optional JSON details.
+    def report_progress(self, fraction: float, message: str | None = None, **detail: Any) -> None:
+        """Record how far the task has got (0 to 1), with a message and JSON details.
 
-        Seen by ``monitor()``, the event stream and the ``task_progress``
-        signal. NUL characters and lone surrogates in the details' strings
-        are stored as backslash escapes (see ``django_taskflow.text``).
+        Seen by ``monitor()``, the event stream, the ``task_progress``
+        signal and live progress (the websocket's ``"message"`` is
+        ``message``). ``message`` is text for people ("Importing rows"); one
+        longer than ``MAX_PROGRESS_MESSAGE_CHARS`` is cut short. NUL
+        characters and lone surrogates in the message and the details'
+        strings are stored as backslash escapes (see ``django_taskflow.text``).
         The details are copied as they are now: the task may go on changing
         them. Raises ``InvalidTaskOptions`` (a ``ValueError``) for a fraction
         outside 0..1 and ``UnserializablePayload`` for details that are not
-        JSON. Raises :class:`TaskCancelled` once the task was cancelled.
+        JSON, and ``InvalidTaskOptions`` for a message that is not text.
+        Raises :class:`TaskCancelled` once the task was cancelled.
         """
         self.check_cancelled()
+        if message is not None and not isinstance(message, str):
+            raise InvalidTaskOptions(f"progress message must be text or None, got {message!r}.")
         if (
             isinstance(fraction, bool)
             or not isinstance(fraction, int | float)
@@ -136,7 +148,9 @@ class TaskContext(DjangoTaskContext):  # type: ignore[misc, type-arg]  # frozen 
             # A copy, as it is now: it is written later, on another thread,
             # and the task may go on changing what it passed.
             detail = json.loads(json.dumps(detail))
-            self.reporter.report_progress(self.task_id, float(fraction), detail)
+            if message is not None:
+                message = limited_text(message, MAX_PROGRESS_MESSAGE_CHARS)
+            self.reporter.report_progress(self.task_id, float(fraction), detail, message)
 
     def heartbeat(self) -> None:
         """Renew this task's lease now (the worker also renews it on its own).

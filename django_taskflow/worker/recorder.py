@@ -28,6 +28,7 @@ from django_taskflow import cancellation, events, results, signals, transitions
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.conf import Options
 from django_taskflow.flows import advance as flow_advance
+from django_taskflow.live import outbox as live_outbox
 from django_taskflow.models import EventKind
 from django_taskflow.states import Status
 from django_taskflow.worker.marks import RunningMarks
@@ -75,6 +76,7 @@ class Recorder:
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
+        live_outbox.prepare()
         if not self.inline:
             self.thread = threading.Thread(
                 target=self._loop, name=f"recorder-{self.worker_id}", daemon=True

@@ -272,10 +272,15 @@ class Slot:
         """Whether the running attempt was interrupted at its hard limit."""
         return self.interrupts.hard_limit_passed
 
-    def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
+    def report_progress(
+        self, task_id: str, fraction: float, detail: dict[str, Any], message: str | None = None
+    ) -> None:
         task = self.current
         if task is not None and str(task.id) == task_id:
-            self.recorder.note(task, EventKind.PROGRESS, {"progress": fraction, "detail": detail})
+            data: dict[str, Any] = {"progress": fraction, "detail": detail}
+            if message is not None:
+                data["message"] = message
+            self.recorder.note(task, EventKind.PROGRESS, data)
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
         """Extend the running task's lease (see ``LeaseKeeper.extend``)."""

@@ -35,8 +35,17 @@ def build_report(context: TaskContext, rows: int) -> dict[str, int]:
     """A slower task that reports its progress (watch it in the admin timeline)."""
     for done in range(1, rows + 1):
         time.sleep(0.1)
-        context.report_progress(done / rows, rows_done=done)
+        context.report_progress(done / rows, f"{done} of {rows} rows", rows_done=done)
     return {"rows": rows, "attempt": context.attempt}
+
+
+@task(takes_context=True)
+def progress_ticks(context: TaskContext, count: int, pause: float) -> int:
+    """Report progress ``count`` times, ``pause`` seconds apart (the live benchmark's task)."""
+    for tick in range(1, count + 1):
+        time.sleep(pause)
+        context.report_progress(tick / count, f"tick {tick}")
+    return count
 
 
 @task(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import termios
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -156,3 +158,42 @@ def test_stopping_the_demo_leaves_no_process_behind(
 
     left = {pid for pid in started if is_alive(pid)}
     assert not left, f"still running after the demo stopped: {left}\n{demo.output()}"
+
+
+PASSWORD = re.compile(r"Password:\s+(\S+)")
+
+
+def sign_in(port: int, password: str) -> str:
+    """Log in through the admin's form as the demo's admin; return the session cookie."""
+    import http.cookiejar
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    login = f"http://127.0.0.1:{port}/admin/login/"
+    opener.open(login, timeout=10).read()
+    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"username": "admin", "password": password, "csrfmiddlewaretoken": token, "next": "/admin/"}
+    ).encode()
+    opener.open(urllib.request.Request(login, data=form, headers={"Referer": login}), timeout=10)
+    return next(cookie.value for cookie in jar if cookie.name == "sessionid")
+
+
+def test_demo_serves_live_progress_over_its_websocket(demo: Demo) -> None:
+    from websockets.sync.client import connect
+
+    demo.wait_until_serving()
+    match = wait_for(lambda: PASSWORD.search(demo.output()), timeout=30)
+    session = sign_in(demo.port, match.group(1))
+
+    with connect(
+        f"ws://127.0.0.1:{demo.port}/ws/taskflow/",
+        origin=f"http://127.0.0.1:{demo.port}",  # type: ignore[arg-type]
+        additional_headers={"Cookie": f"sessionid={session}"},
+    ) as websocket:
+        websocket.send(json.dumps({"type": "subscribe", "all": True}))
+        assert json.loads(websocket.recv(timeout=30))["type"] == "subscribed"
+        # The demo's worker runs its example tasks, build_report reporting progress.
+        frame = json.loads(websocket.recv(timeout=60))
+    assert frame["type"] == "task"
+    assert frame["status"] in {"queued", "running", "succeeded", "failed", "cancelled"}

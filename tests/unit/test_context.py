@@ -11,7 +11,7 @@ import pytest
 from django_taskflow import TaskCancelled, results
 from django_taskflow.cancel_requests import CancelRequest
 from django_taskflow.exceptions import InvalidTaskOptions, RetryRequested, UnserializablePayload
-from django_taskflow.execution.context import TaskContext
+from django_taskflow.execution.context import MAX_PROGRESS_MESSAGE_CHARS, TaskContext
 from django_taskflow.policies import RetryPolicy
 from tests import tasks
 
@@ -28,6 +28,7 @@ class FakeReporter:
 
     def __init__(self) -> None:
         self.progress: list[tuple[float, dict[str, Any]]] = []
+        self.messages: list[str | None] = []
         self.leases: list[float | None] = []
         self.cancel: Any = None
 
@@ -40,9 +41,12 @@ class FakeReporter:
     def end_attempt(self) -> None:
         raise AssertionError("the context never ends an attempt itself")
 
-    def report_progress(self, task_id: str, fraction: float, detail: dict[str, Any]) -> None:
+    def report_progress(
+        self, task_id: str, fraction: float, detail: dict[str, Any], message: str | None = None
+    ) -> None:
         assert task_id == "task-1"  # the context names its own task
         self.progress.append((fraction, detail))
+        self.messages.append(message)
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
         assert task_id == "task-1"
@@ -312,3 +316,27 @@ def test_a_cancelled_task_sees_it_and_every_check_raises_task_cancelled(
 
 def test_task_cancelled_is_not_an_exception_a_task_swallows_by_accident() -> None:
     assert not issubclass(TaskCancelled, Exception)
+
+
+def test_progress_message_is_passed_apart_from_the_details(reporter: FakeReporter) -> None:
+    make_context(reporter).report_progress(0.5, "Importing rows", rows=5)
+    make_context(reporter).report_progress(0.75, message="Almost there")
+    make_context(reporter).report_progress(1)
+
+    assert reporter.progress == [(0.5, {"rows": 5}), (0.75, {}), (1.0, {})]
+    assert reporter.messages == ["Importing rows", "Almost there", None]
+
+
+def test_progress_message_is_made_storable_and_cut_short(reporter: FakeReporter) -> None:
+    make_context(reporter).report_progress(0.5, "a\x00b\udcff")
+    make_context(reporter).report_progress(0.5, "x" * 10_000)
+
+    assert reporter.messages[0] == "a\\x00b\\udcff"
+    assert reporter.messages[1] == "x" * (MAX_PROGRESS_MESSAGE_CHARS - 1) + "…"
+
+
+def test_progress_message_that_is_not_text_is_refused(reporter: FakeReporter) -> None:
+    with pytest.raises(InvalidTaskOptions, match="progress message must be text"):
+        make_context(reporter).report_progress(0.5, 42)  # type: ignore[arg-type]
+
+    assert reporter.progress == []
