@@ -29,7 +29,10 @@ ROW_LIMIT = 50
 WINDOW_MINUTES = 15
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 # The order of the count columns and the chart's series.
-STATUS_ORDER = (Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+STATUS_ORDER: tuple[str, ...] = tuple(
+    str(status)
+    for status in (Status.QUEUED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+)
 FILTER_KEYS = ("status", "queue", "tag", "name")
 
 
@@ -102,7 +105,13 @@ def task_rows(backend: str, text: str = "", ids: list[str] | None = None) -> lis
     """
     filters = parse_filter(text)
     task_id = filters.pop("id", None)
-    tasks = queries.filter_tasks(backend=backend, **filters).order_by("-enqueued_at")
+    tasks = queries.filter_tasks(
+        backend=backend,
+        name=filters.get("name"),
+        tag=filters.get("tag"),
+        status=filters.get("status"),
+        queue=filters.get("queue"),
+    ).order_by("-enqueued_at")
     if task_id is not None:
         tasks = tasks.filter(pk=task_id)
     if ids is not None:
@@ -174,7 +183,7 @@ def _per_minute(finished: models.TaskQuerySet, now: datetime) -> dict[str, list[
     """Finished tasks per minute and status, for each of the last ``WINDOW_MINUTES`` minutes."""
     last = now.replace(second=0, microsecond=0)
     minutes = [last - timedelta(minutes=back) for back in range(WINDOW_MINUTES - 1, -1, -1)]
-    series = {status: [0] * len(minutes) for status in sorted(FINISHED)}
+    series: dict[str, list[Any]] = {str(status): [0] * len(minutes) for status in sorted(FINISHED)}
     index = {minute: position for position, minute in enumerate(minutes)}
     for minute, status, count in (
         finished.annotate(minute=TruncMinute("finished_at"))

@@ -30,11 +30,13 @@ def sign_in(browser: Any, base_url: str, password: str) -> None:
     wait_for(lambda: browser.current_url.endswith("/taskflow/"), timeout=WAIT)
     # The page's script says "live" once the websocket is open and subscribed.
     wait_for(
-        lambda: browser.execute_script(
-            "const badge = document.getElementById('connection');"
-            "return badge && badge.dataset.state"
-        )
-        == "live",
+        lambda: (
+            browser.execute_script(
+                "const badge = document.getElementById('connection');"
+                "return badge && badge.dataset.state"
+            )
+            == "live"
+        ),
         timeout=WAIT,
     )
 
@@ -55,7 +57,11 @@ def row_state(browser: Any, task_id: str) -> dict[str, Any] | None:
 
 
 def follow_dashboard(
-    browser: Any, tmp_path: Path, workers: WorkerProcesses, django_user_model: Any, env: dict[str, str]
+    browser: Any,
+    tmp_path: Path,
+    workers: WorkerProcesses,
+    django_user_model: Any,
+    env: dict[str, str],
 ) -> None:
     django_user_model.objects.create_superuser("operator", password="s3cret-pass")
     server = start_server(tmp_path, env)
