@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_taskflow import access, models, operations, queries
 from django_taskflow.api.base import serving_backend
 from django_taskflow.dashboard import reading
-from django_taskflow.exceptions import InvalidQuery
+from django_taskflow.exceptions import AmbiguousTaskName, InvalidQuery, UnknownTask
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _rows_context(request: HttpRequest, backend: str) -> dict[str, object]:
     ids = request.GET.getlist("id") or None
     try:
         rows = reading.task_rows(backend, text, ids)
-    except InvalidQuery as exc:
+    except (InvalidQuery, UnknownTask, AmbiguousTaskName) as exc:
         return {"rows": [], "filter_error": str(exc), "query": text}
     return {"rows": rows, "filter_error": "", "query": text}
 

@@ -103,6 +103,10 @@ def test_the_filter_box_selects_by_status_queue_name_and_id(staff: Any) -> None:
     assert shown("name:tests.tasks.add") == {other.id}
     assert shown(other.id) == {other.id}
     assert shown("") == {email.id, other.id, str(running.pk)}
+    unknown = client.get(url, {"q": "no_such_task"})
+    assert unknown.status_code == 200
+    assert "No task defined in this code base is named" in unknown.content.decode()
+    assert client.get(url, {"q": "status:bogus"}).context["filter_error"]
 
 
 def test_cancel_button_cancels_with_permission_and_csrf(operator: Any) -> None:
@@ -111,8 +115,9 @@ def test_cancel_button_cancels_with_permission_and_csrf(operator: Any) -> None:
     response = client_for(operator).post(url, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert models.Task.objects.get(pk=queued.id).status == "cancelled"
-    assert f'id="task-{queued.id}" class="task" data-task="{queued.id}" data-status="cancelled"' in (
-        response.content.decode()
+    assert (
+        f'id="task-{queued.id}" class="task" data-task="{queued.id}" data-status="cancelled"'
+        in (response.content.decode())
     )
     again = client_for(operator).post(url, headers={"HX-Request": "true"})
     assert again.status_code == 409
@@ -139,9 +144,7 @@ def test_a_post_without_the_csrf_token_changes_nothing(operator: Any) -> None:
 
 def test_requeue_button_enqueues_a_copy_of_a_finished_task(operator: Any) -> None:
     original = tasks.add.enqueue(2, 3)
-    models.Task.objects.filter(pk=original.id).update(
-        status="failed", finished_at=timezone.now()
-    )
+    models.Task.objects.filter(pk=original.id).update(status="failed", finished_at=timezone.now())
     url = reverse("django_taskflow:dashboard-requeue", args=[original.id])
     response = client_for(operator).post(url, headers={"HX-Request": "true"})
     assert response.status_code == 200

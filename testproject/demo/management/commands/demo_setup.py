@@ -105,9 +105,7 @@ class Command(BaseCommand):
         ]
         return len(results)
 
-    def print_login(
-        self, admin_url: str, dashboard_url: str, username: str, password: str
-    ) -> None:
+    def print_login(self, admin_url: str, dashboard_url: str, username: str, password: str) -> None:
         lines = [
             "django_taskflow demo",
             "",
