@@ -19,7 +19,8 @@ if [[ ${TASKFLOW_DEMO_NO_BOOTSTRAP:-} != 1 ]]; then
 fi
 
 python manage.py migrate --noinput
-python manage.py demo_setup --admin-url "http://127.0.0.1:$PORT/admin/"
+python manage.py demo_setup --admin-url "http://127.0.0.1:$PORT/admin/" \
+    --dashboard-url "http://127.0.0.1:$PORT/taskflow/"
 
 WORKER_PID=""
 SERVER_PID=""
@@ -77,5 +78,5 @@ say "worker started (pid $WORKER_PID)"
 # pages, static files and the live progress websocket at /ws/taskflow/.
 python manage.py runserver "127.0.0.1:$PORT" &
 SERVER_PID=$!
-say "open http://127.0.0.1:$PORT/admin/ and log in with the password above; Ctrl-C stops the demo"
+say "open http://127.0.0.1:$PORT/taskflow/ (the live dashboard) or http://127.0.0.1:$PORT/admin/ and log in with the password above; Ctrl-C stops the demo"
 wait "$SERVER_PID"

@@ -109,6 +109,25 @@ ensure_redis() {
     _wait_for Redis redis_up
 }
 
+# The dashboard's browser tests drive Debian's chromium through chromium-driver:
+# installed here when missing (as root, without questions); they skip when not.
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 && return 0
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && sudo=(sudo -n)
+    fi
+    if command -v apt-get >/dev/null 2>&1 && { [[ $(id -u) == 0 ]] || ((${#sudo[@]})); }; then
+        echo "services: installing chromium and chromium-driver for the browser tests"
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q chromium chromium-driver >/dev/null \
+            || { "${sudo[@]}" apt-get update -q >/dev/null \
+                && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q chromium chromium-driver >/dev/null; } \
+            && return 0
+    fi
+    echo "services: chromium and chromium-driver are missing and could not be installed; the dashboard's browser tests are skipped" >&2
+    return 1
+}
+
 stop_started_services() {
     if [[ -n $STARTED_REDIS_PIDFILE && -f $STARTED_REDIS_PIDFILE ]]; then
         echo "services: stopping Redis (started for this run)"

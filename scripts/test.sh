@@ -34,6 +34,7 @@ trap 'exit 143' TERM
 failed=()
 
 ensure_redis || true  # optional: the Redis tests skip without it
+ensure_chromium || true  # optional: the browser tests skip without it
 
 postgres_ok=1
 if ! ensure_postgres; then

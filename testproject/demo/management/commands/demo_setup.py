@@ -20,6 +20,7 @@ from testproject.demo.tasks import (
 )
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8000/taskflow/"
 
 
 class Command(BaseCommand):
@@ -40,6 +41,11 @@ class Command(BaseCommand):
             help=f"where the admin is served, for the login box (default: {DEFAULT_ADMIN_URL})",
         )
         parser.add_argument(
+            "--dashboard-url",
+            default=DEFAULT_DASHBOARD_URL,
+            help=f"where the live dashboard is served (default: {DEFAULT_DASHBOARD_URL})",
+        )
+        parser.add_argument(
             "--no-tasks",
             action="store_true",
             help="only reset the superuser; enqueue nothing",
@@ -58,7 +64,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Scheduled {name}: every 5 seconds (admin: Tasks > Schedules).")
             )
-        self.print_login(options["admin_url"], username, password)
+        self.print_login(options["admin_url"], options["dashboard_url"], username, password)
 
     def reset_superuser(self, username: str) -> str:
         user_model = get_user_model()
@@ -99,10 +105,11 @@ class Command(BaseCommand):
         ]
         return len(results)
 
-    def print_login(self, admin_url: str, username: str, password: str) -> None:
+    def print_login(self, admin_url: str, dashboard_url: str, username: str, password: str) -> None:
         lines = [
             "django_taskflow demo",
             "",
+            f"Dashboard: {dashboard_url}",
             f"Admin:     {admin_url}",
             f"Username:  {username}",
             f"Password:  {password}",
