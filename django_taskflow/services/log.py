@@ -62,7 +62,7 @@ class ServiceEventRecord:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def _from_row(row: models.ServiceEvent) -> ServiceEventRecord:
+def record_of(row: models.ServiceEvent) -> ServiceEventRecord:
     return ServiceEventRecord(
         id=row.pk,
         service=row.service_id,
@@ -90,7 +90,7 @@ def record(
         row = models.ServiceEvent.objects.using(database).create(
             service_id=service, kind=kind, owner=owner, data=data or {}, created_at=timezone.now()
         )
-    event = _from_row(row)
+    event = record_of(row)
     transaction.on_commit(lambda: publish(event), using=database)
     return event
 
@@ -133,9 +133,9 @@ class ServiceEventStream(LogStream[ServiceEventRecord]):
         log_reading.read_horizon(cursor, self.database)
         if self.service is not None:
             rows = self._filtered(self._rows().filter(service_id=self.service))
-            return [_from_row(row) for row in log_reading.next_keyed_rows(rows, cursor)]
+            return [record_of(row) for row in log_reading.next_keyed_rows(rows, cursor)]
         ids = log_reading.next_log_ids(self._rows(), cursor)
         if not ids:
             return []
         found = self._filtered(self._rows().filter(pk__in=ids)).order_by("pk")
-        return [_from_row(row) for row in found]
+        return [record_of(row) for row in found]
