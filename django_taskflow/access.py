@@ -5,7 +5,13 @@ Staff see every task; any other user sees only the tasks they enqueued
 messages and tracebacks are payload: shown only to users with the
 ``django_taskflow.view_payload`` permission. Steering a task takes the
 admin's permissions (``cancel_task``, ``requeue_task``, ``retry_task``)
-and being able to see it. No framework here: plain users and querysets.
+and being able to see it.
+
+Services are seen by staff with ``view_service`` (the admin's own rule:
+its service pages), and stopped or restarted by those who also have
+``steer_service``. What a service emits is its output, shown to whoever
+may see the service; the error messages in its other events are payload.
+No framework here: plain users and querysets.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ CANCEL = "django_taskflow.cancel_task"
 REQUEUE = "django_taskflow.requeue_task"
 RETRY = "django_taskflow.retry_task"
 VIEW_PAYLOAD = "django_taskflow.view_payload"
+VIEW_SERVICE = "django_taskflow.view_service"
+STEER_SERVICE = "django_taskflow.steer_service"
+# Keys of a service event's data that are payload, except in what it emitted.
+SERVICE_PAYLOAD_KEYS = frozenset({"error"})
 
 
 def is_active_user(user: Any) -> bool:
@@ -60,6 +70,23 @@ def sees_payload(user: Any) -> bool:
 def public_event_data(data: dict[str, Any]) -> dict[str, Any]:
     """An event's data without its payload, for a user who may not see it."""
     return {key: value for key, value in data.items() if key in PUBLIC_EVENT_KEYS}
+
+
+def sees_services(user: Any) -> bool:
+    """Staff with ``view_service`` see services, their state and their events."""
+    return sees_all_tasks(user) and bool(user.has_perm(VIEW_SERVICE))
+
+
+def steers_services(user: Any) -> bool:
+    """Staff who see services and have ``steer_service`` may stop and restart them."""
+    return sees_services(user) and bool(user.has_perm(STEER_SERVICE))
+
+
+def public_service_data(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A service event's data without error messages, for a user who may not see payload."""
+    if kind == "emitted":
+        return data
+    return {key: value for key, value in data.items() if key not in SERVICE_PAYLOAD_KEYS}
 
 
 def visible_ids(user: Any, task_ids: Iterable[str], database: str = "default") -> set[str]:

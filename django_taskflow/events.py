@@ -11,24 +11,22 @@ rule that makes it see each committed event exactly once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, overload
 
-from asgiref.sync import sync_to_async
 from django.db import connections, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from django_taskflow import models, signals
+from django_taskflow import log_reading, models, signals
 from django_taskflow.db import dialect_for
 from django_taskflow.live import outbox
+from django_taskflow.log_reading import LogStream
 from django_taskflow.models import EventKind
 from django_taskflow.services.log import ServiceEventStream
 from django_taskflow.stream_cursor import StreamCursor
@@ -193,11 +191,9 @@ def record_event(
 
 # -- reading ------------------------------------------------------------------
 
-_PAGE = 200
-
 
 @dataclass(kw_only=True)
-class EventStream:
+class EventStream(LogStream[TaskEvent]):
     """Events in the order they were recorded, filtered; iterate with ``for`` or ``async for``.
 
     Starts after event id ``after`` (``None``: only events recorded from now
@@ -213,28 +209,19 @@ class EventStream:
     key: str | None = None
     tags: Sequence[str] | None = None
     kinds: Sequence[str] | None = None
-    after: int | None = None
-    follow: bool = True
-    timeout: float | None = None
-    poll_interval: float = 0.1
-    database: str = "default"
 
     def start(self) -> StreamCursor:
         """Open a cursor at ``after``, for a caller that waits between reads itself."""
-        position = self.after
-        if position is None:
-            latest = models.Event.objects.using(self.database).order_by("-id").first()
-            position = latest.pk if latest else 0
-        in_id_order = dialect_for(self.database).COMMITS_IN_ID_ORDER
-        return StreamCursor(position, watches_late_commits=not in_id_order)
+        return log_reading.open_cursor(
+            models.Event.objects.using(self.database), self.after, self.database
+        )
 
     def read(self, cursor: StreamCursor) -> list[TaskEvent]:
         """The next events: those above the position, and any that filled a hole.
 
         ``cursor.has_more`` then says whether more are ready to read at once.
         """
-        if not cursor.is_settled:
-            self._read_horizon(cursor)
+        log_reading.read_horizon(cursor, self.database)
         rows = self._read_task(cursor) if self.task is not None else self._read_log(cursor)
         wanted = set(self.tags or ())
         return [
@@ -242,15 +229,6 @@ class EventStream:
             for row in rows
             if not wanted or wanted.issubset(row.task.tags or ())
         ]
-
-    def _read_horizon(self, cursor: StreamCursor) -> None:
-        connection = connections[self.database]
-        # Inside a transaction the horizon cannot be read safely (see
-        # ``commit_horizon``): the stream keeps watching what it skipped.
-        if not connection.get_autocommit():
-            return
-        with connection.cursor() as db_cursor:
-            cursor.horizon(*dialect_for(self.database).commit_horizon(db_cursor))
 
     def _filtered(self, rows: QuerySet[models.Event]) -> QuerySet[models.Event]:
         if self.key is not None:
@@ -262,63 +240,17 @@ class EventStream:
     def _read_log(self, cursor: StreamCursor) -> list[models.Event]:
         """Read the log forward by id, and the holes it left behind."""
         events = models.Event.objects.using(self.database)
-        forward = list(
-            events.filter(pk__gt=cursor.position)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:_PAGE]
-        )
-        # The holes are read second: a transaction that commits between the
-        # two reads then shows its lower ids now and its higher ids at the
-        # next read, never the other way round, so a task's events stay in
-        # order.
-        late: list[int] = []
-        if cursor.holes:
-            in_holes = Q()
-            for low, high in cursor.holes:
-                in_holes |= Q(pk__range=(low, high))
-            late = list(events.filter(in_holes).values_list("pk", flat=True))
-        cursor.read_log(late, forward, truncated=len(forward) == _PAGE)
-        if not late and not forward:
+        ids = log_reading.next_log_ids(events, cursor)
+        if not ids:
             return []
-        rows = events.select_related("task").filter(pk__in=[*late, *forward])
+        rows = events.select_related("task").filter(pk__in=ids)
         return list(self._filtered(rows).order_by("pk"))
 
     def _read_task(self, cursor: StreamCursor) -> list[models.Event]:
         """Read the given tasks' events through the ``(task, id)`` index."""
         task_ids = [uuid.UUID(str(task_id)) for task_id in self.task or ()]
-        rows = models.Event.objects.using(self.database).filter(
-            task_id__in=task_ids, pk__gt=cursor.floor
-        )
-        if cursor.seen:
-            rows = rows.exclude(pk__in=cursor.seen)
-        page = list(self._filtered(rows.select_related("task")).order_by("pk")[:_PAGE])
-        cursor.read_task([row.pk for row in page], truncated=len(page) == _PAGE)
-        return page
-
-    def __iter__(self) -> Iterator[TaskEvent]:
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = self.start()
-        while True:
-            events = self.read(cursor)
-            yield from events
-            if events or cursor.has_more:
-                continue
-            if not self.follow or (deadline is not None and time.monotonic() >= deadline):
-                return
-            time.sleep(self.poll_interval)
-
-    async def __aiter__(self) -> AsyncIterator[TaskEvent]:
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        cursor = await sync_to_async(self.start, thread_sensitive=True)()
-        while True:
-            events = await sync_to_async(self.read, thread_sensitive=True)(cursor)
-            for event in events:
-                yield event
-            if events or cursor.has_more:
-                continue
-            if not self.follow or (deadline is not None and time.monotonic() >= deadline):
-                return
-            await asyncio.sleep(self.poll_interval)
+        rows = models.Event.objects.using(self.database).filter(task_id__in=task_ids)
+        return log_reading.next_keyed_rows(self._filtered(rows.select_related("task")), cursor)
 
 
 def _as_ids(task: str | Sequence[str] | None) -> Sequence[str] | None:

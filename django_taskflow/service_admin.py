@@ -11,15 +11,16 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from django_taskflow import models, operations
+from django_taskflow import access, models, operations
 from django_taskflow.admin import ReadOnlyMixin
 from django_taskflow.exceptions import TaskflowError
+from django_taskflow.services import api as services_api
 
 RECENT_EVENTS = 20
 
@@ -48,13 +49,10 @@ class ServiceAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Service]:
         queryset: QuerySet[models.Service] = super().get_queryset(request)
-        return queryset.annotate(
-            pending_count=Count("messages", filter=Q(messages__state="pending")),
-            dead_count=Count("messages", filter=Q(messages__state="dead")),
-        )
+        return services_api.with_counts(queryset)
 
     def has_steer_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("django_taskflow.steer_service"))
+        return bool(request.user.has_perm(access.STEER_SERVICE))
 
     @admin.display(description=_("backlog"), ordering="pending_count")
     def backlog(self, service: Any) -> int:

@@ -17,6 +17,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", dashboard.page, name="dashboard"),
     path("dashboard/rows", dashboard.rows, name="dashboard-rows"),
     path("dashboard/summary", dashboard.summary, name="dashboard-summary"),
+    path("dashboard/services", dashboard.services, name="dashboard-services"),
     path("dashboard/tasks/<uuid:task_id>/cancel", dashboard.cancel, name="dashboard-cancel"),
     path("dashboard/tasks/<uuid:task_id>/requeue", dashboard.requeue, name="dashboard-requeue"),
     path("health", views.health, name="health"),

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from django_taskflow.api import flows, monitoring, schedules, schema, tasks
+from django_taskflow.api import flows, monitoring, schedules, schema, services, tasks
 
 router = SimpleRouter()
 router.register("tasks", tasks.TaskViewSet, basename="api-task")
 router.register("schedules", schedules.ScheduleViewSet, basename="api-schedule")
 router.register("flows", flows.FlowViewSet, basename="api-flow")
+router.register("services", services.ServiceViewSet, basename="api-service")
 
 urlpatterns = [
     path("", include(router.urls)),

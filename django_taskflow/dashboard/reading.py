@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -194,3 +194,19 @@ def _per_minute(finished: models.TaskQuerySet, now: datetime) -> dict[str, list[
         if position is not None:
             series[status][position] = count
     return {"minutes": [int(minute.timestamp()) for minute in minutes], **series}
+
+
+def service_rows() -> list[models.Service]:
+    """The first ``ROW_LIMIT`` services by name, each with its counts and its latest event.
+
+    The latest event is read through the ``(service, id)`` index, one row per service.
+    """
+    from django_taskflow.services import api
+
+    latest = models.ServiceEvent.objects.filter(service=OuterRef("pk")).order_by("-id")
+    return list(
+        api.find().annotate(
+            last_kind=Subquery(latest.values("kind")[:1]),
+            last_at=Subquery(latest.values("created_at")[:1]),
+        )[:ROW_LIMIT]
+    )

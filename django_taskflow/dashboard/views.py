@@ -1,5 +1,7 @@
 """The dashboard's pages: the page itself, its fragments, and the cancel and re-queue buttons.
 
+Services have a card of their own, for staff with ``view_service``.
+
 Staff only: anyone else is sent to the admin's login. The buttons post a
 form with Django's CSRF token and take the admin's permissions
 (``cancel_task``, ``requeue_task``); they act through ``operations``.
@@ -41,6 +43,7 @@ def _permissions(request: HttpRequest) -> dict[str, bool]:
     return {
         "may_cancel": request.user.has_perm(access.CANCEL),
         "may_requeue": request.user.has_perm(access.REQUEUE),
+        "may_see_services": access.sees_services(request.user),
     }
 
 
@@ -57,7 +60,20 @@ def page(request: HttpRequest) -> HttpResponse:
         "row_limit": reading.ROW_LIMIT,
         "window_minutes": reading.WINDOW_MINUTES,
     }
+    if context["may_see_services"]:
+        context["services"] = reading.service_rows()
     return render(request, "django_taskflow/dashboard/page.html", context)
+
+
+@never_cache
+@staff_member_required
+@require_safe
+def services(request: HttpRequest) -> HttpResponse:
+    """The services card, re-read by the page when a service it does not show has an event."""
+    if not access.sees_services(request.user):
+        return HttpResponse("You may not see services.", status=403, content_type="text/plain")
+    context = {"services": reading.service_rows(), "row_limit": reading.ROW_LIMIT}
+    return render(request, "django_taskflow/dashboard/services.html", context)
 
 
 @never_cache

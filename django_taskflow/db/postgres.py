@@ -45,10 +45,14 @@ from django_taskflow.db.postgres_listen import (
     event_waiter,
     install_event_notify_trigger,
     install_notify_trigger,
+    install_service_event_notify_trigger,
     notify,
     notify_cancel,
+    notify_service,
     remove_event_notify_trigger,
     remove_notify_trigger,
+    remove_service_event_notify_trigger,
+    service_waiter,
 )
 
 __all__ = [
@@ -81,16 +85,20 @@ __all__ = [
     "install_event_notify_trigger",
     "install_notify_trigger",
     "install_path_prefix_index",
+    "install_service_event_notify_trigger",
     "install_tag_index",
     "lease_offset",
     "lock_queue",
     "notify",
     "notify_cancel",
+    "notify_service",
     "record",
     "remove_event_notify_trigger",
     "remove_notify_trigger",
     "remove_path_prefix_index",
+    "remove_service_event_notify_trigger",
     "remove_tag_index",
+    "service_waiter",
 ]
 
 logger = logging.getLogger(__name__)

@@ -44,17 +44,20 @@ def remove_notify_trigger(task_table: str) -> list[str]:
 EVENT_CHANNEL = "taskflow_event"
 
 
-def install_event_notify_trigger(event_table: str) -> list[str]:
+def install_event_notify_trigger(
+    event_table: str, trigger: str = "taskflow_event_notify"
+) -> list[str]:
     """SQL that makes every statement inserting events NOTIFY the live relays.
 
     Once per statement, however many rows (the recorder writes a batch in
     one), and delivered at commit, so a relay never reads ahead of the rows.
+    The services' event log gets a trigger of its own calling the same function.
     """
     return [
         f"""CREATE OR REPLACE FUNCTION taskflow_event_notify() RETURNS trigger AS $$
         BEGIN PERFORM pg_notify('{EVENT_CHANNEL}', ''); RETURN NULL; END;
         $$ LANGUAGE plpgsql""",
-        f"""CREATE TRIGGER taskflow_event_notify AFTER INSERT ON {event_table}
+        f"""CREATE TRIGGER {trigger} AFTER INSERT ON {event_table}
         FOR EACH STATEMENT EXECUTE FUNCTION taskflow_event_notify()""",
     ]
 
@@ -64,6 +67,18 @@ def remove_event_notify_trigger(event_table: str) -> list[str]:
         f"DROP TRIGGER IF EXISTS taskflow_event_notify ON {event_table}",
         "DROP FUNCTION IF EXISTS taskflow_event_notify()",
     ]
+
+
+SERVICE_EVENT_TRIGGER = "taskflow_service_event_notify"
+
+
+def install_service_event_notify_trigger(service_event_table: str) -> list[str]:
+    """SQL that makes inserting service events NOTIFY the live relays, as task events do."""
+    return install_event_notify_trigger(service_event_table, SERVICE_EVENT_TRIGGER)
+
+
+def remove_service_event_notify_trigger(service_event_table: str) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {SERVICE_EVENT_TRIGGER} ON {service_event_table}"]
 
 
 def notify(cursor: Any) -> None:
@@ -88,11 +103,22 @@ def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
         )
 
 
+# Services: "<name>" after a message is sent to it or it is asked to stop,
+# "" after one is started (a host with room may take it).
+SERVICE_CHANNEL = "taskflow_service"
+
+
+def notify_service(cursor: Any, name: str) -> None:
+    """Wake the host owning service ``name`` (``""``: any host with room), at commit."""
+    cursor.execute("SELECT pg_notify(%s, %s)", [SERVICE_CHANNEL, name])
+
+
 class Waiter:
     """Sleeps until a NOTIFY arrives, the timeout passes or ``stop`` is set.
 
     Uses its own connection. If that connection breaks, it falls back to
-    polling and reconnects on the next wait, logging both.
+    polling and reconnects on the next wait, logging both; ``listening``
+    says whether it has a connection now.
     """
 
     def __init__(
@@ -106,8 +132,16 @@ class Waiter:
     def _connect(self) -> Any:
         return connect_listener(self.database, self.channels)
 
+    @property
+    def listening(self) -> bool:
+        return self.connection is not None
+
     def wait(self, timeout: float) -> bool:
         """Return True when woken by a notification."""
+        return bool(self.received(timeout))
+
+    def received(self, timeout: float) -> list[str]:
+        """Wait as ``wait`` does; return the payloads of the notifications that woke it."""
         import psycopg
 
         try:
@@ -118,10 +152,12 @@ class Waiter:
             remaining = timeout
             while remaining > 0 and not self.stop.is_set():
                 step = min(remaining, 0.25)
-                for _notification in self.connection.notifies(timeout=step, stop_after=1):
-                    return True
+                found = list(self.connection.notifies(timeout=step, stop_after=1))
+                if found:
+                    found += self.connection.notifies(timeout=0)  # those already here
+                    return [notification.payload for notification in found]
                 remaining -= step
-            return False
+            return []
         except psycopg.Error as exc:
             logger.warning(
                 "LISTEN connection failed (%s); polling until it reconnects",
@@ -130,7 +166,7 @@ class Waiter:
             )
             self.close()
             self.stop.wait(timeout)
-            return False
+            return []
 
     def close(self) -> None:
         if self.connection is not None:
@@ -143,6 +179,11 @@ class Waiter:
 def event_waiter(database: str, stop: threading.Event) -> Waiter:
     """A waiter woken when events are committed (the live relay's)."""
     return Waiter(database, stop, channels=(EVENT_CHANNEL,))
+
+
+def service_waiter(database: str, stop: threading.Event) -> Waiter:
+    """A waiter woken by ``notify_service`` (a service host's); its payloads name services."""
+    return Waiter(database, stop, channels=(SERVICE_CHANNEL,))
 
 
 # A listener that cannot reach the server gives up after this long, rather

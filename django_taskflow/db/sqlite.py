@@ -347,6 +347,15 @@ def notify_cancel(cursor: Any, requests: Sequence[tuple[str, str]]) -> None:
     """SQLite has no notifications: each slot polls for its cancel requests."""
 
 
+def notify_service(cursor: Any, name: str) -> None:
+    """SQLite has no notifications: service runners poll for their messages."""
+
+
+def service_waiter(database: str, stop: threading.Event) -> None:
+    """None: a service host on SQLite has nothing to listen on; its runners poll."""
+    return None
+
+
 class Waiter:
     """Sleeps until the database files change, the timeout passes or ``stop`` is set.
 

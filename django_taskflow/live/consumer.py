@@ -7,11 +7,15 @@ frames its hub delivers. Replies:
 
 - ``{"type": "subscribed", "subscription": {...}}``, then for ``task`` and
   ``tasks`` a ``"current"`` frame per task with its state now;
+- ``{"type": "subscribed", ...}`` for ``service``, then that service's
+  ``"current"`` frame if it exists;
 - ``{"type": "error", "code": "...", "message": "..."}`` for a message it
-  cannot parse (``bad_subscription``) or a task the user may not see
-  (``forbidden``); the socket stays open;
+  cannot parse (``bad_subscription``), a task the user may not see or
+  services for a user who may not see them (``forbidden``); the socket
+  stays open;
 - ``{"type": "task", ...}`` frames (see ``frames.py``) for each event of
-  a followed task the user may see.
+  a followed task the user may see, and ``{"type": "service", ...}``
+  frames for each event of a followed service.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from django_taskflow import access
 from django_taskflow.live import relay
-from django_taskflow.live.frames import Frame, current_frames
+from django_taskflow.live.frames import Frame, current_frames, current_service_frame
 from django_taskflow.live.subscriptions import (
     MAX_SUBSCRIPTIONS,
     BadSubscription,
@@ -53,6 +57,10 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=REFUSED)
             return
         self.sees_all = access.sees_all_tasks(self.user)
+        # Permissions are read once, as the task rules are: a socket keeps what it was given.
+        self.sees_services, self.sees_payload = await database_sync_to_async(_service_rights)(
+            self.user
+        )
         self.subscriptions: list[Subscription] = []
         self.visible: dict[str, bool] = {}
         self.inbox: asyncio.Queue[list[Frame]] = asyncio.Queue()
@@ -98,11 +106,18 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):
         if subscription.tasks is not None and not await self._may_see_all(subscription.tasks):
             await self._error("forbidden", "No such task, or you may not see it.")
             return
+        if subscription.is_for_services and not self.sees_services:
+            await self._error("forbidden", "You may not see services.")
+            return
         self.subscriptions.append(subscription)
         await self.send_json({"type": "subscribed", "subscription": subscription.describe()})
         if subscription.tasks is not None:
             for current in await database_sync_to_async(current_frames)(subscription.tasks):
                 await self.send_json(current)
+        if subscription.service is not None:
+            service = await database_sync_to_async(current_service_frame)(subscription.service)
+            if service is not None:
+                await self.send_json(service)
 
     def deliver(self, frames: list[Frame]) -> None:
         """Take frames from the hub (never blocks; drops them for a client far behind)."""
@@ -120,10 +135,20 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):
             self.waiting -= len(frames)
             wanted = [f for f in frames if any(s.matches(f) for s in self.subscriptions)]
             if wanted and not self.sees_all:
-                await self._learn_visibility({f["task"] for f in wanted})
-                wanted = [f for f in wanted if self.visible[f["task"]]]
+                await self._learn_visibility({f["task"] for f in wanted if f["type"] == "task"})
+                wanted = [f for f in wanted if f["type"] != "task" or self.visible[f["task"]]]
             for item in wanted:
-                await self.send_json(item)
+                shown = self._service_frame_for_user(item) if item["type"] == "service" else item
+                if shown is not None:
+                    await self.send_json(shown)
+
+    def _service_frame_for_user(self, frame: Frame) -> Frame | None:
+        """The frame as this user may see it; None if they may not see services."""
+        if not self.sees_services:
+            return None
+        if self.sees_payload:
+            return frame
+        return {**frame, "data": access.public_service_data(frame["event"], frame["data"])}
 
     async def _may_see_all(self, task_ids: frozenset[str]) -> bool:
         await self._learn_visibility(task_ids, fresh=True)
@@ -144,3 +169,8 @@ class TaskflowConsumer(AsyncJsonWebsocketConsumer):
 
     async def _error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+
+def _service_rights(user: Any) -> tuple[bool, bool]:
+    """Whether ``user`` sees services, and payload (``has_perm`` reads the database)."""
+    return access.sees_services(user), access.sees_payload(user)

@@ -1,4 +1,4 @@
-"""What a websocket client receives: one frame per event, or a task's current state.
+"""What a websocket client receives: one frame per event, or a task's or service's current state.
 
 A frame is a plain dict, the same on the channel layer and on the socket::
 
@@ -6,8 +6,13 @@ A frame is a plain dict, the same on the channel layer and on the socket::
      "progress": 0.42, "message": "Importing rows", "at": "<ISO 8601>",
      "name": "myapp.tasks.import_rows", "tags": ["imports"], "attempt": 1}
 
-It carries no arguments, results, details or error messages: those are
-payload, which a user may not be allowed to see.
+    {"type": "service", "service": "ride-42", "state": "running", "event": "emitted",
+     "owner": "<worker id>", "at": "<ISO 8601>", "data": {"lat": 12.97}}
+
+A task frame carries no arguments, results, details or error messages:
+those are payload, which a user may not be allowed to see. A service
+frame carries its event's data, which the consumer strips of error
+messages for a user who may not see payload (``access.public_service_data``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from django_taskflow.states import Status
 
 if TYPE_CHECKING:
     from django_taskflow.events import TaskEvent
+    from django_taskflow.services.log import ServiceEventRecord
 
 type Frame = dict[str, Any]
 
@@ -95,3 +101,42 @@ def current_frames(task_ids: Iterable[str], database: str = "default") -> list[F
             }
         )
     return frames
+
+
+def service_frame(event: ServiceEventRecord) -> Frame:
+    """The frame announcing a service's event."""
+    from django_taskflow.services.log import KIND_STATE
+
+    return {
+        "type": "service",
+        "service": event.service,
+        "state": KIND_STATE.get(event.kind, "running"),
+        "event": event.kind,
+        "owner": event.owner,
+        "at": event.created_at.isoformat(),
+        "data": event.data,
+    }
+
+
+def current_service_frame(name: str, database: str = "default") -> Frame | None:
+    """A frame giving the service's state now (``"event": "current"``); None if it has none."""
+    from django_taskflow import models
+
+    row = (
+        models.Service.objects.using(database)
+        .filter(name=name)
+        .values("state", "owner", "created_at", "started_at", "stopped_at")
+        .first()
+    )
+    if row is None:
+        return None
+    at = row["stopped_at"] or row["started_at"] or row["created_at"]
+    return {
+        "type": "service",
+        "service": name,
+        "state": row["state"],
+        "event": "current",
+        "owner": row["owner"],
+        "at": at.isoformat(),
+        "data": {},
+    }

@@ -1,8 +1,8 @@
 """Put committed events on a shared channel layer, from whichever process recorded them.
 
 With a channel layer that crosses processes (``channels_redis``), every
-process that records events (a worker's slots, a web process cancelling a
-task, a command) sends their frames to one group, ``EVENTS_GROUP``; each web
+process that records events (a worker's slots, its service host, a web
+process cancelling a task, a command) sends their frames to one group, ``EVENTS_GROUP``; each web
 process with live clients is a member (``relay.py``). Workers publish
 themselves, rather than a relay reading the log, because that is one hop
 less (a progress report reaches the browser in tens of milliseconds) and
@@ -78,6 +78,12 @@ def publish(events: Sequence[TaskEvent]) -> None:
     """Send the frames of committed ``events`` to ``EVENTS_GROUP`` (if events travel that way)."""
     if events and carried_by_channel_layer():
         _outbox().send([frame(event) for event in events])
+
+
+def publish_frames(frames: list[Frame]) -> None:
+    """Send frames of committed events (a service's) to ``EVENTS_GROUP``, as ``publish`` does."""
+    if frames and carried_by_channel_layer():
+        _outbox().send(frames)
 
 
 def prepare() -> None:

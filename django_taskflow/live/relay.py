@@ -6,7 +6,8 @@ connected, so a web process without live clients costs nothing:
 - with a channel layer that crosses processes (``channels_redis``), it is
   a member of ``outbox.EVENTS_GROUP`` and passes on what workers publish;
 - otherwise (SQLite or PostgreSQL without Redis: the embedded default) it
-  reads the event log forward with ``events.stream()``'s cursor, woken by
+  reads the event logs (tasks' and services') forward with
+  ``events.stream()``'s cursor, woken by
   ``LISTEN`` on PostgreSQL and by the database file's changes on SQLite,
   and at most every ``MIN_READ_GAP_SECONDS``, so a busy worker costs the
   web process a bounded number of small queries.
@@ -30,8 +31,8 @@ from django.db import DatabaseError
 from django_taskflow import events
 from django_taskflow.db import dialect_for
 from django_taskflow.live import outbox
-from django_taskflow.live.frames import Frame, frame
-from django_taskflow.stream_cursor import StreamCursor
+from django_taskflow.live.frames import Frame, frame, service_frame
+from django_taskflow.services.log import ServiceEventStream
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +121,8 @@ class Hub:
             await asyncio.shield(layer.group_discard(outbox.EVENTS_GROUP, channel))
 
     async def _relay_event_log(self) -> None:
-        stream = events.stream(database=self.database)
-        cursor: StreamCursor = await database_sync_to_async(stream.start)()
+        log = EventLogs(self.database)
+        await database_sync_to_async(log.start)()
         wake = asyncio.Event()
         stop = threading.Event()
         waker = threading.Thread(
@@ -137,9 +138,9 @@ class Hub:
                 wake.clear()
                 read_at = time.monotonic()
                 try:
-                    batch = await database_sync_to_async(stream.read)(cursor)
+                    batch, has_more = await database_sync_to_async(log.read)()
                 except DatabaseError as exc:
-                    # The cursor keeps its place: nothing is skipped once it reads again.
+                    # The cursors keep their place: nothing is skipped once they read again.
                     logger.warning(
                         "the live relay could not read the event log (%s); trying again",
                         exc,
@@ -148,13 +149,31 @@ class Hub:
                     await asyncio.sleep(POLL_SECONDS)
                     continue
                 if batch:
-                    self.dispatch([frame(event) for event in batch])
-                if not batch and not cursor.has_more:
+                    self.dispatch(batch)
+                if not batch and not has_more:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), POLL_SECONDS)
                 await asyncio.sleep(max(0.0, read_at + MIN_READ_GAP_SECONDS - time.monotonic()))
         finally:
             stop.set()
+
+
+class EventLogs:
+    """The two logs the embedded relay reads: tasks' events and services' events."""
+
+    def __init__(self, database: str) -> None:
+        self.tasks = events.stream(database=database)
+        self.services = ServiceEventStream(database=database)
+
+    def start(self) -> None:
+        self.task_cursor = self.tasks.start()
+        self.service_cursor = self.services.start()
+
+    def read(self) -> tuple[list[Frame], bool]:
+        """The frames of the next events of both logs, and whether more are ready at once."""
+        batch = [frame(event) for event in self.tasks.read(self.task_cursor)]
+        batch += [service_frame(event) for event in self.services.read(self.service_cursor)]
+        return batch, self.task_cursor.has_more or self.service_cursor.has_more
 
 
 def _wake_on_commits(

@@ -7,10 +7,14 @@ A client sends JSON messages::
     {"type": "subscribe", "tag": "uploads"}
     {"type": "subscribe", "name": "myapp.tasks.upload_file"}
     {"type": "subscribe", "all": true}
+    {"type": "subscribe", "service": "ride-42"}
+    {"type": "subscribe", "services": true}
     {"type": "unsubscribe"}
 
 Each ``subscribe`` adds one subscription (with exactly one of ``task``,
-``tasks``, ``tag``, ``name`` and ``all``); ``unsubscribe`` drops them all.
+``tasks``, ``tag``, ``name``, ``all``, ``service`` and ``services``);
+``unsubscribe`` drops them all. ``all`` means every task: services are
+followed by name (``service``) or all of them (``services``).
 Anything else raises :class:`BadSubscription`, whose message the consumer
 sends back.
 """
@@ -30,7 +34,8 @@ MAX_TASKS = 500
 MAX_SUBSCRIPTIONS = 50
 MAX_TEXT_CHARS = 255  # a task path's length; tags are shorter in practice
 
-SELECTORS = ("task", "tasks", "tag", "name", "all")
+SELECTORS = ("task", "tasks", "tag", "name", "all", "service", "services")
+SERVICE_NAME_MAX_CHARS = 200
 
 
 class BadSubscription(TaskflowError, ValueError):
@@ -44,9 +49,19 @@ class Subscription:
     tasks: frozenset[str] | None = None
     tag: str | None = None
     name: str | None = None
+    service: str | None = None
+    services: bool = False
+
+    @property
+    def is_for_services(self) -> bool:
+        return self.services or self.service is not None
 
     def matches(self, frame: Frame) -> bool:
-        """Whether ``frame`` is about a task this subscription follows."""
+        """Whether ``frame`` is about a task or service this subscription follows."""
+        if frame.get("type") == "service":
+            return self.services or frame["service"] == self.service
+        if self.is_for_services:
+            return False
         if self.tasks is not None:
             return frame["task"] in self.tasks
         if self.tag is not None:
@@ -63,6 +78,10 @@ class Subscription:
             return {"tag": self.tag}
         if self.name is not None:
             return {"name": self.name}
+        if self.service is not None:
+            return {"service": self.service}
+        if self.services:
+            return {"services": True}
         return {"all": True}
 
 
@@ -101,10 +120,17 @@ def parse(message: Any) -> Request:
         if len(value) > MAX_TASKS:
             raise BadSubscription(f'"tasks" takes at most {MAX_TASKS} ids, got {len(value)}.')
         return _subscribe(Subscription(tasks=frozenset(_task_id(item) for item in value)))
-    if key == "all":
+    if key in ("all", "services"):
         if value is not True:
-            raise BadSubscription(f'"all" must be true, got {_shown(value)}.')
-        return _subscribe(Subscription())
+            raise BadSubscription(f'"{key}" must be true, got {_shown(value)}.')
+        return _subscribe(Subscription(services=key == "services"))
+    if key == "service":
+        if not isinstance(value, str) or not value.strip() or len(value) > SERVICE_NAME_MAX_CHARS:
+            raise BadSubscription(
+                f'"service" must be a service\'s name, 1 to {SERVICE_NAME_MAX_CHARS} characters, '
+                f"got {_shown(value)}."
+            )
+        return _subscribe(Subscription(service=value))
     if not isinstance(value, str) or not value or len(value) > MAX_TEXT_CHARS:
         raise BadSubscription(
             f'"{key}" must be text of 1 to {MAX_TEXT_CHARS} characters, got {_shown(value)}.'

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import Count, Q, QuerySet
 from django.tasks import task_backends
 
 from django_taskflow import models
+from django_taskflow.db import dialect_for
 from django_taskflow.exceptions import (
     InvalidService,
     ServiceConflict,
@@ -26,8 +28,9 @@ from django_taskflow.exceptions import (
 from django_taskflow.models import MessageState, ServiceState
 from django_taskflow.operations.twins import async_twin
 from django_taskflow.payloads import find_unserializable
+from django_taskflow.services import log
 from django_taskflow.services.definition import definition_of, load
-from django_taskflow.services.log import ServiceEventStream
+from django_taskflow.services.log import ServiceEventRecord, ServiceEventStream
 
 NAME_MAX_LENGTH = 200
 LIVE_STATES = (ServiceState.RUNNING, ServiceState.STOPPING)
@@ -73,8 +76,39 @@ def _checked_json(value: Any, subject: str) -> None:
         raise UnserializablePayload(f"{subject} must be JSON-serialisable: {problem}.")
 
 
-def _status_of(row: models.Service, using: str) -> ServiceStatus:
+def with_counts(services: QuerySet[models.Service]) -> QuerySet[models.Service]:
+    """``services`` with their backlog (``pending_count``) and ``dead_count``, in the same query."""
+    return services.annotate(
+        pending_count=Count("messages", filter=Q(messages__state=MessageState.PENDING)),
+        dead_count=Count("messages", filter=Q(messages__state=MessageState.DEAD)),
+    )
+
+
+def find(state: str | None = None) -> QuerySet[models.Service]:
+    """Every service (or those in ``state``) by name, with their message counts."""
+    services = models.Service.objects.using(database()).order_by("name")
+    if state is not None:
+        services = services.filter(state=state)
+    return with_counts(services)
+
+
+def recent_event_rows(name: str, limit: int = 20) -> list[models.ServiceEvent]:
+    """The service's latest ``limit`` event rows, oldest first."""
+    rows = models.ServiceEvent.objects.using(database()).filter(service_id=name)
+    return list(reversed(rows.order_by("-id")[:limit]))
+
+
+def recent_events(name: str, limit: int = 20) -> list[ServiceEventRecord]:
+    """The service's latest ``limit`` events, oldest first."""
+    return [log.record_of(row) for row in recent_event_rows(name, limit)]
+
+
+def status_of(row: models.Service, using: str | None = None) -> ServiceStatus:
+    """The status of a row read (its counts are queried unless ``with_counts`` gave them)."""
+    using = using or database()
     messages = models.ServiceMessage.objects.using(using).filter(service_id=row.name)
+    backlog = getattr(row, "pending_count", None)
+    dead = getattr(row, "dead_count", None)
     return ServiceStatus(
         name=row.name,
         service_path=row.service_path,
@@ -85,11 +119,17 @@ def _status_of(row: models.Service, using: str) -> ServiceStatus:
         started_at=row.started_at,
         last_tick_at=row.last_tick_at,
         stopped_at=row.stopped_at,
-        backlog=messages.filter(state=MessageState.PENDING).count(),
-        dead_messages=messages.filter(state=MessageState.DEAD).count(),
+        backlog=messages.filter(state=MessageState.PENDING).count() if backlog is None else backlog,
+        dead_messages=messages.filter(state=MessageState.DEAD).count() if dead is None else dead,
         restarts=row.restarts,
         errors=list(row.errors),
     )
+
+
+def _wake(using: str, name: str) -> None:
+    """Wake the host that owns ``name`` (``""``: any host with room) once this commits."""
+    with connections[using].cursor() as cursor:
+        dialect_for(using).notify_service(cursor, name)
 
 
 def _row(name: str, using: str) -> models.Service:
@@ -130,7 +170,9 @@ def start(name: str, service: type | str, /, **config: Any) -> ServiceStatus:
             row.started_at = row.stopped_at = None
             row.restarts, row.restart_times, row.errors = 0, [], []
             row.save(using=using)
-    return _status_of(row, using)
+        if not row.owner:
+            _wake(using, "")
+    return status_of(row, using)
 
 
 def send(name: str, message: Any) -> int:
@@ -148,13 +190,14 @@ def send(name: str, message: Any) -> int:
         if row.state != ServiceState.RUNNING:
             raise ServiceNotRunning(f"service {name!r} is {row.state}: it takes no messages.")
         created = models.ServiceMessage.objects.using(using).create(service=row, body=message)
+        _wake(using, name)
     return int(created.pk)
 
 
 def status(name: str) -> ServiceStatus:
     """The service's state, owner, backlog, restarts and errors; UnknownService if none."""
     using = database()
-    return _status_of(_row(name, using), using)
+    return status_of(_row(name, using), using)
 
 
 def stop(name: str) -> ServiceStatus:
@@ -163,10 +206,15 @@ def stop(name: str) -> ServiceStatus:
     A service already stopped or failed is left as it is.
     """
     using = database()
-    models.Service.objects.using(using).filter(name=name, state=ServiceState.RUNNING).update(
-        state=ServiceState.STOPPING
-    )
-    return _status_of(_row(name, using), using)
+    with transaction.atomic(using=using):
+        asked = (
+            models.Service.objects.using(using)
+            .filter(name=name, state=ServiceState.RUNNING)
+            .update(state=ServiceState.STOPPING)
+        )
+        if asked:
+            _wake(using, name)
+    return status_of(_row(name, using), using)
 
 
 def restart(name: str) -> ServiceStatus:

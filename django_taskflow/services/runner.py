@@ -2,7 +2,9 @@
 
 It calls ``on_start``, then delivers messages in id order (deleting each
 after ``on_message`` returned), calls ``on_tick`` on time, and ends with
-``on_stop`` when the service is asked to stop. Before each handler it
+``on_stop`` when the service is asked to stop. Idle, it waits until its
+host wakes it (PostgreSQL: ``services.send()`` and ``stop()`` notify the
+host) or its poll interval passes. Before each handler it
 checks that its host still holds the lease (``may_run``), so that a host
 that lost it never runs the service beside its new owner.
 
@@ -35,8 +37,13 @@ from django_taskflow.worker.reconnect import Reconnect
 
 logger = logging.getLogger(__name__)
 
-# How often an idle service looks for messages, and for a stop request.
+# How often an idle service looks for messages: on SQLite, or while its
+# host's LISTEN connection is down ...
 POLL_SECONDS = 0.1
+# ... and while its host listens (PostgreSQL): send() and stop() wake it at
+# once, so this only covers a notification lost while the host reconnected.
+LISTENING_POLL_SECONDS = 1.0
+# How often it reads its state (a stop request), when nothing woke it.
 STATE_CHECK_SECONDS = 0.5
 MESSAGE_BATCH = 50
 LIVE_STATES = (ServiceState.RUNNING, ServiceState.STOPPING)
@@ -53,13 +60,18 @@ class ServiceRunner:
         database: str,
         may_run: Callable[[], bool],
         heartbeat_seconds: float,
+        listening: Callable[[], bool] = lambda: False,
     ) -> None:
         self.name = name
         self.owner = owner
         self.database = database
         self.may_run = may_run
+        self.listening = listening
         # Set by the host when it stops or loses the lease: wakes every wait.
         self.released = threading.Event()
+        # Set by the host when a message or a stop request for this service was
+        # committed (``wake``), and on release: ends an idle wait.
+        self.nudged = threading.Event()
         self.reconnect = Reconnect(database=database, worker_id=owner, max_delay=heartbeat_seconds)
         self.failures_in_a_row = 0
         self.last_error: dict[str, Any] = {}
@@ -70,6 +82,11 @@ class ServiceRunner:
 
     def release(self) -> None:
         self.released.set()
+        self.nudged.set()
+
+    def wake(self) -> None:
+        """Look for messages and the service's state now (the host heard a notification)."""
+        self.nudged.set()
 
     def _services(self) -> Any:
         return models.Service.objects.using(self.database).filter(name=self.name)
@@ -157,10 +174,13 @@ class ServiceRunner:
                 self.failures_in_a_row = 0
                 self._services().update(last_tick_at=timezone.now())
             if not handled:
-                wait = POLL_SECONDS
+                wait = LISTENING_POLL_SECONDS if self.listening() else POLL_SECONDS
                 if definition.tick_seconds is not None:
                     wait = min(wait, max(0.0, next_tick - time.monotonic()))
-                self.released.wait(wait)
+                # A wake-up that came during the delivery above ends this wait at once.
+                if self.nudged.wait(wait):
+                    self.nudged.clear()
+                    next_state_check = 0.0  # it may be a stop request
 
     # -- handlers ---------------------------------------------------------------
 

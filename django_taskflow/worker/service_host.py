@@ -9,6 +9,12 @@ before each handler that the lease is still confirmed. A service whose
 lease could not be renewed in time is let go before the lease ends, so
 that the worker that takes it over never runs beside it.
 
+On PostgreSQL the main thread waits on a ``LISTEN`` connection of its own
+(the dialect's ``service_waiter``): ``services.send()`` and ``stop()``
+notify the service's name, and the host wakes that service's runner at
+once; ``services.start()`` notifies an empty name, and the host claims at
+once. On SQLite, and while that connection is down, runners poll.
+
 Like slot processes, the host ignores SIGTERM and SIGINT and obeys the
 supervisor's relayed signals (SIGUSR1, SIGUSR2: stop). When it stops, it
 lets its services go (``ownership.release``) so that another worker takes
@@ -21,9 +27,11 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from django.db import DatabaseError, connections
 
+from django_taskflow.db import dialect_for
 from django_taskflow.services import ownership
 from django_taskflow.services.host_plan import HostPlan
 from django_taskflow.services.runner import ServiceRunner
@@ -56,6 +64,12 @@ class ServiceHost:
         self.reconnect = Reconnect(
             database=self.database, worker_id=self.owner, max_delay=self.renew_every
         )
+        # The dialect's waiter for service notifications; None where there are none.
+        self.waiter: Any = None
+
+    def listening(self) -> bool:
+        """Whether notifications wake the runners now (else they poll more often)."""
+        return self.waiter is not None and bool(self.waiter.listening)
 
     def holds(self, name: str) -> bool:
         return not self.stop.is_set() and time.monotonic() < self.trusted_until.get(name, 0.0)
@@ -67,6 +81,7 @@ class ServiceHost:
             self.max_services,
             extra={"action": "service_host_started", "worker_id": self.owner},
         )
+        self.waiter = dialect_for(self.database).service_waiter(self.database, self.stop)
         next_renew = next_claim = 0.0
         while not self.stop.is_set():
             if os.getppid() != self.parent_pid:
@@ -87,8 +102,23 @@ class ServiceHost:
             except DatabaseError as exc:
                 self.reconnect.lost("service leases", exc)
                 continue
-            self.stop.wait(min(TICK_SECONDS, max(0.0, next_renew - time.monotonic())))
+            if self._wait(min(TICK_SECONDS, max(0.0, next_renew - time.monotonic()))):
+                next_claim = 0.0
         self._let_go()
+
+    def _wait(self, timeout: float) -> bool:
+        """Sleep, waking the runners of services notified; True if a service was started."""
+        if self.waiter is None:
+            self.stop.wait(timeout)
+            return False
+        started = False
+        for name in self.waiter.received(timeout):
+            runner = self.runners.get(name)
+            if runner is not None:
+                runner.wake()
+            elif not name:
+                started = len(self.runners) < self.max_services
+        return started
 
     def _renew(self) -> None:
         if not self.runners:
@@ -120,6 +150,7 @@ class ServiceHost:
                 database=self.database,
                 may_run=lambda name=name: self.holds(name),  # type: ignore[misc]
                 heartbeat_seconds=self.renew_every,
+                listening=self.listening,
             )
             self.runners[name] = runner
             runner.start()
@@ -144,6 +175,8 @@ class ServiceHost:
         for runner in self.runners.values():
             runner.thread.join(max(0.0, deadline - time.monotonic()))
         done = [name for name, runner in self.runners.items() if not runner.thread.is_alive()]
+        if self.waiter is not None:
+            self.waiter.close()
         try:
             ownership.release(self.database, self.owner, done)
         except DatabaseError as exc:

@@ -25,6 +25,10 @@ ENDPOINTS = {
     "/taskflow/api/schedules/{id}/",
     "/taskflow/api/flows/",
     "/taskflow/api/flows/{id}/",
+    "/taskflow/api/services/",
+    "/taskflow/api/services/{name}/",
+    "/taskflow/api/services/{name}/stop/",
+    "/taskflow/api/services/{name}/restart/",
     "/taskflow/api/workers/",
     "/taskflow/api/stats/",
 }

@@ -63,3 +63,34 @@ def test_describe_gives_back_the_subscription() -> None:
     assert Subscription(tasks=frozenset([TASK])).describe() == {"tasks": [TASK]}
     assert Subscription(tag="t").describe() == {"tag": "t"}
     assert Subscription().describe() == {"all": True}
+
+
+def service_frame(name: str = "ride-42") -> Any:
+    return {"type": "service", "service": name, "event": "emitted", "data": {}}
+
+
+def test_service_subscriptions_match_service_frames_only() -> None:
+    one = parse({"type": "subscribe", "service": "ride-42"}).subscription
+    every = parse({"type": "subscribe", "services": True}).subscription
+    assert one == Subscription(service="ride-42")
+    assert every == Subscription(services=True)
+    assert one.matches(service_frame())
+    assert not one.matches(service_frame("ride-43"))
+    assert every.matches(service_frame("ride-43"))
+    assert not one.matches({"type": "task", **frame()})
+    assert not every.matches({"type": "task", **frame()})
+    # "all" is every task: services are followed by their own selectors.
+    assert not Subscription().matches(service_frame())
+    assert not Subscription(tag="uploads").matches(service_frame())
+    assert one.describe() == {"service": "ride-42"}
+    assert every.describe() == {"services": True}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [{"service": ""}, {"service": " "}, {"service": 42}, {"service": "x" * 201},
+     {"services": False}, {"services": "yes"}, {"service": "a", "services": True}],
+)  # fmt: skip
+def test_bad_service_selectors_are_refused(message: dict[str, Any]) -> None:
+    with pytest.raises(BadSubscription):
+        parse({"type": "subscribe", **message})

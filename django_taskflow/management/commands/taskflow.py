@@ -26,6 +26,7 @@ from django_taskflow.cli import (
     maintenance,
     queues,
     schedules,
+    services,
     tasks,
 )
 from django_taskflow.cli.output import Printer
@@ -33,7 +34,7 @@ from django_taskflow.exceptions import TaskflowError
 
 SUBCOMMANDS = (
     "list, show, cancel, requeue, retry, stats, workers, prune, health, pause, resume, limit, "
-    "purge-queue, sync-schedules, run-schedule, alerts, rotate-keys"
+    "purge-queue, sync-schedules, run-schedule, alerts, rotate-keys, services"
 )
 
 
@@ -50,14 +51,15 @@ class Command(BaseCommand):
         commands = parser.add_subparsers(
             dest="subcommand", metavar="subcommand", required=True, parser_class=CommandParser
         )
-        common = CommandParser(add_help=False)
-        common.add_argument("--backend", default="default", help="TASKS alias (default: default)")
+        verbosity = CommandParser(add_help=False)
         # Also after the subcommand (`taskflow list -v 0`); SUPPRESS keeps a
         # value given before it.
-        common.add_argument(
+        verbosity.add_argument(
             "-v", "--verbosity", type=int, choices=[0, 1, 2, 3], default=argparse.SUPPRESS,
             help="0: minimal output, 1: normal, 2: tracebacks in show",
         )  # fmt: skip
+        common = CommandParser(add_help=False, parents=[verbosity])
+        common.add_argument("--backend", default="default", help="TASKS alias (default: default)")
         json_flag = CommandParser(add_help=False)
         json_flag.add_argument("--json", action="store_true", help="print JSON, for scripts")
         dry_run = CommandParser(add_help=False)
@@ -197,6 +199,46 @@ class Command(BaseCommand):
             help="only list the open incidents",
         )
 
+        group = add(
+            "services",
+            services.list_services,
+            "long-running services: list, show, stop, restart (`taskflow services --help`)",
+            [],
+        )
+        self._add_services(group, [verbosity, json_flag])
+
+    @staticmethod
+    def _add_services(parser: argparse.ArgumentParser, parents: list[Any]) -> None:
+        """``taskflow services <action>``; services live in the default backend's database."""
+        from django_taskflow.models import ServiceState  # the models load after the apps
+
+        actions = parser.add_subparsers(
+            dest="action", metavar="action", required=True, parser_class=CommandParser
+        )
+
+        def add(name: str, handler: Callable[..., None], help: str) -> Any:
+            sub = actions.add_parser(
+                name, help=help, description=help, parents=parents, allow_abbrev=False
+            )
+            sub.set_defaults(handler=handler)
+            return sub
+
+        listing = add("list", services.list_services, "services by name, with state, owner, "
+                      "backlog, dead messages and restarts")  # fmt: skip
+        listing.add_argument("--state", choices=ServiceState.values, help="only this state")
+        listing.add_argument(
+            "--limit", type=arguments.positive_int, default=100, help="most rows (default 100)"
+        )
+        show = add("show", services.show, "a service's status, errors and latest events")
+        show.add_argument("name", metavar="NAME")
+        show.add_argument(
+            "--events", type=arguments.positive_int, default=20, help="latest events (default 20)"
+        )
+        add("stop", services.stop, "ask a service to stop: its owner calls on_stop once"
+            ).add_argument("name", metavar="NAME")  # fmt: skip
+        add("restart", services.restart, "start a stopped or failed service again with its "
+            "config").add_argument("name", metavar="NAME")  # fmt: skip
+
     @staticmethod
     def _add_filters(
         parser: argparse.ArgumentParser, *, status_type: Callable[[str], list[str]], dates: bool
@@ -217,6 +259,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         handler: Callable[..., None] = options.pop("handler")
+        options.pop("action", None)  # `taskflow services <action>`: the handler says it
         for stream in ("stdout", "stderr"):  # given to call_command(); already self.stdout...
             options.pop(stream, None)
         out = Printer(

@@ -58,7 +58,21 @@
     return changed;
   }
 
+  // A service's event: its row's state, owner and latest event change in
+  // place; a service the card does not show has the card re-read.
+  function onServiceFrame(frame) {
+    const row = Array.from(document.querySelectorAll("#services tr.service"))
+      .find((candidate) => candidate.dataset.service === frame.service);
+    if (!row) { htmx.trigger(body, "taskflow:services"); return; }
+    row.dataset.state = String(frame.state);
+    row.querySelector(".state").textContent = String(frame.state);
+    row.querySelector(".owner").textContent = frame.owner ? String(frame.owner) : "–";
+    const data = frame.data && Object.keys(frame.data).length ? " " + JSON.stringify(frame.data) : "";
+    row.querySelector(".last-event").textContent = String(frame.event) + data;
+  }
+
   function onFrame(frame) {
+    if (frame.type === "service" && typeof frame.service === "string") { onServiceFrame(frame); return; }
     if (frame.type !== "task" || typeof frame.task !== "string") return;
     lastFrames.delete(frame.task);
     lastFrames.set(frame.task, frame);
@@ -117,6 +131,7 @@
     socket.onopen = () => {
       retryDelay = 1000;
       socket.send(JSON.stringify({ type: "subscribe", all: true }));
+      if (body.dataset.services) socket.send(JSON.stringify({ type: "subscribe", services: true }));
       const shown = Array.from(rowsElement().querySelectorAll("tr.task")).map((row) => row.dataset.task);
       // The rows' state now, in case something changed while the page loaded.
       if (shown.length) socket.send(JSON.stringify({ type: "subscribe", tasks: shown.slice(0, 500) }));
