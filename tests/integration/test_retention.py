@@ -84,8 +84,9 @@ def test_prune_works_in_chunks_of_short_transactions(make_finished: MakeFinished
     old = make_finished(25)
     report = retention.prune(timedelta(days=30), chunk_size=10)
     assert report.total == 25
-    # 10, 10, 5 succeeded; one empty look at each other status, and at the expired dedup keys
-    assert report.chunks == 3 + 2 + 1
+    # 10, 10, 5 succeeded; one empty look at each other status, at each status's
+    # finished flows, and at the expired dedup keys
+    assert report.chunks == 3 + 2 + 3 + 1
     assert remaining(old) == (0, 0, 0)
 
 
@@ -145,7 +146,12 @@ def test_prune_command_with_dry_run_then_for_real(make_finished: MakeFinished) -
         taskflow(
             "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--dry-run", "--json"
         )
-    ) == {"would_delete": {"succeeded": 3, "cancelled": 1}, "total": 4, "expired_dedup_keys": 0}
+    ) == {
+        "would_delete": {"succeeded": 3, "cancelled": 1},
+        "total": 4,
+        "flows": 0,
+        "expired_dedup_keys": 0,
+    }
     assert remaining(succeeded)[0] == 3
     text = taskflow(
         "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--chunk-size", "2"
