@@ -9,18 +9,14 @@ pages show in ``admin_display.py``, the dead-letter and stuck-task views in
 
 from __future__ import annotations
 
-# Kept importable from here, where they lived before the split.
+# Kept importable from here, where other admin modules found them before the split.
 from django_taskflow.admin_display import (
     LIST_DEFERRED,
-    STATUS_COLOURS,
     ReadOnlyMixin,
     attempts_summary,
-    current_progress,
     format_time,
-    policy_without_duplicates,
     precise_time,
     pretty_json,
-    shown_payload,
 )
 from django_taskflow.admin_inlines import AttemptInline, EventInline
 from django_taskflow.task_admin import TaskAdmin
@@ -39,16 +35,12 @@ from django_taskflow import (  # noqa: F401
 
 __all__ = [
     "LIST_DEFERRED",
-    "STATUS_COLOURS",
     "AttemptInline",
     "EventInline",
     "ReadOnlyMixin",
     "TaskAdmin",
     "attempts_summary",
-    "current_progress",
     "format_time",
-    "policy_without_duplicates",
     "precise_time",
     "pretty_json",
-    "shown_payload",
 ]
