@@ -11,14 +11,13 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from django_taskflow import models, operations
-from django_taskflow.admin import ReadOnlyMixin, precise_time, pretty_json
+from django_taskflow.admin_display import ReadOnlyMixin, precise_time, pretty_json, task_link
 from django_taskflow.exceptions import InvalidFlowOperation
 
 _STAGE_TITLES = {
@@ -61,10 +60,7 @@ class FlowAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description=gettext_lazy("spawned by"))
     def parent_link(self, flow: models.Flow) -> str:
-        if flow.parent_task is None:
-            return ""
-        url = reverse("admin:django_taskflow_task_change", args=[flow.parent_task])
-        return format_html('<a href="{}">{}</a>', url, flow.parent_task)
+        return "" if flow.parent_task is None else task_link(flow.parent_task)
 
     @admin.display(description=gettext_lazy("steps"))
     def steps_display(self, flow: models.Flow) -> SafeString:
@@ -98,8 +94,7 @@ class FlowAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         task_id = state.get("task")
         label = format_html("#{} {}", position, step["task"])
         if task_id:
-            url = reverse("admin:django_taskflow_task_change", args=[task_id])
-            label = format_html('<a href="{}">{}</a>', url, label)
+            label = task_link(task_id, label)
             # An open step shows its task's own status (queued or running).
             shown = statuses.get(task_id, "") if state["state"] == "queued" else state["state"]
         else:

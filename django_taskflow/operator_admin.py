@@ -27,8 +27,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from django_taskflow import models, operations, payload_display, stuck
-from django_taskflow.admin import LIST_DEFERRED, ReadOnlyMixin, attempts_summary, format_time
 from django_taskflow.admin_actions import TaskActions, report_to_user
+from django_taskflow.admin_display import (
+    LIST_DEFERRED,
+    ReadOnlyMixin,
+    attempts_summary,
+    format_time,
+)
 from django_taskflow.admin_filters import QueueFilter, TaskNameFilter, search_tasks
 from django_taskflow.admin_paginator import EstimatedCountPaginator
 from django_taskflow.encoding import stored

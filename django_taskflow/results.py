@@ -6,13 +6,10 @@ return: Django's ``TaskResult`` plus ``wait()``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
@@ -25,17 +22,15 @@ from django_taskflow.encoding import calls as typed_calls
 from django_taskflow.encoding import results as stored_results
 from django_taskflow.encoding import stored as stored_encoding
 from django_taskflow.encoding.keys import EncryptionKey
-from django_taskflow.exceptions import ResultNotFound, ResultTimeout, TaskflowError
+from django_taskflow.exceptions import ResultNotFound, TaskflowError
+from django_taskflow.polling import Waiting
 
 logger = logging.getLogger(__name__)
 
-_FIRST_POLL = 0.005
-_MAX_POLL = 0.2
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at run time; the stubs disagree
-    """A snapshot of one task; ``refresh()`` reloads it, ``wait()`` waits for the end.
+class TaskflowResult(TaskResult, Waiting):  # type: ignore[misc, type-arg]  # frozen at run time; the stubs disagree
+    """A snapshot of one task; ``refresh()`` reloads it, ``wait()`` waits for the end (``Waiting``).
 
     ``deduplicated`` is true when the enqueue that returned it found the
     task already there (``@task(dedup=...)`` or ``unique=True``) and
@@ -61,26 +56,6 @@ class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at r
             "return_value=[redacted])"
         )
 
-    def wait(self, timeout: float | None = None) -> Self:
-        """Block until the task is finished, refreshing this snapshot; return it.
-
-        Raises :class:`ResultTimeout` (a ``TimeoutError``) after ``timeout``
-        seconds. Meant for scripts and tests: a view should not block.
-        """
-        self.refresh()
-        for pause in self._pauses(timeout):
-            time.sleep(pause)
-            self.refresh()
-        return self
-
-    async def await_(self, timeout: float | None = None) -> Self:
-        """Async twin of :meth:`wait` (``await`` is a keyword, hence the ``_``)."""
-        await self.arefresh()
-        for pause in self._pauses(timeout):
-            await asyncio.sleep(pause)
-            await self.arefresh()
-        return self
-
     def cancel(self, *, reason: str = "", by: Any = None) -> int:
         """Cancel this task; see ``django_taskflow.cancel()``. Returns 1 or 0."""
         from django_taskflow import operations
@@ -93,18 +68,8 @@ class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at r
 
         return await operations.acancel(self.id, reason=reason, by=by, backend=self.backend)
 
-    def _pauses(self, timeout: float | None) -> Iterator[float]:
-        """Growing pauses between refreshes until finished; raise at the deadline."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = _FIRST_POLL
-        while not self.is_finished:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(
-                    f"Task {self.id} ({self.task.module_path}) is still "
-                    f"{self.status.label} after {timeout} s."
-                )
-            yield pause
-            pause = min(pause * 2, _MAX_POLL)
+    def unfinished_text(self) -> str:
+        return f"Task {self.id} ({self.task.module_path}) is still {self.status.label}"
 
 
 def build(

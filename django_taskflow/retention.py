@@ -12,6 +12,9 @@ milliseconds, and :func:`prune` pauses between chunks to let workers in.
 
 An event goes with its task: no event outlives its task's retention.
 
+Finished flows go after the tasks, by the same cutoffs, once none of
+their tasks is left (``flows/pruning.py``).
+
 Every prune, and every worker's turn, also deletes expired deduplication
 keys (:func:`prune_dedup_keys_chunk`), whatever ``RETENTION`` says: once
 expired, a key only waits to be taken over by the next enqueue of its call.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +38,7 @@ from django.utils import timezone
 from django_taskflow import models, turns
 from django_taskflow.db import delete_tasks, dialect_for
 from django_taskflow.exceptions import InvalidQuery
+from django_taskflow.flows import pruning as flow_pruning
 from django_taskflow.models.dedup import DedupKeyQuerySet
 from django_taskflow.states import FINISHED, Status
 
@@ -52,6 +57,7 @@ class PruneReport:
     """What a prune deleted (or, with ``dry_run``, would delete), by status."""
 
     deleted: Mapping[str, int] = field(default_factory=dict)
+    flows: int = 0  # finished flows deleted (or that would be)
     dedup_keys: int = 0  # expired deduplication keys deleted (or that would be)
     chunks: int = 0
     dry_run: bool = False
@@ -147,6 +153,48 @@ def purge_queue(database: str, backend: str, queue: str, *, chunk_size: int | No
             return deleted
 
 
+@dataclass(frozen=True, slots=True)
+class PruneStep:
+    """One kind of row to prune in chunks: ``delete_chunk()`` deletes one, returns how many."""
+
+    kind: str  # "tasks", "flows" or "dedup_keys"
+    status: str | None
+    delete_chunk: Callable[[], int]
+
+
+def plan(
+    database: str,
+    backend: str,
+    cutoffs: Mapping[str, datetime],
+    keys_expired_at: datetime,
+    chunk_size: int,
+) -> list[PruneStep]:
+    """What a prune deletes, in order: tasks by status, then the flows they leave
+    empty, then the deduplication keys expired at ``keys_expired_at``."""
+    steps = [
+        PruneStep(
+            "tasks", status, partial(prune_chunk, database, backend, status, before, chunk_size)
+        )
+        for status, before in cutoffs.items()
+    ]
+    steps += [
+        PruneStep(
+            "flows",
+            status,
+            partial(flow_pruning.prune_chunk, database, backend, status, before, chunk_size),
+        )
+        for status, before in cutoffs.items()
+    ]
+    steps.append(
+        PruneStep(
+            "dedup_keys",
+            None,
+            partial(prune_dedup_keys_chunk, database, keys_expired_at, chunk_size),
+        )
+    )
+    return steps
+
+
 def chunk_size_for(database: str) -> int:
     """Tasks per chunk on this database when the caller gives none."""
     size: int = dialect_for(database).PRUNE_CHUNK_SIZE
@@ -183,8 +231,9 @@ def prune_statuses(
 ) -> PruneReport:
     """Prune each status up to its cutoff, chunk after chunk, pausing between them.
 
-    Then the deduplication keys expired at ``now`` (default: the current
-    time) go too, in chunks of the same size.
+    Then the finished flows left without tasks, by the same cutoffs, and
+    the deduplication keys expired at ``now`` (default: the current time),
+    in chunks of the same size (:func:`plan`).
 
     After each chunk it pauses ``pause_ratio`` times as long as the chunk
     took (default: the database's ``PRUNE_PAUSE_RATIO``, 9 on SQLite and
@@ -201,43 +250,46 @@ def prune_statuses(
     if dry_run:
         return PruneReport(
             deleted=count_prunable(database, backend, cutoffs),
+            flows=flow_pruning.count_prunable(database, backend, cutoffs),
             dedup_keys=_expired_dedup_keys(database, now).count(),
             dry_run=True,
         )
     if pause_ratio is None:
         pause_ratio = pause_ratio_for(database)
     deleted = dict.fromkeys(cutoffs, 0)
-    dedup_keys = chunks = 0
-    # Each finished status to its cutoff, then the expired keys (None).
-    steps: list[tuple[str | None, Callable[[], int]]] = [
-        (status, partial(prune_chunk, database, backend, status, before, chunk_size))
-        for status, before in cutoffs.items()
-    ]
-    steps.append((None, partial(prune_dedup_keys_chunk, database, now, chunk_size)))
-    for status, delete_chunk in steps:
+    totals: Counter[str] = Counter()  # chunks, and rows of each kind
+
+    def report(*, complete: bool) -> PruneReport:
+        return PruneReport(
+            deleted=deleted,
+            flows=totals["flows"],
+            dedup_keys=totals["dedup_keys"],
+            chunks=totals["chunks"],
+            complete=complete,
+        )
+
+    for step in plan(database, backend, cutoffs, now, chunk_size):
         while True:
-            if (max_chunks is not None and chunks >= max_chunks) or not keep_going():
-                return PruneReport(
-                    deleted=deleted, dedup_keys=dedup_keys, chunks=chunks, complete=False
-                )
+            if (max_chunks is not None and totals["chunks"] >= max_chunks) or not keep_going():
+                return report(complete=False)
             started = time.monotonic()
-            count = delete_chunk()
-            chunks += 1
-            if status is None:
-                dedup_keys += count
-            else:
-                deleted[status] += count
+            count = step.delete_chunk()
+            totals.update({"chunks": 1, step.kind: count})
+            if step.kind == "tasks" and step.status is not None:
+                deleted[step.status] += count
             if count < chunk_size:
                 break
             sleep((time.monotonic() - started) * pause_ratio)
+    done = report(complete=True)
     logger.info(
-        "pruned %d finished tasks (%s) and %d expired deduplication keys",
-        sum(deleted.values()),
-        ", ".join(f"{status}: {count}" for status, count in deleted.items()),
-        dedup_keys,
+        "pruned %d finished tasks (%s), %d finished flows and %d expired deduplication keys",
+        done.total,
+        ", ".join(f"{status}: {count}" for status, count in done.deleted.items()),
+        done.flows,
+        done.dedup_keys,
         extra={"action": "tasks_pruned", "backend": backend},
     )
-    return PruneReport(deleted=deleted, dedup_keys=dedup_keys, chunks=chunks)
+    return done
 
 
 def prune(

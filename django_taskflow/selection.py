@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypedDict, Unpack
 
 from django.db.models import QuerySet
 
@@ -19,27 +20,44 @@ from django_taskflow.exceptions import InvalidQuery
 TaskSelection = str | uuid.UUID | Iterable[str | uuid.UUID] | QuerySet[models.Task] | None
 
 
+class TaskFilters(TypedDict, total=False):
+    """The filters of ``find_tasks`` that select tasks instead of ids (all must match)."""
+
+    name: str | None
+    tag: str | None
+    queue: str | None
+    status: str | Iterable[str] | None
+
+
 def in_chunks(
     write: Callable[[str, list[uuid.UUID]], rerun.Report],
     task_ids: TaskSelection,
     *,
     backend: str,
     operation: str,
-    name: str | None = None,
-    tag: str | None = None,
-    queue: str | None = None,
-    status: str | Iterable[str] | None = None,
+    **filters: Unpack[TaskFilters],
 ) -> rerun.Report:
     """Call ``write(database, ids)`` on the selection, chunk by chunk; add up the reports.
 
     ``operation`` names the caller in the error raised for no selection,
     or for ids and filters both given.
     """
+    unexpected = sorted(set(filters) - TaskFilters.__optional_keys__)
+    if unexpected:
+        # As a plain signature would: a misspelt filter must not select everything else.
+        raise TypeError(f"{operation}() got an unexpected keyword argument {unexpected[0]!r}")
     database = queries.database_for(backend)
     report = rerun.Report()
-    for chunk in task_id_chunks(
-        _selection(task_ids, name, tag, queue, status, backend, operation), rerun.CHUNK
-    ):
+    selection = _selection(
+        task_ids,
+        filters.get("name"),
+        filters.get("tag"),
+        filters.get("queue"),
+        filters.get("status"),
+        backend,
+        operation,
+    )
+    for chunk in task_id_chunks(selection, rerun.CHUNK):
         report.add(write(database, chunk))
     return report
 

@@ -19,11 +19,13 @@ from django_taskflow import access, models, payload_display
 # progress every second for a day would otherwise return 86,400 of them.
 EVENTS_SHOWN = 200
 
-# What the list reads of each row: never the arguments, result or details.
-LIST_FIELDS = (
+# The list's fields: what a task is and where it stands. The API renames
+# two model fields (``task``, ``queue``), read from ``task_path`` and ``queue_name``.
+_RENAMED = {"task": "task_path", "queue": "queue_name"}
+TASK_FIELDS = (
     "id",
-    "task_path",
-    "queue_name",
+    "task",
+    "queue",
     "priority",
     "status",
     "key",
@@ -42,6 +44,8 @@ LIST_FIELDS = (
     "cancel_reason",
     "original",
 )
+# What the list reads of each row: never the arguments, result or details.
+LIST_FIELDS = tuple(_RENAMED.get(name, name) for name in TASK_FIELDS)
 
 
 def sees_encrypted(context: Mapping[str, Any]) -> bool:
@@ -65,28 +69,7 @@ class TaskSerializer(serializers.ModelSerializer[models.Task]):
 
     class Meta:
         model = models.Task
-        fields = [
-            "id",
-            "task",
-            "queue",
-            "priority",
-            "status",
-            "key",
-            "tags",
-            "attempts",
-            "max_attempts",
-            "progress",
-            "run_after",
-            "enqueued_at",
-            "started_at",
-            "finished_at",
-            "worker_id",
-            "enqueued_by",
-            "cancel_requested_at",
-            "cancelled_by",
-            "cancel_reason",
-            "original",
-        ]
+        fields = list(TASK_FIELDS)
         read_only_fields = fields
 
 

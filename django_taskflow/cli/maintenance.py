@@ -157,10 +157,16 @@ def prune(out: Printer, *, backend: str, older_than: Any, status: Any, **options
                 {
                     verb.replace(" ", "_"): dict(report.deleted),
                     "total": report.total,
+                    "flows": report.flows,
                     "expired_dedup_keys": report.dedup_keys,
                 }
             )
         )
     else:
-        keys = f" and {report.dedup_keys} expired deduplication keys" if report.dedup_keys else ""
-        out.say(f"{verb} {output.plural(report.total, 'task')} ({details}){keys}")
+        parts = [f"{output.plural(report.total, 'task')} ({details})"]
+        if report.flows:
+            parts.append(output.plural(report.flows, "finished flow"))
+        if report.dedup_keys:
+            parts.append(f"{report.dedup_keys} expired deduplication keys")
+        listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        out.say(f"{verb} {listed}")

@@ -202,6 +202,35 @@ def delete_tasks(
     return len(ids)
 
 
+def delete_flows(cursor: Any, *, tables: dict[str, str], params: Sequence[Any], limit: int) -> int:
+    """Delete up to ``limit`` finished flows with no task left, oldest first; return how many.
+
+    ``params``: the flows' status, the time they finished before, their
+    backend. The inner SELECT walks ``taskflow_flow_finished_idx`` and
+    looks each flow up in the task table's flow index; the outer DELETE
+    repeats the status and the "no task" test, so a flow resumed meanwhile
+    (running again, with new steps) stays. Plain SQL that PostgreSQL and
+    SQLite both run.
+    """
+    flow, task = tables["flow"], tables["task"]
+    status, before, backend = params
+    no_task = f"NOT EXISTS (SELECT 1 FROM {task} WHERE {task}.flow_id = {flow}.id)"
+    cursor.execute(
+        f"""
+        DELETE FROM {flow}
+        WHERE id IN (
+            SELECT id FROM {flow}
+            WHERE status = %s AND finished_at < %s AND backend = %s AND {no_task}
+            ORDER BY finished_at LIMIT %s
+        )
+        AND status = %s AND {no_task}
+        """,
+        [status, before, backend, limit, status],
+    )
+    deleted: int = cursor.rowcount
+    return max(deleted, 0)
+
+
 # A counter row's key (models.TaskCounter), then what is added to it.
 COUNTER_KEY = ("backend", "task_path", "outcome", "status", "bucket", "shard")
 

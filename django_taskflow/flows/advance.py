@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,12 @@ logger = logging.getLogger(__name__)
 # (its worker died after the outcome's commit): the sweep advances its flow.
 SWEEP_GRACE = timedelta(seconds=2)
 SWEEP_LIMIT = 100
+# A running flow not advanced for this many leases is advanced by the sweep
+# anyway, so that a step whose task was deleted (pruned, purged, deleted by
+# hand) before its outcome was taken in fails the flow instead of stalling it.
+QUIET_LEASES = 5
+# Open steps' tasks read per statement: SQLite takes at most 32,766 parameters.
+READ_CHUNK = 1000
 
 _STEP_STATE = {
     "succeeded": progress.SUCCEEDED,
@@ -90,7 +96,11 @@ def save(flow: models.Flow, database: str) -> None:
 
 
 def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None = None) -> None:
-    """Copy the outcomes of the flow's open steps' tasks (or of ``only``) into its ``steps``."""
+    """Copy the outcomes of the flow's open steps' tasks (or of ``only``) into its ``steps``.
+
+    A step whose task is gone fails, saying so: its outcome can no longer
+    be known, and the flow must not wait for it forever.
+    """
     wanted = None if only is None else {str(task_id) for task_id in only}
     open_steps = {
         state["task"]: position
@@ -99,13 +109,12 @@ def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None 
     }
     if not open_steps:
         return
-    ended = (
-        models.Task.objects.using(database)
-        .filter(pk__in=list(open_steps), status__in=FINISHED)
-        .values_list("id", "status", "result")
-    )
     failed: list[uuid.UUID] = []
-    for task_id, status, result in ended:
+    found: set[str] = set()
+    for task_id, status, result in _open_tasks(database, list(open_steps)):
+        found.add(str(task_id))
+        if status not in FINISHED:
+            continue
         position = open_steps[str(task_id)]
         state: dict[str, Any] = {"state": _STEP_STATE[status], "task": str(task_id)}
         if status == "succeeded":
@@ -115,6 +124,31 @@ def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None 
         flow.steps[position] = state
     if failed:
         _add_errors(database, flow, failed, open_steps)
+    for task_id in open_steps.keys() - found:
+        _fail_missing(flow, open_steps[task_id], task_id)
+
+
+def _open_tasks(database: str, task_ids: list[str]) -> Iterator[tuple[uuid.UUID, str, Any]]:
+    """(id, status, result) of those of ``task_ids`` that exist; results of finished ones only."""
+    for start in range(0, len(task_ids), READ_CHUNK):
+        chunk = task_ids[start : start + READ_CHUNK]
+        rows = models.Task.objects.using(database).filter(pk__in=chunk).order_by()
+        yield from rows.values_list("id", "status", "result")
+
+
+def _fail_missing(flow: models.Flow, position: int, task_id: str) -> None:
+    flow.steps[position] = {
+        "state": progress.FAILED,
+        "task": task_id,
+        "error": f"its task {task_id} was deleted before the flow took in its outcome",
+    }
+    logger.warning(
+        "flow %s: the task %s of step %d is gone; the step failed",
+        flow.id,
+        task_id,
+        position,
+        extra={"action": "flow_step_missing", "flow_id": str(flow.id), "task_id": task_id},
+    )
 
 
 def _add_errors(
@@ -175,24 +209,42 @@ def advance_after(database: str, ended: Iterable[tuple[uuid.UUID, uuid.UUID]]) -
             )
 
 
-def sweep(database: str, now: datetime | None = None) -> int:
-    """Advance running flows with a step that ended unnoticed, or past their deadline.
+def sweep(database: str, now: datetime | None = None, *, lease_seconds: float = 30.0) -> int:
+    """Advance running flows with a step that ended unnoticed, past their deadline,
+    or not advanced for ``QUIET_LEASES`` leases (their steps' tasks may be gone).
 
-    Returns how many flows it advanced.
+    Returns how many flows it found due (it advances at most ``SWEEP_LIMIT``).
     """
     now = now or timezone.now()
     # Running flows first (a partial index holds only them), least recently
     # advanced first; then their steps' tasks, through the flow index. One
     # statement joining the two would let the planner walk the task table.
-    deadlines = dict(
+    running = list(
         models.Flow.objects.using(database)
         .filter(status=models.FlowStatus.RUNNING)
         .order_by("advanced_at")
-        .values_list("id", "deadline")[: SWEEP_LIMIT * 10]
+        .values_list("id", "deadline", "advanced_at")[: SWEEP_LIMIT * 10]
     )
-    if not deadlines:
+    if not running:
         return 0
-    running = list(deadlines)
+    quiet_since = now - timedelta(seconds=lease_seconds * QUIET_LEASES)
+    urgent = {flow_id for flow_id, deadline, _ in running if deadline and deadline < now}
+    urgent |= _with_missed_steps(database, [flow_id for flow_id, _, _ in running], now)
+    # Then the quiet ones, least recently advanced first: each advance moves
+    # its flow to the back, so the next sweeps reach the others.
+    quiet = [
+        flow_id
+        for flow_id, _, advanced_at in running
+        if advanced_at < quiet_since and flow_id not in urgent
+    ]
+    due = [*sorted(urgent), *quiet]
+    for flow_id in due[:SWEEP_LIMIT]:
+        advance(database, flow_id, now)
+    return len(due)
+
+
+def _with_missed_steps(database: str, running: list[uuid.UUID], now: datetime) -> set[uuid.UUID]:
+    """The flows among ``running`` with a step whose task ended a while ago, still open."""
     missed = (
         models.Task.objects.using(database)
         .filter(
@@ -207,16 +259,12 @@ def sweep(database: str, now: datetime | None = None) -> int:
     candidates: dict[uuid.UUID, set[str]] = {}
     for flow_id, task_id in missed:
         candidates.setdefault(flow_id, set()).add(str(task_id))
-    due = {flow_id for flow_id, deadline in deadlines.items() if deadline and deadline < now}
-    if candidates:
-        for flow_id, steps in (
-            models.Flow.objects.using(database)
-            .filter(pk__in=list(candidates))
-            .values_list("id", "steps")
-        ):
-            open_tasks = {s.get("task") for s in steps if s["state"] == progress.QUEUED}
-            if open_tasks & candidates[flow_id]:
-                due.add(flow_id)
-    for flow_id in sorted(due)[:SWEEP_LIMIT]:
-        advance(database, flow_id, now)
-    return len(due)
+    if not candidates:
+        return set()
+    return {
+        flow_id
+        for flow_id, steps in models.Flow.objects.using(database)
+        .filter(pk__in=list(candidates))
+        .values_list("id", "steps")
+        if {s.get("task") for s in steps if s["state"] == progress.QUEUED} & candidates[flow_id]
+    }

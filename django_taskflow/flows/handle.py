@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Self
@@ -13,10 +10,8 @@ from asgiref.sync import sync_to_async
 from django.tasks import task_backends
 
 from django_taskflow import models
-from django_taskflow.exceptions import ResultNotFound, ResultTimeout
-
-_FIRST_POLL = 0.005
-_MAX_POLL = 0.2
+from django_taskflow.exceptions import ResultNotFound
+from django_taskflow.polling import Waiting
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,7 +34,7 @@ class BatchProgress(NamedTuple):
     total: int
 
 
-class FlowResult:
+class FlowResult(Waiting):
     """A snapshot of a flow; ``refresh()`` reloads it, ``wait()`` waits for its end."""
 
     def __init__(self, flow: models.Flow, database: str) -> None:
@@ -113,25 +108,6 @@ class FlowResult:
         """Async twin of :meth:`refresh`."""
         await sync_to_async(self.refresh, thread_sensitive=True)()
 
-    def wait(self, timeout: float | None = None) -> Self:
-        """Block until the flow has finished, refreshing this snapshot; return it.
-
-        Raises :class:`ResultTimeout` after ``timeout`` seconds.
-        """
-        self.refresh()
-        for pause in self._pauses(timeout):
-            time.sleep(pause)
-            self.refresh()
-        return self
-
-    async def await_(self, timeout: float | None = None) -> Self:
-        """Async twin of :meth:`wait`."""
-        await self.arefresh()
-        for pause in self._pauses(timeout):
-            await asyncio.sleep(pause)
-            await self.arefresh()
-        return self
-
     def cancel(self, *, reason: str = "", by: Any = None) -> bool:
         """Cancel the flow; see ``operations.cancel_flow``."""
         from django_taskflow import operations
@@ -144,14 +120,8 @@ class FlowResult:
         """Async twin of :meth:`cancel`."""
         return await sync_to_async(self.cancel, thread_sensitive=True)(reason=reason, by=by)
 
-    def _pauses(self, timeout: float | None) -> Iterator[float]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = _FIRST_POLL
-        while not self.is_finished:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(f"Flow {self.id} is still {self.status} after {timeout} s.")
-            yield pause
-            pause = min(pause * 2, _MAX_POLL)
+    def unfinished_text(self) -> str:
+        return f"Flow {self.id} is still {self.status}"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.status}>"

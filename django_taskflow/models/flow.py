@@ -67,6 +67,9 @@ class Flow(models.Model):
                 condition=models.Q(status="running"),
             ),
             models.Index(fields=["-created_at"], name="taskflow_flow_created_idx"),
+            # Retention deletes finished flows of a status, oldest first
+            # (flows/pruning.py); running flows have no finished_at.
+            models.Index(fields=["status", "finished_at"], name="taskflow_flow_finished_idx"),
         ]
 
     def __str__(self) -> str:

@@ -9,8 +9,8 @@ writes are ``rerun.py``'s and ``stuck.py``'s.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Unpack
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,25 +20,23 @@ from django_taskflow.definition import TaskflowTask
 from django_taskflow.exceptions import InvalidQuery, ResultNotFound
 from django_taskflow.operations.inputs import operator_name
 from django_taskflow.operations.twins import async_twin
-from django_taskflow.selection import TaskSelection, in_chunks
+from django_taskflow.selection import TaskFilters, TaskSelection, in_chunks
 from django_taskflow.states import FINISHED
 
 
 def requeue(
     task_ids: TaskSelection = None,
     *,
-    name: str | None = None,
-    tag: str | None = None,
-    queue: str | None = None,
-    status: str | Iterable[str] | None = None,
     by: Any = None,
     dry_run: bool = False,
     backend: str = "default",
+    **filters: Unpack[TaskFilters],
 ) -> rerun.Report:
     """Enqueue a new task with the same inputs for each finished task selected.
 
     Select with ``task_ids`` (one id, several, or a queryset of tasks) or
-    with the filters of ``find_tasks`` (at least one). The new task's
+    with the filters of ``find_tasks`` (at least one of ``name``, ``tag``,
+    ``queue``, ``status``). The new task's
     ``original`` is the id of the task it repeats; the original is left as
     it is. Queued and running tasks are refused, and so is a ``unique=True``
     task while another copy of it is queued or running. Returns a
@@ -46,29 +44,16 @@ def requeue(
     ``refused`` (count by reason) and ``new_ids``. With ``dry_run``, the
     report counts what would be made and refused, and nothing is written.
     """
-    who = operator_name(by)
-    return in_chunks(
-        lambda database, ids: rerun.requeue(database, ids, by=who, dry_run=dry_run),
-        task_ids,
-        name=name,
-        tag=tag,
-        queue=queue,
-        status=status,
-        backend=backend,
-        operation="requeue",
-    )
+    return _rerun(rerun.requeue, "requeue", task_ids, by, dry_run, backend, filters)
 
 
 def retry_now(
     task_ids: TaskSelection = None,
     *,
-    name: str | None = None,
-    tag: str | None = None,
-    queue: str | None = None,
-    status: str | Iterable[str] | None = None,
     by: Any = None,
     dry_run: bool = False,
     backend: str = "default",
+    **filters: Unpack[TaskFilters],
 ) -> rerun.Report:
     """Put each failed or waiting task selected back in the queue, to run at once.
 
@@ -78,16 +63,25 @@ def retry_now(
     records ``by``. Other states are refused with the reason; selection,
     ``dry_run`` and return value as in :func:`requeue`.
     """
+    return _rerun(rerun.retry_now, "retry_now", task_ids, by, dry_run, backend, filters)
+
+
+def _rerun(
+    write: Callable[..., rerun.Report],
+    operation: str,
+    task_ids: TaskSelection,
+    by: Any,
+    dry_run: bool,
+    backend: str,
+    filters: TaskFilters,
+) -> rerun.Report:
     who = operator_name(by)
     return in_chunks(
-        lambda database, ids: rerun.retry_now(database, ids, by=who, dry_run=dry_run),
+        lambda database, ids: write(database, ids, by=who, dry_run=dry_run),
         task_ids,
-        name=name,
-        tag=tag,
-        queue=queue,
-        status=status,
         backend=backend,
-        operation="retry_now",
+        operation=operation,
+        **filters,
     )
 
 

@@ -161,8 +161,9 @@ class LeaseKeeper:
             self.next_recovery = clock + self.lease_seconds / 2 * random.uniform(0.5, 1)  # noqa: S311
             recovery.recover_expired(self.database, self.now())
             # Flows whose step ended without advancing them (a worker died
-            # between the two commits, or the step was recovered or cancelled).
-            flow_advance.sweep(self.database, self.now())
+            # between the two commits, or the step was recovered or cancelled),
+            # and quiet ones, whose step's task may have been deleted.
+            flow_advance.sweep(self.database, self.now(), lease_seconds=self.lease_seconds)
         if self.on_cancel_requests is not None and self._cancel_check_due(clock):
             self.cancel_check_owed = True  # until read: a failed read is tried again
             self.on_cancel_requests(cancel_requests.pending_requests(self.database, self.worker_id))

@@ -4,9 +4,9 @@ Every worker tries, every ``CHECK_SECONDS``, to take the backend's pruning
 turn (``retention.take_turn``: one guarded UPDATE, so one worker at a
 time). The worker holding the turn deletes one chunk per pass of its
 supervisor loop, pausing after it as ``retention.prune_statuses`` does, until nothing is left
-or its turn ends: the finished tasks by ``RETENTION``, then the expired
-deduplication keys (``retention.prune_dedup_keys_chunk``), which go even
-without ``RETENTION``. Slots claim and run tasks meanwhile, on their own
+or its turn ends, in the order of ``retention.plan``: the finished tasks by
+``RETENTION``, the finished flows they leave without tasks, then the expired
+deduplication keys, which go even without ``RETENTION``. Slots claim and run tasks meanwhile, on their own
 connections: pruning never runs on the hot path. Like the scheduler, a
 lost connection is logged and retried later; the worker never stops for it.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -54,11 +55,8 @@ class RetentionDuty:
         self.now = now
         self.next_run = 0.0
         self.turn_ends: float | None = None
-        self.remaining: list[tuple[str, datetime]] = []
-        # The keys expired at this instant go once the statuses are done.
-        self.keys_expired_at: datetime | None = None
-        self.deleted = 0
-        self.keys_deleted = 0
+        self.remaining: list[retention.PruneStep] = []
+        self.deleted: Counter[str] = Counter()  # rows of each kind this turn
 
     def due_in(self) -> float:
         """Seconds until the duty wants to run again (0 when due now)."""
@@ -67,7 +65,7 @@ class RetentionDuty:
     def run_if_due(self) -> int | None:
         """Take the turn or prune one chunk if due; return the tasks deleted, or None.
 
-        Expired deduplication keys deleted are not counted in it.
+        Flows and expired deduplication keys deleted are not counted in it.
         """
         if self.clock() < self.next_run:
             return None
@@ -92,47 +90,42 @@ class RetentionDuty:
                 return None
             self.turn_ends = self.clock() + retention.TURN_SECONDS - TURN_MARGIN_SECONDS
             now = self.now()
-            self.remaining = list(retention.retention_cutoffs(self.retention, now).items())
-            self.keys_expired_at = now
-            self.deleted = self.keys_deleted = 0
-        started = self.clock()
-        deleted = 0
-        while self.remaining:
-            status, before = self.remaining[0]
-            count = retention.prune_chunk(
-                self.database, self.backend, status, before, self.chunk_size
+            cutoffs = retention.retention_cutoffs(self.retention, now)
+            self.remaining = retention.plan(
+                self.database, self.backend, cutoffs, now, self.chunk_size
             )
-            deleted += count
-            self.deleted += count
+            self.deleted = Counter()
+        started = self.clock()
+        tasks = 0
+        # Chunk by chunk: a full one ends the pass, a short one finishes its step.
+        while self.remaining:
+            step = self.remaining[0]
+            count = step.delete_chunk()
+            self.deleted[step.kind] += count
+            tasks += count if step.kind == "tasks" else 0
             if count == self.chunk_size:
                 break
-            self.remaining.pop(0)  # this status is done: the next one in the same pass
-        if not self.remaining and self.keys_expired_at is not None:
-            count = retention.prune_dedup_keys_chunk(
-                self.database, self.keys_expired_at, self.chunk_size
-            )
-            self.keys_deleted += count
-            if count < self.chunk_size:
-                self.keys_expired_at = None
+            self.remaining.pop(0)
         finished = self.clock()
-        if (not self.remaining and self.keys_expired_at is None) or finished >= self.turn_ends:
+        if not self.remaining or finished >= self.turn_ends:
             self._end_turn()
         else:
             self.next_run = finished + (finished - started) * retention.pause_ratio_for(
                 self.database
             )
-        return deleted
+        return tasks
 
     def _end_turn(self) -> None:
-        retention.record_turn(self.database, self.backend, self.holder, self.deleted)
-        if self.deleted or self.keys_deleted:
+        retention.record_turn(self.database, self.backend, self.holder, self.deleted["tasks"])
+        if self.deleted.total():
             logger.info(
-                "pruned %d finished tasks past their retention and %d expired deduplication keys",
-                self.deleted,
-                self.keys_deleted,
+                "pruned %d finished tasks past their retention, %d finished flows "
+                "and %d expired deduplication keys",
+                self.deleted["tasks"],
+                self.deleted["flows"],
+                self.deleted["dedup_keys"],
                 extra={"action": "tasks_pruned", "backend": self.backend},
             )
         self.turn_ends = None
         self.remaining = []
-        self.keys_expired_at = None
         self.next_run = self.clock() + CHECK_SECONDS

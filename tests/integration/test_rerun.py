@@ -161,6 +161,13 @@ def test_operations_need_a_selection() -> None:
         operations.retry_now(["not-an-id"])
 
 
+def test_a_misspelt_filter_is_refused_not_ignored() -> None:
+    task = failed_task()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stauts'"):
+        operations.retry_now([task.id], stauts="failed")  # type: ignore[call-arg]
+    assert models.Task.objects.get(pk=task.id).status == "failed"
+
+
 def test_async_twins() -> None:
     task = failed_task()
     report = async_to_sync(operations.aretry_now)(task.pk, by="dora")

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_taskflow import models, operations, retention
 from django_taskflow.exceptions import InvalidQuery
 from django_taskflow.worker.retention_duty import RetentionDuty
-from tests import tasks
+from tests import finished_rows, tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -28,45 +28,10 @@ type MakeFinished = Callable[..., list[str]]
 @pytest.fixture
 def make_finished() -> MakeFinished:
     """Builder: ``count`` finished tasks of ``status``, ``age`` ago, each with an attempt and two events."""
-
-    def make(
-        count: int, *, status: str = "succeeded", age: timedelta = timedelta(days=40)
-    ) -> list[str]:
-        finished = timezone.now() - age
-        rows = models.Task.objects.bulk_create(
-            models.Task(
-                task_path="tests.tasks.noop",
-                status=status,
-                attempts=1,
-                enqueued_at=finished,
-                started_at=finished,
-                finished_at=finished,
-            )
-            for _ in range(count)
-        )
-        models.Attempt.objects.bulk_create(
-            models.Attempt(
-                task=t, number=1, worker_id="w", finished_at=finished, outcome="succeeded"
-            )
-            for t in rows
-        )
-        models.Event.objects.bulk_create(
-            models.Event(task=t, kind=kind, created_at=finished)
-            for t in rows
-            for kind in ("started", status)
-        )
-        return [str(t.pk) for t in rows]
-
-    return make
+    return finished_rows.make_finished
 
 
-def remaining(ids: list[str]) -> tuple[int, int, int]:
-    """(tasks, attempts, events) of ``ids`` still in the database."""
-    return (
-        models.Task.objects.filter(pk__in=ids).count(),
-        models.Attempt.objects.filter(task_id__in=ids).count(),
-        models.Event.objects.filter(task_id__in=ids).count(),
-    )
+remaining = finished_rows.remaining
 
 
 def test_prune_deletes_old_tasks_with_their_attempts_and_events(
@@ -84,8 +49,9 @@ def test_prune_works_in_chunks_of_short_transactions(make_finished: MakeFinished
     old = make_finished(25)
     report = retention.prune(timedelta(days=30), chunk_size=10)
     assert report.total == 25
-    # 10, 10, 5 succeeded; one empty look at each other status, and at the expired dedup keys
-    assert report.chunks == 3 + 2 + 1
+    # 10, 10, 5 succeeded; one empty look at each other status, at each status's
+    # finished flows, and at the expired dedup keys
+    assert report.chunks == 3 + 2 + 3 + 1
     assert remaining(old) == (0, 0, 0)
 
 
@@ -145,7 +111,12 @@ def test_prune_command_with_dry_run_then_for_real(make_finished: MakeFinished) -
         taskflow(
             "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--dry-run", "--json"
         )
-    ) == {"would_delete": {"succeeded": 3, "cancelled": 1}, "total": 4, "expired_dedup_keys": 0}
+    ) == {
+        "would_delete": {"succeeded": 3, "cancelled": 1},
+        "total": 4,
+        "flows": 0,
+        "expired_dedup_keys": 0,
+    }
     assert remaining(succeeded)[0] == 3
     text = taskflow(
         "prune", "--older-than", "30d", "--status", "succeeded,cancelled", "--chunk-size", "2"

@@ -117,3 +117,20 @@ def test_cancel_a_flow_midway(workers: WorkerProcesses, tmp_path: Path) -> None:
     assert run.status == "cancelled"
     assert [step.state for step in run.steps] == ["succeeded", "cancelled", "never_run"]
     assert not models.Task.objects.filter(flow_id=run.id, flow_position=2).exists()
+
+
+def test_a_flow_whose_step_task_was_deleted_fails_instead_of_stalling(
+    workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    log = tmp_path / "on_error"
+    run = chain(ft.start.s(1), ft.add_one.s(), on_error=ft.log_call.s(str(log))).enqueue()
+    # Deleted before any worker saw it (purged, or deleted by hand).
+    models.Task.objects.filter(flow_id=run.id).delete()
+    workers.start("--concurrency", "1", lease_seconds=1)
+
+    run.wait(timeout=60)
+
+    assert run.status == "failed"
+    assert "was deleted before the flow took in its outcome" in run.error
+    assert [step.state for step in run.steps] == ["failed", "never_run", "succeeded"]
+    assert len(lines(log)) == 1

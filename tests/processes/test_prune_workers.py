@@ -4,60 +4,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from django_taskflow import models
 from django_taskflow.states import Status
 from tests import tasks
 from tests.conftest import WorkerProcesses, wait_for
+from tests.finished_rows import make_finished, remaining
 
 pytestmark = pytest.mark.processes
-
-
-def make_old_finished(count: int, status: str = "succeeded") -> list[str]:
-    """``count`` tasks finished 40 days ago, each with an attempt and two events."""
-    finished = timezone.now() - timedelta(days=40)
-    rows = models.Task.objects.bulk_create(
-        models.Task(
-            task_path="tests.tasks.noop",
-            status=status,
-            attempts=1,
-            enqueued_at=finished,
-            started_at=finished,
-            finished_at=finished,
-        )
-        for _ in range(count)
-    )
-    models.Attempt.objects.bulk_create(
-        models.Attempt(task=t, number=1, worker_id="old", finished_at=finished, outcome=status)
-        for t in rows
-    )
-    models.Event.objects.bulk_create(
-        models.Event(task=t, kind=kind, created_at=finished)
-        for t in rows
-        for kind in ("started", status)
-    )
-    return [str(t.pk) for t in rows]
-
-
-def left_of(ids: list[str]) -> tuple[int, int, int]:
-    return (
-        models.Task.objects.filter(pk__in=ids).count(),
-        models.Attempt.objects.filter(task_id__in=ids).count(),
-        models.Event.objects.filter(task_id__in=ids).count(),
-    )
 
 
 def test_prune_in_chunks_while_a_worker_drains_loses_nothing_of_the_queue(
     workers: WorkerProcesses, tmp_path: Path
 ) -> None:
-    old = make_old_finished(4000)
+    old = make_finished(4000)
     log = tmp_path / "runs.log"
     queued = [r.id for r in tasks.record_run.enqueue_many([(str(log),)] * 600)]
     workers.start("--concurrency", "2")
@@ -67,7 +32,7 @@ def test_prune_in_chunks_while_a_worker_drains_loses_nothing_of_the_queue(
         "taskflow", "prune", "--older-than", "30d", "--chunk-size", "200", "--json", stdout=out
     )
     assert json.loads(out.getvalue())["deleted"]["succeeded"] == 4000
-    assert left_of(old) == (0, 0, 0)
+    assert remaining(old) == (0, 0, 0)
     wait_for(
         lambda: models.Task.objects.filter(pk__in=queued, status=Status.SUCCEEDED).count() == 600,
         timeout=90,
@@ -81,13 +46,13 @@ def test_prune_in_chunks_while_a_worker_drains_loses_nothing_of_the_queue(
 def test_workers_prune_by_retention_one_at_a_time(
     workers: WorkerProcesses, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    old_ok = make_old_finished(1200)
-    old_failed = make_old_finished(30, status="failed")
+    old_ok = make_finished(1200)
+    old_failed = make_finished(30, status="failed")
     monkeypatch.setenv("TASKFLOW_RETENTION", json.dumps({"succeeded": "7d", "failed": "90d"}))
     first = workers.start()
     second = workers.start()
-    wait_for(lambda: left_of(old_ok) == (0, 0, 0), timeout=60)
-    assert left_of(old_failed) == (30, 30, 60)
+    wait_for(lambda: remaining(old_ok) == (0, 0, 0), timeout=60)
+    assert remaining(old_failed) == (30, 30, 60)
     fresh = tasks.add.enqueue(1, 2)
     assert fresh.wait(timeout=30).return_value == 3  # workers run tasks all along
     turn = wait_for(lambda: models.PruneTurn.objects.filter(last_deleted=1200).first())
