@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('django_taskflow', '0019_services'),
+        ('django_taskflow', '0020_service_event_notify'),
     ]
 
     operations = [
