@@ -12,6 +12,7 @@ rule that makes it see each committed event exactly once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -26,8 +27,10 @@ from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from django_taskflow import models, signals
+from django_taskflow import models, payload_display, signals
 from django_taskflow.db import dialect_for
+from django_taskflow.encoding import fields as sealed_fields
+from django_taskflow.encoding import stored as stored_encoding
 from django_taskflow.live import outbox
 from django_taskflow.models import EventKind
 from django_taskflow.services.log import ServiceEventStream
@@ -64,15 +67,38 @@ KIND_STATUS = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptError:
-    """The error of one attempt: an exception, or a value a validator rejected."""
+    """The error of one attempt: an exception, or a value a validator rejected.
+
+    An encrypted task's ``message`` and ``value`` are as stored (sealed), or
+    decrypted in an event's :meth:`TaskEvent.reveal` copy (``revealed``);
+    its string forms show ``[encrypted]`` in their place either way.
+    """
 
     attempt: int
     error_class: str
     message: str
     value: Any = None
+    revealed: bool = field(default=False, repr=False)
+
+    def _shown(self) -> tuple[str, Any]:
+        if self.revealed and self.error_class not in sealed_fields.PLAIN_ERRORS:
+            redacted = sealed_fields.REDACTED
+            return redacted if self.message else "", None if self.value is None else redacted
+        value = self.value
+        if sealed_fields.holds_sealed_text(value):
+            value = sealed_fields.redact_text(value)
+        return sealed_fields.redact_text(self.message), value
 
     def __str__(self) -> str:
-        return f"{self.error_class}: {self.message}" if self.message else self.error_class
+        message = self._shown()[0]
+        return f"{self.error_class}: {message}" if message else self.error_class
+
+    def __repr__(self) -> str:
+        message, value = self._shown()
+        return (
+            f"AttemptError(attempt={self.attempt!r}, error_class={self.error_class!r}, "
+            f"message={message!r}, value={value!r})"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +107,14 @@ class TaskEvent:
 
     ``errors`` lists the error of every attempt up to this one (loaded on
     first use); ``is_failure`` is True only for a final failure.
+
+    An encrypted task's event holds its payload as stored: the progress
+    detail and error texts sealed, the result the stored ciphertext, the
+    progress message ``"[encrypted]"``. :meth:`reveal` gives a copy with
+    them decrypted by this process's keys, for a receiver that needs them.
+    Its string forms (``str()``, ``repr()``, and those of ``error`` and
+    ``errors``) show ``[encrypted]`` in their place, revealed or not, so
+    that a log line or an error tracker never gets them.
     """
 
     id: int | None
@@ -94,6 +128,69 @@ class TaskEvent:
     data: dict[str, Any] = field(default_factory=dict)
     result: Any = None
     database: str = "default"
+    # The task's ``encoding`` column and backend: how to read its payload.
+    encoding: str | None = None
+    backend: str = "default"
+    # True for the copy reveal() made: its payload is no longer sealed.
+    revealed: bool = field(default=False, repr=False)
+
+    @property
+    def is_encrypted(self) -> bool:
+        """Whether the task's payloads are stored encrypted (its string forms then hide them)."""
+        return self.encoding is not None and stored_encoding.read(self.encoding).key_id is not None
+
+    def reveal(self) -> TaskEvent:
+        """This event with its task's encoded payloads decoded (decrypted) by this process.
+
+        For a receiver that needs the progress detail, message, error texts
+        or result of an encrypted task; what this process cannot decode (a
+        key it lacks) shows why instead. The copy's string forms stay
+        redacted. Plain tasks' events are returned as they are.
+        """
+        if self.encoding is None:
+            return self
+        data = payload_display.shown_event_data(
+            self.data,
+            task_id=self.task_id,
+            encoding=self.encoding,
+            backend=self.backend,
+            attempt=self.attempt,
+            reveal=True,
+        )
+        result = payload_display.revealed_result(
+            self.result, self.task_id, self.encoding, self.backend
+        )
+        return dataclasses.replace(self, data=data, result=result, revealed=self.is_encrypted)
+
+    def __repr__(self) -> str:
+        shown: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr
+        }
+        if self.is_encrypted:
+            shown["data"] = self._redacted_data()
+            if self.result is not None:
+                shown["result"] = sealed_fields.REDACTED
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def _redacted_data(self) -> dict[str, Any]:
+        if not self.revealed:  # sealed as stored: each sealed part shown as [encrypted]
+            return payload_display.shown_event_data(
+                self.data,
+                task_id=self.task_id,
+                encoding=self.encoding,
+                backend=self.backend,
+                attempt=self.attempt,
+                reveal=False,
+            )
+        plain_error = self.data.get("error_class") in sealed_fields.PLAIN_ERRORS
+        return {
+            key: sealed_fields.REDACTED
+            if key in payload_display.ENCRYPTED_EVENT_KEYS
+            and value not in (None, "", {})
+            and not (plain_error and key == "error_message")
+            else value
+            for key, value in self.data.items()
+        }
 
     @property
     def status(self) -> str:
@@ -118,6 +215,7 @@ class TaskEvent:
             error_class=self.data["error_class"],
             message=self.data.get("error_message", ""),
             value=self.data.get("error_value"),
+            revealed=self.revealed,
         )
 
     @cached_property
@@ -150,6 +248,8 @@ def from_row(event: models.Event, database: str) -> TaskEvent:
         data=event.data,
         result=task.result if event.kind == EventKind.SUCCEEDED else None,
         database=database,
+        encoding=task.encoding,
+        backend=task.backend,
     )
 
 

@@ -57,8 +57,8 @@ class TaskflowResult(TaskResult):  # type: ignore[misc, type-arg]  # frozen at r
         # Logs and error trackers print results: never an encrypted task's payloads.
         return (
             f"{type(self).__name__}(id={self.id!r}, task={self.task.module_path!r}, "
-            f"status={self.status!r}, args=[redacted], kwargs={{redacted}}, "
-            "return_value=[redacted])"
+            f"status={self.status!r}, args=[encrypted], kwargs=[encrypted], "
+            "return_value=[encrypted])"
         )
 
     def wait(self, timeout: float | None = None) -> Self:

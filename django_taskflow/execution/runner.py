@@ -231,7 +231,7 @@ def _run(
         logger.error(
             "task %s cannot run: %s",
             claimed.id,
-            exc,
+            sealed_attempts.loggable_error(claimed, exc),
             extra={"action": "task_unreadable", "task_id": str(claimed.id)},
         )
         return _failed(claimed, exc, now=started_at, retryable=False), None
