@@ -27,10 +27,13 @@ from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from django_taskflow import models, payload_display, signals
+from django_taskflow import event_payload, models, signals
 from django_taskflow.db import dialect_for
 from django_taskflow.encoding import fields as sealed_fields
 from django_taskflow.encoding import stored as stored_encoding
+from django_taskflow.event_payload import (
+    AttemptError as AttemptError,  # where it was defined before
+)
 from django_taskflow.live import outbox
 from django_taskflow.models import EventKind
 from django_taskflow.services.log import ServiceEventStream
@@ -63,42 +66,6 @@ KIND_STATUS = {
     EventKind.REQUEUED: "queued",
     EventKind.KEY_MISSING: "queued",
 }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptError:
-    """The error of one attempt: an exception, or a value a validator rejected.
-
-    An encrypted task's ``message`` and ``value`` are as stored (sealed), or
-    decrypted in an event's :meth:`TaskEvent.reveal` copy (``revealed``);
-    its string forms show ``[encrypted]`` in their place either way.
-    """
-
-    attempt: int
-    error_class: str
-    message: str
-    value: Any = None
-    revealed: bool = field(default=False, repr=False)
-
-    def _shown(self) -> tuple[str, Any]:
-        if self.revealed and self.error_class not in sealed_fields.PLAIN_ERRORS:
-            redacted = sealed_fields.REDACTED
-            return redacted if self.message else "", None if self.value is None else redacted
-        value = self.value
-        if sealed_fields.holds_sealed_text(value):
-            value = sealed_fields.redact_text(value)
-        return sealed_fields.redact_text(self.message), value
-
-    def __str__(self) -> str:
-        message = self._shown()[0]
-        return f"{self.error_class}: {message}" if message else self.error_class
-
-    def __repr__(self) -> str:
-        message, value = self._shown()
-        return (
-            f"AttemptError(attempt={self.attempt!r}, error_class={self.error_class!r}, "
-            f"message={message!r}, value={value!r})"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,50 +114,17 @@ class TaskEvent:
         key it lacks) shows why instead. The copy's string forms stay
         redacted. Plain tasks' events are returned as they are.
         """
-        if self.encoding is None:
-            return self
-        data = payload_display.shown_event_data(
-            self.data,
-            task_id=self.task_id,
-            encoding=self.encoding,
-            backend=self.backend,
-            attempt=self.attempt,
-            reveal=True,
-        )
-        result = payload_display.revealed_result(
-            self.result, self.task_id, self.encoding, self.backend
-        )
-        return dataclasses.replace(self, data=data, result=result, revealed=self.is_encrypted)
+        return event_payload.revealed(self)
 
     def __repr__(self) -> str:
         shown: dict[str, Any] = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr
         }
         if self.is_encrypted:
-            shown["data"] = self._redacted_data()
+            shown["data"] = event_payload.redacted_data(self)
             if self.result is not None:
                 shown["result"] = sealed_fields.REDACTED
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
-
-    def _redacted_data(self) -> dict[str, Any]:
-        if not self.revealed:  # sealed as stored: each sealed part shown as [encrypted]
-            return payload_display.shown_event_data(
-                self.data,
-                task_id=self.task_id,
-                encoding=self.encoding,
-                backend=self.backend,
-                attempt=self.attempt,
-                reveal=False,
-            )
-        plain_error = self.data.get("error_class") in sealed_fields.PLAIN_ERRORS
-        return {
-            key: sealed_fields.REDACTED
-            if key in payload_display.ENCRYPTED_EVENT_KEYS
-            and value not in (None, "", {})
-            and not (plain_error and key == "error_message")
-            else value
-            for key, value in self.data.items()
-        }
 
     @property
     def status(self) -> str:
