@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -58,17 +59,15 @@ def test_a_typed_parameter_of_the_wrong_shape_is_a_400_beside_its_position(
     assert not models.Task.objects.exists()
 
 
+def post_remind(client: Any, **kwargs: object) -> Any:
+    body = {"task": "remind", "args": [{"number": "7", "due_on": "2026-04-01"}], "kwargs": kwargs}
+    return client.post(f"{API}/tasks/", body, format="json")
+
+
 def test_an_unreadable_typed_keyword_argument_is_a_400_beside_its_name(
     make_user: Callable, client_for: Callable
 ) -> None:
-    client = client_for(make_user())
-    body = {
-        "task": "remind",
-        "args": [{"number": "7", "due_on": "2026-04-01"}],
-        "kwargs": {"when": "next tuesday", "amount": "lots"},
-    }
-
-    response = client.post(f"{API}/tasks/", body, format="json")
+    response = post_remind(client_for(make_user()), when="next tuesday", amount="lots")
 
     assert response.status_code == 400
     assert response.json() == {
@@ -90,13 +89,8 @@ def test_a_decimal_given_as_a_json_number_is_read_from_its_text(
     make_user: Callable, client_for: Callable
 ) -> None:
     client = client_for(make_user())
-    body = {
-        "task": "remind",
-        "args": [{"number": "7", "due_on": "2026-04-01"}],
-        "kwargs": {"when": "2026-04-01T09:00:00+00:00", "amount": 0.1},
-    }
 
-    response = client.post(f"{API}/tasks/", body, format="json")
+    response = post_remind(client, when="2026-04-01T09:00:00+00:00", amount=0.1)
 
     assert response.status_code == 201, response.json()
     run_tasks()
