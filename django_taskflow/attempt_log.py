@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django_taskflow.encoding import fields as sealed_fields
+from django_taskflow.encoding import stored as stored_encoding
 from django_taskflow.states import AttemptOutcome, Status
 
 if TYPE_CHECKING:
@@ -136,10 +138,14 @@ class AttemptLine:
         )
         if outcome.status == Status.SUCCEEDED:
             result = "null" if outcome.result_json is None else outcome.result_json
+            if outcome.result_json is not None and _is_encrypted(task.encoding):
+                result = sealed_fields.REDACTED
             text += f" → {truncate(result, RESULT_WIDTH)}"
         elif outcome.error_class:
             error = outcome.error_class.rpartition(".")[2]
-            message = truncate(outcome.error_message, MESSAGE_WIDTH)
+            # An encrypted task's error texts are sealed (a cancelled attempt's
+            # message holds one after its plain prefix): never logged as ciphertext.
+            message = truncate(sealed_fields.redact_text(outcome.error_message), MESSAGE_WIDTH)
             text += f": {error}: {message}" if message else f": {error}"
         if outcome.retry_at is not None:
             wait = (outcome.retry_at - completion.finished_at).total_seconds()
@@ -150,6 +156,10 @@ class AttemptLine:
                 else "; next attempt now"
             )
         return text
+
+
+def _is_encrypted(encoding: str | None) -> bool:
+    return encoding is not None and stored_encoding.read(encoding).key_id is not None
 
 
 # Looked up, not built, for every line: an enum's .value is a descriptor call.
@@ -225,5 +235,8 @@ class ProgressLine:
         text = f"progress {task_label(task.task_path, task.id)} {self.note.data['progress']:.0%}"
         detail = self.note.data.get("detail")
         if detail:
-            text += " " + truncate(json.dumps(detail, default=str), RESULT_WIDTH)
+            if _is_encrypted(task.encoding):
+                text += " " + sealed_fields.REDACTED
+            else:
+                text += " " + truncate(json.dumps(detail, default=str), RESULT_WIDTH)
         return text

@@ -94,10 +94,20 @@ def check_call(
         payloads.encode_arguments(definition.module_path, args, kwargs, max_bytes)
     except (UnserializablePayload, PayloadTooLarge) as exc:
         problems.call.append(str(exc))
-    try:
-        _typed(definition, args, kwargs)
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        problems.call.append(f"The arguments do not fit the task's typed parameters: {exc}")
+    # A value of the right JSON shape may still not be readable as its type
+    # (an ISO date that is not one): said beside its argument too.
+    by_position, by_name = typed_calls.unreadable_arguments(
+        definition.func, definition.takes_context, args, kwargs
+    )
+    for index, message in by_position.items():
+        problems.args.setdefault(index, message)
+    for name, message in by_name.items():
+        problems.kwargs.setdefault(name, message)
+    if not problems:
+        try:
+            _typed(definition, args, kwargs)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            problems.call.append(f"The arguments do not fit the task's typed parameters: {exc}")
     return problems
 
 

@@ -11,6 +11,7 @@ rule that makes it see each committed event exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -23,8 +24,13 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from django_taskflow import log_reading, models, signals
+from django_taskflow import event_payload, log_reading, models, signals
 from django_taskflow.db import dialect_for
+from django_taskflow.encoding import fields as sealed_fields
+from django_taskflow.encoding import stored as stored_encoding
+from django_taskflow.event_payload import (
+    AttemptError as AttemptError,  # where it was defined before
+)
 from django_taskflow.live import outbox
 from django_taskflow.log_reading import LogStream
 from django_taskflow.models import EventKind
@@ -60,25 +66,20 @@ KIND_STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptError:
-    """The error of one attempt: an exception, or a value a validator rejected."""
-
-    attempt: int
-    error_class: str
-    message: str
-    value: Any = None
-
-    def __str__(self) -> str:
-        return f"{self.error_class}: {self.message}" if self.message else self.error_class
-
-
 @dataclass(frozen=True, kw_only=True)
 class TaskEvent:
     """One thing that happened to a task.
 
     ``errors`` lists the error of every attempt up to this one (loaded on
     first use); ``is_failure`` is True only for a final failure.
+
+    An encrypted task's event holds its payload as stored: the progress
+    detail and error texts sealed, the result the stored ciphertext, the
+    progress message ``"[encrypted]"``. :meth:`reveal` gives a copy with
+    them decrypted by this process's keys, for a receiver that needs them.
+    Its string forms (``str()``, ``repr()``, and those of ``error`` and
+    ``errors``) show ``[encrypted]`` in their place, revealed or not, so
+    that a log line or an error tracker never gets them.
     """
 
     id: int | None
@@ -92,6 +93,36 @@ class TaskEvent:
     data: dict[str, Any] = field(default_factory=dict)
     result: Any = None
     database: str = "default"
+    # The task's ``encoding`` column and backend: how to read its payload.
+    encoding: str | None = None
+    backend: str = "default"
+    # True for the copy reveal() made: its payload is no longer sealed.
+    revealed: bool = field(default=False, repr=False)
+
+    @property
+    def is_encrypted(self) -> bool:
+        """Whether the task's payloads are stored encrypted (its string forms then hide them)."""
+        return self.encoding is not None and stored_encoding.read(self.encoding).key_id is not None
+
+    def reveal(self) -> TaskEvent:
+        """This event with its task's encoded payloads decoded (decrypted) by this process.
+
+        For a receiver that needs the progress detail, message, error texts
+        or result of an encrypted task; what this process cannot decode (a
+        key it lacks) shows why instead. The copy's string forms stay
+        redacted. Plain tasks' events are returned as they are.
+        """
+        return event_payload.revealed(self)
+
+    def __repr__(self) -> str:
+        shown: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.repr
+        }
+        if self.is_encrypted:
+            shown["data"] = event_payload.redacted_data(self)
+            if self.result is not None:
+                shown["result"] = sealed_fields.REDACTED
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
     def status(self) -> str:
@@ -116,6 +147,7 @@ class TaskEvent:
             error_class=self.data["error_class"],
             message=self.data.get("error_message", ""),
             value=self.data.get("error_value"),
+            revealed=self.revealed,
         )
 
     @cached_property
@@ -148,6 +180,8 @@ def from_row(event: models.Event, database: str) -> TaskEvent:
         data=event.data,
         result=task.result if event.kind == EventKind.SUCCEEDED else None,
         database=database,
+        encoding=task.encoding,
+        backend=task.backend,
     )
 
 

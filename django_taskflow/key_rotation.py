@@ -129,7 +129,7 @@ def _rotate_row(
             result = fields.unseal(row["result"], old, keyring, place)
             changes["result"] = fields.seal(result, new, keyring, place)
         attempt_changes = _sealed_attempts(tasks.db, task_id, old, new, keyring)
-        event_changes = _sealed_progress(tasks.db, task_id, old, new, keyring)
+        event_changes = _sealed_events(tasks.db, task_id, old, new, keyring)
         if isinstance(row["progress_detail"], dict) and set(row["progress_detail"]) == {"sealed"}:
             place = fields.Place(str(task_id), fields.PROGRESS, row["attempts"])
             detail = fields.unseal(row["progress_detail"]["sealed"], old, keyring, place)
@@ -154,42 +154,61 @@ def _rotate_row(
     return won
 
 
+def _resealed_text(
+    text: str, old: stored.Encoding, new: stored.Encoding, keyring: Keyring, place: fields.Place
+) -> str:
+    """``text`` with each sealed text in it (a cancelled attempt's message holds
+    one after a plain prefix) sealed again under the new key."""
+
+    def resealed(sealed: str) -> str:
+        return fields.seal_text(
+            fields.unseal_text(sealed, old, keyring, place), new, keyring, place
+        )
+
+    return fields.map_sealed_texts(text, resealed)
+
+
+_ATTEMPT_TEXTS = (
+    ("error_message", fields.ERROR_MESSAGE),
+    ("traceback", fields.TRACEBACK),
+    ("error_value", attempts.ERROR_VALUE),
+)
+
+
 def _sealed_attempts(
     database: str | None, task_id: Any, old: stored.Encoding, new: stored.Encoding, keyring: Keyring
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Each attempt's sealed error texts, sealed again under the new key."""
     changed = []
-    names = (
-        ("error_message", fields.ERROR_MESSAGE),
-        ("traceback", fields.TRACEBACK),
-        ("error_value", attempts.ERROR_VALUE),
-    )
     for attempt in models.Attempt.objects.using(database).filter(task_id=task_id):
         updates: dict[str, Any] = {}
-        for name, label in names:
+        for name, label in _ATTEMPT_TEXTS:
             text = getattr(attempt, name)
-            if fields.is_sealed_text(text):
+            if fields.holds_sealed_text(text):
                 place = fields.Place(str(task_id), label, attempt.number)
-                plain = fields.unseal_text(text, old, keyring, place)
-                updates[name] = fields.seal_text(plain, new, keyring, place)
+                updates[name] = _resealed_text(text, old, new, keyring, place)
         if updates:
             changed.append((attempt.pk, updates))
     return changed
 
 
-def _sealed_progress(
+def _sealed_events(
     database: str | None, task_id: Any, old: stored.Encoding, new: stored.Encoding, keyring: Keyring
 ) -> list[tuple[Any, dict[str, Any]]]:
-    """Each progress event's sealed detail, sealed again under the new key."""
+    """Each event's sealed progress detail and error texts, sealed again under the new key."""
     changed = []
-    progress = models.Event.objects.using(database).filter(
-        task_id=task_id, kind=models.EventKind.PROGRESS
-    )
-    for event in progress:
-        detail = (event.data or {}).get("detail")
+    for event in models.Event.objects.using(database).filter(task_id=task_id):
+        data = dict(event.data or {})
+        detail = data.get("detail")
         if isinstance(detail, dict) and set(detail) == {"sealed"}:
             place = fields.Place(str(task_id), fields.PROGRESS, event.attempt)
             plain = fields.unseal(detail["sealed"], old, keyring, place)
-            sealed = {"sealed": fields.seal(plain, new, keyring, place)}
-            changed.append((event.pk, {**event.data, "detail": sealed}))
+            data["detail"] = {"sealed": fields.seal(plain, new, keyring, place)}
+        for name, label in _ATTEMPT_TEXTS:
+            text = data.get(name)
+            if fields.holds_sealed_text(text):
+                place = fields.Place(str(task_id), label, event.attempt)
+                data[name] = _resealed_text(text, old, new, keyring, place)
+        if data != event.data:
+            changed.append((event.pk, data))
     return changed

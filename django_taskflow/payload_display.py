@@ -23,7 +23,7 @@ from django_taskflow.encoding.keys import EncryptionKey, Keyring
 from django_taskflow.exceptions import TaskflowError
 
 VIEW_ENCRYPTED_PAYLOAD = "django_taskflow.view_encrypted_payload"
-REDACTED = "[encrypted]"
+REDACTED = fields.REDACTED
 
 
 def sees_encrypted(user: Any) -> bool:
@@ -66,11 +66,7 @@ def task_payload(task: models.Task, *, reveal: bool) -> dict[str, Any]:
     except TaskflowError as exc:
         shown["args"], shown["kwargs"] = _unreadable(exc), None
     if task.result is not None:
-        try:
-            place = fields.Place(task.pk, fields.RESULT)
-            shown["result"] = json.loads(fields.unseal(task.result, encoding, keyring, place))
-        except TaskflowError as exc:
-            shown["result"] = _unreadable(exc)
+        shown["result"] = revealed_result(task.result, task.pk, task.encoding, task.backend)
     shown["progress_detail"] = progress_detail(
         task.pk, task.encoding, task.backend, task.attempts, task.progress_detail, reveal=reveal
     )
@@ -78,7 +74,7 @@ def task_payload(task: models.Task, *, reveal: bool) -> dict[str, Any]:
 
 
 def progress_detail(
-    task_id: uuid.UUID,
+    task_id: uuid.UUID | str,
     encoding_column: str | None,
     backend: str,
     attempt: int | None,
@@ -99,34 +95,108 @@ def progress_detail(
         return _unreadable(exc)
 
 
+def revealed_result(
+    result: Any, task_id: uuid.UUID | str, encoding: str | None, backend: str
+) -> Any:
+    """A stored result decoded with this process's keys (or why it cannot be)."""
+    if result is None or encoding is None:
+        return result
+    place = fields.Place(task_id, fields.RESULT)
+    try:
+        return json.loads(fields.unseal(result, stored.read(encoding), _keyring(backend), place))
+    except TaskflowError as exc:
+        return _unreadable(exc)
+
+
 # Event data keys that hold an attempt's sealed texts, by the field they were sealed as.
-_EVENT_TEXTS = {"error_message": fields.ERROR_MESSAGE, "traceback": fields.TRACEBACK}
+_EVENT_TEXTS = {
+    "error_message": fields.ERROR_MESSAGE,
+    "traceback": fields.TRACEBACK,
+    "error_value": attempts.ERROR_VALUE,
+}
+# What an encrypted task's events hold of its payload: redacted in their string forms.
+ENCRYPTED_EVENT_KEYS = frozenset({"detail", "message", *_EVENT_TEXTS})
 
 
 def event_data(event: models.Event, task: models.Task, *, reveal: bool) -> Any:
     """An event's data: its progress detail and error texts decoded or redacted."""
-    data = dict(event.data or {})
+    return shown_event_data(
+        event.data or {},
+        task_id=task.pk,
+        encoding=task.encoding,
+        backend=task.backend,
+        attempt=event.attempt,
+        reveal=reveal,
+    )
+
+
+def shown_event_data(
+    data: dict[str, Any],
+    *,
+    task_id: uuid.UUID | str,
+    encoding: str | None,
+    backend: str,
+    attempt: int | None,
+    reveal: bool,
+) -> dict[str, Any]:
+    """:func:`event_data`, from the event's and its task's fields.
+
+    Revealed, an encrypted task's progress message (stored as
+    :data:`REDACTED`, and sealed with the detail) is given back in its place.
+    """
+    data = dict(data)
     if "detail" in data:
-        data["detail"] = progress_detail(
-            task.pk, task.encoding, task.backend, event.attempt, data["detail"], reveal=reveal
-        )
+        detail = progress_detail(task_id, encoding, backend, attempt, data["detail"], reveal=reveal)
+        if reveal and isinstance(detail, dict) and data.get("message", REDACTED) == REDACTED:
+            detail = dict(detail)
+            if "message" in detail:
+                data["message"] = detail.pop("message")
+        data["detail"] = detail
+    if attempt is None:
+        return data
     for key, field in _EVENT_TEXTS.items():
-        if fields.is_sealed_text(data.get(key)) and event.attempt is not None:
-            data[key] = attempt_text(task, event.attempt, field, data[key], reveal=reveal)
+        text = data.get(key)
+        if fields.holds_sealed_text(text):
+            place = fields.Place(task_id, field, attempt)
+            shown = shown_text(text, place, encoding, backend, reveal=reveal)
+            if key == "error_value" and reveal:
+                shown = _json_or_text(shown)  # sealed as JSON text
+            data[key] = shown
     return data
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # why it cannot be decoded
 
 
 def attempt_text(task: models.Task, attempt: int, field: str, text: str, *, reveal: bool) -> str:
     """An attempt's error message, traceback or error value (``field``), for display."""
-    if not fields.is_sealed_text(text):
+    place = fields.Place(task.pk, field, attempt)
+    return shown_text(text, place, task.encoding, task.backend, reveal=reveal)
+
+
+def shown_text(
+    text: str, place: fields.Place, encoding: str | None, backend: str, *, reveal: bool
+) -> str:
+    """``text`` with each sealed text in it decoded or redacted (a cancelled attempt's
+    message holds its error message after a plain prefix)."""
+    if not fields.holds_sealed_text(text):
         return text
     if not reveal:
-        return REDACTED
-    place = fields.Place(task.pk, field, attempt)
-    try:
-        return fields.unseal_text(text, stored.read(task.encoding), _keyring(task.backend), place)
-    except TaskflowError as exc:
-        return _unreadable(exc)
+        return fields.redact_text(text)
+    read = stored.read(encoding)
+    keyring = _keyring(backend)
+
+    def opened(sealed: str) -> str:
+        try:
+            return fields.unseal_text(sealed, read, keyring, place)
+        except TaskflowError as exc:
+            return _unreadable(exc)
+
+    return fields.map_sealed_texts(text, opened)
 
 
 ERROR_MESSAGE = fields.ERROR_MESSAGE

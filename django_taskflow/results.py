@@ -52,8 +52,8 @@ class TaskflowResult(TaskResult, Waiting):  # type: ignore[misc, type-arg]  # fr
         # Logs and error trackers print results: never an encrypted task's payloads.
         return (
             f"{type(self).__name__}(id={self.id!r}, task={self.task.module_path!r}, "
-            f"status={self.status!r}, args=[redacted], kwargs={{redacted}}, "
-            "return_value=[redacted])"
+            f"status={self.status!r}, args=[encrypted], kwargs=[encrypted], "
+            "return_value=[encrypted])"
         )
 
     def cancel(self, *, reason: str = "", by: Any = None) -> int:

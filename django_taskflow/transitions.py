@@ -126,6 +126,8 @@ def _event(
         data=data,
         result=result,
         database=database,
+        encoding=task.encoding,
+        backend=task.backend,
     )
 
 

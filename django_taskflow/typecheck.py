@@ -308,6 +308,11 @@ def describe_value(value: Any) -> str:
     return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
+def describe_type(expected: Any) -> str:
+    """A type as error messages show it: ``Decimal``, ``datetime | None``."""
+    return _describe(expected)
+
+
 def _describe(expected: Any) -> str:
     if expected is None or expected is types.NoneType:
         return "None"

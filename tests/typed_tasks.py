@@ -106,3 +106,34 @@ def echo_compressed(text: str) -> str:
 @task
 def echo(text: str) -> str:
     return text
+
+
+def order_check(order: Any) -> str | None:
+    """A validator: accepts an Order with typed fields, rejects an order not yet placed."""
+    if not isinstance(order, Order) or not isinstance(order.placed_at, datetime.datetime):
+        return f"got {type(order).__name__}"
+    return None if order.total > 0 else "empty order"
+
+
+@task(validator=order_check)
+def confirm(order: Order) -> Order:
+    """Returns its typed argument; the validator must see it typed."""
+    return order
+
+
+@task(validator=order_check)
+def confirm_from_dict(order: Order) -> Order:
+    """Returns a dict of the fields: the validator still sees the Order it is read back as."""
+    return {  # type: ignore[return-value]
+        "id": order.id,
+        "placed_at": order.placed_at,
+        "ships_on": order.ships_on,
+        "total": order.total,
+        "currency": order.currency,
+    }
+
+
+@task
+def pay(amount: decimal.Decimal | datetime.date | str) -> str:
+    """A union of several typed members: each arrives as the member it was."""
+    return f"{type(amount).__name__} {amount}"

@@ -14,21 +14,10 @@ from typing import Any
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.encoding import fields, stored
 from django_taskflow.encoding.keys import EncryptionKey, Keyring
+from django_taskflow.execution import outcome as outcomes
 from django_taskflow.execution.outcome import Outcome
 
 ERROR_VALUE = "error value"
-
-# Errors of ours about reading the stored payload: they hold none of it, and
-# must stay readable to say what went wrong (a tampered row, a missing encoder).
-_PLAIN_ERRORS = frozenset(
-    f"django_taskflow.exceptions.{name}"
-    for name in (
-        "TamperedPayload",
-        "UnknownEncoding",
-        "PayloadVersionError",
-        "MissingEncryptionKey",
-    )
-)
 
 
 def seal_outcome(outcome: Outcome, task: ClaimedTask, keys: tuple[EncryptionKey, ...]) -> Outcome:
@@ -36,7 +25,7 @@ def seal_outcome(outcome: Outcome, task: ClaimedTask, keys: tuple[EncryptionKey,
     encoding = stored.read(task.encoding)
     if encoding.key_id is None or not (outcome.error_message or outcome.traceback):
         return outcome
-    if outcome.error_class in _PLAIN_ERRORS:
+    if outcome.error_class in fields.PLAIN_ERRORS:
         return outcome
     keyring = Keyring(keys)
 
@@ -50,6 +39,18 @@ def seal_outcome(outcome: Outcome, task: ClaimedTask, keys: tuple[EncryptionKey,
         traceback=sealed(outcome.traceback, fields.TRACEBACK),
         error_value_json=None if value is None else json.dumps(sealed(value, ERROR_VALUE)),
     )
+
+
+def loggable_error(task: ClaimedTask, exc: BaseException) -> str:
+    """``exc`` as a log line may show it: an encrypted task's own errors (an
+    ``upgrade`` that raised, a typed value that does not fit) may quote its
+    decrypted arguments, so only their class is shown."""
+    text = outcomes.describe(exc)
+    if task.encoding is None or stored.read(task.encoding).key_id is None:
+        return text
+    if outcomes.class_path(exc) in fields.PLAIN_ERRORS:
+        return text
+    return f"{type(exc).__name__}: {fields.REDACTED}"
 
 
 def seal_progress(

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from django_taskflow.encoding.typed import Codec, codec_for
+from django_taskflow.encoding.unfit import UnfitValue
 from django_taskflow.exceptions import PayloadShapeError, PayloadVersionError
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,33 @@ class _CallCodec:
             codec = self.by_name.get(name)
             loaded_kwargs[name] = value if codec is None else codec.load(value)
         return loaded_args, loaded_kwargs
+
+    def unfit(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> tuple[dict[int, tuple[str, UnfitValue]], dict[str, UnfitValue]]:
+        """Each stored argument that cannot be read as its type: by position, by name."""
+        by_position = {}
+        for index, value in enumerate(args):
+            name, codec = self._at(index)
+            problem = _unfit(codec, value)
+            if problem is not None:
+                by_position[index] = (name, problem)
+        by_name = {}
+        for name, value in kwargs.items():
+            problem = _unfit(self.by_name.get(name), value)
+            if problem is not None:
+                by_name[name] = problem
+        return by_position, by_name
+
+
+def _unfit(codec: Codec | None, value: Any) -> UnfitValue | None:
+    if codec is None:
+        return None
+    try:
+        codec.load(value)
+    except UnfitValue as exc:
+        return exc
+    return None
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
@@ -147,6 +175,30 @@ def load_call(
     if codec is None:
         return args, kwargs
     return codec.load(args, kwargs)
+
+
+def unreadable_arguments(
+    func: Callable[..., Any], takes_context: bool, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[dict[int, str], dict[str, str]]:
+    """Why each JSON argument cannot be read as its parameter's type, by position and by name.
+
+    For a call given as JSON (the API's enqueue): e.g. ``{0: "send_invoice()
+    argument 'invoice'['due_on'] is str 'soon', which cannot be read as
+    date (...)"}``. Empty when every typed argument can be read.
+    """
+    codec = _call_codec(func, takes_context)
+    if codec is None:
+        return {}, {}
+    by_position, by_name = codec.unfit(args, kwargs)
+    title = func.__qualname__
+
+    def message(name: str, problem: UnfitValue) -> str:
+        return f"{title}() argument {name!r}{problem.where} {problem.problem}"
+
+    return (
+        {index: message(name, problem) for index, (name, problem) in by_position.items()},
+        {name: message(name, problem) for name, problem in by_name.items()},
+    )
 
 
 def upgrade_call(

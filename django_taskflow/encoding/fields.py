@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from django_taskflow.encoding import encoders, encryption, stored
 from django_taskflow.encoding.keys import EncryptionKey, Keyring
@@ -26,6 +29,21 @@ ERROR_MESSAGE = "error message"
 TRACEBACK = "traceback"
 PROGRESS = "progress"
 EVENT = "event data"
+
+REDACTED = "[encrypted]"
+"""What is shown of an encrypted field to whoever may not see it (logs, signals' string forms)."""
+
+# Errors of ours about reading the stored payload: they hold none of it, and
+# stay readable (never sealed) to say what went wrong (a tampered row, a missing encoder).
+PLAIN_ERRORS = frozenset(
+    f"django_taskflow.exceptions.{name}"
+    for name in (
+        "TamperedPayload",
+        "UnknownEncoding",
+        "PayloadVersionError",
+        "MissingEncryptionKey",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +137,28 @@ def seal_text(text: str, encoding: stored.Encoding, keyring: Keyring, place: Pla
 
 def is_sealed_text(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_TEXT_PREFIX)
+
+
+# A sealed text inside a longer one: a cancelled attempt's message is
+# "cancelled by ...; the attempt ended with: <its sealed error message>".
+_SEALED_TEXT = re.compile(re.escape(SEALED_TEXT_PREFIX) + r"[A-Za-z0-9+/]*={0,2}")
+
+
+def holds_sealed_text(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is, or has inside it, a text :func:`seal_text` sealed."""
+    return isinstance(value, str) and SEALED_TEXT_PREFIX in value
+
+
+def map_sealed_texts(value: str, change: Callable[[str], str]) -> str:
+    """``value`` with each sealed text in it replaced by ``change(sealed_text)``."""
+    if SEALED_TEXT_PREFIX not in value:
+        return value
+    return _SEALED_TEXT.sub(lambda found: change(found.group()), value)
+
+
+def redact_text(value: str) -> str:
+    """``value`` with each sealed text in it shown as :data:`REDACTED`."""
+    return map_sealed_texts(value, lambda _: REDACTED)
 
 
 def unseal_text(value: str, encoding: stored.Encoding, keyring: Keyring, place: Place) -> str:

@@ -9,7 +9,11 @@ pass through unchanged, as before typed payloads existed.
 
 Typed: dataclasses, ``TypedDict``, ``Enum``, ``datetime``, ``date``,
 ``Decimal``, ``UUID``, pydantic models when pydantic is installed, and
-those inside ``X | None``, ``list[X]``, ``tuple[X, ...]`` and ``dict[str, X]``.
+those inside ``X | None``, ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``
+and unions of several members (``encoding/unions.py``).
+
+A stored value that does not fit (JSON from the API, say) raises
+:class:`UnfitValue`, which names where inside the value it went wrong.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from functools import lru_cache
 from typing import Any
 
 from django_taskflow import typecheck
+from django_taskflow.encoding import unions
+from django_taskflow.encoding.unfit import UNFIT as _UNFIT
+from django_taskflow.encoding.unfit import UnfitValue
+from django_taskflow.encoding.unfit import unfit as _unfit
 from django_taskflow.exceptions import PayloadShapeError
 
 type Dump = Callable[[Any, str], Any]
@@ -47,7 +55,12 @@ def _wrong(value: Any, expected: str, path: str) -> PayloadShapeError:
 
 
 def _scalar(
-    kind: type, accepts: tuple[type, ...], to_json: Callable[[Any], Any], from_json: Load
+    kind: type,
+    accepts: tuple[type, ...],
+    to_json: Callable[[Any], Any],
+    from_json: Load,
+    *,
+    numbers: bool = False,
 ) -> Codec:
     name = kind.__qualname__
 
@@ -56,7 +69,28 @@ def _scalar(
             return to_json(value)
         raise _wrong(value, name, path)
 
-    return Codec(dump, from_json)
+    return Codec(dump, _text_load(name, from_json, numbers=numbers))
+
+
+def _text_load(name: str, from_json: Load, *, numbers: bool = False) -> Load:
+    """``from_json``, for a value stored as text: anything else is an :class:`UnfitValue`.
+
+    With ``numbers``, a JSON number is read as its text (a Decimal sent as
+    ``12.5`` by an API client is ``Decimal("12.5")``, not the float's binary value).
+    """
+
+    def load(stored: Any) -> Any:
+        kind = type(stored)
+        if kind is not str:
+            if not (numbers and kind in (int, float)):
+                raise UnfitValue(f"is {typecheck.describe_value(stored)}, expected {name}")
+            stored = str(stored)
+        try:
+            return from_json(stored)
+        except _UNFIT as exc:
+            raise _unfit(exc, name, stored) from None
+
+    return load
 
 
 def _isoformat(value: Any) -> Any:
@@ -66,7 +100,16 @@ def _isoformat(value: Any) -> Any:
 _DATETIME = _scalar(
     datetime.datetime, (datetime.datetime,), _isoformat, datetime.datetime.fromisoformat
 )
-_DECIMAL = _scalar(decimal.Decimal, (decimal.Decimal, int), str, decimal.Decimal)
+
+
+def _decimal(text: str) -> decimal.Decimal:
+    try:
+        return decimal.Decimal(text)
+    except decimal.InvalidOperation:  # its message names only the signal's class
+        raise ValueError("not a decimal number") from None
+
+
+_DECIMAL = _scalar(decimal.Decimal, (decimal.Decimal, int), str, _decimal, numbers=True)
 _UUID = _scalar(uuid.UUID, (uuid.UUID,), str, uuid.UUID)
 
 
@@ -77,7 +120,7 @@ def _date_codec() -> Codec:
             return value.isoformat()
         raise _wrong(value, "date", path)
 
-    return Codec(dump, datetime.date.fromisoformat)
+    return Codec(dump, _text_load("date", datetime.date.fromisoformat))
 
 
 _DATE = _date_codec()
@@ -104,8 +147,11 @@ def _enum_codec(kind: type[enum.Enum]) -> Codec:
 
     def load(stored: Any) -> Any:
         # A dict lookup: calling the Enum class costs several times more.
-        member = by_value.get(stored)
-        return kind(stored) if member is None else member
+        try:
+            member = by_value.get(stored)
+            return kind(stored) if member is None else member
+        except _UNFIT as exc:
+            raise _unfit(exc, kind.__qualname__, stored) from None
 
     return Codec(dump, load)
 
@@ -177,11 +223,23 @@ def _dataclass_codec(kind: type) -> Codec:
         raise _wrong(value, title, path)
 
     def load(stored: Any) -> Any:
+        if type(stored) is not dict:
+            raise UnfitValue(f"is {typecheck.describe_value(stored)}, expected {title}")
         values = {}
         for name, field_load in loaders:
             if name in stored:
-                values[name] = stored[name] if field_load is None else field_load(stored[name])
-        return kind(**values)
+                if field_load is None:
+                    values[name] = stored[name]
+                    continue
+                # No cost until one raises (zero-cost try since Python 3.11).
+                try:
+                    values[name] = field_load(stored[name])
+                except _UNFIT as exc:
+                    raise _unfit(exc, title, stored[name], f"[{name!r}]") from None
+        try:
+            return kind(**values)
+        except _UNFIT as exc:
+            raise _unfit(exc, title, stored) from None
 
     return Codec(dump, load)
 
@@ -211,10 +269,16 @@ def _typeddict_codec(kind: type) -> Codec:
         }
 
     def load(stored: Any) -> Any:
-        return {
-            key: item if loaders.get(key) is None else loaders[key](item)  # type: ignore[misc]
-            for key, item in stored.items()
-        }
+        if type(stored) is not dict:
+            raise UnfitValue(f"is {typecheck.describe_value(stored)}, expected {title}")
+        loaded = {}
+        for key, item in stored.items():
+            field_load = loaders.get(key)
+            try:
+                loaded[key] = item if field_load is None else field_load(item)
+            except _UNFIT as exc:
+                raise _unfit(exc, title, item, f"[{key!r}]") from None
+        return loaded
 
     return Codec(dump, load)
 
@@ -238,9 +302,24 @@ def _sequence_codec(inner: Codec, make: Callable[[Any], Any]) -> Codec:
     inner_load = inner.load
 
     def load(stored: Any) -> Any:
-        return make([inner_load(item) for item in stored])
+        if type(stored) is not list:
+            raise UnfitValue(f"is {typecheck.describe_value(stored)}, expected a list")
+        try:
+            return make([inner_load(item) for item in stored])
+        except _UNFIT as exc:
+            # Found again only on failure: the loop above stays a comprehension.
+            index = next(i for i, item in enumerate(stored) if _fails(inner_load, item))
+            raise _unfit(exc, "a list", stored[index], f"[{index}]") from None
 
     return Codec(dump, load)
+
+
+def _fails(load: Load, item: Any) -> bool:
+    try:
+        load(item)
+    except _UNFIT:
+        return True
+    return False
 
 
 def _mapping_codec(inner: Codec) -> Codec:
@@ -250,7 +329,15 @@ def _mapping_codec(inner: Codec) -> Codec:
         return {key: inner.dump(item, f"{path}[{key!r}]") for key, item in value.items()}
 
     def load(stored: Any) -> Any:
-        return {key: inner.load(item) for key, item in stored.items()}
+        if type(stored) is not dict:
+            raise UnfitValue(f"is {typecheck.describe_value(stored)}, expected a dict")
+        loaded = {}
+        for key, item in stored.items():
+            try:
+                loaded[key] = inner.load(item)
+            except _UNFIT as exc:
+                raise _unfit(exc, "a dict", item, f"[{key!r}]") from None
+        return loaded
 
     return Codec(dump, load)
 
@@ -271,20 +358,26 @@ def _pydantic_codec(kind: Any) -> Codec | None:
             raise PayloadShapeError(f"{path} is not a valid {kind.__qualname__}: {exc}") from None
         return model.model_dump(mode="json")
 
-    return Codec(dump, model_class.model_validate)
+    def load(stored: Any) -> Any:
+        try:
+            return model_class.model_validate(stored)
+        except pydantic.ValidationError as exc:
+            raise UnfitValue(f"is not a valid {kind.__qualname__}: {exc}") from None
+
+    return Codec(dump, load)
 
 
 def _union_codec(expected: Any) -> Codec | None:
     members = typing.get_args(expected)
     others = [member for member in members if member not in (None, types.NoneType)]
-    if len(others) != 1:
-        # A union of several typed members cannot say which one a stored
-        # value was; it is left as plain JSON.
-        return None
-    inner = codec_for(others[0])
-    if inner is None:
-        return None
-    return _optional_codec(inner) if len(others) < len(members) else inner
+    codecs = [codec_for(member) for member in others]
+    if not any(codecs):
+        return None  # nothing typed in it: plain JSON, checked as before
+    inner = codecs[0]
+    if len(others) == 1 and inner is not None:
+        return _optional_codec(inner) if len(others) < len(members) else inner
+    dump, load = unions.compile_union(members, [codec_for(member) for member in members])
+    return Codec(dump, load)
 
 
 @lru_cache(maxsize=1024)

@@ -2,8 +2,9 @@
 
 This is the execution boundary: whatever the task does, ``run`` returns an
 :class:`~django_taskflow.execution.outcome.Outcome`, so every attempt ends
-in a transition. In order: middleware around the call, the result turned
-into JSON, checked against the return annotation and the validator, then
+in a transition. In order: middleware around the call, the result checked
+against the return annotation and turned into JSON, the validator (given
+the typed value for a typed result), then
 the retry decision (``retry_on``, ``dont_retry_on``, ``retry_if``, the
 retry policy).
 """
@@ -119,13 +120,24 @@ def is_retryable(definition: Task[Any, Any], error: BaseException, rejected: Any
 def _as_json(
     definition: Task[Any, Any], value: Any
 ) -> tuple[Any, tuple[BaseException, Any] | None]:
-    """The returned value as JSON, and the error it earns (see :func:`_rejection`), if any."""
+    """The returned value as JSON, and the error it earns (see :func:`_rejection`), if any.
+
+    A typed result (``-> Receipt``) is checked by its codec as it is turned
+    into JSON, and the validator sees it as ``result.return_value`` will
+    give it: the typed value, read back from that JSON.
+    """
+    func = definition.func
+    if not typed_calls.has_typed_result(func):
+        value = typecheck.to_json_value(value)
+        return value, _rejection(definition, value)
     try:
-        value = typed_calls.dump_result(definition.func, value)
+        stored = typecheck.to_json_value(typed_calls.dump_result(func, value))
     except PayloadShapeError as exc:
         return value, (ResultTypeMismatch(f"{exc}."), None)
-    value = typecheck.to_json_value(value)
-    return value, _rejection(definition, value)
+    validator = getattr(definition, "validator", None)
+    if validator is None:
+        return stored, None
+    return stored, _validated(validator, typed_calls.load_result(func, stored))
 
 
 def _rejection(definition: Task[Any, Any], value: Any) -> tuple[BaseException, Any] | None:
@@ -136,8 +148,10 @@ def _rejection(definition: Task[Any, Any], value: Any) -> tuple[BaseException, A
         if mismatch:
             return ResultTypeMismatch(f"{mismatch}."), None
     validator = getattr(definition, "validator", None)
-    if validator is None:
-        return None
+    return None if validator is None else _validated(validator, value)
+
+
+def _validated(validator: Callable[[Any], Any], value: Any) -> tuple[BaseException, Any] | None:
     rejected = validator(value)
     if rejected is None:
         return None
@@ -217,7 +231,7 @@ def _run(
         logger.error(
             "task %s cannot run: %s",
             claimed.id,
-            exc,
+            sealed_attempts.loggable_error(claimed, exc),
             extra={"action": "task_unreadable", "task_id": str(claimed.id)},
         )
         return _failed(claimed, exc, now=started_at, retryable=False), None

@@ -7,7 +7,7 @@ import decimal
 import enum
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from django_taskflow import task
 
@@ -61,3 +61,27 @@ def upgrade_notify(
 @task(version=2, upgrade=upgrade_notify)
 def notify(recipient: Recipient) -> str:
     return f"Hello {recipient.name} <{recipient.email}>"
+
+
+# -- unions of typed members ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    last4: str
+    kind: Literal["card"] = "card"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    iban: str
+    kind: Literal["transfer"] = "transfer"
+
+
+@task
+def refund(method: Card | Transfer, amount: decimal.Decimal | None = None) -> str:
+    match method:
+        case Card(last4=last4):
+            return f"{amount} back to the card ending {last4}"
+        case Transfer(iban=iban):
+            return f"{amount} wired to {iban}"

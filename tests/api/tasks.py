@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 from dataclasses import dataclass
 
 from django_taskflow import task
@@ -40,3 +41,11 @@ def send_invoice(invoice: Invoice) -> datetime.date:
     """A typed parameter: the API takes its JSON form, the task gets an Invoice."""
     assert isinstance(invoice, Invoice)
     return invoice.due_on
+
+
+@task(api=True)
+def remind(
+    invoice: Invoice, *, when: datetime.datetime, amount: decimal.Decimal | None = None
+) -> str:
+    """Typed keyword arguments: an unreadable one is a 400 beside its name."""
+    return f"{invoice.number} at {when.isoformat()} ({amount})"

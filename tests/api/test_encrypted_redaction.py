@@ -106,3 +106,26 @@ def test_the_admin_decrypts_for_a_viewer_with_the_permission(
     text = failed.content.decode()
     assert f"failed on {SECRETS[3]}" in text
     assert f"working on {SECRETS[3]}" in text
+
+
+@pytest.mark.parametrize("reveal", [False, True])
+def test_an_encrypted_progress_message_is_shown_to_a_viewer_with_the_permission_only(
+    make_user: Callable[..., User],
+    client_for: Callable[..., Any],
+    encrypted: tuple[str, str],
+    reveal: bool,
+) -> None:
+    confided = encrypted_tasks.confide.enqueue(SECRETS[3])
+    run_tasks()
+    codenames = ("view_payload", "view_encrypted_payload") if reveal else ("view_payload",)
+    client = client_for(make_user(*codenames, staff=True))
+
+    events = client.get(f"{API}/tasks/{confided.id}/").json()["events"]
+
+    progress = [event["data"] for event in events if event["kind"] == "progress"]
+    if reveal:
+        assert progress[0]["message"] == f"reading {SECRETS[3]}"
+        assert progress[0]["detail"] == {"step": SECRETS[3]}
+    else:
+        assert progress[0]["message"] == "[encrypted]"
+        assert progress[0]["detail"] == "[encrypted]"

@@ -87,3 +87,35 @@ def test_rotation_without_keys_or_with_a_row_it_cannot_read_is_an_error(settings
     assert json.loads(row.encoding)["key"] == "k2"
     assert row.status == Status.QUEUED
     assert base64.b64decode(row.args)  # still sealed
+
+
+def test_rotation_re_encrypts_failure_events_and_a_cancelled_attempts_embedded_error(
+    settings: Any,
+) -> None:
+    use_keys(settings, KEY_1)
+    failed = encrypted_tasks.leaky.enqueue("rotated-secret")
+    run_tasks()
+    row = models.Task.objects.get(pk=failed.id)
+    attempt = row.attempt_set.get()
+    # As a cancel that arrived while the attempt failed stores it: a plain
+    # prefix, then the attempt's own sealed error message.
+    models.Attempt.objects.filter(pk=attempt.pk).update(
+        error_message=f"cancelled by bob; the attempt ended with: {attempt.error_message}"
+    )
+    use_keys(settings, KEY_2, KEY_1)
+
+    call_command("taskflow", "rotate-keys", "--json", stdout=io.StringIO())
+
+    use_keys(settings, KEY_2)  # k1 removed
+    row = models.Task.objects.get(pk=failed.id)
+    message = row.attempt_set.get().error_message
+    assert payload_display.attempt_text(
+        row, 1, payload_display.ERROR_MESSAGE, message, reveal=True
+    ) == ("cancelled by bob; the attempt ended with: failed on rotated-secret")
+    assert payload_display.attempt_text(
+        row, 1, payload_display.ERROR_MESSAGE, message, reveal=False
+    ) == ("cancelled by bob; the attempt ended with: [encrypted]")
+    failure = row.event_set.get(kind="failed")
+    assert payload_display.event_data(failure, row, reveal=True)["error_message"] == (
+        "failed on rotated-secret"
+    )

@@ -70,3 +70,13 @@ def test_notify_upgrades_a_version_1_task() -> None:
 
     assert models.Task.objects.get(pk=old.pk).result == "Hello ada <ada@example.com>"
     assert new.wait(timeout=5).return_value == "Hello Bo <bo@example.com>"
+
+
+def test_refund_gets_the_member_of_the_union_it_was_given() -> None:
+    card = payloads.refund.enqueue(payloads.Card(last4="4242"), decimal.Decimal("9.90"))
+    transfer = payloads.refund.enqueue(payloads.Transfer(iban="DE89 3704"), decimal.Decimal(5))
+
+    run_tasks()
+
+    assert card.wait().return_value == "9.90 back to the card ending 4242"
+    assert transfer.wait().return_value == "5 wired to DE89 3704"
