@@ -6,7 +6,7 @@ check, and the ``admin`` check of its template settings, build the
 template engines, which import every app's template tag libraries. In the
 test project that pulls in our dashboard and REST API, Django REST
 framework, drf-spectacular, PyYAML, Pygments and psycopg (even on SQLite):
-about 490 modules and 0.3 s of a worker's start (docs/howto/workers.md,
+about 490 modules and 0.1 to 0.3 s of a worker's start (docs/howto/workers.md,
 "Start-up"). A worker serves no request, so it skips them; ``manage.py
 check``, ``runserver`` and ``check --deploy`` still run them. A task that
 renders a template or calls ``reverse()`` loads what it needs when it first
