@@ -79,6 +79,8 @@ class Bench:
             figures.update(self.drain_encrypted(self.tasks))
         if want("limits"):
             figures.update(self.drain_beside_limits(self.tasks))
+        if want("log"):
+            figures.update(self.drain_logged(self.tasks))
         if want("first"):
             figures["first"] = self.drain(FIRST_TASK_BACKLOG)[1]
         if want("latency") or want("memory"):
@@ -132,11 +134,15 @@ class Bench:
         self.clear()
         return rate
 
-    def start_worker(self, *extra: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, *extra: str, log_level: str = "") -> subprocess.Popen[bytes]:
+        """Start ``taskworker --concurrency 4``; ``log_level`` sets its ``django_taskflow``
+        logger's (benchmarks/settings.py), else ``run.py --log-level`` does."""
+        env = {**os.environ, "TASKFLOW_BENCH_LOG_LEVEL": log_level} if log_level else None
         with self.log.open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "manage.py", "taskworker", "--concurrency", "4", *extra],
                 cwd=ROOT,
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
@@ -173,7 +179,22 @@ class Bench:
             "encrypted": statistics.median(encrypted),
         }
 
-    def drain(self, count: int, limited: int = 0, definition: Any = None) -> tuple[float, float]:
+    def drain_logged(self, count: int) -> dict[str, float]:
+        """The drain with the per-attempt log lines off (WARNING) and on (INFO).
+
+        Alternated in this run (median of three each), as ``drain_encrypted``
+        does. The lines go to the run's worker log file, as a worker's
+        stderr goes to a file or a journal in production.
+        """
+        off, on = [], []
+        for _ in range(3):
+            off.append(self.drain(count, log_level="WARNING")[0])
+            on.append(self.drain(count, log_level="INFO")[0])
+        return {"log_off": statistics.median(off), "log_on": statistics.median(on)}
+
+    def drain(
+        self, count: int, limited: int = 0, definition: Any = None, log_level: str = ""
+    ) -> tuple[float, float]:
         """Drain ``count`` queued no-ops with a fresh burst worker.
 
         Returns the rate from the first body start to the last finish, and
@@ -191,7 +212,7 @@ class Bench:
         for limited_definition in self.limited if limited else ():
             limited_definition.enqueue_many([()] * limited)
         spawned = time.time()
-        worker = self.start_worker("--burst")
+        worker = self.start_worker("--burst", log_level=log_level)
         if worker.wait(timeout=600):
             raise RuntimeError(f"the burst worker exited with {worker.returncode}; see {self.log}")
         tasks = models.Task.objects.filter(task_path=drained.module_path)

@@ -40,6 +40,9 @@ FIGURES = [
     Figure("limits_plain", "drain, no limits configured", "/s", {}, raw_key="drain"),
     Figure("limits", "drain beside capped and rate-limited tasks", "/s", {},
            of_key="limits_plain", min_share=90.0),
+    Figure("log_off", "drain, per-attempt log lines off (WARNING)", "/s", {}, raw_key="drain"),
+    Figure("log_on", "drain, per-attempt log lines on (INFO)", "/s", {},
+           of_key="log_off", min_share=95.0),
     Figure("pss_slot", "memory per slot process (PSS, largest)", "MB",
            {"postgres": 80, "sqlite": 80}, higher_is_better=False),
     Figure("pss_supervisor", "memory of the supervisor (PSS)", "MB", {}, higher_is_better=False),
@@ -112,6 +115,9 @@ def print_table(
         print(f"(limits: the drain alone and beside {LIMITED_TASKS} tasks under Concurrency.SERIAL "
               f"and {LIMITED_TASKS} under RateLimit.CONSERVATIVE, alternated, median of 3 each; "
               "the share is of the drain alone)")  # fmt: skip
+    if "log_on" in figures:
+        print("(log: the drain with the per-attempt log lines off and on, written to a file, "
+              "alternated, median of 3 each; the share is of the lines off)")  # fmt: skip
     if "slots" in figures:
         print(f"(PSS of the supervisor and of {figures['slots']:.0f} slot processes, "
               "from /proc/PID/smaps_rollup, measured once the latency worker has also run 2,000 more tasks)")  # fmt: skip

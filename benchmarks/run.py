@@ -13,7 +13,8 @@ events are recorded as in production.
 
 Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
 memory, history, limits (the drain beside capped and rate-limited tasks,
-and alone, alternated in one run), schedule (the scheduler's lateness, on
+and alone, alternated in one run), log (the drain with the per-attempt log
+lines off and on, alternated in one run), schedule (the scheduler's lateness, on
 SQLite: ``--db sqlite --sqlite-settings recommended --only schedule``),
 prune (the drain while ``taskflow prune`` deletes ``--prune-rows`` old
 tasks, default 1,000,000: ``--db sqlite --sqlite-settings recommended
@@ -24,6 +25,10 @@ so never part of the default set: ``--db postgres --only admin``; see
 in process: ``--only typed``; see ``typed_decode.py``). Everything talks to 127.0.0.1 only. PostgreSQL runs use
 the database ``tf_bench`` (recreated per run) and the baseline
 ``tf_bench_raw``.
+
+Workers log at WARNING, so the drains leave out the per-attempt lines;
+``--log-level INFO`` measures every figure with them (the ``log`` figure
+compares both in one run).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ POSTGRES_SERVER = "postgres://postgres@127.0.0.1:5432"
 BENCH_DB = os.environ.get("TASKFLOW_BENCH_DB", "tf_bench")
 FIGURE_NAMES = (
     "baseline", "enqueue", "bulk", "drain", "first", "latency", "memory", "history", "limits",
-    "schedule",
+    "log", "schedule",
     "prune", "admin", "typed",
 )  # fmt: skip
 # Figures that only run when named in --only (they take many minutes).
@@ -96,6 +101,13 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help=f"comma-separated: {', '.join(FIGURE_NAMES)}")
     parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING"],
+        default=os.environ.get("TASKFLOW_BENCH_LOG_LEVEL", "WARNING"),
+        help="the workers' django_taskflow log level: INFO writes the per-attempt lines "
+        "(default: WARNING, or TASKFLOW_BENCH_LOG_LEVEL)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="1 run, 5000 tasks, 100000 history rows"
     )
     args = parser.parse_args()
@@ -110,8 +122,11 @@ def main() -> None:
     if only - set(FIGURE_NAMES):
         parser.error(f"--only takes {', '.join(FIGURE_NAMES)}; got {args.only!r}")
     args.only = only
+    # Read by benchmarks/settings.py in every process the runs start.
+    os.environ["TASKFLOW_BENCH_LOG_LEVEL"] = args.log_level
 
     print_machine()
+    print(f"workers log at {args.log_level}", flush=True)
     for db, sqlite_settings in setups(args):
         if args.only and not args.only - ON_REQUEST:
             continue  # only figures measured on their own, below

@@ -20,8 +20,8 @@ from testproject.settings import DATABASES, LOGGING
 
 DEBUG = False
 
-# TASKFLOW_BENCH_LOG_LEVEL=INFO turns the per-attempt log lines on, to
-# measure what they cost.
+# The workers' level: WARNING leaves out the per-attempt lines; run.py
+# --log-level INFO (or TASKFLOW_BENCH_LOG_LEVEL=INFO) writes them.
 LOGGING["loggers"]["django_taskflow"]["level"] = os.environ.get(
     "TASKFLOW_BENCH_LOG_LEVEL", "WARNING"
 )

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -570,3 +571,9 @@ def needs_gpu(context: TaskContext) -> str:
 def plain_needs_gpu() -> str:
     """Django's decorator passing ``requires`` (a plain set) through."""
     return "rendered"
+
+
+@task
+def loaded_modules(names: list[str]) -> list[str]:
+    """Which of ``names`` the worker had imported by the time this body ran."""
+    return [name for name in names if name in sys.modules]

@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 import uuid
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import TamperedPayload
 
@@ -28,6 +25,10 @@ def associated_data(task_id: uuid.UUID | str, field: str, attempt: int | None = 
 
 def seal(key: EncryptionKey, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt ``plaintext`` under ``key``, bound to ``aad``."""
+    # Imported here: a worker whose tasks are not encrypted never loads the
+    # cipher library (docs/howto/workers.md, "Start-up").
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(NONCE_BYTES)
     return nonce + AESGCM(key.secret).encrypt(nonce, plaintext, aad)
 
@@ -38,6 +39,9 @@ def open_sealed(key: EncryptionKey, sealed: bytes, aad: bytes, *, what: str) -> 
     Fails when the ciphertext was changed, was written for another row or
     field, or under another key with the same id.
     """
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
     try:
         return AESGCM(key.secret).decrypt(nonce, body, aad)

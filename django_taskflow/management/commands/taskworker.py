@@ -14,7 +14,7 @@ from django_taskflow.conf import Options
 from django_taskflow.definition import is_capability
 from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.queues import UNNAMED_QUEUE_WEIGHT
-from django_taskflow.worker import Worker, WorkerOptions, reload
+from django_taskflow.worker import Worker, WorkerOptions, reload, system_checks
 
 
 def positive_int(value: str) -> int:
@@ -96,6 +96,11 @@ class Command(BaseCommand):
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         # No abbreviations: a mistyped --queue must be an error, not --queues.
         return super().create_parser(prog_name, subcommand, allow_abbrev=False, **kwargs)
+
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        """Run the system checks, less the web's (``worker/system_checks.py``)."""
+        with system_checks.without_web_checks():
+            super().check(*args, **kwargs)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--backend", default="default", help="TASKS alias (default: default)")
