@@ -9,6 +9,12 @@ hoping the caller exported ``DJANGO_DEBUG=0``.
 ``recommended`` (the default) is WAL, ``synchronous=NORMAL``, IMMEDIATE
 transactions and a busy timeout, as ``taskflow.W002`` asks; ``default`` is
 what ``startproject`` gives (rollback journal, deferred transactions).
+
+daphne is left out of ``INSTALLED_APPS``: the test project lists it so that
+``runserver`` serves websockets in the demo, while a production site starts
+its ASGI server as a command of its own (``daphne project.asgi:application``)
+and needs no app for it. Listed, it costs every worker about 0.2 s of
+start-up (docs/howto/workers.md, "Start-up").
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 import os
 
 from testproject.settings import *  # noqa: F403
-from testproject.settings import DATABASES, LOGGING
+from testproject.settings import DATABASES, INSTALLED_APPS, LOGGING
+
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "daphne"]
 
 DEBUG = False
 
