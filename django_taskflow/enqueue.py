@@ -5,11 +5,13 @@ commit, and vanish with a rollback; ``task_enqueued`` is sent after commit.
 In autocommit, an insert that is one statement runs without BEGIN and
 COMMIT: one round trip.
 On PostgreSQL a statement trigger NOTIFYs waiting workers (see
-``db/postgres.py``). Rows are written by the dialect's ``insert_tasks``
+``db/postgres.py``). Rows are written by the dialect's ``write_tasks``
 rather than ``bulk_create``: building ORM instances and compiling the
 INSERT cost more than the database write itself (see docs/architecture.md).
-Tasks with ``dedup`` or ``unique`` take their own path, ``enqueue_dedup``,
-after the rows are built; every other task pays one attribute check for it.
+What every enqueue of a definition shares is worked out once
+(``enqueue_plan``). Tasks with ``dedup`` or ``unique`` take their own path,
+``enqueue_dedup``, after the rows are built; every other task pays one
+attribute check for it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from django.utils import timezone
 
 from django_taskflow import enqueue_dedup, enqueue_plan, models, results, signals
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
+from django_taskflow.states import Status
 
 if TYPE_CHECKING:
     from django_taskflow.backend import TaskflowBackend
@@ -92,9 +95,10 @@ def _insert(
             row += flow_links[index]
         rows.append(row + constants)
         snapshots.append(
-            results.queued(
+            results.build(
                 definition,
                 task_id=task_id,
+                status=Status.QUEUED,
                 # TaskResult normalises these as storage would (tuples to lists).
                 args=list(plain_args),
                 kwargs=dict(plain_kwargs),

@@ -146,40 +146,6 @@ def build(
     return result
 
 
-def queued(
-    definition: Task[Any, Any],
-    *,
-    task_id: Any,
-    args: list[Any],
-    kwargs: dict[str, Any],
-    enqueued_at: datetime,
-    encoding: str | None,
-) -> TaskflowResult:
-    """The snapshot of a task just enqueued: what :func:`build` gives, built for less.
-
-    Enqueue builds one per task (``enqueue_many``: tens of thousands), with
-    nothing to look up or to set after the fact.
-    """
-    return TaskflowResult(
-        task=definition,
-        id=str(task_id),
-        status=_READY,
-        enqueued_at=enqueued_at,
-        started_at=None,
-        finished_at=None,
-        last_attempted_at=None,
-        args=args,
-        kwargs=kwargs,
-        backend=definition.backend,
-        errors=[],
-        worker_ids=[],
-        encoding=encoding,
-    )
-
-
-_READY = states.to_django(states.Status.QUEUED)
-
-
 def finished(
     running: TaskflowResult, *, status: str, finished_at: datetime, return_value: Any
 ) -> TaskflowResult:
