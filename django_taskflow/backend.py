@@ -20,7 +20,7 @@ from django_taskflow.exceptions import ConfigurationError
 from django_taskflow.execution import middleware
 
 if TYPE_CHECKING:
-    from django_taskflow import results
+    from django_taskflow import enqueue_plan, results
 
 # The modules that import the models (enqueue, results) are imported when
 # first used, not with this module: the models cannot load unless the app is
@@ -51,6 +51,8 @@ class TaskflowBackend(BaseTaskBackend):
                 "`manage.py migrate` to create its tables."
             )
         self.raw_options: dict[str, Any] = dict(params.get("OPTIONS", {}))
+        # What enqueue works out once per definition (enqueue_plan), by id.
+        self.plans: dict[int, enqueue_plan.Plan] = {}
 
     @cached_property
     def config(self) -> conf.Options:
@@ -64,7 +66,7 @@ class TaskflowBackend(BaseTaskBackend):
     def enqueue(self, task: Task[Any, Any], args: Any, kwargs: Any) -> results.TaskflowResult:
         from django_taskflow import enqueue
 
-        self.validate_task(task)
+        # Validated once per definition, when its enqueue plan is made.
         return enqueue.enqueue(self, task, args, kwargs)
 
     def enqueue_many(
@@ -73,7 +75,6 @@ class TaskflowBackend(BaseTaskBackend):
         """Enqueue one task per call in one round trip; see ``TaskflowTask.enqueue_many``."""
         from django_taskflow import enqueue
 
-        self.validate_task(task)
         return enqueue.enqueue_many(self, task, calls)
 
     async def aenqueue_many(

@@ -5,20 +5,20 @@ commit, and vanish with a rollback; ``task_enqueued`` is sent after commit.
 In autocommit, an insert that is one statement runs without BEGIN and
 COMMIT: one round trip.
 On PostgreSQL a statement trigger NOTIFYs waiting workers (see
-``db/postgres.py``). Rows are written by the dialect's ``insert_tasks``
+``db/postgres.py``). Rows are written by the dialect's ``write_tasks``
 rather than ``bulk_create``: building ORM instances and compiling the
 INSERT cost more than the database write itself (see docs/architecture.md).
-Tasks with ``dedup`` or ``unique`` take their own path, ``enqueue_dedup``,
-after the rows are built; every other task pays one attribute check for it.
+What every enqueue of a definition shares is worked out once
+(``enqueue_plan``). Tasks with ``dedup`` or ``unique`` take their own path,
+``enqueue_dedup``, after the rows are built; every other task pays one
+attribute check for it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,66 +27,14 @@ from django.tasks import Task
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from django_taskflow import enqueue_dedup, invocation, limits, models, results
-from django_taskflow.db import INSERT_COLUMNS, dialect_for
-from django_taskflow.encoding import arguments as stored_arguments
+from django_taskflow import enqueue_dedup, enqueue_plan, models, results, signals
 from django_taskflow.exceptions import InvalidTaskOptions, MigrationsNotApplied
-from django_taskflow.policies import DEFAULT_RETRY_POLICY
-from django_taskflow.states import OnLost, Status
+from django_taskflow.states import Status
 
 if TYPE_CHECKING:
     from django_taskflow.backend import TaskflowBackend
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Settings:
-    """What every row of one enqueue call shares."""
-
-    task_path: str
-    backend: str
-    queue_name: str
-    priority: int
-    key: str | None
-    tags_json: str
-    max_attempts: int
-    retry_policy_json: str
-    timeout_soft: float | None
-    timeout_hard: float | None
-    on_lost: str
-    requires_json: str | None  # None (NULL) for a task that requires nothing
-    concurrency: limits.Concurrency | None
-    rate_limit: limits.RateLimit | None
-
-
-def _settings(backend: TaskflowBackend, definition: Task[Any, Any]) -> _Settings:
-    """Resolve the definition's options against the backend's defaults, once per call."""
-    config = backend.config
-    policy = getattr(definition, "retry", None) or config.retry_policy or DEFAULT_RETRY_POLICY
-    timeout = getattr(definition, "timeout", None) or config.default_timeout
-    return _Settings(
-        task_path=definition.module_path,
-        backend=backend.alias,
-        queue_name=definition.queue_name,
-        priority=definition.priority,
-        key=getattr(definition, "key", None),
-        tags_json=json.dumps(list(getattr(definition, "tags", ()))),
-        max_attempts=(
-            getattr(definition, "max_attempts", None) or policy.max_attempts or config.max_attempts
-        ),
-        retry_policy_json=json.dumps(policy.to_json()),
-        timeout_soft=timeout.soft if timeout else None,
-        timeout_hard=timeout.hard if timeout else None,
-        on_lost=getattr(definition, "on_lost", OnLost.REQUEUE),
-        requires_json=_requires_json(getattr(definition, "requires", ())),
-        concurrency=getattr(definition, "concurrency", None),
-        rate_limit=getattr(definition, "rate_limit", None),
-    )
-
-
-def _requires_json(requires: Iterable[str]) -> str | None:
-    return json.dumps(sorted(set(requires))) if requires else None
 
 
 def split_call(call: Any) -> tuple[Sequence[Any], Mapping[str, Any]]:
@@ -110,56 +58,42 @@ def _insert(
     now: datetime,
     flow_links: Sequence[tuple[Any, int]] | None = None,
 ) -> list[results.TaskflowResult]:
-    invocation.check_importable(definition)
-    database = backend.config.database
+    plan = enqueue_plan.plan_for(backend, definition)
+    database = plan.database
     connection = connections[database]
-    shared = _settings(backend, definition)
-    writer = stored_arguments.writer_for(
-        definition, backend.config.max_payload_bytes, backend.config.encryption_keys
-    )
-    # Only rows stored other than as plain JSON of the first version write it.
-    encoding = () if writer.column is None else (writer.column,)
-    pk = models.Task._meta.pk
-    run_after = connection.ops.adapt_datetimefield_value(definition.run_after or now)
+    writer = plan.writer
+    constants = plan.constants
+    is_gated = plan.is_gated
+    has_native_uuid = plan.has_native_uuid
     enqueued_at = connection.ops.adapt_datetimefield_value(now)
-    # Only limited tasks write the gate's columns; every other row leaves
-    # them NULL, as the plain claim expects.
-    gated = shared.concurrency is not None or shared.rate_limit is not None
+    run_after = (
+        enqueued_at
+        if definition.run_after is None
+        else connection.ops.adapt_datetimefield_value(definition.run_after)
+    )
     rows: list[tuple[Any, ...]] = []
     snapshots = []
+    check_arguments = plan.check_arguments
+    has_typed_arguments = plan.has_typed_arguments
     for index, (args, kwargs) in enumerate(calls):
-        invocation.bind_arguments(definition, args, kwargs)
-        plain_args, plain_kwargs = writer.as_json(args, kwargs)
+        check_arguments(args, kwargs)
+        plain_args, plain_kwargs = (
+            writer.as_json(args, kwargs) if has_typed_arguments else (args, kwargs)
+        )
         task_id = models.new_task_id()
         args_json, kwargs_json = writer.encode(plain_args, plain_kwargs, task_id)
-        gate = _gate(shared, definition, args, kwargs) if gated else ()
-        rows.append(
-            (
-                pk.get_db_prep_value(task_id, connection),
-                shared.task_path,
-                shared.backend,
-                shared.queue_name,
-                shared.priority,
-                Status.QUEUED.value,
-                args_json,
-                kwargs_json,
-                shared.key,
-                shared.tags_json,
-                0,
-                shared.max_attempts,
-                shared.retry_policy_json,
-                shared.timeout_soft,
-                shared.timeout_hard,
-                "{}",
-                run_after,
-                enqueued_at,
-                shared.on_lost,
-                shared.requires_json,
-                *gate,
-                *encoding,
-                *(() if flow_links is None else flow_links[index]),
-            )
+        row: tuple[Any, ...] = (
+            task_id if has_native_uuid else task_id.hex,
+            args_json,
+            kwargs_json,
+            run_after,
+            enqueued_at,
         )
+        if is_gated:
+            row += plan.gate(args, kwargs)
+        if flow_links is not None:
+            row += flow_links[index]
+        rows.append(row + constants)
         snapshots.append(
             results.build(
                 definition,
@@ -174,12 +108,8 @@ def _insert(
         )
     if not rows:
         return []
-    columns: tuple[str, ...] = INSERT_COLUMNS + limits.GATE_COLUMNS if gated else INSERT_COLUMNS
-    if encoding:
-        columns += ("encoding",)
-    if flow_links is not None:
-        columns += FLOW_COLUMNS
-    if getattr(definition, "dedup", None) is not None or getattr(definition, "unique", False):
+    columns = plan.columns if flow_links is None else plan.flow_columns
+    if plan.is_deduplicated:
         try:
             answers, inserted = enqueue_dedup.insert(
                 definition, database, calls, rows, snapshots, now, columns=columns
@@ -189,8 +119,7 @@ def _insert(
             raise
         announce(backend, database, inserted)
         return answers
-    table = models.Task._meta.db_table
-    dialect = dialect_for(database)
+    dialect = plan.dialect
     # In autocommit, an insert that is one statement is a transaction by
     # itself: BEGIN and COMMIT around it would cost two more round trips on
     # PostgreSQL and make it no more all-or-nothing. Inside the caller's
@@ -201,12 +130,9 @@ def _insert(
         else transaction.atomic(using=database)
     )
     try:
-        with own_transaction, connection.cursor() as cursor:
-            dialect.insert_tasks(
-                cursor,
-                table=table,
-                rows=rows,
-                columns=columns,
+        with own_transaction:
+            dialect.write_tasks(
+                connection, table=models.Task._meta.db_table, rows=rows, columns=columns
             )
     except DatabaseError as exc:
         _explain(database, exc)
@@ -218,13 +144,21 @@ def _insert(
 def announce(
     backend: TaskflowBackend, database: str, snapshots: Sequence[results.TaskflowResult]
 ) -> None:
-    """Send ``task_enqueued`` for each new task once the rows are committed."""
+    """Send ``task_enqueued`` for each new task once the rows are committed.
+
+    In autocommit the rows are committed already, and when nothing would
+    hear the signal (``signals.is_heard``) there is nothing to send.
+    """
 
     def send() -> None:
         for snapshot in snapshots:
             task_enqueued.send(type(backend), task_result=snapshot)
 
-    transaction.on_commit(send, using=database)
+    connection = connections[database]
+    if connection.in_atomic_block or not connection.get_autocommit():
+        transaction.on_commit(send, using=database)
+    elif signals.is_heard(task_enqueued):
+        send()
 
 
 def _explain(database: str, exc: DatabaseError) -> None:
@@ -240,21 +174,6 @@ def _explain(database: str, exc: DatabaseError) -> None:
                 f"The table {table} does not exist in database {database!r}: run "
                 f"`manage.py migrate` to create django_taskflow's tables ({reason})."
             ) from exc
-
-
-def _gate(
-    shared: _Settings, definition: Task[Any, Any], args: Sequence[Any], kwargs: Mapping[str, Any]
-) -> tuple[Any, ...]:
-    gate = limits.gate_for(
-        task_path=shared.task_path,
-        func=definition.func,
-        takes_context=definition.takes_context,
-        concurrency=shared.concurrency,
-        rate_limit=shared.rate_limit,
-        args=args,
-        kwargs=kwargs,
-    )
-    return gate.as_row() if gate is not None else ()
 
 
 def _table_exists(database: str, table: str) -> bool:
@@ -282,10 +201,6 @@ def enqueue(
 ) -> results.TaskflowResult:
     """Insert one task row and return its result snapshot."""
     return _insert(backend, definition, [(args, kwargs)], now or timezone.now())[0]
-
-
-# A flow's step: its flow's id and its position (flows/), after any gate's columns.
-FLOW_COLUMNS = ("flow_id", "flow_position")
 
 
 def insert_steps(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -48,7 +48,8 @@ class _CallShape:
         for name in kwargs:
             if name not in self.keywords or name in filled:
                 return False
-        return all(name in kwargs or name in filled for name in self.required)
+        required = self.required
+        return not required or all(name in kwargs or name in filled for name in required)
 
     def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         if self.passes_context:
@@ -96,13 +97,30 @@ def bind_arguments(
     ``add() missing a required argument: 'b'``. With ``takes_context`` the
     context is not counted: the worker passes it.
     """
+    argument_check(definition)(args, kwargs)
+
+
+def argument_check(
+    definition: Task[Any, Any],
+) -> Callable[[Sequence[Any], Mapping[str, Any]], None]:
+    """:func:`bind_arguments` for ``definition``, its signature read once, for many calls."""
     shape = _call_shape(definition.func, definition.takes_context)
-    if shape is None or shape.surely_binds(args, kwargs):
-        return
-    try:
-        shape.bind(args, kwargs)
-    except TypeError as exc:
-        raise TypeError(f"{definition.func.__qualname__}() {exc}") from None
+    if shape is None:
+        return _fits_anything
+
+    def check(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        if shape.surely_binds(args, kwargs):
+            return
+        try:
+            shape.bind(args, kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{definition.func.__qualname__}() {exc}") from None
+
+    return check
+
+
+def _fits_anything(args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+    """No signature to read (a builtin, say): nothing to check."""
 
 
 @lru_cache(maxsize=1024)

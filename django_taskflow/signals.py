@@ -98,11 +98,13 @@ def delivered_by(deliver: Deliver) -> Iterator[None]:
         _thread.deliver = previous
 
 
-# Django connects a receiver of its own to task_started and task_finished:
-# it logs to the "django.tasks" logger, at INFO (ERROR for a failed task).
+# Django connects a receiver of its own to task_enqueued, task_started and
+# task_finished: it logs to the "django.tasks" logger, at DEBUG for an
+# enqueue, at INFO for a start or an end (ERROR for a failed task).
 _DJANGO_LOGGERS = {
     id(receiver)
     for receiver in (
+        getattr(django_signals, "log_task_enqueued", None),
         getattr(django_signals, "log_task_started", None),
         getattr(django_signals, "log_task_finished", None),
     )
@@ -114,11 +116,11 @@ _django_tasks_logger = logging.getLogger("django.tasks")
 def is_heard(signal: Signal, *, failed: bool = False) -> bool:
     """Whether sending ``signal`` would do anything.
 
-    A worker sends ``task_started`` and ``task_finished`` for every task,
-    with a result snapshot built for them. Django's own receiver of each
-    only logs, so while its logger would drop the line (the default below
-    INFO), that receiver alone is not worth the snapshot. ``failed``: the
-    task failed, which Django logs at ERROR.
+    Django's own receiver of ``task_enqueued``, ``task_started`` and
+    ``task_finished`` only logs, so while its logger would drop the line
+    (the default: below INFO), that receiver alone is not worth a result
+    snapshot or a trip through the dispatcher for every task. ``failed``:
+    the task failed, which Django logs at ERROR.
     """
     receivers = signal.receivers
     if not receivers:
@@ -126,7 +128,8 @@ def is_heard(signal: Signal, *, failed: bool = False) -> bool:
     for lookup_key, *_ in receivers:
         if lookup_key[0] not in _DJANGO_LOGGERS:
             return True
-    return _django_tasks_logger.isEnabledFor(logging.ERROR if failed else logging.INFO)
+    level = logging.DEBUG if signal is task_enqueued else logging.INFO
+    return _django_tasks_logger.isEnabledFor(logging.ERROR if failed else level)
 
 
 def send_from_worker(signal: Signal, sender: Any, **kwargs: Any) -> None:

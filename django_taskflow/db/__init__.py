@@ -58,16 +58,17 @@ COMPLETION_COLUMNS = (
 EVENT_COLUMNS = ("task_id", "kind", "attempt", "created_at", "data")
 
 
-# Columns enqueue writes, in order; every other column takes its default.
-INSERT_COLUMNS = (
-    "id",
+# Columns enqueue writes; every other column takes its default. Those that
+# differ between the rows of one call come first, then those every row of a
+# definition shares (``enqueue_plan.Plan.constants``). A limited task's gate
+# and a flow's step add theirs in between.
+VARYING_COLUMNS = ("id", "args", "kwargs", "run_after", "enqueued_at")
+CONSTANT_COLUMNS = (
     "task_path",
     "backend",
     "queue_name",
     "priority",
     "status",
-    "args",
-    "kwargs",
     "key",
     "tags",
     "attempts",
@@ -76,11 +77,10 @@ INSERT_COLUMNS = (
     "timeout_soft",
     "timeout_hard",
     "progress_detail",
-    "run_after",
-    "enqueued_at",
     "on_lost",
     "requires",
 )
+INSERT_COLUMNS = VARYING_COLUMNS + CONSTANT_COLUMNS
 
 
 # What a cancel returns of each row it changed (``update_returning``).
@@ -122,6 +122,17 @@ def now_sql(vendor: str) -> tuple[str, Any]:
     """The database's clock now, as SQL and its parameter."""
     dialect = _dialect(vendor)
     return dialect.LEASE_UNTIL_SQL, dialect.lease_offset(0)
+
+
+def is_watched(connection: Any) -> bool:
+    """Whether someone watches the statements run on ``connection`` (a Django connection).
+
+    An execute wrapper is installed (``connection.execute_wrapper()``:
+    tracing, query counting) or queries are logged (``DEBUG``,
+    ``CaptureQueriesContext``). A hot path that skips Django's cursor
+    wrapper for speed takes it again while this is true.
+    """
+    return bool(connection.execute_wrappers) or bool(connection.queries_logged)
 
 
 def dialect_for(database: str) -> ModuleType:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django_taskflow.db import COMPLETION_COLUMNS, COUNTER_KEY, INSERT_COLUMNS, dedup_sql
+from django_taskflow.db import COMPLETION_COLUMNS, COUNTER_KEY, dedup_sql
 from django_taskflow.db.postgres_claim import (
     LEASE_UNTIL_SQL,
     capability_filter,
@@ -34,6 +34,12 @@ from django_taskflow.db.postgres_indexes import (
     install_tag_index,
     remove_path_prefix_index,
     remove_tag_index,
+)
+from django_taskflow.db.postgres_insert import (
+    insert_tasks,
+    inserts_in_one_statement,
+    placeholder,
+    write_tasks,
 )
 from django_taskflow.db.postgres_listen import (
     CANCEL_CHANNEL,
@@ -99,6 +105,7 @@ __all__ = [
     "remove_service_event_notify_trigger",
     "remove_tag_index",
     "service_waiter",
+    "write_tasks",
 ]
 
 logger = logging.getLogger(__name__)
@@ -133,91 +140,8 @@ _COMPLETION_CASTS = {
 }
 
 
-# PostgreSQL types of the columns enqueue writes, and of the dedup key table's.
-_INSERT_CASTS = {
-    "id": "uuid",
-    "task_path": "varchar",
-    "backend": "varchar",
-    "queue_name": "varchar",
-    "priority": "smallint",
-    "status": "varchar",
-    "args": "jsonb",
-    "kwargs": "jsonb",
-    "key": "varchar",
-    "tags": "jsonb",
-    "attempts": "integer",
-    "max_attempts": "integer",
-    "retry_policy": "jsonb",
-    "timeout_soft": "double precision",
-    "timeout_hard": "double precision",
-    "progress_detail": "jsonb",
-    "run_after": "timestamptz",
-    "enqueued_at": "timestamptz",
-    "on_lost": "varchar",
-    "requires": "jsonb",
-    "encoding": "varchar",
-    # A limited task's gate (limits.GATE_COLUMNS).
-    "gate_key": "varchar",
-    "concurrency_key": "varchar",
-    "concurrency_limit": "integer",
-    "concurrency_strategy": "varchar",
-    "rate_key": "varchar",
-    "rate_limit": "integer",
-    "rate_seconds": "double precision",
-    "unique_key": "varchar",
-    "task_id": "uuid",
-    "expires_at": "timestamptz",
-    # A flow's step (enqueue.FLOW_COLUMNS).
-    "flow_id": "uuid",
-    "flow_position": "integer",
-}
-
-
-def _placeholder(column: str) -> str:
-    return f"%s::{_INSERT_CASTS[column]}"
-
-
-def _insert_row(columns: Sequence[str]) -> str:
-    return "(" + ", ".join(_placeholder(column) for column in columns) + ")"
-
-
-_INSERT_ROW = _insert_row(INSERT_COLUMNS)
-
-
-def inserts_in_one_statement(row_count: int) -> bool:
-    """Whether :func:`insert_tasks` writes ``row_count`` rows in one statement.
-
-    Always: a multi-row ``INSERT`` or one ``COPY``. A statement run in
-    autocommit is a transaction of its own, all of it or nothing.
-    """
-    return True
-
-
-def insert_tasks(
-    cursor: Any,
-    *,
-    table: str,
-    rows: Sequence[Sequence[Any]],
-    columns: Sequence[str] = INSERT_COLUMNS,
-) -> None:
-    """Insert task rows: one INSERT for a few, COPY for many (several times faster).
-
-    ``columns`` name the values of each row: ``INSERT_COLUMNS``, plus the
-    gate's columns for a limited task.
-    """
-    names = ", ".join(columns)
-    if len(rows) < 50:
-        row = _INSERT_ROW if columns is INSERT_COLUMNS else _insert_row(columns)
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * len(rows))}",
-            [value for values in rows for value in values],
-        )
-        return
-    _copy(cursor, table, columns, rows)
-
-
-hold_dedup_key = functools.partial(dedup_sql.hold_dedup_key, placeholder=_placeholder)
-insert_unique_task = functools.partial(dedup_sql.insert_unique_task, placeholder=_placeholder)
+hold_dedup_key = functools.partial(dedup_sql.hold_dedup_key, placeholder=placeholder)
+insert_unique_task = functools.partial(dedup_sql.insert_unique_task, placeholder=placeholder)
 
 
 # -- late commits: what the event stream needs to know -------------------------
@@ -258,17 +182,6 @@ def commit_horizon(cursor: Any) -> tuple[int, int]:
     )
     oldest_running, next_id = cursor.fetchone()
     return int(oldest_running), int(next_id)
-
-
-def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    # COPY runs on psycopg's own cursor: translate its errors as Django would,
-    # so callers see OperationalError for a lost connection.
-    with (
-        cursor.db.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
 
 
 # Completion columns as read from the JSON ``record`` sends: texts stay text

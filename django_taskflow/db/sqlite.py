@@ -15,10 +15,14 @@ from django_taskflow.db import (
     CLAIM_COLUMNS,
     COMPLETION_COLUMNS,
     EVENT_COLUMNS,
-    INSERT_COLUMNS,
     add_counts,
     dedup_sql,
 )
+
+# How enqueue writes task rows lives in its own module; the dialect names it.
+from django_taskflow.db.sqlite_insert import insert_tasks as insert_tasks
+from django_taskflow.db.sqlite_insert import inserts_in_one_statement as inserts_in_one_statement
+from django_taskflow.db.sqlite_insert import write_tasks as write_tasks
 
 # One writer at a time: a connection inside a transaction may hold the
 # database's write lock, and every other connection's write waits for it.
@@ -44,27 +48,6 @@ LEASE_UNTIL_SQL = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)"
 def lease_offset(seconds: float) -> str:
     """The parameter of ``LEASE_UNTIL_SQL``: a date modifier."""
     return f"{float(seconds):+f} seconds"
-
-
-def insert_tasks(
-    cursor: Any,
-    *,
-    table: str,
-    rows: Sequence[Sequence[Any]],
-    columns: Sequence[str] = INSERT_COLUMNS,
-) -> None:
-    """Insert task rows with one prepared statement (``columns``: see ``postgres``)."""
-    placeholders = ", ".join(["%s"] * len(columns))
-    cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
-
-
-def inserts_in_one_statement(row_count: int) -> bool:
-    """Whether :func:`insert_tasks` writes ``row_count`` rows in one statement.
-
-    Only one row: ``executemany`` runs one statement per row, and in
-    autocommit each would commit alone.
-    """
-    return row_count == 1
 
 
 hold_dedup_key = dedup_sql.hold_dedup_key

@@ -167,6 +167,11 @@ def dump_call(
         ) from None
 
 
+def has_typed_arguments(func: Callable[..., Any], takes_context: bool) -> bool:
+    """Whether :func:`dump_call` changes any call of ``func`` (a parameter has a codec)."""
+    return _call_codec(func, takes_context) is not None
+
+
 def load_call(
     func: Callable[..., Any], takes_context: bool, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> tuple[Sequence[Any], Mapping[str, Any]]:
