@@ -74,3 +74,8 @@ def treat_by_api(note: str) -> int:
 @task(encrypted=True)
 def repeat(text: str, times: int) -> str:
     return text * times
+
+
+@task(takes_context=True)
+def spawns_a_secret_child(context: TaskContext) -> None:
+    context.spawn(secret_result.s("child-secret"))
