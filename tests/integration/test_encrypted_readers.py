@@ -90,3 +90,37 @@ def test_a_result_from_the_row_gives_an_encrypted_tasks_traceback_decrypted() ->
     )
     again = encrypted_tasks.leaky.get_result(result.id)
     assert again.errors[0].traceback == error.traceback
+
+
+def test_the_dashboard_and_taskflow_show_give_an_encrypted_task_without_its_payload(
+    admin_client: Any,
+) -> None:
+    import io
+    import json
+
+    from django.core.management import call_command
+    from django.urls import reverse
+
+    failing = encrypted_tasks.confide.enqueue(SECRET)
+    run_tasks()
+
+    pages = [
+        admin_client.get(reverse("django_taskflow:dashboard")),
+        admin_client.get(reverse("django_taskflow:dashboard-rows"), {"q": failing.id}),
+    ]
+    out = io.StringIO()
+    call_command("taskflow", "show", failing.id, "-v", "2", stdout=out)
+    as_json = io.StringIO()
+    call_command("taskflow", "show", failing.id, "--json", stdout=as_json)
+
+    for page in pages:
+        assert page.status_code == 200
+        assert_hidden(page.content.decode())
+    assert str(failing.id) in pages[1].content.decode()
+    assert_hidden(out.getvalue())
+    assert "builtins.ValueError: [encrypted]" in out.getvalue()
+    shown = json.loads(as_json.getvalue())
+    assert {e["data"].get("message") for e in shown["events"] if e["kind"] == "progress"} == {
+        "[encrypted]"
+    }
+    assert [a["traceback"] for a in shown["attempts"]] == ["[encrypted]"] * 2
