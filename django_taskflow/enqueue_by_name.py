@@ -12,16 +12,25 @@ before anything is written.
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from django.db import transaction
 
-from django_taskflow import edited_arguments, models, payloads, registry
+from django_taskflow import edited_arguments, models, registry
 from django_taskflow.definition import TaskflowTask
+from django_taskflow.encoding import arguments as stored_arguments
 from django_taskflow.encoding import calls as typed_calls
-from django_taskflow.exceptions import PayloadTooLarge, TaskNotExposed, UnserializablePayload
+from django_taskflow.encoding.keys import EncryptionKey
+from django_taskflow.exceptions import (
+    MissingEncryptionKey,
+    PayloadTooLarge,
+    TaskNotExposed,
+    UnknownEncoding,
+    UnserializablePayload,
+)
 from django_taskflow.results import TaskflowResult
 
 
@@ -70,13 +79,18 @@ class ArgumentProblems:
 
 
 def check_call(
-    definition: TaskflowTask, args: Sequence[Any], kwargs: Mapping[str, Any], max_bytes: int
+    definition: TaskflowTask,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    max_bytes: int,
+    keys: tuple[EncryptionKey, ...] = (),
 ) -> ArgumentProblems:
     """Everything that would stop this call being enqueued, or nothing.
 
     The arguments must bind to the function's signature, each must fit its
     parameter's annotation, and the call must be storable JSON of at most
-    ``max_bytes`` (``OPTIONS["MAX_PAYLOAD_BYTES"]``).
+    ``max_bytes`` (``OPTIONS["MAX_PAYLOAD_BYTES"]``) as stored: after the
+    task's encoder and encryption (with ``keys``, the backend's).
     """
     problems = ArgumentProblems()
     try:
@@ -91,8 +105,10 @@ def check_call(
         else:
             problems.args[positions.index(name)] = message
     try:
-        payloads.encode_arguments(definition.module_path, args, kwargs, max_bytes)
-    except (UnserializablePayload, PayloadTooLarge) as exc:
+        # As the enqueue stores it: compressed and encrypted, if the task is.
+        writer = stored_arguments.writer_for(definition, max_bytes, keys)
+        writer.encode(args, kwargs, uuid.uuid4())  # the size does not depend on the id
+    except (UnserializablePayload, PayloadTooLarge, MissingEncryptionKey, UnknownEncoding) as exc:
         problems.call.append(str(exc))
     # A value of the right JSON shape may still not be readable as its type
     # (an ISO date that is not one): said beside its argument too.

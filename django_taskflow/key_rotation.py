@@ -40,13 +40,15 @@ class RotationReport:
     current_key: str
     rotated: int = 0
     passes: int = 0
-    # Rows still under an old key: running when the deadline came, or unreadable here.
+    # Rows still under an old key, by key: running when the deadline came; ended or
+    # written (by a process not yet given the new key) after the last pass; unreadable here.
     left_running: Counter[str] = field(default_factory=Counter)
+    left_after_last_pass: Counter[str] = field(default_factory=Counter)
     unreadable: dict[str, str] = field(default_factory=dict)  # task id -> why
 
     @property
     def is_complete(self) -> bool:
-        return not self.left_running and not self.unreadable
+        return not self.left_running and not self.left_after_last_pass and not self.unreadable
 
 
 def _under_old_keys(current_id: str) -> Q:
@@ -77,14 +79,14 @@ def rotate_keys(
     while True:
         report.passes += 1
         report.rotated += _one_pass(tasks, keyring, report, batch_size)
-        running = (
-            tasks.filter(_under_old_keys(current.id), status=Status.RUNNING)
-            .exclude(pk__in=list(report.unreadable))
-            .values_list("encoding", flat=True)
-        )
-        report.left_running = Counter(stored.read(text).key_id or "" for text in running)
         left = tasks.filter(_under_old_keys(current.id)).exclude(pk__in=list(report.unreadable))
-        if not left.exists() or time.monotonic() >= deadline:
+        report.left_running, report.left_after_last_pass = Counter(), Counter()
+        for text, status in left.values_list("encoding", "status"):
+            running = status == Status.RUNNING
+            counter = report.left_running if running else report.left_after_last_pass
+            counter[stored.read(text).key_id or ""] += 1
+        nothing_left = not report.left_running and not report.left_after_last_pass
+        if nothing_left or time.monotonic() >= deadline:
             return report
         time.sleep(pause_seconds)  # running tasks end, or a claimed row is settled
 

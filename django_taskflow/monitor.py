@@ -10,6 +10,10 @@ for state in monitor(result.id, timeout=60):
         case Failed(error=error):
             print("failed", error)
 ```
+
+An encrypted task's states hold its payload decrypted with this process's
+keys (the caller's, as ``result.return_value`` does), and their string
+forms show ``[encrypted]`` in its place; a compressed task's are decoded.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
 from django_taskflow import events, models
+from django_taskflow.encoding.fields import REDACTED
 from django_taskflow.events import AttemptError, TaskEvent
 from django_taskflow.exceptions import ResultNotFound
 from django_taskflow.models import EventKind
@@ -40,6 +45,12 @@ class Running:
     attempt: int
     progress: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # Of an encrypted task: ``detail`` is shown as [encrypted] by repr().
+    encrypted: bool = field(default=False, repr=False, compare=False, kw_only=True)
+
+    def __repr__(self) -> str:
+        detail = REDACTED if self.encrypted and self.detail else repr(self.detail)
+        return f"Running(attempt={self.attempt!r}, progress={self.progress!r}, detail={detail})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +63,15 @@ class Retrying:
 
 @dataclass(frozen=True, slots=True)
 class Succeeded:
+    """Done; ``output`` is the stored result's JSON value."""
+
     output: Any
+    # Of an encrypted task: ``output`` is shown as [encrypted] by repr().
+    encrypted: bool = field(default=False, repr=False, compare=False, kw_only=True)
+
+    def __repr__(self) -> str:
+        output = REDACTED if self.encrypted and self.output is not None else repr(self.output)
+        return f"Succeeded(output={output})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +89,8 @@ FINAL = (Succeeded, Failed, Cancelled)
 
 
 def state_of(event: TaskEvent) -> State:
-    """The state a task is in right after ``event``."""
+    """The state a task is in right after ``event``, its payload decoded by this process."""
+    event = event.reveal()
     match event.kind:
         case EventKind.STARTED:
             return Running(attempt=event.attempt, progress=0.0)
@@ -79,11 +99,12 @@ def state_of(event: TaskEvent) -> State:
                 attempt=event.attempt,
                 progress=event.data.get("progress"),
                 detail=event.data.get("detail", {}),
+                encrypted=event.is_encrypted,
             )
         case EventKind.RETRYING:
             return Retrying(attempt=event.attempt, error=event.error)
         case EventKind.SUCCEEDED:
-            return Succeeded(output=event.result)
+            return Succeeded(output=event.result, encrypted=event.is_encrypted)
         case EventKind.FAILED:
             return Failed(error=event.error)
         case _:

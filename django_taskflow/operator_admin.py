@@ -36,7 +36,7 @@ from django_taskflow.admin_display import (
 )
 from django_taskflow.admin_filters import QueueFilter, TaskNameFilter, search_tasks
 from django_taskflow.admin_paginator import EstimatedCountPaginator
-from django_taskflow.encoding import stored
+from django_taskflow.encoding import fields, stored
 from django_taskflow.exceptions import TaskflowError
 from django_taskflow.states import Status
 
@@ -141,7 +141,8 @@ class DeadLetterAdmin(OperatorView):
     @admin.display(description=gettext_lazy("last error"))
     def last_error(self, task: models.Task) -> str:
         error_class = getattr(task, "last_error_class", None) or ""
-        message = getattr(task, "last_error_message", None) or ""
+        # An encrypted task's sealed message: [encrypted] here, decrypted on its page.
+        message = fields.redact_text(getattr(task, "last_error_message", None) or "")
         return f"{error_class}: {message[:200]}" if message else error_class
 
     @admin.display(description=gettext_lazy("finished at"), ordering="finished_at")

@@ -16,9 +16,10 @@ from django.core.exceptions import ValidationError
 from django.tasks import Task, TaskResult
 from django.tasks.base import TaskError
 
-from django_taskflow import models, registry, states
+from django_taskflow import models, payload_display, registry, states
 from django_taskflow.encoding import arguments as stored_arguments
 from django_taskflow.encoding import calls as typed_calls
+from django_taskflow.encoding import fields as sealed_fields
 from django_taskflow.encoding import results as stored_results
 from django_taskflow.encoding import stored as stored_encoding
 from django_taskflow.encoding.keys import EncryptionKey
@@ -70,6 +71,27 @@ class TaskflowResult(TaskResult, Waiting):  # type: ignore[misc, type-arg]  # fr
 
     def unfinished_text(self) -> str:
         return f"Task {self.id} ({self.task.module_path}) is still {self.status.label}"
+
+
+class EncryptedTaskError(TaskError):
+    """An encrypted task's error: its ``traceback`` decrypted, shown as ``[encrypted]`` by repr()."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"TaskError(exception_class_path={self.exception_class_path!r}, "
+            f"traceback={sealed_fields.REDACTED})"
+        )
+
+
+def _task_error(task: models.Task, attempt: models.Attempt) -> TaskError:
+    if not sealed_fields.holds_sealed_text(attempt.traceback):
+        return TaskError(exception_class_path=attempt.error_class, traceback=attempt.traceback)
+    traceback = payload_display.attempt_text(
+        task, attempt.number, sealed_fields.TRACEBACK, attempt.traceback, reveal=True
+    )
+    return EncryptedTaskError(exception_class_path=attempt.error_class, traceback=traceback)
 
 
 def build(
@@ -174,11 +196,7 @@ def from_row(
         started_at=task.started_at,
         finished_at=task.finished_at,
         last_attempted_at=task.last_attempted_at,
-        errors=[
-            TaskError(exception_class_path=a.error_class, traceback=a.traceback)
-            for a in attempts
-            if a.error_class
-        ],
+        errors=[_task_error(task, a) for a in attempts if a.error_class],
         worker_ids=[a.worker_id for a in attempts],
         return_value=typed_return_value(definition, return_value),
         deduplicated=deduplicated,

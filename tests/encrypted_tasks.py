@@ -42,3 +42,40 @@ def confide(context: TaskContext, secret: str) -> None:
     """Reports a progress message and fails twice (a retry, then for good), its secret in each."""
     context.report_progress(0.5, f"reading {secret}", step=secret)
     raise ValueError(f"failed on {secret}")
+
+
+@task(encrypted=True, takes_context=True)
+def odd_texts(context: TaskContext, secret: str) -> None:
+    """Reports progress and fails with text the database cannot hold as it is: NUL, a lone surrogate."""
+    context.report_progress(0.5, f"at {secret}\x00\udcff", file=f"\udcff{secret}\x00")
+    raise ValueError(f"failed on {secret}\x00\udcff")
+
+
+@task(encrypted=True)
+def secret_result(secret: str) -> str:
+    return f"result of {secret}"
+
+
+@task
+def plain_echo(text: str) -> str:
+    return text
+
+
+@task(encrypted=True, encoder="compressed", api=True)
+def archive_by_api(note: str) -> int:
+    return len(note)
+
+
+@task(encrypted=True, api=True)
+def treat_by_api(note: str) -> int:
+    return len(note)
+
+
+@task(encrypted=True)
+def repeat(text: str, times: int) -> str:
+    return text * times
+
+
+@task(takes_context=True)
+def spawns_a_secret_child(context: TaskContext) -> None:
+    context.spawn(secret_result.s("child-secret"))

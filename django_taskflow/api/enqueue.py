@@ -38,8 +38,14 @@ class EnqueueSerializer(serializers.Serializer[Any]):
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         definition: TaskflowTask = data["task"]
-        max_bytes = serving_backend().config.max_payload_bytes
-        problems = enqueue_by_name.check_call(definition, data["args"], data["kwargs"], max_bytes)
+        config = serving_backend().config
+        problems = enqueue_by_name.check_call(
+            definition,
+            data["args"],
+            data["kwargs"],
+            config.max_payload_bytes,
+            config.encryption_keys,
+        )
         if problems:
             errors: dict[str, Any] = {}
             if problems.args:

@@ -27,6 +27,7 @@ def rotate_keys(
                     "rotated": report.rotated,
                     "passes": report.passes,
                     "left_running": dict(report.left_running),
+                    "left_after_last_pass": dict(report.left_after_last_pass),
                     "unreadable": report.unreadable,
                 }
             )
@@ -41,7 +42,12 @@ def rotate_keys(
     problems = [
         f"{count} still running under key {key!r} after {wait:g} s"
         for key, count in sorted(report.left_running.items())
-    ] + [f"task {task_id}: {why}" for task_id, why in sorted(report.unreadable.items())]
+    ]
+    problems += [
+        f"{count} ended or written under key {key!r} after the last pass (run rotate-keys again)"
+        for key, count in sorted(report.left_after_last_pass.items())
+    ]
+    problems += [f"task {task_id}: {why}" for task_id, why in sorted(report.unreadable.items())]
     raise CommandError(
         "Some tasks are still under an old key; keep that key until they are "
         "re-encrypted: " + "; ".join(problems)

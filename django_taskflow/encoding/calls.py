@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from django_taskflow.encoding.typed import Codec, codec_for
+from django_taskflow.encoding.scalars import Codec
+from django_taskflow.encoding.typed import codec_for
 from django_taskflow.encoding.unfit import UnfitValue
 from django_taskflow.exceptions import PayloadShapeError, PayloadVersionError
 

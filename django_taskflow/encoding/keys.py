@@ -48,9 +48,11 @@ def problem(value: Any) -> str | None:
             or not key_id.isprintable()
         ):
             return f"key ids of 1 to {ID_MAX_LENGTH} printable characters; entry {index} is not"
-        if key_id in seen:
-            return f"keys with distinct ids; {key_id!r} is there twice"
-        seen.add(key_id)
+        # Ignoring case: rotation finds rows by their key id with LIKE, which
+        # SQLite matches without regard to case.
+        if key_id.casefold() in seen:
+            return f"keys with distinct ids (ignoring case); {key_id!r} is there twice"
+        seen.add(key_id.casefold())
         if _secret(entry["key"]) is None:
             return (
                 f'keys of {KEY_BYTES} bytes in base64 (python -c "import base64, os; '
@@ -77,14 +79,20 @@ def parse(value: Sequence[Mapping[str, str]]) -> tuple[EncryptionKey, ...]:
 
 
 def from_environment() -> tuple[Any, str | None]:
-    """``TASKFLOW_ENCRYPTION_KEYS`` decoded: ``(value, None)``, ``(None, problem)`` or ``(None, None)``."""
+    """``TASKFLOW_ENCRYPTION_KEYS`` decoded: ``(value, None)``, ``(None, problem)`` or ``(None, None)``.
+
+    ``problem`` completes "TASKFLOW_ENCRYPTION_KEYS must be ...".
+    """
     text = os.environ.get(ENVIRONMENT_VARIABLE)
     if not text:
         return None, None
     try:
-        return json.loads(text), None
+        value = json.loads(text)
     except ValueError:
-        return None, f"{ENVIRONMENT_VARIABLE} must be a JSON list of keys; it is not JSON"
+        return None, "a JSON list of keys; it is not JSON"
+    if value is None:  # set, so meant to hold keys: not the same as unset
+        return None, 'a JSON list of {"id": ..., "key": ...}; it is null'
+    return value, None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ pass through unchanged, as before typed payloads existed.
 Typed: dataclasses, ``TypedDict``, ``Enum``, ``datetime``, ``date``,
 ``Decimal``, ``UUID``, pydantic models when pydantic is installed, and
 those inside ``X | None``, ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]``
-and unions of several members (``encoding/unions.py``).
+and unions of several members (``encoding/unions.py``). The codecs of
+single values (datetime, Enum...) and :class:`Codec` itself are in
+``encoding/scalars.py``.
 
 A stored value that does not fit (JSON from the API, say) raises
 :class:`UnfitValue`, which names where inside the value it went wrong.
@@ -19,141 +21,20 @@ A stored value that does not fit (JSON from the API, say) raises
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
 import enum
 import types
 import typing
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django_taskflow import typecheck
 from django_taskflow.encoding import unions
+from django_taskflow.encoding.scalars import SIMPLE, Codec, Dump, Load, enum_codec, wrong
 from django_taskflow.encoding.unfit import UNFIT as _UNFIT
 from django_taskflow.encoding.unfit import UnfitValue
 from django_taskflow.encoding.unfit import unfit as _unfit
 from django_taskflow.exceptions import PayloadShapeError
-
-type Dump = Callable[[Any, str], Any]
-type Load = Callable[[Any], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Codec:
-    """How one annotated type goes to JSON (``dump(value, path)``) and back (``load``)."""
-
-    dump: Dump
-    load: Load
-
-
-def _wrong(value: Any, expected: str, path: str) -> PayloadShapeError:
-    shown = typecheck.describe_value(value)
-    return PayloadShapeError(f"{path} is {shown}, expected {expected}")
-
-
-def _scalar(
-    kind: type,
-    accepts: tuple[type, ...],
-    to_json: Callable[[Any], Any],
-    from_json: Load,
-    *,
-    numbers: bool = False,
-) -> Codec:
-    name = kind.__qualname__
-
-    def dump(value: Any, path: str) -> Any:
-        if isinstance(value, accepts) and not isinstance(value, bool):
-            return to_json(value)
-        raise _wrong(value, name, path)
-
-    return Codec(dump, _text_load(name, from_json, numbers=numbers))
-
-
-def _text_load(name: str, from_json: Load, *, numbers: bool = False) -> Load:
-    """``from_json``, for a value stored as text: anything else is an :class:`UnfitValue`.
-
-    With ``numbers``, a JSON number is read as its text (a Decimal sent as
-    ``12.5`` by an API client is ``Decimal("12.5")``, not the float's binary value).
-    """
-
-    def load(stored: Any) -> Any:
-        kind = type(stored)
-        if kind is not str:
-            if not (numbers and kind in (int, float)):
-                raise UnfitValue(f"is {typecheck.describe_value(stored)}, expected {name}")
-            stored = str(stored)
-        try:
-            return from_json(stored)
-        except _UNFIT as exc:
-            raise _unfit(exc, name, stored) from None
-
-    return load
-
-
-def _isoformat(value: Any) -> Any:
-    return value.isoformat()
-
-
-_DATETIME = _scalar(
-    datetime.datetime, (datetime.datetime,), _isoformat, datetime.datetime.fromisoformat
-)
-
-
-def _decimal(text: str) -> decimal.Decimal:
-    try:
-        return decimal.Decimal(text)
-    except decimal.InvalidOperation:  # its message names only the signal's class
-        raise ValueError("not a decimal number") from None
-
-
-_DECIMAL = _scalar(decimal.Decimal, (decimal.Decimal, int), str, _decimal, numbers=True)
-_UUID = _scalar(uuid.UUID, (uuid.UUID,), str, uuid.UUID)
-
-
-def _date_codec() -> Codec:
-    def dump(value: Any, path: str) -> Any:
-        # A datetime is a date too, but its time would be lost: refuse it.
-        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-            return value.isoformat()
-        raise _wrong(value, "date", path)
-
-    return Codec(dump, _text_load("date", datetime.date.fromisoformat))
-
-
-_DATE = _date_codec()
-_SIMPLE: dict[Any, Codec] = {
-    datetime.datetime: _DATETIME,
-    datetime.date: _DATE,
-    decimal.Decimal: _DECIMAL,
-    uuid.UUID: _UUID,
-}
-
-
-def _enum_codec(kind: type[enum.Enum]) -> Codec:
-    members = list(kind)
-    by_value = {member.value: member for member in members}
-
-    def dump(value: Any, path: str) -> Any:
-        if isinstance(value, kind):
-            return value.value
-        # Its value (what a form or the API gives) is accepted as the member.
-        if not isinstance(value, bool) and value in by_value:
-            return value
-        choices = ", ".join(repr(member.value) for member in members[:10])
-        raise _wrong(value, f"a {kind.__qualname__} (one of {choices})", path)
-
-    def load(stored: Any) -> Any:
-        # A dict lookup: calling the Enum class costs several times more.
-        try:
-            member = by_value.get(stored)
-            return kind(stored) if member is None else member
-        except _UNFIT as exc:
-            raise _unfit(exc, kind.__qualname__, stored) from None
-
-    return Codec(dump, load)
 
 
 def _plain_check(expected: Any) -> Dump:
@@ -166,10 +47,6 @@ def _plain_check(expected: Any) -> Dump:
         return value
 
     return dump
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 def _fields(
@@ -220,7 +97,7 @@ def _dataclass_codec(kind: type) -> Codec:
                 for name, field_dump, _ in fields
                 if name in value
             }
-        raise _wrong(value, title, path)
+        raise wrong(value, title, path)
 
     def load(stored: Any) -> Any:
         if type(stored) is not dict:
@@ -253,7 +130,7 @@ def _typeddict_codec(kind: type) -> Codec:
 
     def dump(value: Any, path: str) -> Any:
         if not isinstance(value, dict):
-            raise _wrong(value, title, path)
+            raise wrong(value, title, path)
         missing = sorted(required - value.keys())
         if missing:
             raise PayloadShapeError(
@@ -296,7 +173,7 @@ def _optional_codec(inner: Codec) -> Codec:
 def _sequence_codec(inner: Codec, make: Callable[[Any], Any]) -> Codec:
     def dump(value: Any, path: str) -> Any:
         if not isinstance(value, list | tuple):
-            raise _wrong(value, "a list", path)
+            raise wrong(value, "a list", path)
         return [inner.dump(item, f"{path}[{index}]") for index, item in enumerate(value)]
 
     inner_load = inner.load
@@ -325,7 +202,7 @@ def _fails(load: Load, item: Any) -> bool:
 def _mapping_codec(inner: Codec) -> Codec:
     def dump(value: Any, path: str) -> Any:
         if not isinstance(value, dict):
-            raise _wrong(value, "a dict", path)
+            raise wrong(value, "a dict", path)
         return {key: inner.dump(item, f"{path}[{key!r}]") for key, item in value.items()}
 
     def load(stored: Any) -> Any:
@@ -383,10 +260,10 @@ def _union_codec(expected: Any) -> Codec | None:
 @lru_cache(maxsize=1024)
 def _compile(expected: Any) -> Codec | None:
     expected = typecheck.unwrap(expected)
-    if expected in _SIMPLE:
-        return _SIMPLE[expected]
+    if expected in SIMPLE:
+        return SIMPLE[expected]
     if isinstance(expected, type) and issubclass(expected, enum.Enum):
-        return _enum_codec(expected)
+        return enum_codec(expected)
     if typing.is_typeddict(expected):
         return _typeddict_codec(expected)
     if isinstance(expected, type) and dataclasses.is_dataclass(expected):

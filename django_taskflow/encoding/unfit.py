@@ -1,8 +1,9 @@
 """A stored value that does not fit its annotation, and where inside it.
 
 Pure. Raised while turning stored JSON back into typed values
-(``encoding/typed.py``, ``encoding/unions.py``): in the worker it fails the
-task, in the API's enqueue it is a 400 naming the argument and the place.
+(``encoding/typed.py``, ``encoding/scalars.py``, ``encoding/unions.py``):
+in the worker it fails the task, in the API's enqueue it is a 400 naming
+the argument and the place.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from django_taskflow.encoding.unfit import UNFIT, UnfitValue
 from django_taskflow.exceptions import PayloadShapeError
 
 if TYPE_CHECKING:
-    from django_taskflow.encoding.typed import Codec
+    from django_taskflow.encoding.scalars import Codec
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,9 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from django_taskflow import models, signals
+from django_taskflow.encoding import results as stored_results
+from django_taskflow.encoding import stored as stored_encoding
+from django_taskflow.exceptions import TaskflowError
 from django_taskflow.flows import progress
 from django_taskflow.states import FINISHED
 
@@ -111,14 +114,14 @@ def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None 
         return
     failed: list[uuid.UUID] = []
     found: set[str] = set()
-    for task_id, status, result in _open_tasks(database, list(open_steps)):
+    for task_id, status, result, encoding in _open_tasks(database, list(open_steps)):
         found.add(str(task_id))
         if status not in FINISHED:
             continue
         position = open_steps[str(task_id)]
         state: dict[str, Any] = {"state": _STEP_STATE[status], "task": str(task_id)}
         if status == "succeeded":
-            state["result"] = result
+            state["result"] = _passed_on(task_id, result, encoding)
         else:
             failed.append(task_id)
         flow.steps[position] = state
@@ -128,12 +131,34 @@ def absorb(database: str, flow: models.Flow, only: Collection[uuid.UUID] | None 
         _fail_missing(flow, open_steps[task_id], task_id)
 
 
-def _open_tasks(database: str, task_ids: list[str]) -> Iterator[tuple[uuid.UUID, str, Any]]:
-    """(id, status, result) of those of ``task_ids`` that exist; results of finished ones only."""
+def _open_tasks(
+    database: str, task_ids: list[str]
+) -> Iterator[tuple[uuid.UUID, str, Any, str | None]]:
+    """(id, status, result, encoding) of those of ``task_ids`` that exist."""
     for start in range(0, len(task_ids), READ_CHUNK):
         chunk = task_ids[start : start + READ_CHUNK]
         rows = models.Task.objects.using(database).filter(pk__in=chunk).order_by()
-        yield from rows.values_list("id", "status", "result")
+        yield from rows.values_list("id", "status", "result", "encoding")
+
+
+def _passed_on(task_id: uuid.UUID, result: Any, encoding: str | None) -> Any:
+    """A step's stored result as the next step gets it: an encoded one decoded.
+
+    An encrypted one (flows refuse encrypted steps; a flow stored before
+    they did) stays as stored: decoded, it would sit in the clear in the flow's row.
+    """
+    if encoding is None or stored_encoding.read(encoding).key_id is not None:
+        return result
+    try:
+        return stored_results.decode(result, task_id, encoding, ())
+    except TaskflowError as exc:  # an encoder this process lacks
+        logger.warning(
+            "Cannot decode the result of step task %s: %s",
+            task_id,
+            exc,
+            extra={"action": "payload_unreadable", "task_id": str(task_id)},
+        )
+        return result
 
 
 def _fail_missing(flow: models.Flow, position: int, task_id: str) -> None:

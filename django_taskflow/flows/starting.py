@@ -14,7 +14,7 @@ from django_taskflow import enqueue, invocation, models
 from django_taskflow.exceptions import InvalidTaskOptions, StepArgumentsMismatch
 from django_taskflow.flows import advance, progress
 from django_taskflow.flows.handle import BatchResult, FlowResult
-from django_taskflow.flows.steps import Passing, Step, names_previous
+from django_taskflow.flows.steps import Passing, Step, names_previous, refuse_encrypted
 
 
 def _backend(steps: Sequence[Step]) -> Any:
@@ -99,6 +99,7 @@ def start_batch(
         raise InvalidTaskOptions(f"concurrency must be None or at least 1, got {concurrency!r}.")
     backend = _backend([step, *(c for c in callbacks.values() if c is not None)])
     max_bytes = backend.config.max_payload_bytes
+    refuse_encrypted(step.definition)  # its items are checked one by one, not by step.check()
     template = step.to_json(Passing.NONE)
     steps: list[dict[str, Any]] = []
     for item in items:

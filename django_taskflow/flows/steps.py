@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django_taskflow import invocation, payloads, registry
+from django_taskflow.encoding.encoders import ENCRYPTED
 from django_taskflow.exceptions import InvalidTaskOptions, StepArgumentsMismatch
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.timeouts import Timeout
@@ -71,7 +72,10 @@ class Step:
         """Raise at enqueue if the arguments cannot fit the function or are not JSON.
 
         ``receives``: the step will get the previous step's result too.
+        Raises :class:`InvalidTaskOptions` for an encrypted task (see
+        :func:`refuse_encrypted`).
         """
+        refuse_encrypted(self.definition)
         if getattr(self.definition, "dedup", None) is not None or getattr(
             self.definition, "unique", False
         ):
@@ -100,6 +104,20 @@ class Step:
             "options": own_options(self.definition),
             "passing": passing.value,
         }
+
+
+def refuse_encrypted(definition: TaskflowTask) -> None:
+    """Raise :class:`InvalidTaskOptions` if ``definition`` is encrypted.
+
+    A flow's row holds its steps' arguments, and the results passed between
+    them, as plain JSON: an encrypted task's would be stored there in the
+    clear, beside its sealed row.
+    """
+    if getattr(definition, "encrypted", False) or getattr(definition, "encoder", "") == ENCRYPTED:
+        raise InvalidTaskOptions(
+            f"Step {definition.module_path} is encrypted: a flow cannot hold it (the flow's "
+            "row stores its steps' arguments and results in plain JSON). Enqueue it on its own."
+        )
 
 
 def call_arguments(

@@ -105,6 +105,7 @@ def retry_with_arguments(
     """
     from django_taskflow import edited_arguments, registry
     from django_taskflow.encoding import calls as typed_calls
+    from django_taskflow.encoding import copies
 
     who = operator_name(by)
     database = queries.database_for(backend)
@@ -118,7 +119,9 @@ def retry_with_arguments(
         priority=task.priority, queue_name=task.queue_name, backend=backend
     )
     if isinstance(definition, TaskflowTask):  # not one of Django's plain tasks
-        definition = definition.using(tags=task.tags, key=task.key)
+        definition = copies.as_written(
+            definition.using(tags=task.tags, key=task.key), task.encoding
+        )
     edited_arguments.check(definition, args, kwargs)
     # Edited as JSON: typed parameters (a dataclass, a datetime...) are built from it.
     typed_args, typed_kwargs = typed_calls.load_call(

@@ -188,3 +188,29 @@ def test_a_deduplicated_enqueue_returns_the_existing_task(
     assert response.json()["deduplicated"] is True
     assert models.Task.objects.count() == 1
     assert models.Task.objects.get(pk=existing.id).enqueued_by_id is None
+
+
+def test_the_size_limit_of_an_api_enqueue_applies_to_the_call_as_stored(
+    make_user: Callable, client_for: Callable, settings: Any
+) -> None:
+    from tests import encrypted_tasks
+
+    options = settings.TASKS["default"]["OPTIONS"]
+    settings.TASKS = {
+        "default": {
+            **settings.TASKS["default"],
+            "OPTIONS": {**options, "MAX_PAYLOAD_BYTES": 1000},
+        }
+    }
+    client = client_for(make_user())
+    # Compressed, then sealed: 5,000 bytes of JSON fit in far fewer.
+    compressed = post(
+        client, {"task": encrypted_tasks.archive_by_api.module_path, "args": ["y" * 5000]}
+    )
+    # 900 bytes of JSON, about 1,250 once sealed and in base64.
+    sealed = post(client, {"task": encrypted_tasks.treat_by_api.module_path, "args": ["x" * 900]})
+
+    assert compressed.status_code == 201
+    assert sealed.status_code == 400
+    assert "as stored" in sealed.json()["non_field_errors"][0]
+    assert models.Task.objects.count() == 1

@@ -119,3 +119,72 @@ def test_rotation_re_encrypts_failure_events_and_a_cancelled_attempts_embedded_e
     assert payload_display.event_data(failure, row, reveal=True)["error_message"] == (
         "failed on rotated-secret"
     )
+
+
+def test_a_task_that_ends_under_the_old_key_after_the_last_pass_is_reported_left(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_taskflow import key_rotation
+    from django_taskflow.conf import parse_options
+
+    use_keys(settings, KEY_1)
+    running = encrypted_tasks.archive.enqueue("still running")
+    models.Task.objects.filter(pk=running.id).update(status=Status.RUNNING)
+    use_keys(settings, KEY_2, KEY_1)
+    one_pass = key_rotation._one_pass
+
+    def pass_then_the_task_ends(*args: Any, **kwargs: Any) -> int:
+        rotated = one_pass(*args, **kwargs)
+        # A worker finishes it (with the key it read) right after the pass skipped it.
+        models.Task.objects.filter(pk=running.id).update(status=Status.SUCCEEDED)
+        return rotated
+
+    monkeypatch.setattr(key_rotation, "_one_pass", pass_then_the_task_ends)
+    options = parse_options("default", settings.TASKS["default"]["OPTIONS"])
+
+    report = key_rotation.rotate_keys(options, wait_seconds=0)
+
+    assert not report.is_complete
+    assert keys_in_rows() == {"k1"}
+
+
+def test_a_rotation_stopped_mid_batch_leaves_each_task_whole_and_a_second_run_finishes(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_taskflow import key_rotation
+
+    use_keys(settings, KEY_1)
+    failed = [encrypted_tasks.leaky.enqueue(f"stopped-secret-{n}") for n in range(4)]
+    run_tasks()
+    use_keys(settings, KEY_2, KEY_1)
+    rotate_row = key_rotation._rotate_row
+    calls = []
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # Ctrl-C in the second batch
+        return rotate_row(*args, **kwargs)
+
+    monkeypatch.setattr(key_rotation, "_rotate_row", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("taskflow", "rotate-keys", "--batch-size", "2", stdout=io.StringIO())
+    monkeypatch.setattr(key_rotation, "_rotate_row", rotate_row)
+
+    assert sorted(
+        json.loads(e).get("key") for e in models.Task.objects.values_list("encoding", flat=True)
+    ) == ["k1", "k1", "k2", "k2"]
+    call_command("taskflow", "rotate-keys", stdout=io.StringIO())
+    call_command("taskflow", "rotate-keys", stdout=io.StringIO())  # nothing left: a no-op
+
+    assert keys_in_rows() == {"k2"}
+    use_keys(settings, KEY_2)  # k1 removed: every task reads, its errors included
+    for n, result in enumerate(failed):
+        row = models.Task.objects.get(pk=result.id)
+        attempt = row.attempt_set.get()
+        assert (
+            payload_display.attempt_text(
+                row, 1, payload_display.ERROR_MESSAGE, attempt.error_message, reveal=True
+            )
+            == f"failed on stopped-secret-{n}"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -362,14 +363,44 @@ def test_malformed_encryption_keys_are_error_e002_without_showing_the_keys() -> 
     assert short_key not in message.msg
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("not json", "TASKFLOW_ENCRYPTION_KEYS must be a JSON list of keys; it is not JSON."),
+        (
+            "null",
+            'TASKFLOW_ENCRYPTION_KEYS must be a JSON list of {"id": ..., "key": ...}; it is null.',
+        ),
+        (
+            '{"id": "k1"}',
+            'TASKFLOW_ENCRYPTION_KEYS must be a list of {"id": ..., "key": base64 of 32 bytes}.',
+        ),
+    ],
+)
 def test_malformed_keys_in_the_environment_are_error_e002(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
 ) -> None:
-    monkeypatch.setenv("TASKFLOW_ENCRYPTION_KEYS", "not json")
+    monkeypatch.setenv("TASKFLOW_ENCRYPTION_KEYS", value)
 
     [message] = make_backend({}).check()
 
     assert (message.id, message.obj) == ("taskflow.E002", "TASKFLOW_ENCRYPTION_KEYS")
+    assert message.msg == expected
+
+
+def test_a_16_byte_key_and_ids_equal_but_for_case_are_error_e002() -> None:
+    key = base64.b64encode(b"1" * 32).decode()
+    aes_128 = base64.b64encode(b"1" * 16).decode()
+
+    [short] = make_backend({"ENCRYPTION_KEYS": [{"id": "k1", "key": aes_128}]}).check()
+    [twice] = make_backend(
+        {"ENCRYPTION_KEYS": [{"id": "k1", "key": key}, {"id": "K1", "key": key}]}
+    ).check()
+
+    assert short.id == twice.id == "taskflow.E002"
+    assert "keys of 32 bytes in base64" in short.msg and aes_128 not in short.msg
+    assert "distinct ids (ignoring case); 'K1' is there twice" in twice.msg
+    assert key not in twice.msg
 
 
 def test_an_encrypted_task_without_keys_is_error_e007(monkeypatch: pytest.MonkeyPatch) -> None:
