@@ -29,6 +29,7 @@ from django.utils import timezone as django_timezone
 
 from django_taskflow import invocation
 from django_taskflow.cron import CronExpression
+from django_taskflow.encoding.encoders import seals
 from django_taskflow.exceptions import InvalidSchedule
 from django_taskflow.scheduling import CatchUp, Overlap, TimeWindow, Timing, timing_from, zone
 
@@ -127,6 +128,12 @@ def _check_call(definition: Task[Any, Any] | None, task_path: str, args: Any, kw
         raise InvalidSchedule(
             f"arguments of schedule for {task_path} must be plain JSON ({exc})."
         ) from exc
+    if definition is not None and (args or kwargs) and seals(definition):
+        raise InvalidSchedule(
+            f"schedule for {task_path} gives arguments to an encrypted task: the schedule's row "
+            "stores them in plain JSON. Schedule it without arguments and let the task read "
+            "its inputs, or enqueue it yourself."
+        )
     if definition is not None:
         try:
             invocation.bind_arguments(definition, args, kwargs)

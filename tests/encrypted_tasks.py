@@ -79,3 +79,9 @@ def repeat(text: str, times: int) -> str:
 @task(takes_context=True)
 def spawns_a_secret_child(context: TaskContext) -> None:
     context.spawn(secret_result.s("child-secret"))
+
+
+@task(encrypted=True)
+def sealed_report() -> str:
+    """Takes no arguments, so it can be scheduled: a schedule's row holds its arguments in clear."""
+    return "the report"

@@ -127,3 +127,11 @@ def get_encoder(name: str) -> Encoder:
 def is_known(name: str) -> bool:
     """Whether ``name`` can be given as ``encoder=`` (``encrypted`` included)."""
     return name == ENCRYPTED or name in _encoders
+
+
+def seals(definition: object) -> bool:
+    """Whether ``definition`` (a task, as defined or with ``using()``) stores its payload sealed."""
+    return (
+        bool(getattr(definition, "encrypted", False))
+        or getattr(definition, "encoder", "") == ENCRYPTED
+    )

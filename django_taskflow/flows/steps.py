@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django_taskflow import invocation, payloads, registry
-from django_taskflow.encoding.encoders import ENCRYPTED
+from django_taskflow.encoding.encoders import seals
 from django_taskflow.exceptions import InvalidTaskOptions, StepArgumentsMismatch
 from django_taskflow.policies import RetryPolicy
 from django_taskflow.timeouts import Timeout
@@ -113,7 +113,7 @@ def refuse_encrypted(definition: TaskflowTask) -> None:
     them, as plain JSON: an encrypted task's would be stored there in the
     clear, beside its sealed row.
     """
-    if getattr(definition, "encrypted", False) or getattr(definition, "encoder", "") == ENCRYPTED:
+    if seals(definition):
         raise InvalidTaskOptions(
             f"Step {definition.module_path} is encrypted: a flow cannot hold it (the flow's "
             "row stores its steps' arguments and results in plain JSON). Enqueue it on its own."

@@ -393,3 +393,16 @@ def test_workers_starting_together_sync_without_failing(
     report = schedules.sync(declarations=[declaration], now=T0)
     assert report.unchanged == ["a"] and len(calls) == 2
     assert models.Schedule.objects.count() == 1
+
+
+def test_an_encrypted_task_is_scheduled_only_without_arguments() -> None:
+    from tests import encrypted_tasks
+
+    with pytest.raises(InvalidSchedule, match="encrypted task"):
+        schedule(encrypted_tasks.archive, cron="0 * * * *", args=("secret",))
+    assert not models.Schedule.objects.exists()
+    with pytest.raises(InvalidSchedule, match="encrypted task"):
+        schedule(tasks.add.using(encoder="encrypted"), cron="0 * * * *", args=(1, 2))
+    assert not models.Schedule.objects.exists()
+    schedule(encrypted_tasks.sealed_report, cron="0 * * * *")
+    assert models.Schedule.objects.get().task_path == encrypted_tasks.sealed_report.module_path
