@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django_taskflow.exceptions import UnserializablePayload
-from django_taskflow.payloads import find_unserializable
+from django_taskflow.services.checks import checked_json
 
 
 @dataclass(kw_only=True)
@@ -33,13 +33,14 @@ class ServiceContext:
     def emit(self, data: dict[str, Any]) -> None:
         """Record an ``emitted`` event, which ``services.events()`` and signals receive.
 
-        Raises :class:`UnserializablePayload` for data that is not plain JSON.
+        Raises :class:`UnserializablePayload` for data that is not a plain
+        JSON object, and :class:`PayloadTooLarge` past ``MAX_PAYLOAD_BYTES``.
         """
-        problem = find_unserializable(data, "the event")
-        if problem or not isinstance(data, dict):
+        if not isinstance(data, dict):
             raise UnserializablePayload(
-                f"context.emit() takes a JSON object: {problem or type(data).__name__}."
+                f"context.emit() takes a JSON object, got {type(data).__name__}."
             )
+        checked_json(data, "the event")
         from django_taskflow.services import log  # reads the models: not at import
 
         log.record(
