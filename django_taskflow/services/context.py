@@ -14,21 +14,24 @@ from django_taskflow.services.checks import checked_json
 class ServiceContext:
     """The service's name, config and owner; ``emit()`` publishes an event.
 
-    ``is_stopping`` turns true when this worker lets the service go (it is
-    shutting down, or could not renew the lease): a long handler should
-    return. ``services.stop()`` is seen between handlers, and ends with
-    ``on_stop``.
+    ``is_stopping`` turns true when ``services.stop()`` was called or this
+    worker lets the service go (it is shutting down, or could not renew the
+    lease): a long handler should return. After ``services.stop()`` the
+    messages sent before it are still delivered, then ``on_stop`` runs.
     """
 
     name: str
     config: dict[str, Any]
     owner: str
     database: str = "default"
+    # Set when the worker lets the service go ...
     stopping: threading.Event = field(default_factory=threading.Event)
+    # ... and when services.stop() asked it to stop.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
 
     @property
     def is_stopping(self) -> bool:
-        return self.stopping.is_set()
+        return self.stopping.is_set() or self.stop_requested.is_set()
 
     def emit(self, data: dict[str, Any]) -> None:
         """Record an ``emitted`` event, which ``services.events()`` and signals receive.

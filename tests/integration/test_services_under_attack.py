@@ -219,3 +219,17 @@ def test_the_prune_command_reports_the_service_rows() -> None:
 
     assert text.endswith("1 ended service and 1 service event\n"), text
     assert not models.Service.objects.exists()
+
+
+@pytestmark_db
+def test_an_expired_owner_is_taken_over_at_once_with_an_event() -> None:
+    from django_taskflow.services import ownership
+
+    services.start("ride-42", test_services.Echo)
+    ownership.claim("default", "host-a", limit=1, lease_seconds=300)
+    assert ownership.claim("default", "host-b", limit=1, lease_seconds=300) == {}
+
+    assert ownership.expire("default", "host-a") == 1
+
+    assert ownership.claim("default", "host-b", limit=1, lease_seconds=300) == {"ride-42": "host-a"}
+    assert [e.kind for e in services.events("ride-42", after=0, follow=False)] == ["taken_over"]
