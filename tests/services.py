@@ -124,3 +124,12 @@ class CrashesSlowly:
     def on_start(self, context: ServiceContext) -> None:
         time.sleep(1)
         raise RuntimeError(f"no device on {context.owner}")
+
+
+@service()
+class Chatty:
+    """Each message is a count: emits that many events as fast as it can."""
+
+    def on_message(self, context: ServiceContext, count: int) -> None:
+        for number in range(count):
+            context.emit({"n": number})

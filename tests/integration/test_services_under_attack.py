@@ -193,13 +193,18 @@ def test_prune_removes_old_service_events_dead_messages_and_stopped_services() -
     ]
 
 
-@pytestmark_db
-def test_a_dry_run_counts_the_service_rows_it_would_prune() -> None:
+def _ended_a_month_ago(state: str) -> None:
+    """A service "gone" that emitted one event and ended (``state``), both a month ago."""
     services.start("gone", test_services.Echo)
     ServiceContext(name="gone", config={}, owner="host-a").emit({"n": 1})
-    models.Service.objects.update(state="failed")
+    models.Service.objects.update(state=state)
     _age(models.Service.objects.all(), 30)
     _age(models.ServiceEvent.objects.all(), 30)
+
+
+@pytestmark_db
+def test_a_dry_run_counts_the_service_rows_it_would_prune() -> None:
+    _ended_a_month_ago("failed")
 
     report = retention.prune(timedelta(days=7), dry_run=True)
 
@@ -209,11 +214,7 @@ def test_a_dry_run_counts_the_service_rows_it_would_prune() -> None:
 
 @pytestmark_db
 def test_the_prune_command_reports_the_service_rows() -> None:
-    services.start("gone", test_services.Echo)
-    ServiceContext(name="gone", config={}, owner="host-a").emit({"n": 1})
-    models.Service.objects.update(state="stopped")
-    _age(models.Service.objects.all(), 30)
-    _age(models.ServiceEvent.objects.all(), 30)
+    _ended_a_month_ago("stopped")
 
     text = taskflow("prune", "--older-than", "7d")
 

@@ -39,6 +39,11 @@ def first_event(name: str, kind: str) -> Any:
     return next(e for e in services.events(name, after=0, follow=False) if e.kind == kind)
 
 
+def failed(name: str, timeout: float = 60) -> Any:
+    """The service's status once it is marked failed."""
+    return wait_for(lambda: (s := services.status(name)).state == "failed" and s, timeout=timeout)
+
+
 def stop_cleanly(*workers: Any) -> None:
     for worker in workers:
         if worker.poll() is None:
@@ -159,6 +164,42 @@ def test_sigterm_with_a_handler_that_never_returns_stops_within_the_grace_and_ha
     os.killpg(other.pid, signal.SIGKILL)
 
 
+def test_thousands_of_events_from_two_services_reach_a_follower_of_all_once_in_order(
+    workers: WorkerProcesses,
+) -> None:
+    from django_taskflow.services.log import ServiceEventStream
+
+    worker = workers.start("--concurrency", "1")
+    names = ("chatty-a", "chatty-b")
+    for name in names:
+        services.start(name, test_services.Chatty)
+    wait_for(lambda: all(services.status(name).owner for name in names), timeout=60)
+    heard: dict[str, list[int]] = {name: [] for name in names}
+    count = 1_500
+    latest = models.ServiceEvent.objects.order_by("-id").values_list("id", flat=True).first()
+
+    def follow_every_service() -> None:
+        from django.db import connection
+
+        stream = ServiceEventStream(service=None, kinds=["emitted"], after=latest or 0, timeout=120)
+        try:
+            for event in stream:
+                heard[event.service].append(event.data["n"])
+                if sum(map(len, heard.values())) >= 2 * count:
+                    return
+        finally:
+            connection.close()
+
+    follower = threading.Thread(target=follow_every_service)
+    follower.start()
+    for name in names:  # both services emit at once, in two threads of the host
+        services.send(name, count)
+    follower.join(timeout=180)
+
+    assert heard == {name: list(range(count)) for name in names}
+    stop_cleanly(worker)
+
+
 # -- races -----------------------------------------------------------------------------
 
 
@@ -231,9 +272,7 @@ def test_the_restart_budget_counts_across_a_takeover(workers: WorkerProcesses) -
     first.wait(timeout=10)
     second = workers.start("--concurrency", "1", lease_seconds=LEASE_SECONDS)
 
-    status = wait_for(
-        lambda: (s := services.status("crashing")).state == "failed" and s, timeout=60
-    )
+    status = failed("crashing")
     assert status.restarts == 3  # CrashesSlowly's max_restarts, counted across both owners
     assert len({error["message"] for error in status.errors}) >= 2  # both owners failed
     stop_cleanly(second)
@@ -245,7 +284,7 @@ def test_a_service_that_kills_its_worker_at_start_is_marked_failed(
     worker = workers.start("--concurrency", "1", lease_seconds=LEASE_SECONDS)
     services.start("deadly", test_services.KillsItsWorker)
 
-    status = wait_for(lambda: (s := services.status("deadly")).state == "failed" and s, timeout=120)
+    status = failed("deadly", timeout=120)
     assert status.restarts == 2  # KillsItsWorker's max_restarts
     assert "stopped renewing" in status.errors[-1]["message"]
     assert worker.poll() is None  # the worker lives on; only its service host died
