@@ -15,6 +15,10 @@ An event goes with its task: no event outlives its task's retention.
 Finished flows go after the tasks, by the same cutoffs, once none of
 their tasks is left (``flows/pruning.py``).
 
+Then service events, dead service messages and services stopped or failed
+before the oldest cutoff (``services/pruning.py``): a running service's
+log would otherwise grow for as long as it runs.
+
 Every prune, and every worker's turn, also deletes expired deduplication
 keys (:func:`prune_dedup_keys_chunk`), whatever ``RETENTION`` says: once
 expired, a key only waits to be taken over by the next enqueue of its call.
@@ -40,6 +44,7 @@ from django_taskflow.db import delete_tasks, dialect_for
 from django_taskflow.exceptions import InvalidQuery
 from django_taskflow.flows import pruning as flow_pruning
 from django_taskflow.models.dedup import DedupKeyQuerySet
+from django_taskflow.services import pruning as service_pruning
 from django_taskflow.states import FINISHED, Status
 
 logger = logging.getLogger(__name__)
@@ -59,6 +64,9 @@ class PruneReport:
     deleted: Mapping[str, int] = field(default_factory=dict)
     flows: int = 0  # finished flows deleted (or that would be)
     dedup_keys: int = 0  # expired deduplication keys deleted (or that would be)
+    services: int = 0  # services stopped or failed before the oldest cutoff
+    service_events: int = 0  # service events recorded before it
+    service_messages: int = 0  # dead service messages sent before it
     chunks: int = 0
     dry_run: bool = False
     complete: bool = True  # False: stopped by max_chunks or a turn's end, rows remain
@@ -157,9 +165,21 @@ def purge_queue(database: str, backend: str, queue: str, *, chunk_size: int | No
 class PruneStep:
     """One kind of row to prune in chunks: ``delete_chunk()`` deletes one, returns how many."""
 
-    kind: str  # "tasks", "flows" or "dedup_keys"
+    kind: str  # "tasks", "flows", "dedup_keys" or one of SERVICE_KINDS
     status: str | None
     delete_chunk: Callable[[], int]
+
+
+SERVICE_KINDS = ("service_events", "service_messages", "services")
+
+
+def service_cutoff(database: str, cutoffs: Mapping[str, datetime]) -> datetime | None:
+    """Before when service rows go: the oldest cutoff, if ``database`` holds the services."""
+    from django_taskflow.services.api import database as services_database
+
+    if not cutoffs or services_database() != database:
+        return None
+    return min(cutoffs.values())
 
 
 def plan(
@@ -170,7 +190,8 @@ def plan(
     chunk_size: int,
 ) -> list[PruneStep]:
     """What a prune deletes, in order: tasks by status, then the flows they leave
-    empty, then the deduplication keys expired at ``keys_expired_at``."""
+    empty, then service rows (:func:`service_cutoff`), then the deduplication
+    keys expired at ``keys_expired_at``."""
     steps = [
         PruneStep(
             "tasks", status, partial(prune_chunk, database, backend, status, before, chunk_size)
@@ -185,6 +206,20 @@ def plan(
         )
         for status, before in cutoffs.items()
     ]
+    services_before = service_cutoff(database, cutoffs)
+    if services_before is not None:
+        steps += [
+            PruneStep(kind, None, partial(delete_chunk, database, services_before, chunk_size))
+            for kind, delete_chunk in zip(
+                SERVICE_KINDS,
+                (
+                    service_pruning.prune_events_chunk,
+                    service_pruning.prune_dead_messages_chunk,
+                    service_pruning.prune_services_chunk,
+                ),
+                strict=True,
+            )
+        ]
     steps.append(
         PruneStep(
             "dedup_keys",
@@ -231,8 +266,8 @@ def prune_statuses(
 ) -> PruneReport:
     """Prune each status up to its cutoff, chunk after chunk, pausing between them.
 
-    Then the finished flows left without tasks, by the same cutoffs, and
-    the deduplication keys expired at ``now`` (default: the current time),
+    Then the finished flows left without tasks, by the same cutoffs, the
+    service rows older than the oldest cutoff, and the deduplication keys expired at ``now`` (default: the current time),
     in chunks of the same size (:func:`plan`).
 
     After each chunk it pauses ``pause_ratio`` times as long as the chunk
@@ -248,10 +283,19 @@ def prune_statuses(
         raise InvalidQuery(f"chunk_size must be a whole number of at least 1, got {chunk_size!r}.")
     now = now or timezone.now()
     if dry_run:
+        services_before = service_cutoff(database, cutoffs)
+        counted = (
+            service_pruning.count_prunable(database, services_before)
+            if services_before is not None
+            else {}
+        )
         return PruneReport(
             deleted=count_prunable(database, backend, cutoffs),
             flows=flow_pruning.count_prunable(database, backend, cutoffs),
             dedup_keys=_expired_dedup_keys(database, now).count(),
+            services=counted.get("services", 0),
+            service_events=counted.get("service_events", 0),
+            service_messages=counted.get("service_messages", 0),
             dry_run=True,
         )
     if pause_ratio is None:
@@ -264,6 +308,9 @@ def prune_statuses(
             deleted=deleted,
             flows=totals["flows"],
             dedup_keys=totals["dedup_keys"],
+            services=totals["services"],
+            service_events=totals["service_events"],
+            service_messages=totals["service_messages"],
             chunks=totals["chunks"],
             complete=complete,
         )
@@ -282,11 +329,15 @@ def prune_statuses(
             sleep((time.monotonic() - started) * pause_ratio)
     done = report(complete=True)
     logger.info(
-        "pruned %d finished tasks (%s), %d finished flows and %d expired deduplication keys",
+        "pruned %d finished tasks (%s), %d finished flows, %d expired deduplication keys, "
+        "%d ended services, %d service events and %d dead service messages",
         done.total,
         ", ".join(f"{status}: {count}" for status, count in done.deleted.items()),
         done.flows,
         done.dedup_keys,
+        done.services,
+        done.service_events,
+        done.service_messages,
         extra={"action": "tasks_pruned", "backend": backend},
     )
     return done

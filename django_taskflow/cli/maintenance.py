@@ -159,6 +159,9 @@ def prune(out: Printer, *, backend: str, older_than: Any, status: Any, **options
                     "total": report.total,
                     "flows": report.flows,
                     "expired_dedup_keys": report.dedup_keys,
+                    "services": report.services,
+                    "service_events": report.service_events,
+                    "dead_service_messages": report.service_messages,
                 }
             )
         )
@@ -168,5 +171,11 @@ def prune(out: Printer, *, backend: str, older_than: Any, status: Any, **options
             parts.append(output.plural(report.flows, "finished flow"))
         if report.dedup_keys:
             parts.append(f"{report.dedup_keys} expired deduplication keys")
+        if report.services:
+            parts.append(output.plural(report.services, "ended service"))
+        if report.service_events:
+            parts.append(output.plural(report.service_events, "service event"))
+        if report.service_messages:
+            parts.append(output.plural(report.service_messages, "dead service message"))
         listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
         out.say(f"{verb} {listed}")

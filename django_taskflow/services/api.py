@@ -12,27 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Count, Q, QuerySet
 from django.tasks import task_backends
 
 from django_taskflow import models
 from django_taskflow.db import dialect_for
-from django_taskflow.exceptions import (
-    InvalidService,
-    ServiceConflict,
-    ServiceNotRunning,
-    UnknownService,
-    UnserializablePayload,
-)
+from django_taskflow.exceptions import ServiceConflict, ServiceNotRunning, UnknownService
 from django_taskflow.models import MessageState, ServiceState
 from django_taskflow.operations.twins import async_twin
-from django_taskflow.payloads import find_unserializable
 from django_taskflow.services import log
+from django_taskflow.services.checks import checked_json, checked_name, is_addressable
 from django_taskflow.services.definition import definition_of, load
 from django_taskflow.services.log import ServiceEventRecord, ServiceEventStream
 
-NAME_MAX_LENGTH = 200
 LIVE_STATES = (ServiceState.RUNNING, ServiceState.STOPPING)
 
 
@@ -59,21 +52,6 @@ def database() -> str:
     """Where services live: the default task backend's database."""
     config = getattr(task_backends["default"], "config", None)
     return str(config.database) if config is not None else "default"
-
-
-def _checked_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX_LENGTH:
-        raise InvalidService(
-            f"a service name must be a non-empty string of at most {NAME_MAX_LENGTH} "
-            f"characters, got {name!r}."
-        )
-    return name
-
-
-def _checked_json(value: Any, subject: str) -> None:
-    problem = find_unserializable(value, subject)
-    if problem:
-        raise UnserializablePayload(f"{subject} must be JSON-serialisable: {problem}.")
 
 
 def with_counts(services: QuerySet[models.Service]) -> QuerySet[models.Service]:
@@ -132,11 +110,31 @@ def _wake(using: str, name: str) -> None:
         dialect_for(using).notify_service(cursor, name)
 
 
+def _unknown(name: object) -> UnknownService:
+    return UnknownService(f"no service named {name!r} was started.")
+
+
 def _row(name: str, using: str) -> models.Service:
+    if not is_addressable(name):
+        raise _unknown(name)  # no service has such a name: asking the database could fail
     try:
         return models.Service.objects.using(using).get(name=name)
     except models.Service.DoesNotExist:
-        raise UnknownService(f"no service named {name!r} was started.") from None
+        raise _unknown(name) from None
+
+
+def _locked_or_created(name: str, path: str, config: dict[str, Any], using: str) -> models.Service:
+    """The row of ``name``, locked; created (running ``path`` with ``config``) if there is none."""
+    services = models.Service.objects.using(using)
+    row = services.select_for_update().filter(name=name).first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic(using=using):
+            return services.create(name=name, service_path=path, config=config)
+    except IntegrityError:
+        # Another start() of this name committed first: go on with its row.
+        return services.select_for_update().get(name=name)
 
 
 def start(name: str, service: type | str, /, **config: Any) -> ServiceStatus:
@@ -148,17 +146,13 @@ def start(name: str, service: type | str, /, **config: Any) -> ServiceStatus:
     stopped or failed service starts afresh. Raises :class:`InvalidService`
     or :class:`UnserializablePayload` for bad input, writing nothing.
     """
-    _checked_name(name)
+    checked_name(name)
     path = load(service)[1].path if isinstance(service, str) else definition_of(service).path
-    _checked_json(config, "the service's config")
+    checked_json(config, "the service's config")
     using = database()
     with transaction.atomic(using=using):
-        row = models.Service.objects.using(using).select_for_update().filter(name=name).first()
-        if row is None:
-            row = models.Service.objects.using(using).create(
-                name=name, service_path=path, config=config
-            )
-        elif row.state in LIVE_STATES:
+        row = _locked_or_created(name, path, config, using)
+        if row.state in LIVE_STATES:
             if row.service_path != path or row.config != config:
                 raise ServiceConflict(
                     f"service {name!r} already runs {row.service_path} with config "
@@ -181,12 +175,14 @@ def send(name: str, message: Any) -> int:
     Raises :class:`UnknownService`, :class:`ServiceNotRunning` for a service
     that is stopping, stopped or failed, and :class:`UnserializablePayload`.
     """
-    _checked_json(message, "the message")
+    checked_json(message, "the message")
     using = database()
+    if not is_addressable(name):
+        raise _unknown(name)
     with transaction.atomic(using=using):
         row = models.Service.objects.using(using).select_for_update().filter(name=name).first()
         if row is None:
-            raise UnknownService(f"no service named {name!r} was started.")
+            raise _unknown(name)
         if row.state != ServiceState.RUNNING:
             raise ServiceNotRunning(f"service {name!r} is {row.state}: it takes no messages.")
         created = models.ServiceMessage.objects.using(using).create(service=row, body=message)
@@ -206,6 +202,8 @@ def stop(name: str) -> ServiceStatus:
     A service already stopped or failed is left as it is.
     """
     using = database()
+    if not is_addressable(name):
+        raise _unknown(name)
     with transaction.atomic(using=using):
         asked = (
             models.Service.objects.using(using)

@@ -46,5 +46,20 @@ def error_entry(where: str, exc: BaseException, at: datetime) -> dict[str, Any]:
     }
 
 
+def owner_lost_entry(previous_owner: str, at: datetime) -> dict[str, Any]:
+    """The stored form of a takeover from an owner that stopped renewing its lease."""
+    message = (
+        f"the worker {previous_owner} stopped renewing the lease while it ran the service "
+        "(it died, or lost the database)"
+    )
+    return {
+        "at": at.isoformat(),
+        "handler": "worker",
+        "error_class": "OwnerLost",
+        "message": storable_text(message)[:1000],
+        "traceback": "",
+    }
+
+
 def kept_errors(previous: Sequence[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [*previous, entry][-KEPT_ERRORS:]

@@ -24,6 +24,13 @@ class HostPlan:
     # The worker's --log-format and --verbosity, so that the host logs as it does.
     log_format: LogFormat | None = None
     verbosity: int = 1
+    # How long a stopping host waits for its handlers: the worker's shutdown grace.
+    grace_seconds: float = 10.0
+
+
+def host_owner(host: str, pid: int) -> str:
+    """The owner id of the service host process ``pid`` on ``host``, as its leases name it."""
+    return f"{host}:{pid}:services"
 
 
 def run_host_process(plan: HostPlan) -> None:

@@ -33,20 +33,22 @@ def any_live(database: str) -> bool:
     return models.Service.objects.using(database).filter(state__in=LIVE_STATES).exists()
 
 
-def claim(database: str, owner: str, *, limit: int, lease_seconds: float) -> list[str]:
-    """Take up to ``limit`` live services that have no owner with a lease; return their names.
+def claim(database: str, owner: str, *, limit: int, lease_seconds: float) -> dict[str, str]:
+    """Take up to ``limit`` live services that have no owner with a lease.
 
-    Taking one whose previous owner's lease expired records ``taken_over``.
+    Returns each name taken with its previous owner: ``""`` for a service
+    started or let go (``release``), else the owner whose lease expired
+    (or was expired, ``expire``), which records ``taken_over``.
     """
     if limit < 1:
-        return []
+        return {}
     services = models.Service.objects.using(database)
     candidates = list(
         services.filter(_free(), state__in=LIVE_STATES)
         .order_by("created_at")
         .values_list("name", "owner")[:limit]
     )
-    won = []
+    won = {}
     for name, previous in candidates:
         with transaction.atomic(using=database):
             taken = services.filter(_free(), name=name, owner=previous).update(
@@ -69,7 +71,7 @@ def claim(database: str, owner: str, *, limit: int, lease_seconds: float) -> lis
             f" from {previous}" if previous else "",
             extra={"action": "service_claimed", "service": name, "worker_id": owner},
         )
-        won.append(name)
+        won[name] = "" if previous == owner else previous
     return won
 
 
@@ -80,6 +82,30 @@ def renew(database: str, owner: str, names: Collection[str], lease_seconds: floa
     services = models.Service.objects.using(database).filter(name__in=list(names), owner=owner)
     services.update(lease_expires_at=LeaseUntil(lease_seconds))
     return set(services.values_list("name", flat=True))
+
+
+def stopping(database: str, names: Collection[str]) -> set[str]:
+    """Which of ``names`` were asked to stop (``services.stop()``): the host tells their
+    runners, which cannot look while a handler runs."""
+    if not names:
+        return set()
+    services = models.Service.objects.using(database).filter(
+        name__in=list(names), state=ServiceState.STOPPING
+    )
+    return set(services.values_list("name", flat=True))
+
+
+def expire(database: str, owner: str, names: Collection[str] | None = None) -> int:
+    """End the leases ``owner`` holds (``names``; None: all) now: it is gone, or will be.
+
+    Unlike ``release``, the owner stays recorded, so that the host that
+    claims the service next records ``taken_over``: an owner that died is
+    taken over at once instead of when its lease would have ended.
+    """
+    services = models.Service.objects.using(database).filter(owner=owner, state__in=LIVE_STATES)
+    if names is not None:
+        services = services.filter(name__in=list(names))
+    return services.update(lease_expires_at=LeaseUntil(-1))
 
 
 def release(database: str, owner: str, names: Collection[str]) -> int:

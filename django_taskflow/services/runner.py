@@ -2,7 +2,8 @@
 
 It calls ``on_start``, then delivers messages in id order (deleting each
 after ``on_message`` returned), calls ``on_tick`` on time, and ends with
-``on_stop`` when the service is asked to stop. Idle, it waits until its
+``on_stop`` when the service is asked to stop, once the messages sent
+before the stop request were delivered. Idle, it waits until its
 host wakes it (PostgreSQL: ``services.send()`` and ``stop()`` notify the
 host) or its poll interval passes. Before each handler it
 checks that its host still holds the lease (``may_run``), so that a host
@@ -10,9 +11,11 @@ that lost it never runs the service beside its new owner.
 
 Failures: an ``on_start`` or ``on_tick`` that raises discards the instance,
 which starts again after a backoff; ``max_restarts`` of them within the
-restart window mark the service failed. An ``on_message`` that raises gets
-the same message again after a backoff; after ``max_deliveries`` the
-message is set aside as dead and the service goes on.
+restart window mark the service failed (``budget``), and so does a
+takeover from an owner that died while it ran the service. An
+``on_message`` that raises gets the same message again after a backoff;
+after ``max_deliveries`` the message is set aside as dead and the service
+goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from django.utils import timezone
 from django_taskflow import models
 from django_taskflow.exceptions import UnknownService
 from django_taskflow.models import MessageState, ServiceState
-from django_taskflow.services import failures, log
+from django_taskflow.services import budget, failures, log
 from django_taskflow.services.context import ServiceContext
 from django_taskflow.services.definition import ServiceDefinition, load
 from django_taskflow.worker.reconnect import Reconnect
@@ -61,8 +64,11 @@ class ServiceRunner:
         may_run: Callable[[], bool],
         heartbeat_seconds: float,
         listening: Callable[[], bool] = lambda: False,
+        taken_over_from: str = "",
     ) -> None:
         self.name = name
+        # The owner whose lease had ended when this host claimed the service ("" if none).
+        self.taken_over_from = taken_over_from
         self.owner = owner
         self.database = database
         self.may_run = may_run
@@ -72,6 +78,10 @@ class ServiceRunner:
         # Set by the host when a message or a stop request for this service was
         # committed (``wake``), and on release: ends an idle wait.
         self.nudged = threading.Event()
+        # Set once services.stop() was seen, here or by the host while a handler ran.
+        self.stop_requested = threading.Event()
+        # Whether a handler runs now (the host then looks for stop requests for it).
+        self.in_handler = False
         self.reconnect = Reconnect(database=database, worker_id=owner, max_delay=heartbeat_seconds)
         self.failures_in_a_row = 0
         self.last_error: dict[str, Any] = {}
@@ -123,7 +133,8 @@ class ServiceRunner:
         try:
             service_class, definition = load(row.service_path)
         except UnknownService as exc:
-            self._fail_for_good("import", exc, row)
+            error = failures.error_entry("import", exc, timezone.now())
+            budget.fail_for_good(self.database, row, self.owner, error)
             return
         context = ServiceContext(
             name=self.name,
@@ -131,7 +142,13 @@ class ServiceRunner:
             owner=self.owner,
             database=self.database,
             stopping=self.released,
+            stop_requested=self.stop_requested,
         )
+        lost = budget.owner_lost(self.database, row, self.taken_over_from)
+        if lost is not None:
+            self.last_error = lost
+            if self._restart_budget_spent(definition):
+                return
         instance: Any = None
         next_try = 0.0
         next_tick = 0.0
@@ -143,6 +160,8 @@ class ServiceRunner:
                 next_state_check = time.monotonic() + STATE_CHECK_SECONDS
                 if state not in LIVE_STATES:
                     return  # stopped or failed by someone else: nothing to do
+                if state == ServiceState.STOPPING:
+                    self.stop_requested.set()
                 self.reconnect.succeeded()
             if instance is None and state == ServiceState.STOPPING and self.failures_in_a_row:
                 self._mark_stopped(ok=True)  # it never started: nothing for on_stop to end
@@ -153,13 +172,15 @@ class ServiceRunner:
                     continue
                 instance = self._started(service_class, context, row.config)
                 if instance is None:
-                    if self._restart_budget_spent(definition, "on_start"):
+                    if self._restart_budget_spent(definition):
                         return
                     next_try = time.monotonic() + failures.backoff(self.failures_in_a_row)
                     continue
                 if definition.tick_seconds is not None:
                     next_tick = time.monotonic() + definition.tick_seconds
-            if state == ServiceState.STOPPING:
+            if state == ServiceState.STOPPING and not self._backlog():
+                # send() refuses messages once stop() was called: those sent before are
+                # all delivered (or set aside) first, so none is left behind.
                 self._stop(instance, context)
                 return
             handled = self._deliver(instance, context, definition)
@@ -167,7 +188,7 @@ class ServiceRunner:
                 next_tick = max(next_tick + definition.tick_seconds, time.monotonic())
                 if not self._call(instance, "on_tick", context):
                     instance = None
-                    if self._restart_budget_spent(definition, "on_tick"):
+                    if self._restart_budget_spent(definition):
                         return
                     next_try = time.monotonic() + failures.backoff(self.failures_in_a_row)
                     continue
@@ -189,6 +210,7 @@ class ServiceRunner:
         method = getattr(instance, handler, None)
         if method is None:
             return True
+        self.in_handler = True
         try:
             method(context, *args)
         except Exception as exc:
@@ -201,12 +223,15 @@ class ServiceRunner:
                 extra={"action": "service_handler_failed", "service": self.name},
             )
             return False
+        finally:
+            self.in_handler = False
         return True
 
     def _started(self, service_class: type, context: ServiceContext, config: dict[str, Any]) -> Any:
         instance = service_class()
         method = getattr(instance, "on_start", None)
         if method is not None:
+            self.in_handler = True
             try:
                 method(context, **config)
             except Exception as exc:
@@ -218,6 +243,8 @@ class ServiceRunner:
                     extra={"action": "service_handler_failed", "service": self.name},
                 )
                 return None
+            finally:
+                self.in_handler = False
         self._services().filter(owner=self.owner).update(started_at=timezone.now())
         self._record(log.ServiceEventKind.STARTED)
         logger.info(
@@ -285,62 +312,16 @@ class ServiceRunner:
             extra={"action": "service_message_dead", "service": self.name},
         )
 
+    def _backlog(self) -> bool:
+        return bool(self._messages().filter(state=MessageState.PENDING).exists())
+
     def _errors(self) -> list[dict[str, Any]]:
         return list(self._services().values_list("errors", flat=True).first() or [])
 
-    def _restart_budget_spent(self, definition: ServiceDefinition, handler: str) -> bool:
-        """Count a failure of ``handler``; mark the service failed once the budget is spent."""
+    def _restart_budget_spent(self, definition: ServiceDefinition) -> bool:
+        """Count the failure in ``last_error``; True once the budget is spent (the service failed)."""
         self.failures_in_a_row += 1
-        error = self.last_error
-        row = self._services().first()
-        if row is None:
-            return True
-        times = failures.restart_times(
-            row.restart_times, timezone.now(), definition.restart_window_seconds
-        )
-        errors = failures.kept_errors(row.errors, error)
-        text = f"{error['error_class']}: {error['message']}"
-        if len(times) >= definition.max_restarts:
-            failed = (
-                self._services()
-                .filter(owner=self.owner, state__in=LIVE_STATES)
-                .update(
-                    state=ServiceState.FAILED,
-                    restart_times=times,
-                    restarts=len(times),
-                    errors=errors,
-                    owner="",
-                    lease_expires_at=None,
-                    stopped_at=timezone.now(),
-                )
-            )
-            if failed:
-                self._record(log.ServiceEventKind.FAILED, {"handler": handler, "error": text})
-                logger.error(
-                    "service %s failed %d times within %g s; it is marked failed",
-                    self.name,
-                    len(times),
-                    definition.restart_window_seconds,
-                    extra={"action": "service_failed", "service": self.name},
-                )
-            return True
-        self._services().update(restart_times=times, restarts=len(times), errors=errors)
-        self._record(
-            log.ServiceEventKind.ERROR,
-            {"handler": handler, "error": text, "restarts": len(times)},
-        )
-        return False
-
-    def _fail_for_good(self, where: str, exc: Exception, row: models.Service) -> None:
-        error = failures.error_entry(where, exc, timezone.now())
-        self._services().filter(owner=self.owner).update(
-            state=ServiceState.FAILED,
-            errors=failures.kept_errors(row.errors, error),
-            owner="",
-            lease_expires_at=None,
-            stopped_at=timezone.now(),
-        )
-        self._record(log.ServiceEventKind.FAILED, {"handler": where, "error": str(exc)})
+        return budget.spend(self.database, self.name, self.owner, definition, self.last_error)
 
     def _stop(self, instance: Any, context: ServiceContext) -> None:
         """Call on_stop once, then mark the service stopped and let it go."""

@@ -119,11 +119,15 @@ class RetentionDuty:
         retention.record_turn(self.database, self.backend, self.holder, self.deleted["tasks"])
         if self.deleted.total():
             logger.info(
-                "pruned %d finished tasks past their retention, %d finished flows "
-                "and %d expired deduplication keys",
+                "pruned %d finished tasks past their retention, %d finished flows, "
+                "%d expired deduplication keys, %d ended services, %d service events "
+                "and %d dead service messages",
                 self.deleted["tasks"],
                 self.deleted["flows"],
                 self.deleted["dedup_keys"],
+                self.deleted["services"],
+                self.deleted["service_events"],
+                self.deleted["service_messages"],
                 extra={"action": "tasks_pruned", "backend": self.backend},
             )
         self.turn_ends = None

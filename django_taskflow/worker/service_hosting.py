@@ -5,10 +5,16 @@ its supervisor loop (does any service run?), and nothing on the task
 path. The first time the answer is yes, it spawns the host process, even
 when another worker owns every service: a host standing by takes a
 service over as soon as its owner's lease expires, instead of first
-spending seconds starting up. The host process (``worker/service_host.py``), which then keeps running beside the
-slots, not counted against ``--concurrency``. Spawned, not forked: the
-supervisor may run thread slots, and forking a process with threads can
-deadlock the child.
+spending seconds starting up. The host process (``worker/service_host.py``)
+then keeps running beside the slots, not counted against ``--concurrency``.
+Spawned, not forked: the supervisor may run thread slots, and forking a
+process with threads can deadlock the child.
+
+Once the host process has ended (it died, or it was stopped and killed
+after the grace period because a handler did not return), the supervisor
+expires the leases it still held: with the process gone no handler of
+those services runs, so another host takes them over at once, recording
+``taken_over``, instead of after the lease.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
-from django_taskflow.services.host_plan import HostPlan, run_host_process
+from django_taskflow.services.host_plan import HostPlan, host_owner, run_host_process
 from django_taskflow.worker.options import WorkerOptions
 
 logger = logging.getLogger("django_taskflow.worker.supervisor")
@@ -49,6 +55,7 @@ class ServiceHosting:
             parent_pid=os.getpid(),
             log_format=options.log_format,
             verbosity=options.verbosity,
+            grace_seconds=backend_options.shutdown_grace_seconds,
         )
         self.process: Any = None
         self.next_check = 0.0
@@ -65,12 +72,12 @@ class ServiceHosting:
         if self.process is not None and not self.process.is_alive():
             self.process.join()
             logger.error(
-                "the service host %s died with exit code %s; its services are taken over "
-                "when their leases expire",
+                "the service host %s died with exit code %s; its services are taken over",
                 self.process.pid,
                 self.process.exitcode,
                 extra={"action": "service_host_died"},
             )
+            self._expire_leases()
             self.process = None
             self.next_check = time.monotonic() + self.respawn_pause
             self.respawn_pause = min(self.respawn_pause * 2, RESPAWN_MAX_SECONDS)
@@ -119,3 +126,34 @@ class ServiceHosting:
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
+        self._expire_leases()
+
+    def _expire_leases(self) -> None:
+        """End the leases the host that just ended still held, so they are taken over now.
+
+        Its handlers stopped with its process (a handler that never returned,
+        or a host that died), so no other host can run beside them: there
+        is no reason to wait for the leases to run out.
+        """
+        from django_taskflow.services import ownership  # reads the models
+
+        owner = host_owner(self.plan.host, self.process.pid)
+        try:
+            expired = ownership.expire(self.database, owner)
+        except DatabaseError as exc:
+            logger.warning(
+                "could not hand over the services of the service host %s (%s); they are "
+                "taken over when their leases expire",
+                self.process.pid,
+                exc,
+                extra={"action": "service_handover_failed"},
+            )
+            connections[self.database].close()
+            return
+        if expired:
+            logger.info(
+                "%d services of the service host %s handed over",
+                expired,
+                self.process.pid,
+                extra={"action": "service_leases_expired"},
+            )

@@ -91,8 +91,9 @@ def test_flows_go_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert report.flows == 5
     assert not any(flow_exists(run) for run in runs)
-    # tasks: 2, 2, 2, 2, 2, 0; flows: 2, 2, 1; expired dedup keys: 0
-    assert report.chunks == 6 + 3 + 1
+    # tasks: 2, 2, 2, 2, 2, 0; flows: 2, 2, 1; service events, dead messages and
+    # ended services: 0, 0, 0; expired dedup keys: 0
+    assert report.chunks == 6 + 3 + 3 + 1
 
 
 def test_prune_command_says_how_many_flows_went() -> None:

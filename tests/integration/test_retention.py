@@ -50,8 +50,9 @@ def test_prune_works_in_chunks_of_short_transactions(make_finished: MakeFinished
     report = retention.prune(timedelta(days=30), chunk_size=10)
     assert report.total == 25
     # 10, 10, 5 succeeded; one empty look at each other status, at each status's
-    # finished flows, and at the expired dedup keys
-    assert report.chunks == 3 + 2 + 3 + 1
+    # finished flows, at service events, dead messages and ended services, and at
+    # the expired dedup keys
+    assert report.chunks == 3 + 2 + 3 + 3 + 1
     assert remaining(old) == (0, 0, 0)
 
 
@@ -116,6 +117,9 @@ def test_prune_command_with_dry_run_then_for_real(make_finished: MakeFinished) -
         "total": 4,
         "flows": 0,
         "expired_dedup_keys": 0,
+        "services": 0,
+        "service_events": 0,
+        "dead_service_messages": 0,
     }
     assert remaining(succeeded)[0] == 3
     text = taskflow(

@@ -148,7 +148,7 @@ def test_one_of_two_hosts_claims_a_free_service() -> None:
     first = ownership.claim("default", "host-a", limit=4, lease_seconds=30)
     second = ownership.claim("default", "host-b", limit=4, lease_seconds=30)
 
-    assert (first, second) == (["ride-42"], [])
+    assert (first, second) == ({"ride-42": ""}, {})
     assert services.status("ride-42").owner == "host-a"
     assert ownership.renew("default", "host-b", ["ride-42"], 30) == set()
     assert ownership.renew("default", "host-a", ["ride-42"], 30) == {"ride-42"}
@@ -159,7 +159,7 @@ def test_a_service_whose_lease_expired_is_taken_over_with_an_event() -> None:
     ownership.claim("default", "host-a", limit=1, lease_seconds=30)
     models.Service.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert ownership.claim("default", "host-b", limit=1, lease_seconds=30) == ["ride-42"]
+    assert ownership.claim("default", "host-b", limit=1, lease_seconds=30) == {"ride-42": "host-a"}
 
     taken = list(events.stream(service="ride-42", after=0, follow=False))
     assert [(e.kind, e.owner, e.data) for e in taken] == [
@@ -172,9 +172,9 @@ def test_a_host_claims_no_more_than_its_limit_and_releases() -> None:
     for name in ("a", "b", "c"):
         services.start(name, test_services.Echo)
 
-    assert ownership.claim("default", "host-a", limit=2, lease_seconds=30) == ["a", "b"]
+    assert ownership.claim("default", "host-a", limit=2, lease_seconds=30) == {"a": "", "b": ""}
     assert ownership.release("default", "host-a", ["a"]) == 1
-    assert ownership.claim("default", "host-b", limit=5, lease_seconds=30) == ["a", "c"]
+    assert ownership.claim("default", "host-b", limit=5, lease_seconds=30) == {"a": "", "c": ""}
     assert not list(events.stream(service="a", after=0, follow=False))
 
 
