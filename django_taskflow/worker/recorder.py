@@ -72,6 +72,10 @@ class Recorder:
         self.notes: list[transitions.Note] = []
         self.changed = threading.Condition()
         self.recording = 0  # completions taken from pending but not yet written
+        # Grows with every batch committed: a burst slot that found the queue
+        # empty compares it with what it read before claiming, as a retry
+        # committed between its claim and its look at the recorder is due.
+        self.completions_written = 0
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -191,6 +195,7 @@ class Recorder:
                     )
                     self.reconnect.wait()
                 else:
+                    self.completions_written += len(batch)
                     self.reconnect.succeeded()
                     return
         finally:

@@ -179,6 +179,7 @@ class Slot:
             self.recorder.wait_until_recorded(timeout=self.options.heartbeat_seconds)
             if self.recorder.all_recorded:
                 self.prefetch.hand_back_strays()
+        written_before_claim = self.recorder.completions_written
         if not self.prefetch and not self.prefetch.claim():
             if self.inline:
                 self.keeper.run_due()
@@ -188,7 +189,8 @@ class Slot:
                 return False
             # A retry may sit in the recorder's batch: once it is written,
             # look again (in every queue) before calling the queue drained.
-            if not self.recorder.wait_until_recorded():
+            had_work = self.recorder.wait_until_recorded()
+            if not had_work and self.recorder.completions_written == written_before_claim:
                 return False
             self.prefetch.control.woke()
             return self.prefetch.claim()

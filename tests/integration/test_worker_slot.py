@@ -122,3 +122,24 @@ def test_tasks_claimed_by_a_claim_whose_reply_was_lost_are_not_held_forever(
 
     row = models.Task.objects.get(pk=result.id)
     assert (row.status, row.attempts) == (Status.SUCCEEDED, 1)
+
+
+def test_a_burst_slot_looks_again_when_a_retry_was_written_during_its_empty_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slot = burst_slot("A")
+    claim = slot.prefetch.claim
+    looks: list[bool] = []
+
+    def empty_while_the_recorder_commits_a_retry() -> bool:
+        if looks:
+            looks.append(claim())
+            return looks[-1]
+        looks.append(claim())  # nothing ready yet: the retry is still being written
+        tasks.add.enqueue(1, 2)  # ... and now it is committed, ready at once
+        slot.recorder.completions_written += 1
+        return looks[-1]
+
+    monkeypatch.setattr(slot.prefetch, "claim", empty_while_the_recorder_commits_a_retry)
+    assert slot.run_once()
+    assert looks == [False, True]
