@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import re
 import uuid
@@ -20,7 +19,7 @@ from typing import Any
 
 from django.db import DataError, IntegrityError, connections, transaction
 
-from django_taskflow import attempt_log, counters, events, models
+from django_taskflow import attempt_log, batch_events, counters, events, models
 from django_taskflow.claim import ClaimedTask
 from django_taskflow.db import dialect_for
 from django_taskflow.execution.outcome import (
@@ -80,71 +79,6 @@ def _db_id(connection: Any, task_id: uuid.UUID) -> Any:
     return models.Task._meta.pk.get_db_prep_value(task_id, connection)
 
 
-def outcome_event(completion: Completion, database: str) -> events.TaskEvent:
-    """The event that announces ``completion``'s outcome."""
-    outcome = completion.outcome
-    data: dict[str, Any] = {}
-    if outcome.error_class:
-        data = {"error_class": outcome.error_class, "error_message": outcome.error_message}
-        if outcome.error_value_json is not None:
-            data["error_value"] = json.loads(outcome.error_value_json)
-        if outcome.attempt_outcome != AttemptOutcome.FAILED:
-            data["outcome"] = outcome.attempt_outcome.value
-    if outcome.retry_at is not None:
-        data["retry_at"] = outcome.retry_at.isoformat()
-    return _event(
-        completion.task,
-        EventKind(outcome.event_kind),
-        completion.finished_at,
-        data,
-        database,
-        result=json.loads(outcome.result_json) if outcome.result_json is not None else None,
-    )
-
-
-def note_event(note: Note, database: str) -> events.TaskEvent:
-    return _event(note.task, note.kind, note.at, note.data, database)
-
-
-def _event(
-    task: ClaimedTask,
-    kind: EventKind,
-    at: datetime,
-    data: dict[str, Any],
-    database: str,
-    result: Any = None,
-) -> events.TaskEvent:
-    return events.TaskEvent(
-        id=None,
-        task_id=str(task.id),
-        task_name=task.task_path,
-        key=task.key,
-        tags=task.tags,
-        kind=kind,
-        attempt=task.attempt,
-        created_at=at,
-        data=data,
-        result=result,
-        database=database,
-        encoding=task.encoding,
-        backend=task.backend,
-    )
-
-
-def _event_row(
-    connection: Any, db_id: Any, event: events.TaskEvent, *, outcome: bool
-) -> tuple[Any, ...]:
-    """An event as ``record`` takes it; ``outcome``: written only if its task's outcome is."""
-    return (
-        db_id,
-        event.kind.value,
-        event.attempt,
-        connection.ops.adapt_datetimefield_value(event.created_at),
-        json.dumps(event.data) if event.data else "{}",
-        outcome,
-    )
-
-
 def _update_progress(database: str, worker_id: str, notes: Sequence[Note]) -> None:
     latest_progress = {note.task.id: note for note in notes if note.kind == EventKind.PROGRESS}
     for note in latest_progress.values():
@@ -171,17 +105,32 @@ def _write(
     by_db_id = {
         row[0]: completion.task.id for row, completion in zip(rows, completions, strict=True)
     }
-    noted = [note_event(note, database) for note in notes]
+    outcome_data = [batch_events.outcome_data(completion.outcome) for completion in completions]
     # Every outcome's event is sent; the database keeps those whose task it wrote.
-    outcomes = [outcome_event(completion, database) for completion in completions]
     event_rows = [
         *(
-            _event_row(connection, _db_id(connection, note.task.id), event, outcome=False)
-            for note, event in zip(notes, noted, strict=True)
+            batch_events.event_row(
+                connection,
+                _db_id(connection, note.task.id),
+                note.kind.value,
+                note.task.attempt,
+                note.at,
+                note.data,
+                outcome=False,
+            )
+            for note in notes
         ),
         *(
-            _event_row(connection, row[0], event, outcome=True)
-            for row, event in zip(rows, outcomes, strict=True)
+            batch_events.event_row(
+                connection,
+                row[0],
+                completion.outcome.event_kind,
+                completion.task.attempt,
+                completion.finished_at,
+                data,
+                outcome=True,
+            )
+            for row, completion, data in zip(rows, completions, outcome_data, strict=True)
         ),
     ]
     has_progress = any(note.kind == EventKind.PROGRESS for note in notes)
@@ -213,9 +162,11 @@ def _write(
             # In the outcome's transaction: children of an attempt not won,
             # or not succeeded, never exist.
             children.insert([c for c in spawning if c.task.id in won])
-    return won, noted + [
-        event
-        for completion, event in zip(completions, outcomes, strict=True)
+    if not batch_events.are_announced():
+        return won, []
+    return won, [batch_events.note_event(note, database) for note in notes] + [
+        batch_events.outcome_event(completion, database, data)
+        for completion, data in zip(completions, outcome_data, strict=True)
         if completion.task.id in won
     ]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -210,7 +209,7 @@ _RECORD_COMPLETIONS = ", ".join(
 # would take the id as well; notes do not.)
 _RECORD_SQL = """
 WITH v AS MATERIALIZED (
-    SELECT * FROM json_to_recordset(%s::json) AS v ({completions})
+    SELECT * FROM jsonb_to_recordset(%s::jsonb) AS v ({completions})
 ),
 won AS (
     UPDATE {task_table} AS t
@@ -238,7 +237,7 @@ xid AS MATERIALIZED (SELECT pg_current_xact_id() AS xid),
 written AS (
     INSERT INTO {event_table} (task_id, kind, attempt, created_at, data)
     SELECT e.task_id, e.kind, e.attempt, e.created_at, e.data::jsonb
-    FROM json_to_recordset(%s::json) AS e (
+    FROM jsonb_to_recordset(%s::jsonb) AS e (
         task_id uuid, kind varchar, attempt integer, created_at timestamptz, data text,
         n integer, outcome boolean
     )
@@ -269,15 +268,15 @@ RECORD_IS_ONE_STATEMENT = True
 
 
 _INFINITY = float("inf")
+# The completion columns that hold times: sent as ISO text, converted here
+# rather than by a ``json.dumps`` hook called for every value it cannot encode.
+_TIME_COLUMNS = tuple(
+    n for n, column in enumerate(COMPLETION_COLUMNS) if _COMPLETION_CASTS[column] == "timestamptz"
+)
 
 
-def _plain(value: Any) -> str:
-    """JSON for what ``json`` cannot encode itself: ids and times."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def record(
@@ -308,8 +307,11 @@ def record(
     id_texts: dict[Any, str] = {}
     completion_rows = []
     for n, row in enumerate(completions):
-        named = dict(zip(COMPLETION_COLUMNS, row, strict=True))
-        named["id"] = id_texts[row[0]] = str(row[0])
+        values = list(row)
+        values[0] = id_texts[row[0]] = str(row[0])
+        for index in _TIME_COLUMNS:
+            values[index] = _iso(values[index])
+        named = dict(zip(COMPLETION_COLUMNS, values, strict=True))
         if counter_table is not None:
             bucket, named["seconds"] = timings[n]
             # JSON has no infinity; PostgreSQL reads this text as one.
@@ -320,7 +322,7 @@ def record(
             "task_id": id_texts.get(task_id) or str(task_id),
             "kind": kind,
             "attempt": attempt,
-            "created_at": created_at,
+            "created_at": _iso(created_at),
             "data": data,
             "n": n,
             "outcome": outcome,
@@ -338,11 +340,11 @@ def record(
             else _COUNT_SQL.format(counter_table=counter_table, key=", ".join(COUNTER_KEY)),
         ),
         [
-            json.dumps(completion_rows, default=_plain),
+            json.dumps(completion_rows),
             worker_id,
             *([] if counter_table is None else [shard]),
             worker_id,
-            json.dumps(event_rows, default=_plain),
+            json.dumps(event_rows),
         ],
     )
     return {row[0] for row in cursor.fetchall()}

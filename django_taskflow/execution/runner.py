@@ -191,6 +191,10 @@ def run(
 
 
 def _keys_of(claimed: ClaimedTask) -> tuple[EncryptionKey, ...]:
+    if claimed.encoding is None:
+        # Plain JSON needs no key; the backend lookup goes through a
+        # thread-local, a cost every task would pay twice for nothing.
+        return ()
     backend = task_backends[claimed.backend]
     return getattr(backend, "config", _NO_OPTIONS).encryption_keys
 
