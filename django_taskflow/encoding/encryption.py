@@ -9,11 +9,16 @@ copied to another row or another field fails authentication.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
+from typing import TYPE_CHECKING
 
 from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import TamperedPayload
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
 
@@ -27,10 +32,8 @@ def seal(key: EncryptionKey, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt ``plaintext`` under ``key``, bound to ``aad``."""
     # Imported here: a worker whose tasks are not encrypted never loads the
     # cipher library (docs/howto/workers.md, "Start-up").
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(key.secret).encrypt(nonce, plaintext, aad)
+    return nonce + _cipher(key.secret).encrypt(nonce, plaintext, aad)
 
 
 def open_sealed(key: EncryptionKey, sealed: bytes, aad: bytes, *, what: str) -> bytes:
@@ -40,13 +43,22 @@ def open_sealed(key: EncryptionKey, sealed: bytes, aad: bytes, *, what: str) -> 
     field, or under another key with the same id.
     """
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
     try:
-        return AESGCM(key.secret).decrypt(nonce, body, aad)
+        return _cipher(key.secret).decrypt(nonce, body, aad)
     except (InvalidTag, ValueError):
         raise TamperedPayload(
             f"The encrypted {what} failed authentication with key {key.id!r}: it was changed, "
             "or copied from another task or field."
         ) from None
+
+
+@functools.lru_cache(maxsize=16)
+def _cipher(secret: bytes) -> AESGCM:
+    """The cipher of one key, built once: building it checks the key each time."""
+    # Imported here: a worker whose tasks are not encrypted never loads the
+    # cipher library (docs/howto/workers.md, "Start-up").
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(secret)

@@ -177,8 +177,10 @@ def run(
 
     An encrypted task's error texts are sealed before anything stores them.
     """
+    keys = _keys_of(claimed)
     outcome, snapshot = _run(
         claimed,
+        keys=keys,
         worker_id=worker_id,
         max_bytes=max_bytes,
         now=now,
@@ -186,7 +188,7 @@ def run(
         reporter=reporter,
     )
     if claimed.encoding is not None:
-        outcome = sealed_attempts.seal_outcome(outcome, claimed, _keys_of(claimed))
+        outcome = sealed_attempts.seal_outcome(outcome, claimed, keys)
     return outcome, snapshot
 
 
@@ -202,6 +204,7 @@ def _keys_of(claimed: ClaimedTask) -> tuple[EncryptionKey, ...]:
 def _run(
     claimed: ClaimedTask,
     *,
+    keys: tuple[EncryptionKey, ...],
     worker_id: str,
     max_bytes: int,
     now: Callable[[], datetime],
@@ -226,7 +229,7 @@ def _run(
             claimed.encoding,
             claimed.args,
             claimed.kwargs,
-            _keys_of(claimed),
+            keys,
         )
         call_args, call_kwargs = typed_calls.load_call(
             definition.func, definition.takes_context, stored_args, stored_kwargs
@@ -336,9 +339,7 @@ def _run(
             error_value_json=None if rejected is None else _json_or_repr(rejected),
         ), snapshot
     try:
-        encoded = stored_results.encode(
-            value, claimed.id, claimed.encoding, _keys_of(claimed), max_bytes
-        )
+        encoded = stored_results.encode(value, claimed.id, claimed.encoding, keys, max_bytes)
     except (UnserializablePayload, PayloadTooLarge) as exc:
         # Running it again would return the same kind of value: no retry.
         return _failed(claimed, exc, now=now(), retryable=False), snapshot
