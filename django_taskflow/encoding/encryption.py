@@ -57,8 +57,18 @@ def open_sealed(key: EncryptionKey, sealed: bytes, aad: bytes, *, what: str) -> 
 @functools.lru_cache(maxsize=16)
 def _cipher(secret: bytes) -> AESGCM:
     """The cipher of one key, built once: building it checks the key each time."""
+    return _cipher_class()(secret)
+
+
+def import_cipher() -> None:
+    """Load the cipher library now: before a worker forks its slots, so
+    that they share it rather than each import it on its first sealed task."""
+    _cipher_class()
+
+
+def _cipher_class() -> type[AESGCM]:
     # Imported here: a worker whose tasks are not encrypted never loads the
     # cipher library (docs/howto/workers.md, "Start-up").
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    return AESGCM(secret)
+    return AESGCM

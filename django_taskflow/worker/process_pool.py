@@ -23,6 +23,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from django_taskflow import recovery
+from django_taskflow.encoding import encryption
 from django_taskflow.states import AttemptOutcome
 from django_taskflow.worker import slot_process
 from django_taskflow.worker.options import WorkerOptions
@@ -129,6 +130,8 @@ class ProcessPool:
         ``tend`` runs the supervisor's own duties at each pass, and
         ``wait_at_most`` shortens a wait for the next one due.
         """
+        if self.options.backend_options.encryption_keys:
+            encryption.import_cipher()
         for index in range(self.options.concurrency):
             self._start_child(index)
         exit_code = 0
