@@ -27,10 +27,9 @@ from django.db import IntegrityError, transaction
 from django.tasks import Task
 from django.utils import timezone as django_timezone
 
-from django_taskflow import invocation
 from django_taskflow.cron import CronExpression
-from django_taskflow.encoding.encoders import seals
 from django_taskflow.exceptions import InvalidSchedule
+from django_taskflow.schedule_call import check_call
 from django_taskflow.scheduling import CatchUp, Overlap, TimeWindow, Timing, timing_from, zone
 
 logger = logging.getLogger(__name__)
@@ -117,32 +116,6 @@ def forget(name: str) -> bool:
     return _declared.pop(name, None) is not None
 
 
-def _check_call(definition: Task[Any, Any] | None, task_path: str, args: Any, kwargs: Any) -> None:
-    if not isinstance(args, list | tuple):
-        raise InvalidSchedule(f"args of schedule for {task_path} must be a tuple, got {args!r}.")
-    if not isinstance(kwargs, Mapping):
-        raise InvalidSchedule(f"kwargs of schedule for {task_path} must be a dict, got {kwargs!r}.")
-    try:
-        json.dumps([list(args), dict(kwargs)], allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidSchedule(
-            f"arguments of schedule for {task_path} must be plain JSON ({exc})."
-        ) from exc
-    if definition is not None and (args or kwargs) and seals(definition):
-        raise InvalidSchedule(
-            f"schedule for {task_path} gives arguments to an encrypted task: the schedule's row "
-            "stores them in plain JSON. Schedule it without arguments and let the task read "
-            "its inputs, or enqueue it yourself."
-        )
-    if definition is not None:
-        try:
-            invocation.bind_arguments(definition, args, kwargs)
-        except TypeError as exc:
-            raise InvalidSchedule(
-                f"arguments of schedule for {task_path} do not fit the task: {exc}"
-            ) from exc
-
-
 def build_declaration(
     task: Task[Any, Any] | str,
     *,
@@ -163,7 +136,7 @@ def build_declaration(
         raise InvalidSchedule(f"task must be a task definition or its dotted path, got {task!r}.")
     task_path = definition.module_path if definition is not None else str(task)
     kwargs = {} if kwargs is None else kwargs
-    _check_call(definition, task_path, args, kwargs)
+    check_call(definition, task_path, args, kwargs)
     if cron is not None and every is not None:
         raise InvalidSchedule(f"schedule for {task_path}: give cron= or every=, not both.")
     if cron_or_every is None and cron is None and every is None:

@@ -3,13 +3,9 @@ workers watch the database files for commits."""
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
-
-from django.db import connections
 
 from django_taskflow.db import (
     CLAIM_COLUMNS,
@@ -23,6 +19,8 @@ from django_taskflow.db import (
 from django_taskflow.db.sqlite_insert import insert_tasks as insert_tasks
 from django_taskflow.db.sqlite_insert import inserts_in_one_statement as inserts_in_one_statement
 from django_taskflow.db.sqlite_insert import write_tasks as write_tasks
+from django_taskflow.db.sqlite_wait import Waiter as Waiter
+from django_taskflow.db.sqlite_wait import event_waiter as event_waiter
 
 # One writer at a time: a connection inside a transaction may hold the
 # database's write lock, and every other connection's write waits for it.
@@ -337,73 +335,6 @@ def notify_service(cursor: Any, name: str) -> None:
 def service_waiter(database: str, stop: threading.Event) -> None:
     """None: a service host on SQLite has nothing to listen on; its runners poll."""
     return None
-
-
-class Waiter:
-    """Sleeps until the database files change, the timeout passes or ``stop`` is set.
-
-    SQLite has no notifications, but every commit writes to the database
-    file or its write-ahead log; a ``stat`` every few milliseconds sees an
-    enqueue without querying the database. For a second after a change the
-    checks come every millisecond, when more work is likely to follow; then
-    every 5 ms, so that a worker left idle costs little CPU (two ``stat``
-    calls per check).
-    """
-
-    BUSY_CHECK_SECONDS = 0.001
-    IDLE_CHECK_SECONDS = 0.005
-    BUSY_FOR_SECONDS = 1.0
-
-    def __init__(self, database: str, stop: threading.Event) -> None:
-        self.stop = stop
-        name = str(connections[database].settings_dict["NAME"])
-        in_memory = name == ":memory:" or name.startswith("file:") or not name
-        self.paths = [] if in_memory else [name, f"{name}-wal"]
-        self.seen = self._signature()
-        self.changed_at = time.monotonic()
-
-    def _signature(self) -> tuple[tuple[int, int], ...]:
-        signature = []
-        for path in self.paths:
-            try:
-                status = os.stat(path)
-            except FileNotFoundError:
-                signature.append((0, 0))
-            else:
-                signature.append((status.st_mtime_ns, status.st_size))
-        return tuple(signature)
-
-    def check_interval(self, now: float) -> float:
-        """Seconds until the next check: short while changes came lately."""
-        if now - self.changed_at < self.BUSY_FOR_SECONDS:
-            return self.BUSY_CHECK_SECONDS
-        return self.IDLE_CHECK_SECONDS
-
-    def wait(self, timeout: float) -> bool:
-        """Return True when the database changed (a commit happened)."""
-        if not self.paths:
-            self.stop.wait(timeout)
-            return False
-        now = time.monotonic()
-        deadline = now + timeout
-        while not self.stop.wait(self.check_interval(now)):
-            now = time.monotonic()
-            signature = self._signature()
-            if signature != self.seen:
-                self.seen = signature
-                self.changed_at = now
-                return True
-            if now >= deadline:
-                return False
-        return False
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-def event_waiter(database: str, stop: threading.Event) -> Waiter:
-    """A waiter woken by every commit, events included (the live relay's)."""
-    return Waiter(database, stop)
 
 
 def has_tag_sql(table: str) -> str:
