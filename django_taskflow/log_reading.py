@@ -11,6 +11,7 @@ iterating with ``for`` or ``async for``.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -79,7 +80,7 @@ def next_keyed_rows[M: Model](rows: QuerySet[M], cursor: StreamCursor) -> list[M
 
 
 @dataclass(kw_only=True)
-class LogStream[T]:
+class LogStream[T](abc.ABC):
     """Rows of a log in order; subclasses give ``start()`` and ``read()``.
 
     With ``follow=False`` it ends once caught up; otherwise it waits for
@@ -92,11 +93,11 @@ class LogStream[T]:
     poll_interval: float = 0.1
     database: str = "default"
 
-    def start(self) -> StreamCursor:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def start(self) -> StreamCursor: ...
 
-    def read(self, cursor: StreamCursor) -> list[T]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def read(self, cursor: StreamCursor) -> list[T]: ...
 
     def __iter__(self) -> Iterator[T]:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout

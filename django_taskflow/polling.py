@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from django_taskflow.exceptions import ResultTimeout
 
@@ -20,26 +20,25 @@ MAX_POLL = 0.2
 class Waiting:
     """Adds ``wait()`` and ``await_()`` to a snapshot that can refresh itself.
 
-    Put it after the class that implements ``is_finished``, ``refresh()``
-    and ``arefresh()`` (or implement them in the subclass): the methods here
-    only say what a snapshot must have.
+    The class it is mixed into implements ``is_finished``, ``refresh()``,
+    ``arefresh()`` and ``unfinished_text()``; the declarations here only
+    tell the type checker so.
     """
 
     __slots__ = ()
 
-    @property
-    def is_finished(self) -> bool:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # what the snapshot class before this one in the MRO gives
 
-    def refresh(self) -> None:
-        raise NotImplementedError
+        @property
+        def is_finished(self) -> bool: ...
 
-    async def arefresh(self) -> None:
-        raise NotImplementedError
+        def refresh(self) -> None: ...
 
-    def unfinished_text(self) -> str:
-        """What it is and where it stands, for the timeout's message: ``Flow … is still running``."""
-        raise NotImplementedError
+        async def arefresh(self) -> None: ...
+
+        def unfinished_text(self) -> str:
+            """What it is and where it stands, for the timeout's message: ``Flow … is still running``."""
+            ...
 
     def wait(self, timeout: float | None = None) -> Self:
         """Block until finished, refreshing this snapshot; return it.

@@ -62,3 +62,28 @@ def seal_progress(
         return detail
     place = fields.Place(task.id, fields.PROGRESS, task.attempt)
     return {"sealed": fields.seal(json.dumps(detail), encoding, Keyring(keys), place)}
+
+
+def progress_note(
+    task: ClaimedTask,
+    fraction: float,
+    detail: dict[str, Any],
+    message: str | None,
+    keys: tuple[EncryptionKey, ...],
+) -> dict[str, Any]:
+    """The data of a progress event as the task's row may hold it.
+
+    An encrypted task's message is sealed with its detail: never stored,
+    nor sent live, in the clear. "[encrypted]" stands in its place, for the
+    dashboard, the websocket and the logs.
+    """
+    if task.encoding is not None:
+        plain = detail if message is None else {**detail, "message": message}
+        sealed = seal_progress(task, plain, keys)
+        if sealed is not plain:
+            detail = sealed
+            message = None if message is None else fields.REDACTED
+    data: dict[str, Any] = {"progress": fraction, "detail": detail}
+    if message is not None:
+        data["message"] = message
+    return data

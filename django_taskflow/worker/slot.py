@@ -26,8 +26,7 @@ from django_taskflow import claim, transitions
 from django_taskflow.cancel_requests import CancelRequest, request_for
 from django_taskflow.conf import Options
 from django_taskflow.db import dialect_for
-from django_taskflow.encoding.attempts import seal_progress
-from django_taskflow.encoding.fields import REDACTED
+from django_taskflow.encoding.attempts import progress_note
 from django_taskflow.exceptions import ForcedStop
 from django_taskflow.execution import middleware as middleware_chain
 from django_taskflow.execution import runner
@@ -288,18 +287,7 @@ class Slot:
     ) -> None:
         task = self.current
         if task is not None and str(task.id) == task_id:
-            if task.encoding is not None:
-                # An encrypted task's message is sealed with its detail: never
-                # stored, nor sent live, in the clear. "[encrypted]" stands in
-                # its place, for the dashboard, the websocket and the logs.
-                plain = detail if message is None else {**detail, "message": message}
-                sealed = seal_progress(task, plain, self.options.encryption_keys)
-                if sealed is not plain:
-                    detail = sealed
-                    message = None if message is None else REDACTED
-            data: dict[str, Any] = {"progress": fraction, "detail": detail}
-            if message is not None:
-                data["message"] = message
+            data = progress_note(task, fraction, detail, message, self.options.encryption_keys)
             self.recorder.note(task, EventKind.PROGRESS, data)
 
     def extend_lease(self, task_id: str, seconds: float | None) -> None:
