@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
-import psycopg
 from django.db.backends.utils import CursorWrapper
 
 from django_taskflow.db import INSERT_COLUMNS, is_watched
@@ -89,6 +88,8 @@ def write_tasks(
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
+        import psycopg  # here: migrations load this module on SQLite too
+
         raw = psycopg.Cursor(connection.connection)
     if is_watched(connection):
         cursor = (

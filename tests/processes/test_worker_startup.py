@@ -21,7 +21,12 @@ def test_the_first_task_runs_before_any_web_module_loads(
         "--burst",
         "--pool",
         pool,
-        extra_env={"DJANGO_SETTINGS_MODULE": "tests.worker_settings", "TASKFLOW_REDIS_URL": ""},
+        # No keys: a worker with keys loads the cipher before it forks.
+        extra_env={
+            "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+            "TASKFLOW_REDIS_URL": "",
+            "TASKFLOW_ENCRYPTION_KEYS": "",
+        },
     )
     assert process.wait(timeout=60) == 0
     probe.refresh()
