@@ -27,7 +27,15 @@ fi
 source scripts/services.sh
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/taskflow-test.XXXXXX")
-trap 'stop_started_services; rm -rf "$TMP"' EXIT
+postgres_run=
+# shellcheck disable=SC2317  # run by the trap
+stop_postgres_run() {
+    if [[ -n $postgres_run ]] && kill -0 "$postgres_run" 2>/dev/null; then
+        pkill -TERM -P "$postgres_run" 2>/dev/null
+        kill -TERM "$postgres_run" 2>/dev/null
+    fi
+}
+trap 'stop_postgres_run; stop_started_services; rm -rf "$TMP"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -77,9 +85,28 @@ run_pytest() {
 }
 
 mkdir "$TMP/sqlite" "$TMP/postgres"
+# The two runs go side by side: most of their time is spent waiting on
+# worker processes, so together they take little longer than the longer
+# one. The PostgreSQL run's output is kept and shown when it ends.
+if ((postgres_ok)); then
+    (
+        failed=()
+        run_pytest PostgreSQL TASKFLOW_VAR_DIR="$TMP/postgres" DATABASE_URL="$PG_URL" -- "$@"
+        printf '%s\n' "${failed[@]}" >"$TMP/postgres.failed"
+    ) >"$TMP/postgres.log" 2>&1 &
+    postgres_run=$!
+fi
 run_pytest SQLite TASKFLOW_VAR_DIR="$TMP/sqlite" -- "$@"
 if ((postgres_ok)); then
-    run_pytest PostgreSQL TASKFLOW_VAR_DIR="$TMP/postgres" DATABASE_URL="$PG_URL" -- "$@"
+    wait "$postgres_run"
+    cat "$TMP/postgres.log"
+    if [[ -f $TMP/postgres.failed ]]; then
+        while IFS= read -r failure; do
+            [[ -n $failure ]] && failed+=("$failure")
+        done <"$TMP/postgres.failed"
+    else
+        failed+=("pytest on PostgreSQL did not finish")
+    fi
 fi
 
 echo
