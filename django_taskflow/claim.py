@@ -85,8 +85,15 @@ _EMPTY_JSON: dict[str, Any] = {"[]": list, "{}": dict}
 def _json(value: Any) -> Any:
     if not isinstance(value, str | bytes):
         return value  # already decoded by the driver
-    empty = _EMPTY_JSON.get(value) if isinstance(value, str) else None
-    return empty() if empty is not None else json.loads(value)
+    if isinstance(value, str):
+        empty = _EMPTY_JSON.get(value)
+        if empty is not None:
+            return empty()
+        if value[:1] == '"' and "\\" not in value:
+            # A string without escapes (an encoded payload is base64): its
+            # text between the quotes, without the parser's two regex passes.
+            return value[1:-1]
+    return json.loads(value)
 
 
 @lru_cache(maxsize=256)

@@ -22,6 +22,8 @@ from django_taskflow.encoding.keys import EncryptionKey, Keyring
 from django_taskflow.exceptions import PayloadTooLarge
 
 _UNLIMITED = 2**62
+# The call without arguments, as ArgumentWriter.encode seals it.
+_NO_ARGUMENTS = "[[],{}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ def read_call(
     encoding = stored.read(column)
     if not encoding.is_plain:
         text = fields.unseal(args, encoding, Keyring(keys), fields.Place(task_id, fields.CALL))
-        args, kwargs = json.loads(text)
+        # A call without arguments, as most are, needs no parser.
+        args, kwargs = ([], {}) if text == _NO_ARGUMENTS else json.loads(text)
     if encoding.version != getattr(definition, "version", 1):
         args, kwargs = calls.upgrade_call(definition, encoding.version, args, kwargs)
     return args, kwargs

@@ -107,4 +107,7 @@ class Keyring:
         return self.keys[0] if self.keys else None
 
     def get(self, key_id: str) -> EncryptionKey | None:
-        return next((key for key in self.keys if key.id == key_id), None)
+        for key in self.keys:
+            if key.id == key_id:
+                return key
+        return None

@@ -21,11 +21,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.tasks import Task, task_backends
+from django.tasks import Task
 
 from django_taskflow import payloads, registry, results, signals, typecheck
 from django_taskflow.claim import ClaimedTask
-from django_taskflow.conf import Options
 from django_taskflow.encoding import arguments as stored_arguments
 from django_taskflow.encoding import attempts as sealed_attempts
 from django_taskflow.encoding import calls as typed_calls
@@ -50,8 +49,6 @@ from django_taskflow.policies import RetryPolicy, delay_after
 from django_taskflow.states import AttemptOutcome, Status
 
 logger = logging.getLogger(__name__)
-
-_NO_OPTIONS = Options()
 
 
 def running_snapshot(
@@ -167,6 +164,7 @@ def _json_or_repr(value: Any) -> str:
 def run(
     claimed: ClaimedTask,
     *,
+    keys: tuple[EncryptionKey, ...],
     worker_id: str,
     max_bytes: int,
     now: Callable[[], datetime],
@@ -175,9 +173,9 @@ def run(
 ) -> tuple[outcomes.Outcome, results.TaskflowResult | None]:
     """Run ``claimed`` once; return its outcome and the running snapshot.
 
-    An encrypted task's error texts are sealed before anything stores them.
+    ``keys`` are its backend's encryption keys. An encrypted task's error
+    texts are sealed before anything stores them.
     """
-    keys = _keys_of(claimed)
     outcome, snapshot = _run(
         claimed,
         keys=keys,
@@ -190,15 +188,6 @@ def run(
     if claimed.encoding is not None:
         outcome = sealed_attempts.seal_outcome(outcome, claimed, keys)
     return outcome, snapshot
-
-
-def _keys_of(claimed: ClaimedTask) -> tuple[EncryptionKey, ...]:
-    if claimed.encoding is None:
-        # Plain JSON needs no key; the backend lookup goes through a
-        # thread-local, a cost every task would pay twice for nothing.
-        return ()
-    backend = task_backends[claimed.backend]
-    return getattr(backend, "config", _NO_OPTIONS).encryption_keys
 
 
 def _run(

@@ -213,6 +213,7 @@ class Slot:
         try:
             outcome, snapshot = runner.run(
                 task,
+                keys=self.options.encryption_keys,
                 worker_id=self.worker_id,
                 max_bytes=self.options.max_payload_bytes,
                 now=self.now,
