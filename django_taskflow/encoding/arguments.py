@@ -103,7 +103,7 @@ def writer_for(
 
 def read_call(
     definition: Task[Any, Any],
-    task_id: uuid.UUID,
+    task_id: uuid.UUID | str,
     column: str | None,
     args: Any,
     kwargs: Any,

@@ -16,7 +16,7 @@ _UNLIMITED = 2**62
 
 def encode(
     value: Any,
-    task_id: uuid.UUID,
+    task_id: uuid.UUID | str,
     column: str | None,
     keys: tuple[EncryptionKey, ...],
     max_bytes: int,

@@ -211,10 +211,12 @@ def _run(
             extra={"action": "task_unknown", "task_id": str(claimed.id)},
         )
         return _failed(claimed, exc, now=started_at, retryable=False), None
+    # An encoded payload is bound to its task's id as text: made once, for the call and the result.
+    payload_id = claimed.id if claimed.encoding is None else str(claimed.id)
     try:
         stored_args, stored_kwargs = stored_arguments.read_call(
             definition,
-            claimed.id,
+            payload_id,
             claimed.encoding,
             claimed.args,
             claimed.kwargs,
@@ -328,7 +330,7 @@ def _run(
             error_value_json=None if rejected is None else _json_or_repr(rejected),
         ), snapshot
     try:
-        encoded = stored_results.encode(value, claimed.id, claimed.encoding, keys, max_bytes)
+        encoded = stored_results.encode(value, payload_id, claimed.encoding, keys, max_bytes)
     except (UnserializablePayload, PayloadTooLarge) as exc:
         # Running it again would return the same kind of value: no retry.
         return _failed(claimed, exc, now=now(), retryable=False), snapshot
