@@ -68,10 +68,8 @@ DRAIN_SHARE_TARGET = 35.0
 LIMITED_TASKS = 200  # as measure.LIMITED_TASKS  # % of the raw baseline's drain
 
 
-def print_table(
-    args: argparse.Namespace, db: str, sqlite_settings: str, figures: dict[str, float]
-) -> None:
-    title = "PostgreSQL" if db == "postgres" else f"SQLite, {sqlite_settings} settings"
+def print_table(args: argparse.Namespace, db: str, variant: str, figures: dict[str, float]) -> None:
+    title = f"{'PostgreSQL' if db == 'postgres' else 'SQLite'}, {variant} settings"
     print(f"\n== {title} (median of {args.runs} run{'s' if args.runs > 1 else ''}) ==")
     if "raw_drain" in figures:
         print(

@@ -10,6 +10,7 @@ events are recorded as in production.
     python benchmarks/run.py --quick               # one smaller run of each
     python benchmarks/run.py --db sqlite --only drain,baseline
     python benchmarks/run.py --db sqlite --sqlite-settings default
+    python benchmarks/run.py --db postgres --pg-settings both
 
 Figures (``--only``): baseline, enqueue, bulk, drain, first, latency,
 memory, history, limits (the drain beside capped and rate-limited tasks,
@@ -78,6 +79,13 @@ def main() -> None:
         help="SQLite connection options: Django's defaults, those taskflow.W002 recommends, "
         "or both (default)",
     )
+    parser.add_argument(
+        "--pg-settings",
+        choices=["default", "recommended", "both"],
+        default="recommended",
+        help="PostgreSQL connection options: Django's defaults (no prepared statements), "
+        'or the recommended "prepare_threshold": 5 (default), or both',
+    )
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 3)")
     parser.add_argument("--tasks", type=int, default=None, help="tasks per drain (default 20000)")
     parser.add_argument("--singles", type=int, default=None, help="one-by-one enqueues (5000)")
@@ -127,11 +135,11 @@ def main() -> None:
 
     print_machine()
     print(f"workers log at {args.log_level}", flush=True)
-    for db, sqlite_settings in setups(args):
+    for db, variant in setups(args):
         if args.only and not args.only - ON_REQUEST:
             continue  # only figures measured on their own, below
-        figures = measure_database(args, db, sqlite_settings)
-        print_table(args, db, sqlite_settings, figures)
+        figures = measure_database(args, db, variant)
+        print_table(args, db, variant, figures)
     if "admin" in args.only:
         if args.db == "sqlite":
             parser.error("the admin list is measured on PostgreSQL: --db postgres --only admin")
@@ -148,7 +156,8 @@ def setups(args: argparse.Namespace) -> list[tuple[str, str]]:
         )
         found += [("sqlite", variant) for variant in variants]
     if args.db in ("postgres", "both"):
-        found.append(("postgres", ""))
+        variants = ["recommended", "default"] if args.pg_settings == "both" else [args.pg_settings]
+        found += [("postgres", variant) for variant in variants]
     return found
 
 
@@ -156,7 +165,7 @@ def wants(args: argparse.Namespace, name: str) -> bool:
     return name in args.only if name in ON_REQUEST or args.only else True
 
 
-def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) -> dict[str, float]:
+def measure_database(args: argparse.Namespace, db: str, variant: str) -> dict[str, float]:
     """Run the baseline and the product ``args.runs`` times; return the median of each figure."""
     product_names = (
         set(args.only) - {"baseline", "history", "prune", *ON_REQUEST} if args.only else set()
@@ -173,13 +182,13 @@ def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) ->
     wants_baseline = wants(args, "baseline") or wants(args, "drain") or wants(args, "limits")
     runs: list[dict[str, float]] = []
     for number in range(args.runs if wants_baseline or wants_product else 0):
-        print(f"  {db} {sqlite_settings} run {number + 1}/{args.runs} ...", flush=True)
+        print(f"  {db} {variant} run {number + 1}/{args.runs} ...", flush=True)
         figures: dict[str, float] = {}
         if wants_baseline:
             raw = (raw_postgres if db == "postgres" else raw_sqlite).measure(args.tasks)
             figures.update({f"raw_{key}": value for key, value in raw.items()})
         if wants_product:
-            figures.update(run_child(db, sqlite_settings, product_options))
+            figures.update(run_child(db, variant, product_options))
         runs.append(figures)
     medians = {
         key: statistics.median(run[key] for run in runs if key in run)
@@ -187,18 +196,18 @@ def measure_database(args: argparse.Namespace, db: str, sqlite_settings: str) ->
     }
     if db == "postgres" and args.history and wants(args, "history"):
         print(f"  {db} history: {args.history:,} rows, {args.runs} drains each ...", flush=True)
-        medians.update(run_child(db, sqlite_settings, history_options))
+        medians.update(run_child(db, variant, history_options))
     if wants(args, "prune"):
         print(f"  {db} prune: {args.prune_rows:,} rows beside drains ...", flush=True)
         prune_options = [
             "--tasks", str(args.tasks), "--singles", "0", "--samples", "0",
             "--prune", str(args.prune_rows), "--runs", str(args.runs),
         ]  # fmt: skip
-        medians.update(run_child(db, sqlite_settings, prune_options))
+        medians.update(run_child(db, variant, prune_options))
     return medians
 
 
-def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, float]:
+def run_child(db: str, variant: str, options: list[str]) -> dict[str, float]:
     """Migrate a fresh database, then run ``measure.py`` on it in a child process."""
     with tempfile.TemporaryDirectory(prefix="taskflow-bench-") as workdir:
         env = {
@@ -206,7 +215,10 @@ def run_child(db: str, sqlite_settings: str, options: list[str]) -> dict[str, fl
             "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
             "PYTHONPATH": str(ROOT),
             "TASKFLOW_VAR_DIR": workdir,
-            "TASKFLOW_BENCH_SQLITE_SETTINGS": sqlite_settings or "recommended",
+            # Which connection options benchmarks/settings.py gives the database.
+            "TASKFLOW_BENCH_SQLITE_SETTINGS" if db == "sqlite" else "TASKFLOW_BENCH_PG_SETTINGS": (
+                variant
+            ),
         }
         env.pop("DATABASE_URL", None)
         # The encrypted drain's key: fresh for each run, never stored.

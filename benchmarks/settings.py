@@ -9,6 +9,9 @@ hoping the caller exported ``DJANGO_DEBUG=0``.
 ``recommended`` (the default) is WAL, ``synchronous=NORMAL``, IMMEDIATE
 transactions and a busy timeout, as ``taskflow.W002`` asks; ``default`` is
 what ``startproject`` gives (rollback journal, deferred transactions).
+``TASKFLOW_BENCH_PG_SETTINGS`` does the same for PostgreSQL: ``recommended``
+(the default) prepares the hot statements (``"prepare_threshold": 5``, as
+docs/howto/postgres.md advises); ``default`` is Django's (nothing prepared).
 
 daphne is left out of ``INSTALLED_APPS``: the test project lists it so that
 ``runserver`` serves websockets in the demo, while a production site starts
@@ -43,4 +46,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     elif sqlite_settings != "recommended":
         raise ValueError(
             f"TASKFLOW_BENCH_SQLITE_SETTINGS must be default or recommended, got {sqlite_settings!r}"
+        )
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    pg_settings = os.environ.get("TASKFLOW_BENCH_PG_SETTINGS", "recommended")
+    if pg_settings == "default":
+        # Django's: nothing prepared. The test project's settings prepare.
+        DATABASES["default"]["OPTIONS"].pop("prepare_threshold", None)
+    elif pg_settings != "recommended":
+        raise ValueError(
+            f"TASKFLOW_BENCH_PG_SETTINGS must be default or recommended, got {pg_settings!r}"
         )

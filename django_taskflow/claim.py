@@ -163,7 +163,7 @@ def claim_batch(
     ops = connection.ops
     dialect = dialect_for(database)
     offered = sorted(capabilities)
-    with connection.cursor() as cursor:
+    with dialect.bound_cursor(connection) as cursor:
         if queue_limit is None:
             rows = dialect.claim(
                 cursor,

@@ -140,7 +140,7 @@ def _write(
         if has_progress or spawning or not dialect.RECORD_IS_ONE_STATEMENT
         else contextlib.nullcontext()
     )
-    with atomic, connection.cursor() as cursor:
+    with atomic, dialect.bound_cursor(connection) as cursor:
         if has_progress:
             _update_progress(database, worker_id, notes)
         won = {

@@ -98,6 +98,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that worker processes started by the tests
     # see the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The worker's claim and record, and enqueue, run as prepared statements
+    # from their fifth run on a connection (docs/howto/postgres.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 
 TASKS = {
     "default": {

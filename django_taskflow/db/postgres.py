@@ -25,6 +25,7 @@ from django_taskflow.db.postgres_claim import (
     lease_offset,
     lock_queue,
 )
+from django_taskflow.db.postgres_cursor import server_bound_cursor as bound_cursor
 from django_taskflow.db.postgres_indexes import (
     PATH_PREFIX_INDEX,
     TAG_INDEX,
@@ -75,6 +76,7 @@ __all__ = [
     "TAG_INDEX",
     "Waiter",
     "assign_transaction_id",
+    "bound_cursor",
     "cancel_query",
     "capability_filter",
     "claim",

@@ -1,13 +1,7 @@
 """PostgreSQL: how enqueue writes task rows (``db.postgres`` names these).
 
-A few rows go in one ``INSERT``, many in one ``COPY``. Parameters travel
-apart from the SQL text (the protocol's server-side binding): Django's
-psycopg cursors bind on the client, quoting each of a row's twenty-odd
-values into the statement's text in Python, which cost a one-by-one
-enqueue more CPU than everything else it does but the write itself, and
-the server then had to parse the values back. No statement is prepared
-unless the ``DATABASES`` OPTIONS ask for it with ``prepare_threshold``, so
-connection poolers keep working.
+A few rows go in one ``INSERT``, many in one ``COPY``, on a cursor that
+binds on the server (``postgres_cursor``).
 """
 
 from __future__ import annotations
@@ -19,7 +13,8 @@ from typing import Any
 
 from django.db.backends.utils import CursorWrapper
 
-from django_taskflow.db import INSERT_COLUMNS, is_watched
+from django_taskflow.db import INSERT_COLUMNS
+from django_taskflow.db.postgres_cursor import server_bound_cursor
 
 # PostgreSQL types of the columns enqueue writes, and of the dedup key table's.
 _INSERT_CASTS = {
@@ -78,30 +73,9 @@ def inserts_in_one_statement(row_count: int) -> bool:
 def write_tasks(
     connection: Any, *, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]
 ) -> None:
-    """Insert task rows on ``connection`` (a Django connection), binding on the server.
-
-    While someone watches its statements (an execute wrapper, query
-    logging: see ``db.is_watched``), the cursor is wrapped as Django wraps
-    its own; otherwise Django's wrapper is skipped, but not its errors.
-    """
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors:
-        import psycopg  # here: migrations load this module on SQLite too
-
-        raw = psycopg.Cursor(connection.connection)
-    if is_watched(connection):
-        cursor = (
-            connection.make_debug_cursor(raw)
-            if connection.queries_logged
-            else connection.make_cursor(raw)
-        )
-        with cursor:
-            insert_tasks(cursor, table=table, rows=rows, columns=columns)
-        return
-    with connection.wrap_database_errors, raw:
-        insert_tasks(raw, table=table, rows=rows, columns=columns)
+    """Insert task rows on ``connection`` (a Django connection), binding on the server."""
+    with server_bound_cursor(connection) as cursor:
+        insert_tasks(cursor, table=table, rows=rows, columns=columns)
 
 
 @functools.lru_cache(maxsize=256)

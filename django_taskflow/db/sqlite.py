@@ -43,6 +43,11 @@ PRUNE_PAUSE_RATIO = 9.0
 LEASE_UNTIL_SQL = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)"
 
 
+def bound_cursor(connection: Any) -> Any:
+    """The cursor of the hot statements: Django's (the driver binds each value)."""
+    return connection.cursor()
+
+
 def lease_offset(seconds: float) -> str:
     """The parameter of ``LEASE_UNTIL_SQL``: a date modifier."""
     return f"{float(seconds):+f} seconds"
