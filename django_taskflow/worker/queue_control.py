@@ -69,7 +69,9 @@ class QueueControl:
         Right after a wait, the queues without a limit are claimed from in
         one statement first: which of them the new work is in is unknown,
         and one empty claim per queue would delay it by as many round
-        trips. Each task is charged to its own queue's lane.
+        trips. Each task is charged to its own queue's lane; when that
+        statement took less than a batch, the queues it found empty are
+        not tried again one by one.
         """
         now = time.monotonic()
         if self.woken:
@@ -107,6 +109,13 @@ class QueueControl:
         counts = Counter(task.queue_name for task in claimed)
         for name, count in counts.items():
             self.scheduler.claimed(by_queue[name], count, now)
+        if len(claimed) < batch:
+            # It took all there was: the queues that gave nothing are empty, and
+            # claiming from each in turn now would only repeat the answer (idle
+            # slots woken together did, one empty round trip per queue each).
+            for name, lane in by_queue.items():
+                if name not in counts:
+                    self.scheduler.claimed(lane, 0, now)
         return claimed
 
     def served(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:

@@ -94,6 +94,8 @@ def test_lanes_leave_out_paused_queues_and_give_limited_queues_their_own() -> No
 
 
 def test_an_empty_heavy_queue_does_not_shrink_a_light_ones_batch() -> None:
+    from types import SimpleNamespace
+
     from django_taskflow.conf import Options
     from django_taskflow.worker.queue_control import QueueControl
 
@@ -102,11 +104,16 @@ def test_an_empty_heavy_queue_does_not_shrink_a_light_ones_batch() -> None:
 
     def claim_from(lane: Lane, size: int) -> list[object]:
         asked.append((",".join(lane.queues), size))
-        return [object()] * size if lane.queues == ("default",) else []
+        work = [SimpleNamespace(queue_name="default")] * size
+        return work if "default" in lane.queues else []
 
-    # After a wait, one claim looks at both queues (empty here), then each in turn.
+    # After a wait, one claim looks at both queues; then each in turn, the
+    # empty heavy one first, and the light one still gets a whole batch.
     assert len(control.claim(50, claim_from)) == 50  # type: ignore[arg-type]
-    assert asked == [("critical,default", 50), ("critical", 50), ("default", 50)]
+    assert asked == [("critical,default", 50)]
+    asked.clear()
+    assert len(control.claim(50, claim_from)) == 50  # type: ignore[arg-type]
+    assert asked == [("critical", 50), ("default", 50)]
     # The empty queue is skipped until the slot waits: one claim per batch.
     asked.clear()
     control.claim(50, claim_from)  # type: ignore[arg-type]
@@ -114,7 +121,47 @@ def test_an_empty_heavy_queue_does_not_shrink_a_light_ones_batch() -> None:
     control.woke()
     asked.clear()
     control.claim(50, claim_from)  # type: ignore[arg-type]
-    assert asked == [("critical,default", 50), ("critical", 50), ("default", 50)]
+    assert asked == [("critical,default", 50)]
+
+
+def test_after_a_wait_an_empty_claim_of_every_queue_is_not_repeated_queue_by_queue() -> None:
+    from django_taskflow.conf import Options
+    from django_taskflow.worker.queue_control import QueueControl
+
+    control = QueueControl(
+        options=Options(), backend="default", queues=["critical", "default", "low"]
+    )
+    asked: list[tuple[str, ...]] = []
+
+    def claim_from(lane: Lane, size: int) -> list[object]:
+        asked.append(lane.queues)
+        return []
+
+    control.woke()
+    assert control.claim(50, claim_from) == []  # type: ignore[arg-type]
+    assert asked == [("critical", "default", "low")]  # not three more empty round trips
+
+
+def test_after_a_wait_a_claim_short_of_a_batch_leaves_only_its_queues_to_try() -> None:
+    from types import SimpleNamespace
+
+    from django_taskflow.conf import Options
+    from django_taskflow.worker.queue_control import QueueControl
+
+    control = QueueControl(
+        options=Options(), backend="default", queues=["critical", "default", "low"]
+    )
+    asked: list[tuple[str, ...]] = []
+
+    def claim_from(lane: Lane, size: int) -> list[object]:
+        asked.append(lane.queues)
+        return [SimpleNamespace(queue_name="low")] * min(size, 3) if "low" in lane.queues else []
+
+    control.woke()
+    assert len(control.claim(50, claim_from)) == 3  # type: ignore[arg-type]
+    asked.clear()
+    control.claim(50, claim_from)  # type: ignore[arg-type]
+    assert asked == [("low",)]  # critical and default were found empty
 
 
 def test_after_a_wait_one_claim_looks_at_every_unlimited_queue_and_charges_each() -> None:
