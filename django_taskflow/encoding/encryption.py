@@ -10,11 +10,10 @@ copied to another row or another field fails authentication.
 from __future__ import annotations
 
 import functools
-import os
-import threading
 import uuid
 from typing import TYPE_CHECKING
 
+from django_taskflow import random_bytes
 from django_taskflow.encoding.keys import EncryptionKey
 from django_taskflow.exceptions import TamperedPayload
 
@@ -24,40 +23,6 @@ if TYPE_CHECKING:
 NONCE_BYTES = 12
 
 
-class _Nonces:
-    """Fresh random nonces from the OS, drawn a few hundred at a time.
-
-    One ``os.urandom`` per sealed value cost a busy slot about 30 µs: the
-    call lets go of the GIL, and the slot's thread then waits to get it back
-    from the slot's other threads. The nonces are as random and as unique
-    as before; a forked child empties its copy of the buffer
-    (``os.register_at_fork``), so that no two processes use the same ones.
-    """
-
-    BATCH = 256
-
-    def __init__(self) -> None:
-        self.forget()
-
-    def forget(self) -> None:
-        self.lock = threading.Lock()
-        self.buffer = b""
-        self.at = 0
-
-    def take(self) -> bytes:
-        with self.lock:
-            if self.at >= len(self.buffer):
-                self.buffer = os.urandom(NONCE_BYTES * self.BATCH)
-                self.at = 0
-            nonce = self.buffer[self.at : self.at + NONCE_BYTES]
-            self.at += NONCE_BYTES
-            return nonce
-
-
-_nonces = _Nonces()
-os.register_at_fork(after_in_child=_nonces.forget)
-
-
 def associated_data(task_id: uuid.UUID | str, field: str, attempt: int | None = None) -> bytes:
     """What a ciphertext is bound to: ``task id | attempt | field``."""
     return f"{task_id}|{'' if attempt is None else attempt}|{field}".encode()
@@ -65,7 +30,8 @@ def associated_data(task_id: uuid.UUID | str, field: str, attempt: int | None = 
 
 def seal(key: EncryptionKey, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt ``plaintext`` under ``key``, bound to ``aad``."""
-    nonce = _nonces.take()
+    # A fresh random nonce (django_taskflow.random_bytes: never handed out twice).
+    nonce = random_bytes.take(NONCE_BYTES)
     return nonce + _cipher(key.secret).encrypt(nonce, plaintext, aad)
 
 

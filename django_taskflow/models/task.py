@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -14,6 +13,7 @@ from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from django_taskflow import random_bytes
 from django_taskflow.states import FINISHED, OnLost, Status
 
 _id_lock = threading.Lock()
@@ -36,13 +36,13 @@ def new_task_id() -> uuid.UUID:
             if sequence > 0xFFF:  # sequence exhausted: borrow the next millisecond
                 millis, sequence = millis + 1, 0
         else:
-            sequence = int.from_bytes(os.urandom(2)) & 0x3FF  # leave room to count up
+            sequence = int.from_bytes(random_bytes.take(2)) & 0x3FF  # leave room to count up
         _last_id = (millis, sequence)
     value = (millis & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76  # version 7
     value |= sequence << 64
     value |= 0x2 << 62  # RFC 9562 variant
-    value |= int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+    value |= int.from_bytes(random_bytes.take(8)) & ((1 << 62) - 1)
     return uuid.UUID(int=value)
 
 

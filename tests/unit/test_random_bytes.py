@@ -1,10 +1,11 @@
-"""The nonces AES-GCM seals with: random, never repeated, not even across a fork."""
+"""The nonces AES-GCM seals with (and task ids' random bits): never repeated, not even across a fork."""
 
 from __future__ import annotations
 
 import os
 import warnings
 
+from django_taskflow import models, random_bytes
 from django_taskflow.encoding import encryption
 from django_taskflow.encoding.keys import EncryptionKey
 
@@ -16,7 +17,7 @@ def nonce_of(sealed: bytes) -> bytes:
 
 
 def test_each_sealed_value_gets_a_nonce_of_its_own_across_many_refills() -> None:
-    count = encryption._Nonces.BATCH * 3 + 7  # past several draws from the OS
+    count = random_bytes.POOL_BYTES // encryption.NONCE_BYTES * 3 + 7  # several draws from the OS
     nonces = {nonce_of(encryption.seal(KEY, b"same text", b"aad")) for _ in range(count)}
 
     assert len(nonces) == count
@@ -48,3 +49,30 @@ def test_a_forked_child_never_uses_the_nonces_its_parent_drew() -> None:
     child_nonces = {child[i : i + size] for i in range(0, len(child), size)}
     parent_nonces = {parent[i : i + size] for i in range(0, len(parent), size)}
     assert not child_nonces & parent_nonces
+
+
+def test_task_ids_made_in_a_forked_child_differ_from_the_parents() -> None:
+    models.new_task_id()  # the parent's pool holds unused bytes now
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            os.write(write_end, random_bytes.take(64))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child = pipe.read()
+    os.waitpid(pid, 0)
+
+    assert len(child) == 64
+    assert child != random_bytes.take(64)
+
+
+def test_more_bytes_than_the_pool_holds_come_straight_from_the_os() -> None:
+    taken = random_bytes.take(random_bytes.POOL_BYTES + 1)
+
+    assert len(taken) == random_bytes.POOL_BYTES + 1
