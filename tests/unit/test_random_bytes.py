@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 
 from django_taskflow import models, random_bytes
 from django_taskflow.encoding import encryption
@@ -24,52 +25,54 @@ def test_each_sealed_value_gets_a_nonce_of_its_own_across_many_refills() -> None
     assert all(len(nonce) == encryption.NONCE_BYTES for nonce in nonces)
 
 
-def test_a_forked_child_never_uses_the_nonces_its_parent_drew() -> None:
-    encryption.seal(KEY, b"x", b"aad")  # the parent's buffer holds unused nonces now
+def from_a_forked_child(produce: Callable[[], bytes]) -> bytes:
+    """What ``produce()`` returns in a child forked from this process now."""
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
-        # Other tests may have left threads; the child only seals and exits.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: seal a few values and report their nonces
-        try:
-            os.close(read_end)
-            nonces = b"".join(nonce_of(encryption.seal(KEY, b"x", b"aad")) for _ in range(5))
-            os.write(write_end, nonces)
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        child = pipe.read()
-    os.waitpid(pid, 0)
-    parent = b"".join(nonce_of(encryption.seal(KEY, b"x", b"aad")) for _ in range(5))
-    size = encryption.NONCE_BYTES
-
-    assert len(child) == 5 * size
-    child_nonces = {child[i : i + size] for i in range(0, len(child), size)}
-    parent_nonces = {parent[i : i + size] for i in range(0, len(parent), size)}
-    assert not child_nonces & parent_nonces
-
-
-def test_task_ids_made_in_a_forked_child_differ_from_the_parents() -> None:
-    models.new_task_id()  # the parent's pool holds unused bytes now
-    read_end, write_end = os.pipe()
-    with warnings.catch_warnings():
+        # Other tests may have left threads; the child only produces and exits.
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:
         try:
             os.close(read_end)
-            os.write(write_end, random_bytes.take(64))
+            os.write(write_end, produce())
         finally:
             os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as pipe:
-        child = pipe.read()
+        produced = pipe.read()
     os.waitpid(pid, 0)
+    return produced
 
-    assert len(child) == 64
-    assert child != random_bytes.take(64)
+
+def five_nonces() -> bytes:
+    return b"".join(nonce_of(encryption.seal(KEY, b"x", b"aad")) for _ in range(5))
+
+
+def random_bits_of_five_task_ids() -> bytes:
+    return b"".join((models.new_task_id().int & ((1 << 62) - 1)).to_bytes(8) for _ in range(5))
+
+
+def chunks(data: bytes, size: int) -> set[bytes]:
+    return {data[i : i + size] for i in range(0, len(data), size)}
+
+
+def test_a_forked_child_never_uses_the_nonces_its_parent_drew() -> None:
+    encryption.seal(KEY, b"x", b"aad")  # the parent's pool holds unused bytes now
+    child = from_a_forked_child(five_nonces)
+    parent = five_nonces()
+
+    assert len(child) == 5 * encryption.NONCE_BYTES
+    assert not chunks(child, encryption.NONCE_BYTES) & chunks(parent, encryption.NONCE_BYTES)
+
+
+def test_task_ids_made_in_a_forked_child_have_random_bits_of_their_own() -> None:
+    models.new_task_id()  # the parent's pool holds unused bytes now
+    child = from_a_forked_child(random_bits_of_five_task_ids)
+    parent = random_bits_of_five_task_ids()
+
+    assert len(child) == 5 * 8
+    assert not chunks(child, 8) & chunks(parent, 8)
 
 
 def test_more_bytes_than_the_pool_holds_come_straight_from_the_os() -> None:
