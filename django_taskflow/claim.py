@@ -89,7 +89,7 @@ def _json(value: Any) -> Any:
         empty = _EMPTY_JSON.get(value)
         if empty is not None:
             return empty()
-        if value[:1] == '"' and "\\" not in value:
+        if value[:1] == '"' and value[-1:] == '"' and value.count('"') == 2 and "\\" not in value:
             # A string without escapes (an encoded payload is base64): its
             # text between the quotes, without the parser's two regex passes.
             return value[1:-1]

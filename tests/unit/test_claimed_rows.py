@@ -23,6 +23,7 @@ from django_taskflow.claim import _json
         '"\\ud800"',
         '[1, "two", {"three": [3]}]',
         '{"a": "\\"b\\""}',
+        '"x" ',  # not a bare string: the parser decides
     ],
 )
 def test_each_json_column_reads_as_the_parser_reads_it(text: str) -> None:
@@ -35,3 +36,9 @@ def test_empty_lists_and_dicts_are_never_shared_between_rows() -> None:
     first.append(1)
 
     assert second == []
+
+
+@pytest.mark.parametrize("text", ['"a" "b"', '"unterminated', '"a""'])
+def test_text_that_is_not_json_is_refused_as_the_parser_refuses_it(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        _json(text)
